@@ -1,0 +1,270 @@
+//! Command-line definitions, and their check into the settings a run trusts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::course::CourseRequest;
+use crate::engine::{Sampling, Strategy};
+use crate::render::Format;
+
+/// Most modules a syllabus may have.
+pub const MAX_MODULES: usize = 24;
+/// Longest topic, in characters.
+pub const MAX_TOPIC_CHARS: usize = 300;
+
+/// Writes a whole course syllabus with a language model running in this process.
+#[derive(Debug, Parser)]
+#[command(name = "syllabus", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a syllabus: an outline, then one detailed module per outline entry.
+    Generate(GenerateArgs),
+}
+
+/// Options of `syllabus generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Course topic, e.g. "Introduction to Marine Biology".
+    pub topic: String,
+    /// A .gguf file, or a catalog alias (smollm2:135m, qwen2:1.5b, llama3.2:1b, ...).
+    #[arg(long, default_value = crate::models::DEFAULT_MODEL)]
+    pub model: String,
+    /// Number of modules.
+    #[arg(long, default_value_t = 6)]
+    pub modules: usize,
+    /// Intended learners.
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// Level, e.g. introductory or advanced.
+    #[arg(long)]
+    pub level: Option<String>,
+    /// Course length in weeks; modules are spread over them.
+    #[arg(long)]
+    pub weeks: Option<u32>,
+    /// Language the syllabus is written in.
+    #[arg(long, default_value = "English")]
+    pub language: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Markdown)]
+    pub format: Format,
+    /// Write to FILE (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Seed: the same seed and inputs give the same syllabus.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u32,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f32,
+    /// Nucleus sampling mass.
+    #[arg(long, default_value_t = 0.9)]
+    pub top_p: f32,
+    /// Candidates kept before nucleus sampling.
+    #[arg(long, default_value_t = 40)]
+    pub top_k: i32,
+    /// Threads (default: the machine's physical cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// KV-cache tokens for all sequences together (default: sized from the prompts, at most 32768).
+    #[arg(long)]
+    pub ctx: Option<usize>,
+    /// How module calls are scheduled.
+    #[arg(long, value_enum, default_value_t = Strategy::Parallel)]
+    pub strategy: Strategy,
+    /// Write the run's timing record as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub timings: Option<PathBuf>,
+    /// Print nothing but errors on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// A command-line value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Checked settings of a generate run.
+#[derive(Debug, Clone)]
+pub struct GeneratePlan {
+    /// What to write.
+    pub request: CourseRequest,
+    /// Model path or alias.
+    pub model: String,
+    /// Sampling settings.
+    pub sampling: Sampling,
+    /// Run seed.
+    pub seed: u32,
+    /// Threads.
+    pub threads: usize,
+    /// KV budget.
+    pub max_ctx: usize,
+    /// Module scheduling.
+    pub strategy: Strategy,
+    /// Output format.
+    pub format: Format,
+    /// Output file, or stdout.
+    pub output: Option<PathBuf>,
+    /// Timing record file.
+    pub timings: Option<PathBuf>,
+    /// No report on stderr.
+    pub quiet: bool,
+}
+
+fn optional_text(flag: &str, value: &Option<String>) -> Result<Option<String>, UsageError> {
+    match value.as_deref().map(str::trim) {
+        None => Ok(None),
+        Some("") => Err(UsageError(format!(
+            "{flag} is empty; leave it out or give a value"
+        ))),
+        Some(v) => Ok(Some(v.to_string())),
+    }
+}
+
+impl GenerateArgs {
+    /// Checks every value once; the run trusts the result.
+    pub fn plan(&self) -> Result<GeneratePlan, UsageError> {
+        let topic = self.topic.split_whitespace().collect::<Vec<_>>().join(" ");
+        if topic.is_empty() {
+            return Err(UsageError("the topic is empty; say what the course is about, e.g. \"Introduction to Marine Biology\"".into()));
+        }
+        if topic.chars().count() > MAX_TOPIC_CHARS {
+            return Err(UsageError(format!(
+                "the topic is longer than {MAX_TOPIC_CHARS} characters; shorten it"
+            )));
+        }
+        if !(1..=MAX_MODULES).contains(&self.modules) {
+            return Err(UsageError(format!(
+                "--modules must be between 1 and {MAX_MODULES}, not {}",
+                self.modules
+            )));
+        }
+        if let Some(w) = self.weeks {
+            if !(1..=104).contains(&w) {
+                return Err(UsageError(format!(
+                    "--weeks must be between 1 and 104, not {w}"
+                )));
+            }
+        }
+        if !(0.0..=2.0).contains(&self.temperature) {
+            return Err(UsageError(format!(
+                "--temperature must be between 0 and 2, not {}",
+                self.temperature
+            )));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(UsageError(format!(
+                "--top-p must be above 0 and at most 1, not {}",
+                self.top_p
+            )));
+        }
+        if self.top_k < 1 {
+            return Err(UsageError(format!(
+                "--top-k must be at least 1, not {}",
+                self.top_k
+            )));
+        }
+        let threads = self.threads.unwrap_or_else(num_cpus::get_physical);
+        if !(1..=512).contains(&threads) {
+            return Err(UsageError(format!(
+                "--threads must be between 1 and 512, not {threads}"
+            )));
+        }
+        let max_ctx = self.ctx.unwrap_or(crate::engine::llama::DEFAULT_MAX_CTX);
+        if !(256..=1 << 20).contains(&max_ctx) {
+            return Err(UsageError(format!(
+                "--ctx must be between 256 and 1048576 tokens, not {max_ctx}"
+            )));
+        }
+        let language = self.language.trim();
+        if language.is_empty() {
+            return Err(UsageError(
+                "--language is empty; e.g. --language English".into(),
+            ));
+        }
+        if self.model.trim().is_empty() {
+            return Err(UsageError(
+                "--model is empty; give a .gguf path or an alias such as smollm2:135m".into(),
+            ));
+        }
+        Ok(GeneratePlan {
+            request: CourseRequest {
+                topic,
+                modules: self.modules,
+                audience: optional_text("--audience", &self.audience)?,
+                level: optional_text("--level", &self.level)?,
+                weeks: self.weeks,
+                language: language.to_string(),
+            },
+            model: self.model.trim().to_string(),
+            sampling: Sampling {
+                temperature: self.temperature,
+                top_p: self.top_p,
+                top_k: self.top_k,
+            },
+            seed: self.seed,
+            threads,
+            max_ctx,
+            strategy: self.strategy,
+            format: self.format,
+            output: self.output.clone(),
+            timings: self.timings.clone(),
+            quiet: self.quiet,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Result<GeneratePlan, UsageError> {
+        let mut argv = vec!["syllabus", "generate"];
+        argv.extend(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Generate(g) => g.plan(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_a_parallel_markdown_run() {
+        let plan = args(&["Marine Biology"]).unwrap();
+        assert_eq!(plan.strategy, Strategy::Parallel);
+        assert_eq!(plan.format, Format::Markdown);
+        assert_eq!(plan.model, "smollm2:135m");
+        assert!(plan.threads >= 1);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_flag_named() {
+        for (argv, needle) in [
+            (vec!["  "], "topic is empty"),
+            (vec!["X", "--modules", "0"], "--modules"),
+            (vec!["X", "--modules", "500"], "--modules"),
+            (vec!["X", "--weeks", "0"], "--weeks"),
+            (vec!["X", "--temperature", "9"], "--temperature"),
+            (vec!["X", "--audience", " "], "--audience"),
+            (vec!["X", "--threads", "0"], "--threads"),
+            (vec!["X", "--ctx", "10"], "--ctx"),
+        ] {
+            let err = args(&argv).unwrap_err().to_string();
+            assert!(err.contains(needle), "{argv:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_format_is_a_parse_error() {
+        assert!(Cli::try_parse_from(["syllabus", "generate", "X", "--format", "pdf"]).is_err());
+    }
+}

@@ -1,0 +1,49 @@
+//! The `syllabus` binary: parse the command line, run, print errors once.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use syllabus::cli::{Cli, Command, UsageError};
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        // llama.cpp's own info lines (model dump, context set-up) only at -vv.
+        (false, 1) => "info,llama_cpp_2=warn,llama-cpp-2=warn",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Generate(args) => {
+            init_logging(cli.verbose, args.quiet);
+            let plan = args.plan()?;
+            syllabus::app::generate(&plan)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("syllabus: {err:#}");
+            if err.is::<UsageError>() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

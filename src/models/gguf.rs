@@ -1,0 +1,458 @@
+//! A GGUF header reader that checks a file before llama.cpp sees it.
+//!
+//! llama.cpp aborts the process on some malformed files; this reader walks the header
+//! (magic, version, metadata, tensor table) with every length checked against the file
+//! size, and checks that all tensor data lies inside the file. It never reads weights.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// Why a file is not a usable GGUF model.
+#[derive(Debug, thiserror::Error)]
+pub enum GgufError {
+    /// Reading failed.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// File read.
+        path: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not GGUF at all.
+    #[error("{path} is not a GGUF model file (it does not start with the GGUF magic bytes)")]
+    NotGguf {
+        /// File read.
+        path: String,
+    },
+    /// The file is GGUF but damaged or of an unknown layout.
+    #[error("{path} is a damaged or unsupported GGUF file: {reason}")]
+    Corrupt {
+        /// File read.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A metadata value, as far as this program needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetaValue {
+    /// Any integer type.
+    Int(i128),
+    /// f32 or f64.
+    Float(f64),
+    /// bool.
+    Bool(bool),
+    /// UTF-8 string (lossy).
+    Str(String),
+    /// An array; only its length is kept.
+    Array(u64),
+}
+
+/// What the header says about the model.
+#[derive(Debug, Clone)]
+pub struct GgufInfo {
+    /// GGUF format version.
+    pub version: u32,
+    /// File size in bytes.
+    pub file_size: u64,
+    /// Number of tensors.
+    pub tensor_count: u64,
+    /// Total elements over all tensors (the parameter count).
+    pub parameters: u64,
+    /// Metadata by key.
+    pub metadata: BTreeMap<String, MetaValue>,
+}
+
+impl GgufInfo {
+    /// A string metadata value.
+    pub fn str(&self, key: &str) -> Option<&str> {
+        match self.metadata.get(key) {
+            Some(MetaValue::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// An integer metadata value.
+    pub fn int(&self, key: &str) -> Option<i128> {
+        match self.metadata.get(key) {
+            Some(MetaValue::Int(i)) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// `general.architecture`, e.g. "llama" or "qwen2".
+    pub fn architecture(&self) -> Option<&str> {
+        self.str("general.architecture")
+    }
+
+    /// Training context length.
+    pub fn context_length(&self) -> Option<i128> {
+        self.int(&format!("{}.context_length", self.architecture()?))
+    }
+
+    /// Whether the file carries a chat template.
+    pub fn has_chat_template(&self) -> bool {
+        self.metadata.contains_key("tokenizer.chat_template")
+    }
+
+    /// Vocabulary size from the tokenizer's token list.
+    pub fn vocab_size(&self) -> Option<u64> {
+        match self.metadata.get("tokenizer.ggml.tokens") {
+            Some(MetaValue::Array(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// Quantization named by `general.file_type`, e.g. "Q4_0".
+    pub fn quantization(&self) -> Option<&'static str> {
+        let name = match self.int("general.file_type")? {
+            0 => "F32",
+            1 => "F16",
+            2 => "Q4_0",
+            3 => "Q4_1",
+            7 => "Q8_0",
+            8 => "Q5_0",
+            9 => "Q5_1",
+            10 => "Q2_K",
+            11 => "Q3_K_S",
+            12 => "Q3_K_M",
+            13 => "Q3_K_L",
+            14 => "Q4_K_S",
+            15 => "Q4_K_M",
+            16 => "Q5_K_S",
+            17 => "Q5_K_M",
+            18 => "Q6_K",
+            19 => "IQ2_XXS",
+            20 => "IQ2_XS",
+            21 => "Q2_K_S",
+            22 => "IQ3_XS",
+            23 => "IQ3_XXS",
+            24 => "IQ1_S",
+            25 => "IQ4_NL",
+            26 => "IQ3_S",
+            27 => "IQ3_M",
+            28 => "IQ2_S",
+            29 => "IQ2_M",
+            30 => "IQ4_XS",
+            31 => "IQ1_M",
+            32 => "BF16",
+            36 => "TQ1_0",
+            37 => "TQ2_0",
+            38 => "MXFP4",
+            _ => return None,
+        };
+        Some(name)
+    }
+}
+
+const MAGIC: &[u8; 4] = b"GGUF";
+const MAX_COUNT: u64 = 1 << 24;
+const MAX_DIMS: u32 = 4;
+
+struct Reader<R> {
+    inner: R,
+    pos: u64,
+    size: u64,
+}
+
+impl<R: Read> Reader<R> {
+    fn bytes(&mut self, n: u64) -> Result<Vec<u8>, String> {
+        if n > self.size.saturating_sub(self.pos) {
+            return Err(format!(
+                "a length of {n} bytes at offset {} runs past the end of the file",
+                self.pos
+            ));
+        }
+        let mut buf = vec![0; n as usize];
+        self.inner.read_exact(&mut buf).map_err(|e| e.to_string())?;
+        self.pos += n;
+        Ok(buf)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let v = self.bytes(N as u64)?;
+        Ok(v.try_into().expect("length checked"))
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    fn count(&mut self, what: &str) -> Result<u64, String> {
+        let n = self.u64()?;
+        if n > MAX_COUNT {
+            return Err(format!("{what} count {n} is implausible"));
+        }
+        Ok(n)
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        let n = self.u64()?;
+        Ok(String::from_utf8_lossy(&self.bytes(n)?).into_owned())
+    }
+
+    fn value(&mut self, ty: u32) -> Result<MetaValue, String> {
+        Ok(match ty {
+            0 => MetaValue::Int(self.array::<1>()?[0].into()),
+            1 => MetaValue::Int((self.array::<1>()?[0] as i8).into()),
+            2 => MetaValue::Int(u16::from_le_bytes(self.array()?).into()),
+            3 => MetaValue::Int(i16::from_le_bytes(self.array()?).into()),
+            4 => MetaValue::Int(self.u32()?.into()),
+            5 => MetaValue::Int(i32::from_le_bytes(self.array()?).into()),
+            6 => MetaValue::Float(f32::from_le_bytes(self.array()?).into()),
+            7 => MetaValue::Bool(self.array::<1>()?[0] != 0),
+            8 => MetaValue::Str(self.string()?),
+            9 => {
+                let item = self.u32()?;
+                if item == 9 {
+                    return Err("nested metadata arrays are not supported".into());
+                }
+                let n = self.u64()?;
+                if n > self.size {
+                    return Err(format!(
+                        "metadata array of {n} items is longer than the file"
+                    ));
+                }
+                for _ in 0..n {
+                    self.value(item)?;
+                }
+                MetaValue::Array(n)
+            }
+            10 => MetaValue::Int(self.u64()?.into()),
+            11 => MetaValue::Int(i64::from_le_bytes(self.array()?).into()),
+            12 => MetaValue::Float(f64::from_le_bytes(self.array()?)),
+            other => return Err(format!("unknown metadata type {other}")),
+        })
+    }
+}
+
+/// Bytes taken by `elements` values of ggml type `ty`, or why the type is unusable.
+fn tensor_bytes(ty: u32, elements: u64) -> Result<u64, String> {
+    if ty >= llama_cpp_sys_2::GGML_TYPE_COUNT {
+        return Err(format!(
+            "unknown tensor type {ty}: the file may need a newer llama.cpp"
+        ));
+    }
+    // SAFETY: `ty` is below GGML_TYPE_COUNT, so both lookups index ggml's type table.
+    let (block, size) = unsafe {
+        (
+            llama_cpp_sys_2::ggml_blck_size(ty),
+            llama_cpp_sys_2::ggml_type_size(ty),
+        )
+    };
+    if block <= 0 || size == 0 {
+        return Err(format!(
+            "tensor type {ty} is no longer supported by llama.cpp"
+        ));
+    }
+    let block = block as u64;
+    if elements % block != 0 {
+        return Err(format!(
+            "tensor of {elements} elements does not fill blocks of {block}"
+        ));
+    }
+    (elements / block)
+        .checked_mul(size as u64)
+        .ok_or_else(|| "tensor size overflows".to_string())
+}
+
+/// Reads and checks the header of the GGUF file at `path`.
+pub fn read(path: &Path) -> Result<GgufInfo, GgufError> {
+    let shown = path.display().to_string();
+    let io = |source| GgufError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    read_from(BufReader::new(file), size, shown)
+}
+
+/// Reads and checks a GGUF header from `inner`, a stream of `size` bytes named `shown`.
+pub fn read_from<R: Read + Seek>(
+    inner: R,
+    size: u64,
+    shown: String,
+) -> Result<GgufInfo, GgufError> {
+    let mut r = Reader {
+        inner,
+        pos: 0,
+        size,
+    };
+    match r.array::<4>() {
+        Ok(m) if &m == MAGIC => {}
+        _ => return Err(GgufError::NotGguf { path: shown }),
+    }
+    parse(&mut r).map_err(|reason| GgufError::Corrupt {
+        path: shown,
+        reason,
+    })
+}
+
+fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<GgufInfo, String> {
+    let version = r.u32()?;
+    if !(2..=3).contains(&version) {
+        return Err(format!(
+            "GGUF version {version} is not supported (2 and 3 are)"
+        ));
+    }
+    let tensor_count = r.count("tensor")?;
+    let kv_count = r.count("metadata")?;
+    let mut metadata = BTreeMap::new();
+    for _ in 0..kv_count {
+        let key = r.string()?;
+        let ty = r.u32()?;
+        let value = r.value(ty).map_err(|e| format!("metadata `{key}`: {e}"))?;
+        metadata.insert(key, value);
+    }
+    let alignment = match metadata.get("general.alignment") {
+        Some(MetaValue::Int(a)) if *a > 0 && (*a as u64).is_power_of_two() => *a as u64,
+        None => 32,
+        Some(other) => return Err(format!("general.alignment {other:?} is not a power of two")),
+    };
+    let mut tensors = Vec::with_capacity(tensor_count as usize);
+    let mut parameters: u64 = 0;
+    for _ in 0..tensor_count {
+        let name = r.string()?;
+        let dims = r.u32()?;
+        if dims == 0 || dims > MAX_DIMS {
+            return Err(format!("tensor `{name}` has {dims} dimensions"));
+        }
+        let mut elements: u64 = 1;
+        for _ in 0..dims {
+            elements = elements
+                .checked_mul(r.u64()?)
+                .ok_or_else(|| format!("tensor `{name}` element count overflows"))?;
+        }
+        let ty = r.u32()?;
+        let offset = r.u64()?;
+        let bytes = tensor_bytes(ty, elements).map_err(|e| format!("tensor `{name}`: {e}"))?;
+        parameters = parameters.saturating_add(elements);
+        tensors.push((name, offset, bytes));
+    }
+    let data_start = r.pos.div_ceil(alignment) * alignment;
+    for (name, offset, bytes) in &tensors {
+        let end = data_start
+            .checked_add(*offset)
+            .and_then(|s| s.checked_add(*bytes))
+            .ok_or_else(|| format!("tensor `{name}` offset overflows"))?;
+        if end > r.size {
+            return Err(format!(
+                "tensor `{name}` ends at byte {end} but the file has {} bytes: the file is truncated",
+                r.size
+            ));
+        }
+    }
+    r.inner
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| e.to_string())?;
+    Ok(GgufInfo {
+        version,
+        file_size: r.size,
+        tensor_count,
+        parameters,
+        metadata,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal valid GGUF: one F32 tensor of 8 elements.
+    fn tiny_gguf() -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend(MAGIC);
+        b.extend(3u32.to_le_bytes());
+        b.extend(1u64.to_le_bytes()); // tensors
+        b.extend(2u64.to_le_bytes()); // kv
+        let key = |b: &mut Vec<u8>, k: &str| {
+            b.extend((k.len() as u64).to_le_bytes());
+            b.extend(k.as_bytes());
+        };
+        key(&mut b, "general.architecture");
+        b.extend(8u32.to_le_bytes());
+        key(&mut b, "llama");
+        key(&mut b, "general.file_type");
+        b.extend(4u32.to_le_bytes());
+        b.extend(2u32.to_le_bytes());
+        key(&mut b, "w");
+        b.extend(1u32.to_le_bytes());
+        b.extend(8u64.to_le_bytes());
+        b.extend(0u32.to_le_bytes()); // F32
+        b.extend(0u64.to_le_bytes());
+        while b.len() % 32 != 0 {
+            b.push(0);
+        }
+        b.extend([0u8; 32]);
+        b
+    }
+
+    fn check(bytes: &[u8]) -> Result<GgufInfo, GgufError> {
+        read_from(
+            std::io::Cursor::new(bytes),
+            bytes.len() as u64,
+            "test.gguf".into(),
+        )
+    }
+
+    #[test]
+    fn tiny_file_is_read() {
+        let info = check(&tiny_gguf()).unwrap();
+        assert_eq!(info.architecture(), Some("llama"));
+        assert_eq!(info.quantization(), Some("Q4_0"));
+        assert_eq!(info.parameters, 8);
+    }
+
+    #[test]
+    fn empty_and_text_files_are_not_gguf() {
+        assert!(matches!(check(b""), Err(GgufError::NotGguf { .. })));
+        assert!(matches!(
+            check(b"hello, world\n"),
+            Err(GgufError::NotGguf { .. })
+        ));
+    }
+
+    #[test]
+    fn every_truncation_is_refused() {
+        let full = tiny_gguf();
+        for len in 4..full.len() {
+            let err = check(&full[..len]).expect_err(&format!("accepted {len} bytes"));
+            assert!(matches!(err, GgufError::Corrupt { .. }), "{len}: {err}");
+        }
+    }
+
+    #[test]
+    fn huge_lengths_are_refused_without_allocating() {
+        let mut bad = tiny_gguf();
+        bad[24..32].copy_from_slice(&u64::MAX.to_le_bytes()); // first key's length
+        assert!(matches!(check(&bad), Err(GgufError::Corrupt { .. })));
+        let mut bad = tiny_gguf();
+        bad[8..16].copy_from_slice(&u64::MAX.to_le_bytes()); // tensor count
+        assert!(matches!(check(&bad), Err(GgufError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut state = 0x2545F4914F6CDD1Du64;
+        let base = tiny_gguf();
+        for _ in 0..2000 {
+            let mut bytes = base.clone();
+            for _ in 0..4 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let i = 4 + (state as usize) % (bytes.len() - 4);
+                bytes[i] = (state >> 32) as u8;
+            }
+            let _ = check(&bytes);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Writing output files atomically: a temporary file in the target folder, then a rename.
+//!
+//! An interrupted or failed run never leaves a half-written file, and an existing file is
+//! replaced only by a complete new one.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+/// Checks before any work that `path` can be written: its folder exists and it is not a folder.
+pub fn check_writable(path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "output path {} is a directory; give a file name",
+            path.display()
+        );
+    }
+    let dir = parent(path);
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "output folder {} does not exist; create it first",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes `contents` to `path` atomically.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".syllabus-")
+        .suffix(".tmp")
+        .tempfile_in(parent(path))
+        .with_context(|| format!("cannot create a temporary file beside {}", path.display()))?;
+    tmp.write_all(contents)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot move the finished file to {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_replaces_without_leaving_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.md");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn missing_folder_and_directory_targets_are_refused_up_front() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_writable(&dir.path().join("nope/s.md"))
+            .unwrap_err()
+            .to_string()
+            .contains("does not exist"));
+        assert!(check_writable(dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("is a directory"));
+        assert!(check_writable(Path::new("s.md")).is_ok());
+    }
+}

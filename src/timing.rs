@@ -1,0 +1,278 @@
+//! Wall-clock timing: one clock per run, per-call records, the run record and its report.
+//!
+//! Every time in a record is read from the run's `Clock` as milliseconds since the run
+//! started, so phases and calls share one time line and add up.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::engine::{BatchStats, EngineInfo, Finish, Phase};
+
+/// Milliseconds since the run started.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    start: Instant,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock {
+    /// A clock starting now.
+    pub fn new() -> Self {
+        Self {
+            start: Instant::now(),
+        }
+    }
+
+    /// Milliseconds since the clock started.
+    pub fn now_ms(&self) -> f64 {
+        self.start.elapsed().as_secs_f64() * 1000.0
+    }
+}
+
+/// Timestamps of one call on the run's clock; turned into a `CallRecord` when it ends.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallMarks {
+    /// The call was handed to the engine.
+    pub submitted: f64,
+    /// The call got a slot (a KV sequence or a connection).
+    pub admitted: f64,
+    /// Its prompt was fully processed.
+    pub prompt_done: Option<f64>,
+    /// Its first token was generated.
+    pub first_token: Option<f64>,
+    /// It ended.
+    pub done: f64,
+}
+
+/// Token counts of one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CallTokens {
+    /// Prompt tokens in all, cached ones included.
+    pub prompt: usize,
+    /// Prompt tokens reused from a cache, not recomputed.
+    pub cached: usize,
+    /// Tokens generated.
+    pub generated: usize,
+}
+
+fn round(ms: f64) -> f64 {
+    (ms * 100.0).round() / 100.0
+}
+
+/// Timing and token counts of one model call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallRecord {
+    /// Outline or module.
+    pub phase: Phase,
+    /// Position within the phase.
+    pub index: usize,
+    /// 1 for the first try, 2 for a regeneration.
+    pub attempt: u32,
+    /// Prompt tokens in all.
+    pub prompt_tokens: usize,
+    /// Prompt tokens reused, not recomputed.
+    pub cached_tokens: usize,
+    /// Tokens generated.
+    pub generated_tokens: usize,
+    /// Waiting for a slot.
+    pub queue_ms: f64,
+    /// From getting a slot to the prompt being processed.
+    pub prompt_ms: f64,
+    /// From submission to the first generated token.
+    pub ttft_ms: f64,
+    /// From the first generated token to the end.
+    pub gen_ms: f64,
+    /// From submission to the end.
+    pub total_ms: f64,
+    /// Generated tokens per second of generation time.
+    pub tokens_per_s: f64,
+    /// Why it ended.
+    pub finish: Finish,
+}
+
+impl CallRecord {
+    /// Builds a record from a call's timestamps and token counts.
+    pub fn new(
+        phase: Phase,
+        index: usize,
+        attempt: u32,
+        marks: CallMarks,
+        tokens: CallTokens,
+        finish: Finish,
+    ) -> Self {
+        let prompt_done = marks.prompt_done.unwrap_or(marks.done);
+        let first = marks.first_token.unwrap_or(marks.done);
+        let gen_ms = marks.done - first;
+        // The first token comes with the prompt's logits: generation rate counts the rest.
+        let tokens_per_s = if gen_ms > 0.0 && tokens.generated > 1 {
+            (tokens.generated - 1) as f64 * 1000.0 / gen_ms
+        } else {
+            0.0
+        };
+        Self {
+            phase,
+            index,
+            attempt,
+            prompt_tokens: tokens.prompt,
+            cached_tokens: tokens.cached,
+            generated_tokens: tokens.generated,
+            queue_ms: round(marks.admitted - marks.submitted),
+            prompt_ms: round(prompt_done - marks.admitted),
+            ttft_ms: round(first - marks.submitted),
+            gen_ms: round(gen_ms),
+            total_ms: round(marks.done - marks.submitted),
+            tokens_per_s: round(tokens_per_s),
+            finish,
+        }
+    }
+}
+
+/// Wall time of each phase of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Phases {
+    /// Finding and loading the model.
+    pub load_ms: f64,
+    /// The outline call(s).
+    pub outline_ms: f64,
+    /// All module calls.
+    pub modules_ms: f64,
+    /// Assembling, validating and writing the output.
+    pub finalize_ms: f64,
+}
+
+/// The timing record of one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRecord {
+    /// Version of this record's layout.
+    pub schema_version: u32,
+    /// Backend and model.
+    pub engine: EngineInfo,
+    /// Module scheduling strategy.
+    pub strategy: String,
+    /// Modules asked for.
+    pub modules: usize,
+    /// Whole run.
+    pub wall_ms: f64,
+    /// Time per phase.
+    pub phases: Phases,
+    /// The module phase's batch figures (shared prefix, parallelism, decode time).
+    pub module_batches: Vec<BatchStats>,
+    /// Every model call, regenerations included.
+    pub calls: Vec<CallRecord>,
+}
+
+impl RunRecord {
+    /// Tokens generated across all calls.
+    pub fn generated_tokens(&self) -> usize {
+        self.calls.iter().map(|c| c.generated_tokens).sum()
+    }
+
+    /// A compact table for people: phases, then calls, slowest call marked.
+    pub fn table(&self) -> String {
+        let p = &self.phases;
+        let mut out = format!(
+            "{} on {} ({}), strategy {}: {:.2} s\n  load {:.2} s | outline {:.2} s | modules {:.2} s | finalize {:.2} s\n",
+            self.engine.backend,
+            self.engine.model,
+            self.engine.quantization.as_deref().unwrap_or("?"),
+            self.strategy,
+            self.wall_ms / 1000.0,
+            p.load_ms / 1000.0,
+            p.outline_ms / 1000.0,
+            p.modules_ms / 1000.0,
+            p.finalize_ms / 1000.0,
+        );
+        for b in &self.module_batches {
+            out +=
+                &format!(
+                "  shared prefix {} tokens, up to {} calls at once, decode {:.0}% of the batch\n",
+                b.shared_prefix_tokens,
+                b.max_parallel,
+                if b.wall_ms > 0.0 { 100.0 * b.decode_ms / b.wall_ms } else { 0.0 },
+            );
+        }
+        out += "  call        try  prompt  cached  gen   ttft s  total s  tok/s  finish\n";
+        let slowest = self
+            .calls
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_ms.total_cmp(&b.1.total_ms))
+            .map(|(i, _)| i);
+        for (i, c) in self.calls.iter().enumerate() {
+            let name = match c.phase {
+                Phase::Outline => "outline".to_string(),
+                Phase::Module => format!("module {}", c.index + 1),
+            };
+            out += &format!(
+                "  {name:<10} {:>4} {:>7} {:>7} {:>4} {:>8.2} {:>8.2} {:>6.1}  {:?}{}\n",
+                c.attempt,
+                c.prompt_tokens,
+                c.cached_tokens,
+                c.generated_tokens,
+                c.ttft_ms / 1000.0,
+                c.total_ms / 1000.0,
+                c.tokens_per_s,
+                c.finish,
+                if Some(i) == slowest {
+                    "  <- slowest"
+                } else {
+                    ""
+                },
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_derives_durations_from_marks() {
+        let marks = CallMarks {
+            submitted: 100.0,
+            admitted: 150.0,
+            prompt_done: Some(400.0),
+            first_token: Some(400.0),
+            done: 1400.0,
+        };
+        let tokens = CallTokens {
+            prompt: 300,
+            cached: 200,
+            generated: 101,
+        };
+        let r = CallRecord::new(Phase::Module, 2, 1, marks, tokens, Finish::Stop);
+        assert_eq!(
+            (r.queue_ms, r.prompt_ms, r.ttft_ms, r.gen_ms, r.total_ms),
+            (50.0, 250.0, 300.0, 1000.0, 1300.0)
+        );
+        assert_eq!(r.tokens_per_s, 100.0);
+    }
+
+    #[test]
+    fn failed_call_without_tokens_has_zero_rate() {
+        let marks = CallMarks {
+            submitted: 0.0,
+            admitted: 0.0,
+            done: 5.0,
+            ..Default::default()
+        };
+        let r = CallRecord::new(
+            Phase::Outline,
+            0,
+            1,
+            marks,
+            CallTokens::default(),
+            Finish::Error,
+        );
+        assert_eq!(r.tokens_per_s, 0.0);
+        assert_eq!(r.ttft_ms, 5.0);
+    }
+}
