@@ -28,6 +28,7 @@ pub fn generate(plan: &GeneratePlan) -> anyhow::Result<()> {
         threads: plan.threads,
         max_ctx: plan.max_ctx,
         sampling: plan.sampling,
+        grammar: true,
     };
     let mut engine = LlamaEngine::new(&model, opts, clock);
     let out = pipeline::run(

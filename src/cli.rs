@@ -65,13 +65,13 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u32,
     /// Sampling temperature; 0 is greedy.
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = 0.7, allow_negative_numbers = true)]
     pub temperature: f32,
     /// Nucleus sampling mass.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub top_p: f32,
     /// Candidates kept before nucleus sampling.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, allow_negative_numbers = true)]
     pub top_k: i32,
     /// Threads (default: the machine's physical cores).
     #[arg(long)]

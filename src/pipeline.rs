@@ -14,7 +14,7 @@ use crate::timing::{CallRecord, Clock};
 
 /// Attempts per call: the first try and one regeneration.
 pub const ATTEMPTS: u32 = 2;
-/// Module prompts exceed the outline prompt by at most the outline reply plus this.
+/// Module prompts exceed the outline prompt by about the outline reply plus this.
 const MODULE_PROMPT_EXTRA: usize = 128;
 
 /// What the pipeline produced, with its call records and phase times.

@@ -118,11 +118,16 @@ pub fn max_reply_chars(schema: &Value) -> u64 {
 
 /// Generation budget in tokens for a schema.
 ///
-/// Half the character bound: JSON text runs 3-4 characters a token, so only a reply that
-/// is both near every bound and oddly tokenized can hit it; such a reply ends as
+/// A third of the character bound: JSON text runs 3-4 characters a token, so only a reply
+/// that is both near every bound and oddly tokenized can hit it; such a reply ends as
 /// `Finish::Length`, and the pipeline regenerates it.
 pub fn max_reply_tokens(schema: &Value) -> u32 {
-    u32::try_from(max_reply_chars(schema) / 2 + 8).unwrap_or(u32::MAX)
+    u32::try_from(max_reply_chars(schema) / 3 + 8).unwrap_or(u32::MAX)
+}
+
+/// Typical outline reply length in tokens for `modules` modules, to size memory up front.
+pub fn typical_outline_tokens(modules: usize) -> usize {
+    160 + 40 * modules
 }
 
 fn course_lines(request: &CourseRequest) -> String {

@@ -144,14 +144,34 @@ impl LoadedModel {
         Ok(vocab.tokenize(text.as_bytes(), add_special, true))
     }
 
-    fn sampler(&self, call: &ChatCall, sampling: &Sampling) -> anyhow::Result<LlamaSampler> {
-        let grammar = TopLevelGrammar::from_json_schema(call.schema.clone());
-        let matcher = Matcher::new(self.factory.create_parser(grammar));
-        if let Some(err) = matcher.get_error() {
-            bail!("the reply schema cannot be compiled to a grammar: {err}");
+    fn sampler(
+        &self,
+        call: &ChatCall,
+        sampling: &Sampling,
+        grammar: bool,
+    ) -> anyhow::Result<LlamaSampler> {
+        let mut chain = Vec::with_capacity(5);
+        if grammar {
+            let matcher = Matcher::new(
+                self.factory
+                    .create_parser(TopLevelGrammar::from_json_schema(call.schema.clone())),
+            );
+            if let Some(err) = matcher.get_error() {
+                bail!("the reply schema cannot be compiled to a grammar: {err}");
+            }
+            // The grammar goes first so later samplers only see tokens it allows.
+            chain.push(LlamaSampler::from(matcher));
         }
-        // The grammar goes first so later samplers only see tokens it allows.
-        let mut chain = vec![LlamaSampler::from(matcher)];
+        if let Ok(m) = std::env::var("DRYX") {
+            chain.push(LlamaSampler::dry(
+                &self.model,
+                m.parse().unwrap(),
+                1.75,
+                3,
+                1024,
+                ["\n"],
+            ));
+        }
         if sampling.temperature <= 0.0 {
             chain.push(LlamaSampler::greedy());
         } else {
@@ -173,6 +193,8 @@ pub struct LlamaOptions {
     pub max_ctx: usize,
     /// Sampling settings.
     pub sampling: Sampling,
+    /// Constrain replies to their schema (off only to measure the grammar's cost).
+    pub grammar: bool,
 }
 
 struct Live {
@@ -267,7 +289,12 @@ impl<'m> LlamaEngine<'m> {
             .with_kv_unified(false)
             .with_n_threads(threads)
             .with_n_threads_batch(threads);
-        tracing::debug!(n_ctx, n_seq, "creating llama.cpp context");
+        tracing::info!(
+            n_ctx,
+            n_seq,
+            seq_cells = layout.seq_cells,
+            "creating llama.cpp context"
+        );
         let ctx = self
             .model
             .model
@@ -419,7 +446,9 @@ impl Engine for LlamaEngine<'_> {
                     // Whole-sequence copy: llama.cpp copies across KV streams only in full.
                     ctx.copy_kv_cache_seq(PREFIX_SEQ, seq, None, None)?;
                 }
-                let sampler = self.model.sampler(&calls[i], &self.opts.sampling)?;
+                let sampler =
+                    self.model
+                        .sampler(&calls[i], &self.opts.sampling, self.opts.grammar)?;
                 marks[i].admitted = self.clock.now_ms();
                 progress.call_started(calls[i].phase, calls[i].index);
                 let stream = Stream::new(

@@ -205,7 +205,8 @@ mod tests {
         let mut b = Stream::new(1, 2, vec![1, 2, 4, 5], 1, 4);
         let mut out = Vec::new();
         a.fill(&mut out, 8);
-        b.fill(&mut out, 8 - out.len());
+        let budget = 8 - out.len();
+        b.fill(&mut out, budget);
         assert_eq!(a.logits_row, Some(1));
         assert_eq!(b.logits_row, Some(4));
         assert_eq!(out[b.logits_row.unwrap() as usize].token, 5);

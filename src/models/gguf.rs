@@ -253,7 +253,7 @@ fn tensor_bytes(ty: u32, elements: u64) -> Result<u64, String> {
         ));
     }
     let block = block as u64;
-    if elements % block != 0 {
+    if !elements.is_multiple_of(block) {
         return Err(format!(
             "tensor of {elements} elements does not fill blocks of {block}"
         ));

@@ -1,0 +1,200 @@
+//! Side-by-side benchmark on the test model (or `BENCH_MODEL`):
+//! 1. generation speed with and without the JSON grammar (same prompt, same token count);
+//! 2. end-to-end syllabus time per strategy, with ratios to `sequential` and the share of
+//!    the module phase spent outside llama.cpp's decode calls.
+//!
+//! `cargo bench --bench engine`; `BENCH_RUNS` (default 3), `BENCH_TOPIC`, `BENCH_MODULES`.
+
+use std::path::PathBuf;
+
+use syllabus::course::{CourseRequest, OutlineEntry, OutlineReply};
+use syllabus::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel, DEFAULT_MAX_CTX};
+use syllabus::engine::{ChatCall, Engine, NoProgress, Phase, Sampling, Strategy};
+use syllabus::timing::Clock;
+use syllabus::{models, pipeline, prompt};
+
+const SAMPLING: Sampling = Sampling {
+    temperature: 0.7,
+    top_p: 0.9,
+    top_k: 40,
+};
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn options(grammar: bool) -> LlamaOptions {
+    LlamaOptions {
+        threads: num_cpus::get_physical(),
+        max_ctx: DEFAULT_MAX_CTX,
+        sampling: SAMPLING,
+        grammar,
+    }
+}
+
+fn grammar_call(tokens: u32) -> ChatCall {
+    let request = CourseRequest {
+        topic: "History of Jazz".into(),
+        modules: 3,
+        audience: None,
+        level: None,
+        weeks: None,
+        language: "English".into(),
+    };
+    let outline = OutlineReply {
+        title: "A History of Jazz".into(),
+        description: "How jazz grew from New Orleans to the world.".into(),
+        audience: "Adult learners".into(),
+        prerequisites: vec!["None".into(), "Curiosity".into()],
+        learning_outcomes: vec![
+            "Name the main styles".into(),
+            "Recognise key players".into(),
+        ],
+        modules: ["Roots", "Swing", "Bebop"]
+            .iter()
+            .map(|t| OutlineEntry {
+                title: t.to_string(),
+                focus: format!("The {t} years"),
+            })
+            .collect(),
+    };
+    ChatCall {
+        phase: Phase::Module,
+        index: 1,
+        attempt: 1,
+        messages: prompt::module_messages(&request, &outline, 1),
+        schema: prompt::module_schema(),
+        max_tokens: tokens,
+        seed: 1,
+    }
+}
+
+fn bench_grammar(model: &LoadedModel, runs: usize) {
+    // Short enough that the constrained reply is still open when the budget ends, so both
+    // sides generate the same number of tokens at the same context lengths.
+    let call = grammar_call(160);
+    let (mut on, mut off, mut tokens) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        for grammar in [true, false] {
+            let mut engine = LlamaEngine::new(model, options(grammar), Clock::new());
+            let (outs, _) = engine
+                .run(
+                    std::slice::from_ref(&call),
+                    Strategy::Sequential,
+                    &NoProgress,
+                )
+                .unwrap();
+            let r = &outs[0].record;
+            tokens.push(r.generated_tokens as f64);
+            if grammar {
+                on.push(r.tokens_per_s)
+            } else {
+                off.push(r.tokens_per_s)
+            }
+        }
+    }
+    let (on, off) = (median(on), median(off));
+    println!(
+        "grammar cost ({runs} runs each, alternating, ~{:.0} tokens per run, one sequence):",
+        median(tokens)
+    );
+    println!("  unconstrained {off:7.1} tok/s");
+    println!("  llguidance    {on:7.1} tok/s   ratio {:.3}", on / off);
+}
+
+fn bench_strategies(model: &LoadedModel, runs: usize) {
+    let topic: String = env_or("BENCH_TOPIC", "World Geography".to_string());
+    let modules: usize = env_or("BENCH_MODULES", 8);
+    let request = CourseRequest {
+        topic: topic.clone(),
+        modules,
+        audience: None,
+        level: None,
+        weeks: None,
+        language: "English".into(),
+    };
+    let strategies = [Strategy::Sequential, Strategy::Prefix, Strategy::Parallel];
+    let mut walls: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    let mut outside: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    let mut prefix = 0;
+    let mut failures = [0; 3];
+    for _ in 0..runs {
+        for (k, &strategy) in strategies.iter().enumerate() {
+            let clock = Clock::new();
+            let mut engine = LlamaEngine::new(model, options(true), clock);
+            match pipeline::run(&mut engine, &request, strategy, 42, &clock, &NoProgress) {
+                Ok(out) => {
+                    walls[k].push(clock.now_ms());
+                    let decode: f64 = out.module_batches.iter().map(|b| b.decode_ms).sum();
+                    outside[k].push(1.0 - decode / out.modules_ms);
+                    prefix = prefix.max(out.module_batches[0].shared_prefix_tokens);
+                }
+                Err(e) => {
+                    failures[k] += 1;
+                    eprintln!("{}: {e:#}", strategy.name());
+                }
+            }
+        }
+    }
+    println!("\n{topic:?}, {modules} modules, seed 42, {runs} runs each (interleaved), model loaded once:");
+    println!(
+        "  strategy     median s   min s   max s   vs sequential   outside decode (modules phase)"
+    );
+    let base = median(walls[0].clone());
+    for (k, s) in strategies.iter().enumerate() {
+        if walls[k].is_empty() {
+            println!("  {:<11}  failed every run", s.name());
+            continue;
+        }
+        let w = &walls[k];
+        let m = median(w.clone());
+        println!(
+            "  {:<11} {:>9.2} {:>7.2} {:>7.2} {:>12.2}x {:>14.1}%{}",
+            s.name(),
+            m / 1000.0,
+            w.iter().cloned().fold(f64::MAX, f64::min) / 1000.0,
+            w.iter().cloned().fold(0.0, f64::max) / 1000.0,
+            base / m,
+            100.0 * median(outside[k].clone()),
+            if failures[k] > 0 {
+                format!("  ({} failed runs)", failures[k])
+            } else {
+                String::new()
+            },
+        );
+    }
+    println!("  shared prefix: {prefix} tokens");
+}
+
+fn main() {
+    let path: PathBuf = env_or(
+        "BENCH_MODEL",
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+    );
+    let runs: usize = env_or("BENCH_RUNS", 3);
+    let resolved = models::resolve(path.to_str().expect("UTF-8 path")).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(1)
+    });
+    let model = LoadedModel::load(resolved).unwrap();
+    println!(
+        "model {} , {} threads",
+        path.display(),
+        num_cpus::get_physical()
+    );
+    bench_grammar(&model, runs);
+    bench_strategies(&model, runs);
+}

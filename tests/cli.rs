@@ -1,0 +1,304 @@
+//! The real binary on the real test model: outputs, reproducibility and every bad input.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn syllabus(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("syllabus").unwrap();
+    cmd.current_dir(dir)
+        .env_remove("SYLLABUS_MODELS")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+fn generate(dir: &Path, args: &[&str]) -> Output {
+    let model = common::model_path();
+    let mut cmd = syllabus(dir);
+    cmd.arg("generate")
+        .args(args)
+        .arg("--model")
+        .arg(&model)
+        .arg("--quiet");
+    cmd.output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstderr:\n{}",
+        out.status.code(),
+        stderr(out)
+    );
+}
+
+/// Runs a failing command and returns its one-line message.
+fn assert_fails(out: &Output, code: i32, needle: &str) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr:\n{err}");
+    assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn check_syllabus(text: &str, modules: usize) -> Value {
+    let v: Value = serde_json::from_str(text).unwrap();
+    for key in ["title", "description", "audience"] {
+        assert!(!v[key].as_str().unwrap().trim().is_empty(), "{key}");
+    }
+    for key in ["prerequisites", "learning_outcomes"] {
+        assert!(v[key].as_array().unwrap().len() >= 2, "{key}");
+    }
+    let list = v["modules"].as_array().unwrap();
+    assert_eq!(list.len(), modules);
+    let mut titles = std::collections::HashSet::new();
+    for (i, m) in list.iter().enumerate() {
+        assert_eq!(m["number"], i + 1);
+        assert!(
+            titles.insert(m["title"].as_str().unwrap().to_lowercase()),
+            "duplicate title"
+        );
+        for key in ["summary", "assessment"] {
+            assert!(
+                !m[key].as_str().unwrap().trim().is_empty(),
+                "module {i} {key}"
+            );
+        }
+        for key in ["learning_objectives", "topics", "activities"] {
+            let items = m[key].as_array().unwrap();
+            assert!(items.len() >= 2, "module {i} {key}");
+            assert!(items.iter().all(|s| !s.as_str().unwrap().trim().is_empty()));
+        }
+    }
+    v
+}
+
+#[test]
+fn three_module_json_syllabus_is_complete_and_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "Introduction to Marine Biology",
+        "--modules",
+        "3",
+        "--format",
+        "json",
+        "--seed",
+        "7",
+    ];
+    let a = generate(dir.path(), &[&args[..], &["-o", "a.json"]].concat());
+    assert_ok(&a);
+    let text = std::fs::read_to_string(dir.path().join("a.json")).unwrap();
+    let v = check_syllabus(&text, 3);
+    assert_eq!(v["topic"], "Introduction to Marine Biology");
+    let b = generate(dir.path(), &[&args[..], &["-o", "b.json"]].concat());
+    assert_ok(&b);
+    assert_eq!(
+        text,
+        std::fs::read_to_string(dir.path().join("b.json")).unwrap(),
+        "same seed, same syllabus"
+    );
+}
+
+#[test]
+fn markdown_goes_to_stdout_and_reads_like_a_syllabus() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = generate(
+        dir.path(),
+        &[
+            "Introduction to Marine Biology",
+            "--modules",
+            "3",
+            "--seed",
+            "7",
+            "--weeks",
+            "6",
+        ],
+    );
+    assert_ok(&out);
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(md.starts_with("# "), "{md}");
+    for needle in [
+        "## Learning outcomes",
+        "### Module 1: ",
+        "### Module 3: ",
+        "(week 5-6)",
+        "**Learning objectives**",
+        "**Assessment:**",
+    ] {
+        assert!(md.contains(needle), "missing {needle}:\n{md}");
+    }
+    assert!(!md.contains("\"summary\""), "no raw JSON:\n{md}");
+}
+
+#[test]
+fn timing_record_has_phases_that_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = generate(
+        dir.path(),
+        &[
+            "Introduction to Marine Biology",
+            "--modules",
+            "3",
+            "--seed",
+            "7",
+            "-o",
+            "s.md",
+            "--timings",
+            "t.json",
+        ],
+    );
+    assert_ok(&out);
+    let t: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("t.json")).unwrap()).unwrap();
+    let p = &t["phases"];
+    let sum: f64 = ["load_ms", "outline_ms", "modules_ms", "finalize_ms"]
+        .iter()
+        .map(|k| p[k].as_f64().unwrap())
+        .sum();
+    let wall = t["wall_ms"].as_f64().unwrap();
+    assert!(
+        (sum - wall).abs() <= wall * 0.05,
+        "phases {sum} vs wall {wall}"
+    );
+    let calls = t["calls"].as_array().unwrap();
+    assert!(
+        calls.len() >= 4,
+        "one outline and three module calls at least"
+    );
+    for c in calls {
+        assert!(c["total_ms"].as_f64().unwrap() >= c["ttft_ms"].as_f64().unwrap());
+        assert!(c["generated_tokens"].as_u64().unwrap() > 0);
+    }
+    assert_eq!(t["engine"]["backend"], "llama");
+    assert_eq!(t["engine"]["quantization"], "Q4_1");
+}
+
+#[test]
+fn bad_arguments_exit_2_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, needle) in [
+        (vec!["   "], "topic is empty"),
+        (
+            vec!["Geology", "--modules", "0"],
+            "--modules must be between",
+        ),
+        (
+            vec!["Geology", "--modules", "1000"],
+            "--modules must be between",
+        ),
+        (vec!["Geology", "--format", "pdf"], "invalid value 'pdf'"),
+        (vec!["Geology", "--temperature", "-1"], "--temperature"),
+    ] {
+        let out = generate(dir.path(), &args);
+        let err = assert_fails(&out, 2, needle);
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(err.lines().count() <= 4, "short message: {err}");
+    }
+}
+
+#[test]
+fn bad_model_files_exit_1_without_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = std::fs::read(common::model_path()).unwrap();
+    std::fs::write(dir.path().join("empty.gguf"), b"").unwrap();
+    std::fs::write(dir.path().join("text.gguf"), b"not a model\n").unwrap();
+    std::fs::write(dir.path().join("cut.gguf"), &model[..model.len() / 2]).unwrap();
+    std::fs::write(dir.path().join("header.gguf"), &model[..4096]).unwrap();
+    for (file, needle) in [
+        ("missing.gguf", "does not exist"),
+        ("empty.gguf", "is not a GGUF model file"),
+        ("text.gguf", "is not a GGUF model file"),
+        ("cut.gguf", "truncated"),
+        ("header.gguf", "damaged or unsupported GGUF"),
+    ] {
+        let out = syllabus(dir.path())
+            .args(["generate", "Geology", "--model", file])
+            .output()
+            .unwrap();
+        assert_fails(&out, 1, needle);
+    }
+}
+
+#[test]
+fn unknown_alias_and_missing_alias_file_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = syllabus(dir.path())
+        .args(["generate", "Geology", "--model", "nosuch:1b"])
+        .output()
+        .unwrap();
+    assert_fails(&out, 1, "unknown model alias");
+    let out = syllabus(dir.path())
+        .args(["generate", "Geology", "--model", "qwen2:1.5b"])
+        .env("SYLLABUS_MODELS", dir.path())
+        .output()
+        .unwrap();
+    let err = assert_fails(&out, 1, "qwen2-1_5b-instruct-q4_0.gguf");
+    assert!(
+        err.contains(&dir.path().display().to_string()) && err.contains("huggingface.co/Qwen"),
+        "{err}"
+    );
+}
+
+#[test]
+fn alias_resolves_from_syllabus_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = common::model_path().parent().unwrap().to_path_buf();
+    let out = syllabus(dir.path())
+        .args([
+            "generate",
+            "Introduction to Marine Biology",
+            "--modules",
+            "3",
+            "--seed",
+            "7",
+            "--quiet",
+            "--model",
+            "smollm2:135m",
+        ])
+        .env("SYLLABUS_MODELS", &models)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+}
+
+#[test]
+fn prompt_too_large_for_the_context_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = generate(dir.path(), &["Geology", "--modules", "3", "--ctx", "512"]);
+    assert_fails(&out, 1, "raise --ctx");
+}
+
+#[test]
+fn failed_run_keeps_the_existing_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.json"), "precious").unwrap();
+    let out = generate(
+        dir.path(),
+        &["Geology", "--modules", "3", "--ctx", "512", "-o", "s.json"],
+    );
+    assert_fails(&out, 1, "raise --ctx");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("s.json")).unwrap(),
+        "precious"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary files left"
+    );
+}
+
+#[test]
+fn missing_output_folder_is_refused_before_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = generate(dir.path(), &["Geology", "-o", "no/such/dir/s.md"]);
+    assert_fails(&out, 1, "does not exist");
+}

@@ -1,0 +1,223 @@
+//! The llama.cpp engine on the real test model: prefix sharing, waves, early finishers,
+//! reproducibility per strategy, and the grammar under hostile sampling.
+
+mod common;
+
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use syllabus::course::{CourseRequest, OutlineEntry, OutlineReply};
+use syllabus::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel};
+use syllabus::engine::{
+    BatchStats, CallOutput, ChatCall, Engine, Finish, NoProgress, Phase, Sampling, Strategy,
+};
+use syllabus::timing::Clock;
+use syllabus::{models, prompt};
+
+fn model() -> &'static LoadedModel {
+    static MODEL: OnceLock<LoadedModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let path = common::model_path();
+        LoadedModel::load(models::resolve(path.to_str().unwrap()).unwrap()).unwrap()
+    })
+}
+
+/// One model test at a time: contexts must not be created concurrently, and the two
+/// cores are better spent on one batch.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const SAMPLING: Sampling = Sampling {
+    temperature: 0.7,
+    top_p: 0.9,
+    top_k: 40,
+};
+
+fn options(max_ctx: usize, sampling: Sampling) -> LlamaOptions {
+    LlamaOptions {
+        threads: 2,
+        max_ctx,
+        sampling,
+        grammar: true,
+    }
+}
+
+fn module_calls(n: usize) -> Vec<ChatCall> {
+    let request = CourseRequest {
+        topic: "History of Jazz".into(),
+        modules: n,
+        audience: None,
+        level: None,
+        weeks: None,
+        language: "English".into(),
+    };
+    let titles = [
+        "New Orleans Roots",
+        "The Swing Era",
+        "Bebop",
+        "Cool and Modal Jazz",
+        "Fusion",
+        "Jazz Today",
+    ];
+    let outline = OutlineReply {
+        title: "A History of Jazz".into(),
+        description: "How jazz grew from New Orleans to the world.".into(),
+        audience: "Adult learners".into(),
+        prerequisites: vec!["None".into(), "Curiosity".into()],
+        learning_outcomes: vec![
+            "Name the main styles".into(),
+            "Recognise key players".into(),
+        ],
+        modules: titles[..n]
+            .iter()
+            .map(|t| OutlineEntry {
+                title: t.to_string(),
+                focus: format!("Music and musicians of {t}"),
+            })
+            .collect(),
+    };
+    let schema = prompt::module_schema();
+    (0..n)
+        .map(|i| ChatCall {
+            phase: Phase::Module,
+            index: i,
+            attempt: 1,
+            messages: prompt::module_messages(&request, &outline, i),
+            max_tokens: prompt::max_reply_tokens(&schema),
+            schema: schema.clone(),
+            seed: 100 + i as u32,
+        })
+        .collect()
+}
+
+fn run(
+    calls: &[ChatCall],
+    strategy: Strategy,
+    opts: LlamaOptions,
+) -> (Vec<CallOutput>, BatchStats) {
+    let mut engine = LlamaEngine::new(model(), opts, Clock::new());
+    engine.run(calls, strategy, &NoProgress).unwrap()
+}
+
+fn assert_json_replies(outs: &[CallOutput]) {
+    for (i, o) in outs.iter().enumerate() {
+        assert_eq!(o.record.finish, Finish::Stop, "call {i}: {}", o.text);
+        let v: serde_json::Value = serde_json::from_str(&o.text)
+            .unwrap_or_else(|e| panic!("call {i} is not JSON ({e}): {}", o.text));
+        assert!(
+            v["summary"].is_string() && v["topics"].is_array(),
+            "call {i}: {v}"
+        );
+    }
+}
+
+#[test]
+fn parallel_calls_share_one_prefix_of_equal_length() {
+    let _guard = serial();
+    let calls = module_calls(4);
+    let (outs, stats) = run(&calls, Strategy::Parallel, options(32_768, SAMPLING));
+    assert!(stats.shared_prefix_tokens > 200, "{stats:?}");
+    assert_eq!(stats.max_parallel, 4);
+    for o in &outs {
+        assert_eq!(o.record.cached_tokens, stats.shared_prefix_tokens);
+        assert!(o.record.prompt_tokens > o.record.cached_tokens);
+    }
+    assert_json_replies(&outs);
+    assert!(stats.decode_ms > 0.0 && stats.decode_ms <= stats.wall_ms);
+}
+
+#[test]
+fn sequential_recomputes_every_prompt() {
+    let _guard = serial();
+    let (outs, stats) = run(
+        &module_calls(2),
+        Strategy::Sequential,
+        options(32_768, SAMPLING),
+    );
+    assert_eq!(stats.shared_prefix_tokens, 0);
+    assert_eq!(stats.max_parallel, 1);
+    assert!(outs.iter().all(|o| o.record.cached_tokens == 0));
+    assert_json_replies(&outs);
+}
+
+#[test]
+fn each_strategy_is_reproducible_run_to_run() {
+    let _guard = serial();
+    let calls = module_calls(3);
+    for strategy in [Strategy::Sequential, Strategy::Prefix, Strategy::Parallel] {
+        let (a, _) = run(&calls, strategy, options(32_768, SAMPLING));
+        let (b, _) = run(&calls, strategy, options(32_768, SAMPLING));
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.text, y.text, "{strategy:?} differs between runs");
+        }
+    }
+}
+
+#[test]
+fn small_context_runs_calls_in_waves() {
+    let _guard = serial();
+    let calls = module_calls(4);
+    let need = calls
+        .iter()
+        .map(|c| model().tokenize_chat(&c.messages).unwrap().len() + c.max_tokens as usize)
+        .max()
+        .unwrap();
+    // Room for the prefix sequence and two calls.
+    let max_ctx = 3 * need.div_ceil(256) * 256;
+    let (outs, stats) = run(&calls, Strategy::Parallel, options(max_ctx, SAMPLING));
+    assert_eq!(stats.max_parallel, 2, "{stats:?}");
+    assert_json_replies(&outs);
+    let waited = outs.iter().filter(|o| o.record.queue_ms > 0.0).count();
+    assert!(waited >= 2, "later calls waited for a sequence");
+}
+
+#[test]
+fn a_call_that_ends_early_does_not_disturb_the_others() {
+    let _guard = serial();
+    let mut calls = module_calls(3);
+    calls[1].max_tokens = 8;
+    let (outs, stats) = run(&calls, Strategy::Parallel, options(32_768, SAMPLING));
+    assert_eq!(stats.max_parallel, 3);
+    assert_eq!(outs[1].record.finish, Finish::Length);
+    assert_eq!(outs[1].record.generated_tokens, 8);
+    assert_json_replies(&[outs[0].clone(), outs[2].clone()]);
+}
+
+#[test]
+fn grammar_holds_under_hot_sampling_without_aborting() {
+    let _guard = serial();
+    let hot = Sampling {
+        temperature: 2.0,
+        top_p: 1.0,
+        top_k: 49_152,
+    };
+    let (outs, _) = run(&module_calls(2), Strategy::Parallel, options(32_768, hot));
+    for o in &outs {
+        // Every token was allowed by the schema: a complete reply is valid JSON.
+        if o.record.finish == Finish::Stop {
+            serde_json::from_str::<serde_json::Value>(&o.text).unwrap();
+        }
+    }
+    let greedy = Sampling {
+        temperature: 0.0,
+        top_p: 1.0,
+        top_k: 1,
+    };
+    let (outs, _) = run(
+        &module_calls(2),
+        Strategy::Parallel,
+        options(32_768, greedy),
+    );
+    assert_json_replies(&outs);
+}
+
+#[test]
+fn context_too_small_for_one_call_is_an_error_not_an_abort() {
+    let _guard = serial();
+    let mut engine = LlamaEngine::new(model(), options(1024, SAMPLING), Clock::new());
+    let err = engine
+        .run(&module_calls(2), Strategy::Parallel, &NoProgress)
+        .unwrap_err();
+    assert!(err.to_string().contains("raise --ctx"), "{err}");
+}
