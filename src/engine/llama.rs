@@ -162,16 +162,6 @@ impl LoadedModel {
             // The grammar goes first so later samplers only see tokens it allows.
             chain.push(LlamaSampler::from(matcher));
         }
-        if let Ok(m) = std::env::var("DRYX") {
-            chain.push(LlamaSampler::dry(
-                &self.model,
-                m.parse().unwrap(),
-                1.75,
-                3,
-                1024,
-                ["\n"],
-            ));
-        }
         if sampling.temperature <= 0.0 {
             chain.push(LlamaSampler::greedy());
         } else {
