@@ -17,6 +17,7 @@ const SAMPLING: Sampling = Sampling {
     temperature: 0.7,
     top_p: 0.9,
     top_k: 40,
+    dry: 0.8,
 };
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {

@@ -7,8 +7,12 @@ cd "$(dirname "$0")/.."
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
-# bindgen needs libclang; any installed version will do.
-ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
+# bindgen needs libclang itself (libclang-cpp, which some images ship, does not do).
+if [ -z "${LIBCLANG_PATH:-}" ] &&
+   ! compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null &&
+   ! compgen -G "/usr/lib/*/libclang-[0-9]*.so*" >/dev/null; then
+  need+=(libclang-dev)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   sudo=""

@@ -59,6 +59,7 @@ pub fn generate(plan: &GeneratePlan) -> anyhow::Result<()> {
             modules_ms: out.modules_ms,
             finalize_ms,
         },
+        peak_rss_bytes: crate::timing::peak_rss_bytes(),
         module_batches: out.module_batches,
         calls: out.calls,
     };

@@ -73,6 +73,9 @@ pub struct GenerateArgs {
     /// Candidates kept before nucleus sampling.
     #[arg(long, default_value_t = 40, allow_negative_numbers = true)]
     pub top_k: i32,
+    /// Penalty on verbatim repeats in replies (DRY multiplier); 0 turns it off.
+    #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
+    pub dry: f32,
     /// Threads (default: the machine's physical cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -169,6 +172,12 @@ impl GenerateArgs {
                 self.top_p
             )));
         }
+        if !(0.0..=5.0).contains(&self.dry) {
+            return Err(UsageError(format!(
+                "--dry must be between 0 and 5, not {}",
+                self.dry
+            )));
+        }
         if self.top_k < 1 {
             return Err(UsageError(format!(
                 "--top-k must be at least 1, not {}",
@@ -212,6 +221,7 @@ impl GenerateArgs {
                 temperature: self.temperature,
                 top_p: self.top_p,
                 top_k: self.top_k,
+                dry: self.dry,
             },
             seed: self.seed,
             threads,
@@ -257,6 +267,7 @@ mod tests {
             (vec!["X", "--audience", " "], "--audience"),
             (vec!["X", "--threads", "0"], "--threads"),
             (vec!["X", "--ctx", "10"], "--ctx"),
+            (vec!["X", "--dry", "-1"], "--dry"),
         ] {
             let err = args(&argv).unwrap_err().to_string();
             assert!(err.contains(needle), "{argv:?}: {err}");

@@ -133,6 +133,14 @@ impl CallRecord {
     }
 }
 
+/// Peak resident memory of this process so far (Linux `VmHWM`), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Wall time of each phase of a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Phases {
@@ -161,6 +169,8 @@ pub struct RunRecord {
     pub wall_ms: f64,
     /// Time per phase.
     pub phases: Phases,
+    /// Peak resident memory of the process, where the platform reports it.
+    pub peak_rss_bytes: Option<u64>,
     /// The module phase's batch figures (shared prefix, parallelism, decode time).
     pub module_batches: Vec<BatchStats>,
     /// Every model call, regenerations included.
@@ -177,12 +187,14 @@ impl RunRecord {
     pub fn table(&self) -> String {
         let p = &self.phases;
         let mut out = format!(
-            "{} on {} ({}), strategy {}: {:.2} s\n  load {:.2} s | outline {:.2} s | modules {:.2} s | finalize {:.2} s\n",
+            "{} on {} ({}), strategy {}: {:.2} s, peak memory {}\n  load {:.2} s | outline {:.2} s | modules {:.2} s | finalize {:.2} s\n",
             self.engine.backend,
             self.engine.model,
             self.engine.quantization.as_deref().unwrap_or("?"),
             self.strategy,
             self.wall_ms / 1000.0,
+            self.peak_rss_bytes
+                .map_or_else(|| "unknown".to_string(), |b| format!("{} MB", b / 1_000_000)),
             p.load_ms / 1000.0,
             p.outline_ms / 1000.0,
             p.modules_ms / 1000.0,
@@ -254,6 +266,13 @@ mod tests {
             (50.0, 250.0, 300.0, 1000.0, 1300.0)
         );
         assert_eq!(r.tokens_per_s, 100.0);
+    }
+
+    #[test]
+    fn peak_memory_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(peak_rss_bytes().unwrap() > 1_000_000);
+        }
     }
 
     #[test]

@@ -178,6 +178,16 @@ fn timing_record_has_phases_that_add_up() {
         assert!(c["generated_tokens"].as_u64().unwrap() > 0);
     }
     assert_eq!(t["engine"]["backend"], "llama");
+    assert!(
+        t["peak_rss_bytes"].as_u64().unwrap() > 50_000_000,
+        "the model is mapped in"
+    );
+    assert!(
+        t["module_batches"][0]["shared_prefix_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     assert_eq!(t["engine"]["quantization"], "Q4_1");
 }
 

@@ -32,6 +32,7 @@ const SAMPLING: Sampling = Sampling {
     temperature: 0.7,
     top_p: 0.9,
     top_k: 40,
+    dry: 0.8,
 };
 
 fn options(max_ctx: usize, sampling: Sampling) -> LlamaOptions {
@@ -191,6 +192,7 @@ fn grammar_holds_under_hot_sampling_without_aborting() {
         temperature: 2.0,
         top_p: 1.0,
         top_k: 49_152,
+        dry: 0.0,
     };
     let (outs, _) = run(&module_calls(2), Strategy::Parallel, options(32_768, hot));
     for o in &outs {
@@ -203,6 +205,7 @@ fn grammar_holds_under_hot_sampling_without_aborting() {
         temperature: 0.0,
         top_p: 1.0,
         top_k: 1,
+        dry: 0.0,
     };
     let (outs, _) = run(
         &module_calls(2),

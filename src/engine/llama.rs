@@ -36,6 +36,8 @@ const PREFIX_SEQ: i32 = 0;
 const N_BATCH: usize = 512;
 /// KV cells are allocated per sequence in multiples of this (llama.cpp pads to 256).
 const SEQ_ALIGN: usize = 256;
+/// Reply tokens the DRY sampler looks back over.
+const DRY_LAST_N: i32 = 1024;
 /// Default cap on KV cells for all sequences together when `--ctx` is not given.
 pub const DEFAULT_MAX_CTX: usize = 32_768;
 
@@ -161,6 +163,18 @@ impl LoadedModel {
             }
             // The grammar goes first so later samplers only see tokens it allows.
             chain.push(LlamaSampler::from(matcher));
+        }
+        if sampling.dry > 0.0 {
+            // Small models repeat list items and phrases verbatim; the grammar forces every
+            // JSON key, so DRY only bites on free text. A last-n of -1 would disable it.
+            chain.push(LlamaSampler::dry(
+                &self.model,
+                sampling.dry,
+                1.75,
+                3,
+                DRY_LAST_N,
+                ["\n"],
+            ));
         }
         if sampling.temperature <= 0.0 {
             chain.push(LlamaSampler::greedy());

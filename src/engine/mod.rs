@@ -55,6 +55,8 @@ pub struct Sampling {
     pub top_p: f32,
     /// Candidates kept before top-p.
     pub top_k: i32,
+    /// DRY multiplier: penalizes tokens that would repeat an earlier run of the reply; 0 is off.
+    pub dry: f32,
 }
 
 /// One chat call constrained to a JSON schema.
