@@ -3,7 +3,7 @@
 //! 2. end-to-end syllabus time per strategy, with ratios to `sequential` and the share of
 //!    the module phase spent outside llama.cpp's decode calls.
 //!
-//! `cargo bench --bench engine`; `BENCH_RUNS` (default 3), `BENCH_TOPIC`, `BENCH_MODULES`.
+//! `cargo bench --bench engine`; `BENCH_RUNS` (default 3), `BENCH_MODULES` (default 8).
 
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ use syllabus::course::{CourseRequest, OutlineEntry, OutlineReply};
 use syllabus::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel, DEFAULT_MAX_CTX};
 use syllabus::engine::{ChatCall, Engine, NoProgress, Phase, Sampling, Strategy};
 use syllabus::timing::Clock;
-use syllabus::{models, pipeline, prompt};
+use syllabus::{models, prompt};
 
 const SAMPLING: Sampling = Sampling {
     temperature: 0.7,
@@ -47,31 +47,7 @@ fn options(grammar: bool) -> LlamaOptions {
 }
 
 fn grammar_call(tokens: u32) -> ChatCall {
-    let request = CourseRequest {
-        topic: "History of Jazz".into(),
-        modules: 3,
-        audience: None,
-        level: None,
-        weeks: None,
-        language: "English".into(),
-    };
-    let outline = OutlineReply {
-        title: "A History of Jazz".into(),
-        description: "How jazz grew from New Orleans to the world.".into(),
-        audience: "Adult learners".into(),
-        prerequisites: vec!["None".into(), "Curiosity".into()],
-        learning_outcomes: vec![
-            "Name the main styles".into(),
-            "Recognise key players".into(),
-        ],
-        modules: ["Roots", "Swing", "Bebop"]
-            .iter()
-            .map(|t| OutlineEntry {
-                title: t.to_string(),
-                focus: format!("The {t} years"),
-            })
-            .collect(),
-    };
+    let (request, outline) = jazz_outline(3);
     ChatCall {
         phase: Phase::Module,
         index: 1,
@@ -116,65 +92,118 @@ fn bench_grammar(model: &LoadedModel, runs: usize) {
     println!("  llguidance    {on:7.1} tok/s   ratio {:.3}", on / off);
 }
 
-fn bench_strategies(model: &LoadedModel, runs: usize) {
-    let topic: String = env_or("BENCH_TOPIC", "World Geography".to_string());
-    let modules: usize = env_or("BENCH_MODULES", 8);
+/// A fixed outline, so every strategy decodes the same calls (content validation of a
+/// tiny model's replies must not decide which strategy gets measured).
+fn jazz_outline(modules: usize) -> (CourseRequest, OutlineReply) {
+    let titles = [
+        "New Orleans Roots",
+        "The Jazz Age",
+        "The Swing Era",
+        "Bebop",
+        "Cool Jazz",
+        "Hard Bop",
+        "Modal and Free Jazz",
+        "Fusion",
+        "Latin Jazz",
+        "Jazz Education",
+        "Jazz Today",
+        "Listening Lab",
+    ];
     let request = CourseRequest {
-        topic: topic.clone(),
+        topic: "History of Jazz".into(),
         modules,
         audience: None,
         level: None,
         weeks: None,
         language: "English".into(),
     };
+    let outline = OutlineReply {
+        title: "A History of Jazz".into(),
+        description: "How jazz grew from New Orleans to the world, style by style.".into(),
+        audience: "Adult learners".into(),
+        prerequisites: vec!["None".into(), "Curiosity about music".into()],
+        learning_outcomes: vec![
+            "Name the main styles".into(),
+            "Recognise key players".into(),
+        ],
+        modules: titles[..modules]
+            .iter()
+            .map(|t| OutlineEntry {
+                title: t.to_string(),
+                focus: format!("Music and musicians of {t}"),
+            })
+            .collect(),
+    };
+    (request, outline)
+}
+
+fn bench_strategies(model: &LoadedModel, runs: usize) {
+    let modules: usize = env_or::<usize>("BENCH_MODULES", 8).min(12);
+    let (request, outline) = jazz_outline(modules);
+    let schema = prompt::module_schema();
+    let calls: Vec<ChatCall> = (0..modules)
+        .map(|i| ChatCall {
+            phase: Phase::Module,
+            index: i,
+            attempt: 1,
+            messages: prompt::module_messages(&request, &outline, i),
+            max_tokens: prompt::max_reply_tokens(&schema),
+            schema: schema.clone(),
+            seed: 42 + i as u32,
+        })
+        .collect();
+    let outline_schema = prompt::outline_schema(modules);
+    let outline_call = ChatCall {
+        phase: Phase::Outline,
+        index: 0,
+        attempt: 1,
+        messages: prompt::outline_messages(&request),
+        max_tokens: prompt::max_reply_tokens(&outline_schema),
+        schema: outline_schema,
+        seed: 42,
+    };
     let strategies = [Strategy::Sequential, Strategy::Prefix, Strategy::Parallel];
     let mut walls: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    let mut module_walls: Vec<Vec<f64>> = vec![Vec::new(); 3];
     let mut outside: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    let mut gen_rates: Vec<Vec<f64>> = vec![Vec::new(); 3];
     let mut prefix = 0;
-    let mut failures = [0; 3];
     for _ in 0..runs {
         for (k, &strategy) in strategies.iter().enumerate() {
             let clock = Clock::new();
             let mut engine = LlamaEngine::new(model, options(true), clock);
-            match pipeline::run(&mut engine, &request, strategy, 42, &clock, &NoProgress) {
-                Ok(out) => {
-                    walls[k].push(clock.now_ms());
-                    let decode: f64 = out.module_batches.iter().map(|b| b.decode_ms).sum();
-                    outside[k].push(1.0 - decode / out.modules_ms);
-                    prefix = prefix.max(out.module_batches[0].shared_prefix_tokens);
-                }
-                Err(e) => {
-                    failures[k] += 1;
-                    eprintln!("{}: {e:#}", strategy.name());
-                }
-            }
+            engine
+                .run(
+                    std::slice::from_ref(&outline_call),
+                    Strategy::Sequential,
+                    &NoProgress,
+                )
+                .unwrap();
+            let (outs, stats) = engine.run(&calls, strategy, &NoProgress).unwrap();
+            walls[k].push(clock.now_ms());
+            module_walls[k].push(stats.wall_ms);
+            outside[k].push(1.0 - stats.decode_ms / stats.wall_ms);
+            let tokens: usize = outs.iter().map(|o| o.record.generated_tokens).sum();
+            gen_rates[k].push(tokens as f64 * 1000.0 / stats.wall_ms);
+            prefix = prefix.max(stats.shared_prefix_tokens);
         }
     }
-    println!("\n{topic:?}, {modules} modules, seed 42, {runs} runs each (interleaved), model loaded once:");
-    println!(
-        "  strategy     median s   min s   max s   vs sequential   outside decode (modules phase)"
-    );
+    println!("\nOutline call + {modules} module calls (History of Jazz, fixed outline), {runs} runs each, interleaved:");
+    println!("  strategy     median s   min s   max s   vs sequential   modules s   tok/s   outside decode");
     let base = median(walls[0].clone());
     for (k, s) in strategies.iter().enumerate() {
-        if walls[k].is_empty() {
-            println!("  {:<11}  failed every run", s.name());
-            continue;
-        }
         let w = &walls[k];
         let m = median(w.clone());
         println!(
-            "  {:<11} {:>9.2} {:>7.2} {:>7.2} {:>12.2}x {:>14.1}%{}",
+            "  {:<11} {:>9.2} {:>7.2} {:>7.2} {:>14.2}x {:>10.2} {:>7.1} {:>15.1}%",
             s.name(),
             m / 1000.0,
             w.iter().cloned().fold(f64::MAX, f64::min) / 1000.0,
             w.iter().cloned().fold(0.0, f64::max) / 1000.0,
             base / m,
+            median(module_walls[k].clone()) / 1000.0,
+            median(gen_rates[k].clone()),
             100.0 * median(outside[k].clone()),
-            if failures[k] > 0 {
-                format!("  ({} failed runs)", failures[k])
-            } else {
-                String::new()
-            },
         );
     }
     println!("  shared prefix: {prefix} tokens");

@@ -6,7 +6,7 @@ mod common;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use syllabus::course::{CourseRequest, OutlineEntry, OutlineReply};
-use syllabus::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel};
+use syllabus::engine::llama::{shared_prefix_len, LlamaEngine, LlamaOptions, LoadedModel};
 use syllabus::engine::{
     BatchStats, CallOutput, ChatCall, Engine, Finish, NoProgress, Phase, Sampling, Strategy,
 };
@@ -159,13 +159,26 @@ fn each_strategy_is_reproducible_run_to_run() {
 fn small_context_runs_calls_in_waves() {
     let _guard = serial();
     let calls = module_calls(4);
+    let prompts: Vec<Vec<i32>> = calls
+        .iter()
+        .map(|c| {
+            model()
+                .tokenize_chat(&c.messages)
+                .unwrap()
+                .iter()
+                .map(|t| t.0)
+                .collect()
+        })
+        .collect();
     let need = calls
         .iter()
-        .map(|c| model().tokenize_chat(&c.messages).unwrap().len() + c.max_tokens as usize)
+        .zip(&prompts)
+        .map(|(c, p)| p.len() + c.max_tokens as usize)
         .max()
         .unwrap();
-    // Room for the prefix sequence and two calls.
-    let max_ctx = 3 * need.div_ceil(256) * 256;
+    let shared = shared_prefix_len(&prompts);
+    // Room for the shared prefix and two calls' own tokens, not three.
+    let max_ctx = shared + 2 * (need - shared);
     let (outs, stats) = run(&calls, Strategy::Parallel, options(max_ctx, SAMPLING));
     assert_eq!(stats.max_parallel, 2, "{stats:?}");
     assert_json_replies(&outs);

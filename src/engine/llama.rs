@@ -1,9 +1,9 @@
 //! The in-process llama.cpp engine: shared-prefix fork, batched decoding, JSON grammar.
 //!
-//! One context serves the whole run. Sequence 0 holds the prompt prefix shared by every
-//! call of a batch, decoded once; each call gets its own sequence (a KV stream, as
-//! llama.cpp's server runs with `kv_unified = false`), starts from a copy of sequence 0
-//! and decodes only its own suffix. With `Strategy::Parallel` all calls share each decode;
+//! One context, one unified KV cache, serves the whole run. Sequence 0 holds the prompt
+//! prefix shared by every call of a batch, decoded once; each call gets its own sequence,
+//! starts from a copy of sequence 0 (its cells are shared, not duplicated) and decodes
+//! only its own suffix. With `Strategy::Parallel` all calls share each decode;
 //! when memory holds fewer sequences than calls, a finished call's sequence is handed to
 //! the next waiting call. Every call samples through an llguidance JSON-schema matcher,
 //! first in its sampler chain, so replies follow the schema by construction.
@@ -209,8 +209,8 @@ struct Live {
 /// Size of the current context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Layout {
-    /// KV cells per sequence.
-    seq_cells: usize,
+    /// KV cells for all sequences together (one unified cache).
+    cells: usize,
     /// Sequences for calls (the prefix sequence comes on top).
     slots: usize,
 }
@@ -241,8 +241,9 @@ impl<'m> LlamaEngine<'m> {
         self.contexts_created
     }
 
-    /// Plans the layout for calls needing `seq_need` cells each, `wanted` at once.
-    fn plan(&self, seq_need: usize, wanted: usize) -> anyhow::Result<Layout> {
+    /// Plans the layout for calls needing `seq_need` cells each, of which `shared` are a
+    /// prefix common to all, `wanted` at once.
+    fn plan(&self, seq_need: usize, shared: usize, wanted: usize) -> anyhow::Result<Layout> {
         let train = self.model.n_ctx_train();
         if seq_need > train {
             bail!(
@@ -250,55 +251,49 @@ impl<'m> LlamaEngine<'m> {
                  use fewer --modules or a model with a longer context"
             );
         }
-        let seq_cells = seq_need.div_ceil(SEQ_ALIGN) * SEQ_ALIGN;
-        // One sequence for the shared prefix, at least one for a call.
-        let fits = (self.opts.max_ctx / seq_cells).saturating_sub(1);
-        if fits == 0 {
+        let max_ctx = self.opts.max_ctx;
+        if seq_need > max_ctx {
             bail!(
-                "the prompt does not fit the context: one call needs {seq_need} tokens (prompt plus reply budget), \
-                 {} with the shared-prefix sequence, but --ctx is {}; raise --ctx to at least {}",
-                2 * seq_cells,
-                self.opts.max_ctx,
-                2 * seq_cells
+                "the prompt does not fit the context: one call needs {seq_need} tokens (prompt plus reply budget) \
+                 but --ctx is {max_ctx}; raise --ctx to at least {seq_need}"
             );
         }
-        Ok(Layout {
-            seq_cells,
-            slots: wanted.clamp(1, fits),
-        })
+        // In one unified cache the prefix cells are shared by every sequence that copies them.
+        let own = (seq_need - shared).max(1);
+        let slots = wanted.clamp(1, ((max_ctx - shared) / own).max(1));
+        let cells = (shared + slots * own).div_ceil(SEQ_ALIGN) * SEQ_ALIGN;
+        Ok(Layout { cells, slots })
     }
 
     /// Makes sure the context has at least `layout`; creates it (again) only when needed.
     fn ensure_context(&mut self, layout: Layout) -> anyhow::Result<Layout> {
         if let Some((_, have)) = &self.ctx {
-            if have.seq_cells >= layout.seq_cells && have.slots >= layout.slots {
+            if have.cells >= layout.cells && have.slots >= layout.slots {
                 return Ok(*have);
             }
         }
         let layout = match self.ctx.take() {
             Some((_, have)) => Layout {
-                seq_cells: have.seq_cells.max(layout.seq_cells),
+                cells: have.cells.max(layout.cells),
                 slots: have.slots.max(layout.slots),
             },
             None => layout,
         };
         let n_seq = layout.slots + 1;
-        let n_ctx = u32::try_from(layout.seq_cells * n_seq).context("context too large")?;
+        let n_ctx = u32::try_from(layout.cells).context("context too large")?;
         let threads = i32::try_from(self.opts.threads).unwrap_or(i32::MAX);
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(n_ctx))
             .with_n_batch(N_BATCH as u32)
             .with_n_ubatch(N_BATCH as u32)
             .with_n_seq_max(n_seq as u32)
-            .with_kv_unified(false)
+            // Unified: the shared prefix is stored once and forked by reference. Measured
+            // here with a ~620-token prefix and 8 calls: 108 tok/s against 92 for one KV
+            // stream per sequence, which must copy the prefix into every stream.
+            .with_kv_unified(true)
             .with_n_threads(threads)
             .with_n_threads_batch(threads);
-        tracing::info!(
-            n_ctx,
-            n_seq,
-            seq_cells = layout.seq_cells,
-            "creating llama.cpp context"
-        );
+        tracing::info!(n_ctx, n_seq, "creating llama.cpp context");
         let ctx = self
             .model
             .model
@@ -356,10 +351,9 @@ impl Engine for LlamaEngine<'_> {
         sequences: usize,
     ) -> anyhow::Result<()> {
         let prompt = self.model.tokenize_chat(&like.messages)?.len();
-        let layout = self.plan(
-            prompt + extra_prompt_tokens + like.max_tokens as usize,
-            sequences,
-        )?;
+        // The shared prefix is not known yet: size as if nothing were shared.
+        let need = prompt + extra_prompt_tokens + like.max_tokens as usize;
+        let layout = self.plan(need, 0, sequences)?;
         self.ensure_context(layout).map(|_| ())
     }
 
@@ -397,7 +391,7 @@ impl Engine for LlamaEngine<'_> {
         } else {
             1
         };
-        let layout = self.plan(seq_need, wanted)?;
+        let layout = self.plan(seq_need, shared, wanted)?;
         let layout = self.ensure_context(layout)?;
         let slots = layout.slots.min(wanted);
         let (ctx, _) = self.ctx.as_mut().expect("context was just ensured");
@@ -447,7 +441,7 @@ impl Engine for LlamaEngine<'_> {
                 waiting.pop_front();
                 ctx.clear_kv_cache_seq(Some(seq as u32), None, None)?;
                 if shared > 0 {
-                    // Whole-sequence copy: llama.cpp copies across KV streams only in full.
+                    // Same KV stream: the copy only tags the prefix cells with `seq`.
                     ctx.copy_kv_cache_seq(PREFIX_SEQ, seq, None, None)?;
                 }
                 let sampler =
