@@ -8,7 +8,9 @@ use syllabus::cli::{Cli, Command, UsageError};
 fn init_logging(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        // Our own checks cover llama.cpp's sizing warnings (with a unified cache it warns
+        // that the whole cache exceeds the training context, though no sequence does).
+        (false, 0) => "warn,llama_cpp_2=error,llama-cpp-2=error",
         // llama.cpp's own info lines (model dump, context set-up) only at -vv.
         (false, 1) => "info,llama_cpp_2=warn,llama-cpp-2=warn",
         _ => "debug",
