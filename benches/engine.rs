@@ -5,9 +5,11 @@
 //!
 //! `cargo bench --bench engine`; `BENCH_RUNS` (default 3), `BENCH_MODULES` (default 8).
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::path::PathBuf;
 
-use syllabus::course::{CourseRequest, OutlineEntry, OutlineReply};
 use syllabus::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel, DEFAULT_MAX_CTX};
 use syllabus::engine::{ChatCall, Engine, NoProgress, Phase, Sampling, Strategy};
 use syllabus::timing::Clock;
@@ -47,7 +49,7 @@ fn options(grammar: bool) -> LlamaOptions {
 }
 
 fn grammar_call(tokens: u32) -> ChatCall {
-    let (request, outline) = jazz_outline(3);
+    let (request, outline) = common::jazz_outline(3);
     ChatCall {
         phase: Phase::Module,
         index: 1,
@@ -92,66 +94,12 @@ fn bench_grammar(model: &LoadedModel, runs: usize) {
     println!("  llguidance    {on:7.1} tok/s   ratio {:.3}", on / off);
 }
 
-/// A fixed outline, so every strategy decodes the same calls (content validation of a
-/// tiny model's replies must not decide which strategy gets measured).
-fn jazz_outline(modules: usize) -> (CourseRequest, OutlineReply) {
-    let titles = [
-        "New Orleans Roots",
-        "The Jazz Age",
-        "The Swing Era",
-        "Bebop",
-        "Cool Jazz",
-        "Hard Bop",
-        "Modal and Free Jazz",
-        "Fusion",
-        "Latin Jazz",
-        "Jazz Education",
-        "Jazz Today",
-        "Listening Lab",
-    ];
-    let request = CourseRequest {
-        topic: "History of Jazz".into(),
-        modules,
-        audience: None,
-        level: None,
-        weeks: None,
-        language: "English".into(),
-    };
-    let outline = OutlineReply {
-        title: "A History of Jazz".into(),
-        description: "How jazz grew from New Orleans to the world, style by style.".into(),
-        audience: "Adult learners".into(),
-        prerequisites: vec!["None".into(), "Curiosity about music".into()],
-        learning_outcomes: vec![
-            "Name the main styles".into(),
-            "Recognise key players".into(),
-        ],
-        modules: titles[..modules]
-            .iter()
-            .map(|t| OutlineEntry {
-                title: t.to_string(),
-                focus: format!("Music and musicians of {t}"),
-            })
-            .collect(),
-    };
-    (request, outline)
-}
-
 fn bench_strategies(model: &LoadedModel, runs: usize) {
     let modules: usize = env_or::<usize>("BENCH_MODULES", 8).min(12);
-    let (request, outline) = jazz_outline(modules);
-    let schema = prompt::module_schema();
-    let calls: Vec<ChatCall> = (0..modules)
-        .map(|i| ChatCall {
-            phase: Phase::Module,
-            index: i,
-            attempt: 1,
-            messages: prompt::module_messages(&request, &outline, i),
-            max_tokens: prompt::max_reply_tokens(&schema),
-            schema: schema.clone(),
-            seed: 42 + i as u32,
-        })
-        .collect();
+    // A fixed outline: every strategy decodes the same calls, and content validation of a
+    // tiny model's replies cannot decide which strategy gets measured.
+    let (request, _) = common::jazz_outline(modules);
+    let calls = common::jazz_module_calls(modules, 42);
     let outline_schema = prompt::outline_schema(modules);
     let outline_call = ChatCall {
         phase: Phase::Outline,

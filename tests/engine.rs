@@ -5,13 +5,12 @@ mod common;
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use syllabus::course::{CourseRequest, OutlineEntry, OutlineReply};
 use syllabus::engine::llama::{shared_prefix_len, LlamaEngine, LlamaOptions, LoadedModel};
 use syllabus::engine::{
-    BatchStats, CallOutput, ChatCall, Engine, Finish, NoProgress, Phase, Sampling, Strategy,
+    BatchStats, CallOutput, ChatCall, Engine, Finish, NoProgress, Sampling, Strategy,
 };
+use syllabus::models;
 use syllabus::timing::Clock;
-use syllabus::{models, prompt};
 
 fn model() -> &'static LoadedModel {
     static MODEL: OnceLock<LoadedModel> = OnceLock::new();
@@ -45,51 +44,7 @@ fn options(max_ctx: usize, sampling: Sampling) -> LlamaOptions {
 }
 
 fn module_calls(n: usize) -> Vec<ChatCall> {
-    let request = CourseRequest {
-        topic: "History of Jazz".into(),
-        modules: n,
-        audience: None,
-        level: None,
-        weeks: None,
-        language: "English".into(),
-    };
-    let titles = [
-        "New Orleans Roots",
-        "The Swing Era",
-        "Bebop",
-        "Cool and Modal Jazz",
-        "Fusion",
-        "Jazz Today",
-    ];
-    let outline = OutlineReply {
-        title: "A History of Jazz".into(),
-        description: "How jazz grew from New Orleans to the world.".into(),
-        audience: "Adult learners".into(),
-        prerequisites: vec!["None".into(), "Curiosity".into()],
-        learning_outcomes: vec![
-            "Name the main styles".into(),
-            "Recognise key players".into(),
-        ],
-        modules: titles[..n]
-            .iter()
-            .map(|t| OutlineEntry {
-                title: t.to_string(),
-                focus: format!("Music and musicians of {t}"),
-            })
-            .collect(),
-    };
-    let schema = prompt::module_schema();
-    (0..n)
-        .map(|i| ChatCall {
-            phase: Phase::Module,
-            index: i,
-            attempt: 1,
-            messages: prompt::module_messages(&request, &outline, i),
-            max_tokens: prompt::max_reply_tokens(&schema),
-            schema: schema.clone(),
-            seed: 100 + i as u32,
-        })
-        .collect()
+    common::jazz_module_calls(n, 100)
 }
 
 fn run(

@@ -4,6 +4,10 @@
 
 use std::path::PathBuf;
 
+use syllabus::course::{CourseRequest, OutlineEntry, OutlineReply};
+use syllabus::engine::{ChatCall, Phase};
+use syllabus::prompt;
+
 /// The test model, fetched by scripts/fetch-test-model.sh (CI runs it before the tests).
 pub fn model_path() -> PathBuf {
     let path =
@@ -14,4 +18,65 @@ pub fn model_path() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// A fixed History-of-Jazz outline of up to 12 modules, so runs decode identical calls.
+pub fn jazz_outline(modules: usize) -> (CourseRequest, OutlineReply) {
+    let titles = [
+        "New Orleans Roots",
+        "The Jazz Age",
+        "The Swing Era",
+        "Bebop",
+        "Cool Jazz",
+        "Hard Bop",
+        "Modal and Free Jazz",
+        "Fusion",
+        "Latin Jazz",
+        "Jazz Education",
+        "Jazz Today",
+        "Listening Lab",
+    ];
+    let request = CourseRequest {
+        topic: "History of Jazz".into(),
+        modules,
+        audience: None,
+        level: None,
+        weeks: None,
+        language: "English".into(),
+    };
+    let outline = OutlineReply {
+        title: "A History of Jazz".into(),
+        description: "How jazz grew from New Orleans to the world, style by style.".into(),
+        audience: "Adult learners".into(),
+        prerequisites: vec!["None".into(), "Curiosity about music".into()],
+        learning_outcomes: vec![
+            "Name the main styles".into(),
+            "Recognise key players".into(),
+        ],
+        modules: titles[..modules]
+            .iter()
+            .map(|t| OutlineEntry {
+                title: t.to_string(),
+                focus: format!("Music and musicians of {t}"),
+            })
+            .collect(),
+    };
+    (request, outline)
+}
+
+/// The module calls of `jazz_outline(modules)`, seeded from `seed`.
+pub fn jazz_module_calls(modules: usize, seed: u32) -> Vec<ChatCall> {
+    let (request, outline) = jazz_outline(modules);
+    let schema = prompt::module_schema();
+    (0..modules)
+        .map(|i| ChatCall {
+            phase: Phase::Module,
+            index: i,
+            attempt: 1,
+            messages: prompt::module_messages(&request, &outline, i),
+            max_tokens: prompt::max_reply_tokens(&schema),
+            schema: schema.clone(),
+            seed: seed + i as u32,
+        })
+        .collect()
 }
