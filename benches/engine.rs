@@ -110,11 +110,16 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
         schema: outline_schema,
         seed: 42,
     };
-    let strategies = [Strategy::Sequential, Strategy::Prefix, Strategy::Parallel];
-    let mut walls: Vec<Vec<f64>> = vec![Vec::new(); 3];
-    let mut module_walls: Vec<Vec<f64>> = vec![Vec::new(); 3];
-    let mut outside: Vec<Vec<f64>> = vec![Vec::new(); 3];
-    let mut gen_rates: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    let strategies: Vec<Strategy> = std::env::var("BENCH_STRATEGIES")
+        .unwrap_or_else(|_| "sequential,prefix,parallel".into())
+        .split(',')
+        .map(|s| <Strategy as clap::ValueEnum>::from_str(s, true).expect("strategy name"))
+        .collect();
+    let n = strategies.len();
+    let mut walls: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut module_walls: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut outside: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut gen_rates: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut prefix = 0;
     for _ in 0..runs {
         for (k, &strategy) in strategies.iter().enumerate() {
@@ -163,7 +168,11 @@ fn main() {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf"),
     );
     let runs: usize = env_or("BENCH_RUNS", 3);
-    let resolved = models::resolve(path.to_str().expect("UTF-8 path")).unwrap_or_else(|e| {
+    let resolved = models::resolve(
+        path.to_str().expect("UTF-8 path"),
+        models::ResolveOptions::local(),
+    )
+    .unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(1)
     });
@@ -173,6 +182,8 @@ fn main() {
         path.display(),
         num_cpus::get_physical()
     );
-    bench_grammar(&model, runs);
+    if std::env::var("BENCH_GRAMMAR").as_deref() != Ok("0") {
+        bench_grammar(&model, runs);
+    }
     bench_strategies(&model, runs);
 }

@@ -21,7 +21,10 @@ pub fn generate(plan: &GeneratePlan) -> anyhow::Result<()> {
         output::check_writable(path)?;
     }
     let clock = Clock::new();
-    let resolved = models::resolve(&plan.model)?;
+    let resolved = models::resolve(
+        &plan.model,
+        models::ResolveOptions::new(plan.offline, !plan.quiet),
+    )?;
     let model = LoadedModel::load(resolved)?;
     let load_ms = clock.now_ms();
     let opts = LlamaOptions {
@@ -81,7 +84,7 @@ pub fn generate(plan: &GeneratePlan) -> anyhow::Result<()> {
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

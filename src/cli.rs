@@ -29,7 +29,37 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Generate a syllabus: an outline, then one detailed module per outline entry.
-    Generate(GenerateArgs),
+    Generate(Box<GenerateArgs>),
+    /// List, fetch and inspect model files.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+/// `syllabus models ...`
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Every catalog alias and whether (and where) it is on this machine.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a model into the Hugging Face cache (HF_ENDPOINT, HF_TOKEN, HF_HOME honoured).
+    Pull {
+        /// Catalog alias, or owner/repo/file.gguf on Hugging Face.
+        model: String,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// What a model file's header says, without loading its weights.
+    Info {
+        /// Path, alias, Ollama name or owner/repo/file.gguf (found locally, never downloaded).
+        model: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Options of `syllabus generate`.
@@ -88,6 +118,9 @@ pub struct GenerateArgs {
     /// Write the run's timing record as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub timings: Option<PathBuf>,
+    /// Never download a model (also when HF_HUB_OFFLINE=1).
+    #[arg(long)]
+    pub offline: bool,
     /// Print nothing but errors on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -123,6 +156,8 @@ pub struct GeneratePlan {
     pub timings: Option<PathBuf>,
     /// No report on stderr.
     pub quiet: bool,
+    /// No downloads.
+    pub offline: bool,
 }
 
 fn optional_text(flag: &str, value: &Option<String>) -> Result<Option<String>, UsageError> {
@@ -231,6 +266,7 @@ impl GenerateArgs {
             output: self.output.clone(),
             timings: self.timings.clone(),
             quiet: self.quiet,
+            offline: self.offline,
         })
     }
 }
@@ -244,6 +280,7 @@ mod tests {
         argv.extend(extra);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Generate(g) => g.plan(),
+            _ => unreachable!("generate was parsed"),
         }
     }
 

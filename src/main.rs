@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use syllabus::cli::{Cli, Command, UsageError};
+use syllabus::cli::{Cli, Command, ModelsCommand, UsageError};
+use syllabus::models::commands;
 
 fn init_logging(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
@@ -31,6 +32,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(cli.verbose, args.quiet);
             let plan = args.plan()?;
             syllabus::app::generate(&plan)
+        }
+        Command::Models(cmd) => {
+            let quiet = matches!(cmd, ModelsCommand::Pull { quiet: true, .. });
+            init_logging(cli.verbose, quiet);
+            let text = match cmd {
+                ModelsCommand::List { json } => commands::list(json)?,
+                ModelsCommand::Pull { model, quiet } => commands::pull(&model, quiet)?,
+                ModelsCommand::Info { model, json } => commands::info(&model, json)?,
+            };
+            syllabus::app::write_stdout(text.as_bytes())
         }
     }
 }

@@ -5,16 +5,8 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use assert_cmd::Command;
+use common::cli::{assert_fails, assert_ok, syllabus, MARINE};
 use serde_json::Value;
-
-fn syllabus(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("syllabus").unwrap();
-    cmd.current_dir(dir)
-        .env_remove("SYLLABUS_MODELS")
-        .env_remove("RUST_LOG");
-    cmd
-}
 
 fn generate(dir: &Path, args: &[&str]) -> Output {
     let model = common::model_path();
@@ -25,37 +17,6 @@ fn generate(dir: &Path, args: &[&str]) -> Output {
         .arg(&model)
         .arg("--quiet");
     cmd.output().unwrap()
-}
-
-/// A request the test model answers validly on this machine with this seed.
-const MARINE: [&str; 5] = [
-    "Introduction to Marine Biology",
-    "--modules",
-    "3",
-    "--seed",
-    "7",
-];
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstderr:\n{}",
-        out.status.code(),
-        stderr(out)
-    );
-}
-
-/// Runs a failing command and returns its one-line message.
-fn assert_fails(out: &Output, code: i32, needle: &str) -> String {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(code), "stderr:\n{err}");
-    assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
 }
 
 fn check_syllabus(text: &str, modules: usize) -> Value {
@@ -210,12 +171,22 @@ fn bad_model_files_exit_1_without_abort() {
     std::fs::write(dir.path().join("text.gguf"), b"not a model\n").unwrap();
     std::fs::write(dir.path().join("cut.gguf"), &model[..model.len() / 2]).unwrap();
     std::fs::write(dir.path().join("header.gguf"), &model[..4096]).unwrap();
+    // Random bytes, and the real header with its tensor count overwritten.
+    let random: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(dir.path().join("random.gguf"), random).unwrap();
+    let mut corrupt = model.clone();
+    corrupt[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(dir.path().join("corrupt.gguf"), corrupt).unwrap();
     for (file, needle) in [
         ("missing.gguf", "does not exist"),
         ("empty.gguf", "is not a GGUF model file"),
         ("text.gguf", "is not a GGUF model file"),
         ("cut.gguf", "truncated"),
         ("header.gguf", "damaged or unsupported GGUF"),
+        ("random.gguf", "is not a GGUF model file"),
+        ("corrupt.gguf", "damaged or unsupported GGUF"),
     ] {
         let out = syllabus(dir.path())
             .args(["generate", "Geology", "--model", file])
@@ -232,7 +203,7 @@ fn unknown_alias_and_missing_alias_file_say_what_to_do() {
         .args(["generate", "Geology", "--model", "nosuch:1b"])
         .output()
         .unwrap();
-    assert_fails(&out, 1, "unknown model alias");
+    assert_fails(&out, 1, "unknown model");
     let out = syllabus(dir.path())
         .args(["generate", "Geology", "--model", "qwen2:1.5b"])
         .env("SYLLABUS_MODELS", dir.path())

@@ -16,7 +16,10 @@ fn model() -> &'static LoadedModel {
     static MODEL: OnceLock<LoadedModel> = OnceLock::new();
     MODEL.get_or_init(|| {
         let path = common::model_path();
-        LoadedModel::load(models::resolve(path.to_str().unwrap()).unwrap()).unwrap()
+        LoadedModel::load(
+            models::resolve(path.to_str().unwrap(), models::ResolveOptions::local()).unwrap(),
+        )
+        .unwrap()
     })
 }
 

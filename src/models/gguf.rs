@@ -439,20 +439,36 @@ mod tests {
         assert!(matches!(check(&bad), Err(GgufError::Corrupt { .. })));
     }
 
-    #[test]
-    fn random_bytes_never_panic() {
-        let mut state = 0x2545F4914F6CDD1Du64;
-        let base = tiny_gguf();
-        for _ in 0..2000 {
-            let mut bytes = base.clone();
-            for _ in 0..4 {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                let i = 4 + (state as usize) % (bytes.len() - 4);
-                bytes[i] = (state >> 32) as u8;
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 3000,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Mutated and cut headers are refused or read, never a panic or a huge allocation.
+        #[test]
+        fn mutated_headers_never_panic(
+            edits in proptest::collection::vec((4usize..200, proptest::prelude::any::<u8>()), 1..8),
+            cut in 4usize..256,
+        ) {
+            let mut bytes = tiny_gguf();
+            for (i, v) in edits {
+                let i = i % bytes.len();
+                bytes[i] = v;
             }
+            bytes.truncate(cut.max(4));
             let _ = check(&bytes);
+        }
+
+        /// Arbitrary bytes after the magic are never accepted as a model with tensors out of bounds.
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let mut bytes = b"GGUF".to_vec();
+            bytes.extend(body);
+            if let Ok(info) = check(&bytes) {
+                proptest::prop_assert!(info.file_size == bytes.len() as u64);
+            }
         }
     }
 }

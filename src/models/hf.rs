@@ -1,0 +1,301 @@
+//! The Hugging Face side: the shared cache (read offline) and downloads with `hf-hub`.
+//!
+//! Files land in the standard cache layout (`models--<org>--<name>/refs/main` →
+//! `snapshots/<rev>/<file>` → `blobs/<etag>`), so Python tools and llama.cpp share them.
+
+use std::io::Read;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hf_hub::api::tokio::ApiBuilder;
+use hf_hub::Cache;
+use sha2::{Digest, Sha256};
+
+/// Default endpoint when `HF_ENDPOINT` is not set.
+pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+/// How long to wait for the endpoint to accept a connection before giving up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `HF_HUB_OFFLINE` as huggingface_hub reads it: 1, ON, YES or TRUE in any case.
+pub fn offline_from_env() -> bool {
+    std::env::var("HF_HUB_OFFLINE")
+        .is_ok_and(|v| ["1", "ON", "YES", "TRUE"].contains(&v.trim().to_ascii_uppercase().as_str()))
+}
+
+fn non_empty(key: &str) -> Option<PathBuf> {
+    std::env::var_os(key)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The cache root huggingface_hub uses: `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`,
+/// `HF_HOME/hub`, `XDG_CACHE_HOME/huggingface/hub`, then `~/.cache/huggingface/hub`.
+pub fn cache_dir() -> Option<PathBuf> {
+    non_empty("HF_HUB_CACHE")
+        .or_else(|| non_empty("HUGGINGFACE_HUB_CACHE"))
+        .or_else(|| non_empty("HF_HOME").map(|h| h.join("hub")))
+        .or_else(|| non_empty("XDG_CACHE_HOME").map(|c| c.join("huggingface").join("hub")))
+        .or_else(|| std::env::home_dir().map(|h| h.join(".cache").join("huggingface").join("hub")))
+}
+
+/// A file in a Hugging Face repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HfFile {
+    /// `owner/name`.
+    pub repo: String,
+    /// Path of the file inside the repository.
+    pub file: String,
+}
+
+impl HfFile {
+    /// Parses `owner/name/file.gguf` (the file may sit in a folder of the repository).
+    pub fn parse(spec: &str) -> Option<Self> {
+        let parts: Vec<&str> = spec.split('/').collect();
+        let clean = parts
+            .iter()
+            .all(|p| !p.is_empty() && *p != "." && *p != "..");
+        if parts.len() < 3 || !clean || !spec.ends_with(".gguf") {
+            return None;
+        }
+        Some(Self {
+            repo: format!("{}/{}", parts[0], parts[1]),
+            file: parts[2..].join("/"),
+        })
+    }
+
+    /// Where people can download it by hand.
+    pub fn url(&self) -> String {
+        format!(
+            "https://huggingface.co/{}/blob/main/{}",
+            self.repo, self.file
+        )
+    }
+}
+
+/// The cached copy of `file` in `cache`, read offline through `refs/main`.
+pub fn cached(cache: &Path, file: &HfFile) -> Option<PathBuf> {
+    Cache::new(cache.to_path_buf())
+        .model(file.repo.clone())
+        .get(&file.file)
+        .filter(|p| p.is_file())
+}
+
+/// Why a download failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// Downloads are turned off.
+    #[error("downloads are off ({0}); copy the file in by hand or unset it")]
+    Offline(&'static str),
+    /// No cache directory could be found.
+    #[error("no Hugging Face cache folder: set HF_HOME or HF_HUB_CACHE")]
+    NoCache,
+    /// The endpoint did not answer.
+    #[error("cannot reach {endpoint} ({reason}); on a machine without network, copy the model file in (see `syllabus models list`)")]
+    Unreachable {
+        /// Endpoint URL.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
+    /// hf-hub failed.
+    #[error("download of {file} from {repo} failed: {reason}")]
+    Failed {
+        /// Repository.
+        repo: String,
+        /// File.
+        file: String,
+        /// hf-hub's message.
+        reason: String,
+    },
+    /// The file arrived but its checksum is wrong.
+    #[error("{path} has sha256 {got}, not the catalog's {want}; the damaged copy was removed, pull again")]
+    Checksum {
+        /// Downloaded file.
+        path: String,
+        /// Actual digest.
+        got: String,
+        /// Expected digest.
+        want: String,
+    },
+}
+
+/// The endpoint downloads go to (`HF_ENDPOINT` names mirrors).
+pub fn endpoint() -> String {
+    std::env::var("HF_ENDPOINT")
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| e.trim().trim_end_matches('/').to_string())
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())
+}
+
+/// Fails within seconds when the endpoint does not accept connections, rather than
+/// leaving a download hanging on a machine without network.
+fn check_reachable(endpoint: &str) -> Result<(), DownloadError> {
+    let unreachable = |reason: String| DownloadError::Unreachable {
+        endpoint: endpoint.to_string(),
+        reason,
+    };
+    let url = url::Url::parse(endpoint).map_err(|e| unreachable(format!("bad URL: {e}")))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| unreachable("no host in URL".into()))?;
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| unreachable("no port for this scheme".into()))?;
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| unreachable(format!("cannot resolve {host}: {e}")))?
+        .collect();
+    let mut last = String::from("no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(unreachable(last))
+}
+
+/// Hex sha256 of a file.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Downloads `file` into the cache with a progress bar (hidden when `progress` is
+/// hidden), checks `sha256` when given, and returns the snapshot path.
+pub fn download(
+    file: &HfFile,
+    sha256: Option<&str>,
+    progress: indicatif::ProgressBar,
+) -> Result<PathBuf, DownloadError> {
+    if offline_from_env() {
+        return Err(DownloadError::Offline("HF_HUB_OFFLINE is set"));
+    }
+    let cache = cache_dir().ok_or(DownloadError::NoCache)?;
+    let endpoint = endpoint();
+    check_reachable(&endpoint)?;
+    let failed = |reason: String| DownloadError::Failed {
+        repo: file.repo.clone(),
+        file: file.file.clone(),
+        reason,
+    };
+    let token = std::env::var("HF_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| Cache::new(cache.clone()).token());
+    let api = ApiBuilder::from_cache(Cache::new(cache))
+        .with_endpoint(endpoint)
+        .with_token(token)
+        .with_user_agent("syllabus", env!("CARGO_PKG_VERSION"))
+        .build()
+        .map_err(|e| failed(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| failed(e.to_string()))?;
+    let repo = api.model(file.repo.clone());
+    let path = runtime
+        .block_on(repo.download_with_progress(&file.file, progress))
+        .map_err(|e| failed(e.to_string()))?;
+    if let Some(want) = sha256 {
+        let got = sha256_file(&path).map_err(|e| failed(e.to_string()))?;
+        if !got.eq_ignore_ascii_case(want) {
+            // The snapshot entry points at the blob: removing the blob drops both.
+            let blob = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            let _ = std::fs::remove_file(&blob);
+            let _ = std::fs::remove_file(&path);
+            return Err(DownloadError::Checksum {
+                path: path.display().to_string(),
+                got,
+                want: want.to_string(),
+            });
+        }
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_file_specs_parse() {
+        assert_eq!(
+            HfFile::parse("Qwen/Qwen2-1.5B-Instruct-GGUF/qwen2-1_5b-instruct-q4_0.gguf"),
+            Some(HfFile {
+                repo: "Qwen/Qwen2-1.5B-Instruct-GGUF".into(),
+                file: "qwen2-1_5b-instruct-q4_0.gguf".into()
+            })
+        );
+        assert_eq!(
+            HfFile::parse("org/repo/sub/m.gguf").unwrap().file,
+            "sub/m.gguf"
+        );
+        for bad in [
+            "m.gguf",
+            "org/m.gguf",
+            "org/repo/m.bin",
+            "/org/repo/m.gguf",
+            "a/../b/m.gguf",
+        ] {
+            assert_eq!(HfFile::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cache_layout_is_read_through_refs_main() {
+        let cache = tempfile::tempdir().unwrap();
+        let file = HfFile::parse("org/tiny-GGUF/tiny.gguf").unwrap();
+        assert_eq!(cached(cache.path(), &file), None);
+        let repo = cache.path().join("models--org--tiny-GGUF");
+        let rev = "0123456789abcdef0123456789abcdef01234567";
+        std::fs::create_dir_all(repo.join("refs")).unwrap();
+        std::fs::write(repo.join("refs/main"), rev).unwrap();
+        std::fs::create_dir_all(repo.join("blobs")).unwrap();
+        std::fs::create_dir_all(repo.join("snapshots").join(rev)).unwrap();
+        std::fs::write(repo.join("blobs/etag1"), b"gguf").unwrap();
+        let pointer = repo.join("snapshots").join(rev).join("tiny.gguf");
+        std::os::unix::fs::symlink("../../blobs/etag1", &pointer).unwrap();
+        assert_eq!(cached(cache.path(), &file), Some(pointer));
+        // A dangling snapshot entry (blob deleted) is not a cached file.
+        std::fs::remove_file(repo.join("blobs/etag1")).unwrap();
+        assert_eq!(cached(cache.path(), &file), None);
+    }
+
+    #[test]
+    fn sha256_of_a_known_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("abc");
+        std::fs::write(&p, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&p).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn closed_port_fails_fast() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let start = std::time::Instant::now();
+        let err = check_reachable(&format!("http://127.0.0.1:{port}")).unwrap_err();
+        assert!(matches!(err, DownloadError::Unreachable { .. }), "{err}");
+        assert!(start.elapsed() < CONNECT_TIMEOUT, "{:?}", start.elapsed());
+    }
+}

@@ -1,0 +1,62 @@
+//! Running the real binary in a temp folder with a clean environment.
+
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// The binary, run in `dir`, seeing no model store of this machine: `HOME` is `dir`,
+/// Hugging Face and Ollama variables are cleared, and downloads are off.
+pub fn syllabus(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("syllabus").unwrap();
+    cmd.current_dir(dir)
+        .env("HOME", dir)
+        .env("HF_HUB_OFFLINE", "1");
+    for var in [
+        "SYLLABUS_MODELS",
+        "RUST_LOG",
+        "HF_HOME",
+        "HF_HUB_CACHE",
+        "HUGGINGFACE_HUB_CACHE",
+        "XDG_CACHE_HOME",
+        "HF_ENDPOINT",
+        "HF_TOKEN",
+        "OLLAMA_MODELS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Standard error as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts a zero exit, showing stderr otherwise.
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstderr:\n{}",
+        out.status.code(),
+        stderr(out)
+    );
+}
+
+/// Asserts exit `code` with `needle` in stderr and no panic; returns stderr.
+pub fn assert_fails(out: &Output, code: i32, needle: &str) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr:\n{err}");
+    assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// A request the test model answers validly on this machine with this seed.
+pub const MARINE: [&str; 5] = [
+    "Introduction to Marine Biology",
+    "--modules",
+    "3",
+    "--seed",
+    "7",
+];
