@@ -6,13 +6,79 @@ use std::io::Write;
 use anyhow::Context;
 
 use crate::cli::GeneratePlan;
+use crate::course::Syllabus;
 use crate::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel};
-use crate::engine::{Engine, NoProgress};
+use crate::engine::{Engine, Progress};
+use crate::progress::Reporter;
 use crate::timing::{Clock, Phases, RunRecord};
-use crate::{models, output, pipeline, render};
+use crate::{models, output, pack, pipeline, render};
 
-/// Version of the timing record layout.
-pub const TIMING_SCHEMA_VERSION: u32 = 1;
+/// Resolves and loads the plan's model; returns it with the load time on `clock`.
+pub fn load_model(plan: &GeneratePlan, progress: &dyn Progress) -> anyhow::Result<LoadedModel> {
+    progress.stage("finding the model");
+    let opts = models::ResolveOptions::new(plan.offline, !plan.quiet);
+    let resolved = match &plan.model {
+        Some(spec) => models::resolve(spec, opts)?,
+        None => match pack::embedded()? {
+            Some(e) => {
+                progress.stage("checking the packed model");
+                pack::resolve_embedded(&e)?
+            }
+            None => models::resolve(models::DEFAULT_MODEL, opts)?,
+        },
+    };
+    progress.stage("loading the model");
+    LoadedModel::load(resolved)
+}
+
+/// The in-process engine settings of a plan.
+pub fn llama_options(plan: &GeneratePlan) -> LlamaOptions {
+    LlamaOptions {
+        threads: plan.threads,
+        max_ctx: plan.max_ctx,
+        sampling: plan.sampling,
+        grammar: true,
+    }
+}
+
+/// Runs the pipeline once on `engine`, then `finalize` (render, write); the record's
+/// phases start at `clock`'s zero, with `load_ms` already spent.
+pub fn run_once(
+    engine: &mut dyn Engine,
+    plan: &GeneratePlan,
+    clock: &Clock,
+    load_ms: f64,
+    progress: &dyn Progress,
+    finalize: impl FnOnce(&Syllabus) -> anyhow::Result<()>,
+) -> anyhow::Result<(Syllabus, RunRecord)> {
+    let out = pipeline::run(
+        engine,
+        &plan.request,
+        plan.strategy,
+        plan.seed,
+        clock,
+        progress,
+    )?;
+    finalize(&out.syllabus)?;
+    let wall_ms = clock.now_ms();
+    // Assembly ran inside the pipeline after the module phase; it counts here too.
+    let finalize_ms = wall_ms - load_ms - out.outline_ms - out.modules_ms;
+    let record = RunRecord::new(
+        engine.info(),
+        plan.strategy.name(),
+        plan.request.modules,
+        wall_ms,
+        Phases {
+            load_ms,
+            outline_ms: out.outline_ms,
+            modules_ms: out.modules_ms,
+            finalize_ms,
+        },
+        out.module_batches,
+        out.calls,
+    );
+    Ok((out.syllabus, record))
+}
 
 /// Runs `syllabus generate`.
 pub fn generate(plan: &GeneratePlan) -> anyhow::Result<()> {
@@ -21,51 +87,21 @@ pub fn generate(plan: &GeneratePlan) -> anyhow::Result<()> {
         output::check_writable(path)?;
     }
     let clock = Clock::new();
-    let resolved = models::resolve(
-        &plan.model,
-        models::ResolveOptions::new(plan.offline, !plan.quiet),
-    )?;
-    let model = LoadedModel::load(resolved)?;
+    let reporter = Reporter::new(!plan.quiet, plan.slow_call_secs);
+    let model = load_model(plan, &reporter)?;
     let load_ms = clock.now_ms();
-    let opts = LlamaOptions {
-        threads: plan.threads,
-        max_ctx: plan.max_ctx,
-        sampling: plan.sampling,
-        grammar: true,
-    };
-    let mut engine = LlamaEngine::new(&model, opts, clock);
-    let out = pipeline::run(
-        &mut engine,
-        &plan.request,
-        plan.strategy,
-        plan.seed,
-        &clock,
-        &NoProgress,
-    )?;
-
-    let text = render::render(&out.syllabus, plan.format);
-    match &plan.output {
-        Some(path) => output::write_atomic(path, text.as_bytes())?,
-        None => write_stdout(text.as_bytes())?,
-    }
-    // Assembly ran inside the pipeline after the module phase; it counts here too.
-    let finalize_ms = clock.now_ms() - load_ms - out.outline_ms - out.modules_ms;
-    let record = RunRecord {
-        schema_version: TIMING_SCHEMA_VERSION,
-        engine: engine.info(),
-        strategy: plan.strategy.name().to_string(),
-        modules: plan.request.modules,
-        wall_ms: clock.now_ms(),
-        phases: Phases {
-            load_ms,
-            outline_ms: out.outline_ms,
-            modules_ms: out.modules_ms,
-            finalize_ms,
-        },
-        peak_rss_bytes: crate::timing::peak_rss_bytes(),
-        module_batches: out.module_batches,
-        calls: out.calls,
-    };
+    let mut engine = LlamaEngine::new(&model, llama_options(plan), clock);
+    let (syllabus, record) = run_once(&mut engine, plan, &clock, load_ms, &reporter, |s| {
+        let text = render::render(s, plan.format);
+        match &plan.output {
+            Some(path) => output::write_atomic(path, text.as_bytes()),
+            None => {
+                reporter.finish();
+                write_stdout(text.as_bytes())
+            }
+        }
+    })?;
+    reporter.finish();
     if let Some(path) = &plan.timings {
         let json = serde_json::to_string_pretty(&record).context("timing record")?;
         output::write_atomic(path, json.as_bytes())?;
@@ -76,7 +112,7 @@ pub fn generate(plan: &GeneratePlan) -> anyhow::Result<()> {
             eprintln!(
                 "wrote {} ({} modules)",
                 path.display(),
-                out.syllabus.modules.len()
+                syllabus.modules.len()
             );
         }
     }

@@ -15,14 +15,22 @@ pub const MAX_TOPIC_CHARS: usize = 300;
 
 /// Writes a whole course syllabus with a language model running in this process.
 #[derive(Debug, Parser)]
-#[command(name = "syllabus", version, about, propagate_version = true)]
+#[command(
+    name = "syllabus",
+    about,
+    disable_version_flag = true,
+    arg_required_else_help = true
+)]
 pub struct Cli {
+    /// Print the version and the packed model, if any.
+    #[arg(short = 'V', long)]
+    pub version: bool,
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Subcommands.
@@ -33,6 +41,57 @@ pub enum Command {
     /// List, fetch and inspect model files.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Time whole runs per strategy and backend, side by side, after a warm-up.
+    Bench(Box<BenchArgs>),
+    /// Write one executable with a model inside, for machines with nothing else.
+    Pack {
+        /// Model to put inside: path, alias, Ollama name or owner/repo/file.gguf.
+        #[arg(long)]
+        model: String,
+        /// The executable to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Never download the model.
+        #[arg(long)]
+        offline: bool,
+    },
+}
+
+/// Options of `syllabus bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Course topic.
+    pub topic: String,
+    /// A .gguf file or alias (llama backend) [default: the packed model, else smollm2:135m].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Modules per syllabus.
+    #[arg(long, default_value_t = 8)]
+    pub modules: usize,
+    /// Timed runs per combination (after one warm-up run per backend).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Strategies to compare, comma-separated; the first row is the baseline.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Strategy::Sequential, Strategy::Parallel])]
+    pub strategies: Vec<Strategy>,
+    /// Backends to compare, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "llama")]
+    pub backends: Vec<String>,
+    /// Seed of every run.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u32,
+    /// Threads (default: the machine's physical cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Write every run's full timing record to FILE as `{"results": [...]}`.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a bar chart of median times per combination to FILE (SVG).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Never download a model.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 /// `syllabus models ...`
@@ -67,9 +126,10 @@ pub enum ModelsCommand {
 pub struct GenerateArgs {
     /// Course topic, e.g. "Introduction to Marine Biology".
     pub topic: String,
-    /// A .gguf file, or a catalog alias (smollm2:135m, qwen2:1.5b, llama3.2:1b, ...).
-    #[arg(long, default_value = crate::models::DEFAULT_MODEL)]
-    pub model: String,
+    /// A .gguf file, a catalog alias (qwen2:1.5b, llama3.2:1b, ...), an Ollama name or
+    /// owner/repo/file.gguf [default: the packed model, else smollm2:135m].
+    #[arg(long)]
+    pub model: Option<String>,
     /// Number of modules.
     #[arg(long, default_value_t = 6)]
     pub modules: usize,
@@ -118,6 +178,9 @@ pub struct GenerateArgs {
     /// Write the run's timing record as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub timings: Option<PathBuf>,
+    /// Warn about any model call slower than this many seconds.
+    #[arg(long, default_value_t = crate::progress::DEFAULT_SLOW_CALL_SECS)]
+    pub slow_call_secs: f64,
     /// Never download a model (also when HF_HUB_OFFLINE=1).
     #[arg(long)]
     pub offline: bool,
@@ -136,8 +199,8 @@ pub struct UsageError(pub String);
 pub struct GeneratePlan {
     /// What to write.
     pub request: CourseRequest,
-    /// Model path or alias.
-    pub model: String,
+    /// Model path or alias; `None` is the packed model, else the default alias.
+    pub model: Option<String>,
     /// Sampling settings.
     pub sampling: Sampling,
     /// Run seed.
@@ -158,6 +221,8 @@ pub struct GeneratePlan {
     pub quiet: bool,
     /// No downloads.
     pub offline: bool,
+    /// Slow-call warning threshold, seconds.
+    pub slow_call_secs: f64,
 }
 
 fn optional_text(flag: &str, value: &Option<String>) -> Result<Option<String>, UsageError> {
@@ -231,13 +296,19 @@ impl GenerateArgs {
                 "--ctx must be between 256 and 1048576 tokens, not {max_ctx}"
             )));
         }
+        if self.slow_call_secs.is_nan() || self.slow_call_secs <= 0.0 {
+            return Err(UsageError(format!(
+                "--slow-call-secs must be above 0, not {}",
+                self.slow_call_secs
+            )));
+        }
         let language = self.language.trim();
         if language.is_empty() {
             return Err(UsageError(
                 "--language is empty; e.g. --language English".into(),
             ));
         }
-        if self.model.trim().is_empty() {
+        if self.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
             return Err(UsageError(
                 "--model is empty; give a .gguf path or an alias such as smollm2:135m".into(),
             ));
@@ -251,7 +322,7 @@ impl GenerateArgs {
                 weeks: self.weeks,
                 language: language.to_string(),
             },
-            model: self.model.trim().to_string(),
+            model: self.model.as_deref().map(|m| m.trim().to_string()),
             sampling: Sampling {
                 temperature: self.temperature,
                 top_p: self.top_p,
@@ -267,6 +338,66 @@ impl GenerateArgs {
             timings: self.timings.clone(),
             quiet: self.quiet,
             offline: self.offline,
+            slow_call_secs: self.slow_call_secs,
+        })
+    }
+}
+
+impl BenchArgs {
+    /// Checks every value once, with generate's defaults for the rest.
+    pub fn plan(&self) -> Result<crate::bench::BenchPlan, UsageError> {
+        let base = GenerateArgs {
+            topic: self.topic.clone(),
+            model: self.model.clone(),
+            modules: self.modules,
+            audience: None,
+            level: None,
+            weeks: None,
+            language: "English".into(),
+            format: Format::Json,
+            output: None,
+            seed: self.seed,
+            temperature: 0.7,
+            top_p: 0.9,
+            top_k: 40,
+            dry: 0.8,
+            threads: self.threads,
+            ctx: None,
+            strategy: Strategy::Parallel,
+            timings: None,
+            slow_call_secs: crate::progress::DEFAULT_SLOW_CALL_SECS,
+            offline: self.offline,
+            quiet: false,
+        }
+        .plan()?;
+        if !(1..=100).contains(&self.runs) {
+            return Err(UsageError(format!(
+                "--runs must be between 1 and 100, not {}",
+                self.runs
+            )));
+        }
+        let mut strategies = self.strategies.clone();
+        strategies.dedup();
+        if strategies.is_empty() {
+            return Err(UsageError("--strategies is empty".into()));
+        }
+        let mut backends = Vec::new();
+        for name in &self.backends {
+            let b = crate::bench::Backend::parse(name)?;
+            if !backends.contains(&b) {
+                backends.push(b);
+            }
+        }
+        if backends.is_empty() {
+            return Err(UsageError("--backends is empty".into()));
+        }
+        Ok(crate::bench::BenchPlan {
+            base,
+            runs: self.runs,
+            strategies,
+            backends,
+            json: self.json.clone(),
+            svg: self.svg.clone(),
         })
     }
 }
@@ -278,9 +409,32 @@ mod tests {
     fn args(extra: &[&str]) -> Result<GeneratePlan, UsageError> {
         let mut argv = vec!["syllabus", "generate"];
         argv.extend(extra);
-        match Cli::try_parse_from(argv).unwrap().command {
+        match Cli::try_parse_from(argv).unwrap().command.unwrap() {
             Command::Generate(g) => g.plan(),
             _ => unreachable!("generate was parsed"),
+        }
+    }
+
+    #[test]
+    fn bench_lists_parse_and_unknown_backends_are_refused() {
+        let bench = |extra: &[&str]| {
+            let mut argv = vec!["syllabus", "bench", "Chemistry"];
+            argv.extend(extra);
+            match Cli::try_parse_from(argv).unwrap().command.unwrap() {
+                Command::Bench(b) => b.plan(),
+                _ => unreachable!("bench was parsed"),
+            }
+        };
+        let plan = bench(&["--strategies", "prefix,parallel", "--runs", "2"]).unwrap();
+        assert_eq!(plan.strategies, [Strategy::Prefix, Strategy::Parallel]);
+        assert_eq!((plan.runs, plan.base.request.modules), (2, 8));
+        for (argv, needle) in [
+            (vec!["--backends", "vllm"], "unknown backend"),
+            (vec!["--runs", "0"], "--runs"),
+            (vec!["--modules", "0"], "--modules"),
+        ] {
+            let err = bench(&argv).unwrap_err().to_string();
+            assert!(err.contains(needle), "{argv:?}: {err}");
         }
     }
 
@@ -289,7 +443,7 @@ mod tests {
         let plan = args(&["Marine Biology"]).unwrap();
         assert_eq!(plan.strategy, Strategy::Parallel);
         assert_eq!(plan.format, Format::Markdown);
-        assert_eq!(plan.model, "smollm2:135m");
+        assert_eq!(plan.model, None);
         assert!(plan.threads >= 1);
     }
 

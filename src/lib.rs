@@ -5,12 +5,16 @@
 //! `pipeline` drives the calls; `app` wires a command to files.
 
 pub mod app;
+pub mod bench;
+pub mod build_info;
 pub mod cli;
 pub mod course;
 pub mod engine;
 pub mod models;
 pub mod output;
+pub mod pack;
 pub mod pipeline;
+pub mod progress;
 pub mod prompt;
 pub mod render;
 pub mod timing;

@@ -26,12 +26,57 @@ fn init_logging(verbose: u8, quiet: bool) {
         .init();
 }
 
+fn version() -> anyhow::Result<String> {
+    let mut text = format!("syllabus {}\n", env!("CARGO_PKG_VERSION"));
+    if let Some(e) = syllabus::pack::embedded()? {
+        text += &format!(
+            "packed model: {} ({} bytes, sha256 {})\n",
+            e.name, e.length, e.sha256
+        );
+    }
+    Ok(text)
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    if cli.version {
+        return syllabus::app::write_stdout(version()?.as_bytes());
+    }
+    let Some(command) = cli.command else {
+        return Err(UsageError(
+            "say what to do: generate, bench, models or pack (see --help)".into(),
+        )
+        .into());
+    };
+    match command {
         Command::Generate(args) => {
             init_logging(cli.verbose, args.quiet);
             let plan = args.plan()?;
             syllabus::app::generate(&plan)
+        }
+        Command::Pack {
+            model,
+            output,
+            offline,
+        } => {
+            init_logging(cli.verbose, false);
+            let opts = syllabus::models::ResolveOptions::new(offline, true);
+            let resolved = syllabus::models::resolve(&model, opts)?;
+            let packed = syllabus::pack::pack(&resolved, &output)?;
+            let total = std::fs::metadata(&output)?.len();
+            eprintln!(
+                "wrote {}: {} ({} bytes, sha256 {}) inside; {} bytes in all, {} of them the program",
+                output.display(),
+                packed.name,
+                packed.length,
+                packed.sha256,
+                total,
+                total - packed.length
+            );
+            Ok(())
+        }
+        Command::Bench(args) => {
+            init_logging(cli.verbose, false);
+            syllabus::bench::run(&args.plan()?)
         }
         Command::Models(cmd) => {
             let quiet = matches!(cmd, ModelsCommand::Pull { quiet: true, .. });

@@ -35,9 +35,16 @@ fn parent(path: &Path) -> &Path {
 
 /// Writes `contents` to `path` atomically.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".syllabus-")
-        .suffix(".tmp")
+    // A replaced file keeps its mode; a new one is readable by others, as `>` would make it
+    // (temporary files are otherwise private).
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".syllabus-").suffix(".tmp");
+    #[cfg(unix)]
+    builder.permissions(std::fs::metadata(path).map_or_else(
+        |_| std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        |m| m.permissions(),
+    ));
+    let mut tmp = builder
         .tempfile_in(parent(path))
         .with_context(|| format!("cannot create a temporary file beside {}", path.display()))?;
     tmp.write_all(contents)
@@ -57,7 +64,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.md");
         write_atomic(&path, b"one").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644, "new files are readable by others");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         write_atomic(&path, b"two").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "a replaced file keeps its mode");
+        }
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::build_info::BuildInfo;
 use crate::engine::{BatchStats, EngineInfo, Finish, Phase};
 
 /// Milliseconds since the run started.
@@ -154,30 +155,98 @@ pub struct Phases {
     pub finalize_ms: f64,
 }
 
+/// The model a run used.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelRecord {
+    /// Alias, file name or daemon model name.
+    pub name: String,
+    /// Local file, when there is one.
+    pub path: Option<String>,
+    /// File size in bytes, when known.
+    pub size_bytes: Option<u64>,
+    /// Quantization such as Q4_0, when known.
+    pub quantization: Option<String>,
+}
+
 /// The timing record of one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRecord {
     /// Version of this record's layout.
     pub schema_version: u32,
-    /// Backend and model.
-    pub engine: EngineInfo,
+    /// "llama" (in process) or "ollama".
+    pub backend: String,
+    /// The model.
+    pub model: ModelRecord,
     /// Module scheduling strategy.
     pub strategy: String,
+    /// Generation threads.
+    pub threads: usize,
     /// Modules asked for.
     pub modules: usize,
     /// Whole run.
     pub wall_ms: f64,
-    /// Time per phase.
+    /// Time per phase; they add up to `wall_ms`.
     pub phases: Phases,
     /// Peak resident memory of the process, where the platform reports it.
     pub peak_rss_bytes: Option<u64>,
+    /// Versions, target and CPU features.
+    pub build: BuildInfo,
     /// The module phase's batch figures (shared prefix, parallelism, decode time).
     pub module_batches: Vec<BatchStats>,
     /// Every model call, regenerations included.
     pub calls: Vec<CallRecord>,
 }
 
+/// Version of the timing record layout.
+pub const TIMING_SCHEMA_VERSION: u32 = 2;
+
 impl RunRecord {
+    /// A record of a finished run.
+    pub fn new(
+        engine: EngineInfo,
+        strategy: &str,
+        modules: usize,
+        wall_ms: f64,
+        phases: Phases,
+        module_batches: Vec<BatchStats>,
+        calls: Vec<CallRecord>,
+    ) -> Self {
+        Self {
+            schema_version: TIMING_SCHEMA_VERSION,
+            backend: engine.backend,
+            model: ModelRecord {
+                name: engine.model,
+                path: engine.path,
+                size_bytes: engine.size_bytes,
+                quantization: engine.quantization,
+            },
+            strategy: strategy.to_string(),
+            threads: engine.threads,
+            modules,
+            wall_ms,
+            phases,
+            peak_rss_bytes: peak_rss_bytes(),
+            build: crate::build_info::build_info(),
+            module_batches,
+            calls,
+        }
+    }
+
+    /// Tokens generated per second of the module phase (0 when it took no time).
+    pub fn module_tokens_per_s(&self) -> f64 {
+        let tokens: usize = self
+            .calls
+            .iter()
+            .filter(|c| c.phase == Phase::Module)
+            .map(|c| c.generated_tokens)
+            .sum();
+        if self.phases.modules_ms > 0.0 {
+            tokens as f64 * 1000.0 / self.phases.modules_ms
+        } else {
+            0.0
+        }
+    }
+
     /// Tokens generated across all calls.
     pub fn generated_tokens(&self) -> usize {
         self.calls.iter().map(|c| c.generated_tokens).sum()
@@ -188,9 +257,9 @@ impl RunRecord {
         let p = &self.phases;
         let mut out = format!(
             "{} on {} ({}), strategy {}: {:.2} s, peak memory {}\n  load {:.2} s | outline {:.2} s | modules {:.2} s | finalize {:.2} s\n",
-            self.engine.backend,
-            self.engine.model,
-            self.engine.quantization.as_deref().unwrap_or("?"),
+            self.backend,
+            self.model.name,
+            self.model.quantization.as_deref().unwrap_or("?"),
             self.strategy,
             self.wall_ms / 1000.0,
             self.peak_rss_bytes

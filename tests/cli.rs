@@ -122,11 +122,66 @@ fn timing_record_has_phases_that_add_up() {
         calls.len() >= 4,
         "one outline and three module calls at least"
     );
+    let module_calls = calls.iter().filter(|c| c["phase"] == "module").count();
+    assert!(module_calls >= 3, "{module_calls}");
+    let ms = |c: &Value, k: &str| c[k].as_f64().unwrap_or_else(|| panic!("{k} in {c}"));
     for c in calls {
-        assert!(c["total_ms"].as_f64().unwrap() >= c["ttft_ms"].as_f64().unwrap());
+        for key in [
+            "phase",
+            "index",
+            "prompt_tokens",
+            "cached_tokens",
+            "generated_tokens",
+            "queue_ms",
+            "prompt_ms",
+            "ttft_ms",
+            "gen_ms",
+            "total_ms",
+            "tokens_per_s",
+            "finish",
+        ] {
+            assert!(!c[key].is_null(), "{key} missing in {c}");
+        }
+        assert!(["stop", "length", "error"].contains(&c["finish"].as_str().unwrap()));
         assert!(c["generated_tokens"].as_u64().unwrap() > 0);
+        assert!(c["cached_tokens"].as_u64() < c["prompt_tokens"].as_u64());
+        // ttft covers the queue and the prompt; total is ttft plus generation.
+        assert!(
+            ms(c, "ttft_ms") + 0.02 >= ms(c, "queue_ms") + ms(c, "prompt_ms"),
+            "{c}"
+        );
+        assert!(
+            (ms(c, "total_ms") - ms(c, "ttft_ms") - ms(c, "gen_ms")).abs() < 0.05,
+            "{c}"
+        );
+        assert!(ms(c, "tokens_per_s") > 0.0);
     }
-    assert_eq!(t["engine"]["backend"], "llama");
+    let modules: Vec<&Value> = calls.iter().filter(|c| c["phase"] == "module").collect();
+    assert!(
+        modules
+            .iter()
+            .all(|c| c["cached_tokens"].as_u64().unwrap() > 0),
+        "parallel reuses the prefix"
+    );
+    assert_eq!(t["schema_version"], 2);
+    assert_eq!(t["backend"], "llama");
+    assert_eq!(t["strategy"], "parallel");
+    assert!(t["threads"].as_u64().unwrap() >= 1);
+    assert_eq!(t["model"]["quantization"], "Q4_1");
+    assert_eq!(
+        t["model"]["size_bytes"].as_u64().unwrap(),
+        std::fs::metadata(common::model_path()).unwrap().len()
+    );
+    assert!(t["model"]["path"].as_str().unwrap().ends_with(".gguf"));
+    assert!(!t["model"]["name"].as_str().unwrap().is_empty());
+    let build = &t["build"];
+    assert_eq!(build["crate_version"], env!("CARGO_PKG_VERSION"));
+    assert!(build["llama_cpp_sys_version"]
+        .as_str()
+        .unwrap()
+        .starts_with("0."));
+    assert!(build["llama_system_info"].as_str().unwrap().contains("CPU"));
+    assert!(build["cpu_features"].is_array());
     assert!(
         t["peak_rss_bytes"].as_u64().unwrap() > 50_000_000,
         "the model is mapped in"
@@ -137,7 +192,6 @@ fn timing_record_has_phases_that_add_up() {
             .unwrap()
             > 0
     );
-    assert_eq!(t["engine"]["quantization"], "Q4_1");
 }
 
 #[test]

@@ -448,7 +448,7 @@ impl Engine for LlamaEngine<'_> {
                     self.model
                         .sampler(&calls[i], &self.opts.sampling, self.opts.grammar)?;
                 marks[i].admitted = self.clock.now_ms();
-                progress.call_started(calls[i].phase, calls[i].index);
+                progress.call_started(&calls[i]);
                 let stream = Stream::new(
                     i,
                     seq,
@@ -517,7 +517,7 @@ impl Engine for LlamaEngine<'_> {
                     counts,
                     finish,
                 );
-                progress.call_finished(calls[i].phase, calls[i].index, finish);
+                progress.call_finished(&record);
                 outputs[i] = Some(CallOutput { text, record });
                 free_seqs.push(l.stream.seq);
             }

@@ -37,7 +37,7 @@ impl Strategy {
 }
 
 /// Which step of the pipeline a call belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// The course outline.
@@ -114,12 +114,14 @@ pub struct BatchStats {
 
 /// Receives live progress; the terminal display and quiet mode both implement it.
 pub trait Progress {
+    /// A step without calls begins (loading the model, say).
+    fn stage(&self, _label: &str) {}
     /// A call got a slot and starts processing its prompt.
-    fn call_started(&self, _phase: Phase, _index: usize) {}
+    fn call_started(&self, _call: &ChatCall) {}
     /// A call has generated `tokens` tokens so far.
     fn tokens(&self, _phase: Phase, _index: usize, _tokens: usize) {}
     /// A call finished.
-    fn call_finished(&self, _phase: Phase, _index: usize, _finish: Finish) {}
+    fn call_finished(&self, _record: &CallRecord) {}
 }
 
 /// Progress that shows nothing.

@@ -31,10 +31,25 @@ pub fn list(json: bool) -> anyhow::Result<String> {
             source: found.map(|f| f.source),
         });
     }
+    let packed = crate::pack::embedded()?;
     if json {
-        return Ok(serde_json::to_string_pretty(&serde_json::json!({ "models": rows }))? + "\n");
+        let embedded = packed.as_ref().map(
+            |e| serde_json::json!({"name": e.name, "size_bytes": e.length, "sha256": e.sha256}),
+        );
+        return Ok(serde_json::to_string_pretty(
+            &serde_json::json!({ "embedded": embedded, "models": rows }),
+        )? + "\n");
     }
-    let mut out = format!(
+    let mut out = String::new();
+    if let Some(e) = &packed {
+        out += &format!(
+            "packed in this executable: {} ({}, sha256 {}), the default --model\n\n",
+            e.name,
+            mb(e.length),
+            e.sha256
+        );
+    }
+    out += &format!(
         "{:<20} {:<7} {:>8}  {}\n",
         "alias", "quant", "size", "Hugging Face file / local copy"
     );

@@ -1,0 +1,487 @@
+//! `syllabus bench`: whole runs per backend and strategy, side by side in one process.
+//!
+//! Each backend loads its model once and makes one warm-up run; then every combination
+//! runs `runs` times, interleaved (run 1 of each, then run 2 of each, ...) so drift on a
+//! noisy machine spreads over all rows alike.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::app;
+use crate::cli::{GeneratePlan, UsageError};
+use crate::engine::llama::LlamaEngine;
+use crate::engine::{Progress, Strategy};
+use crate::output;
+use crate::progress::Reporter;
+use crate::timing::{Clock, RunRecord};
+
+/// A backend `bench` can drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// llama.cpp in this process.
+    Llama,
+}
+
+impl Backend {
+    /// Parses a `--backends` item.
+    pub fn parse(name: &str) -> Result<Self, UsageError> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "llama" => Ok(Self::Llama),
+            "ollama" => Err(UsageError(
+                "this build has no ollama backend; the llama backend runs in process".into(),
+            )),
+            other => Err(UsageError(format!("unknown backend `{other}`; use llama"))),
+        }
+    }
+
+    /// Name as in records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Llama => "llama",
+        }
+    }
+}
+
+/// Checked settings of a bench.
+#[derive(Debug, Clone)]
+pub struct BenchPlan {
+    /// Settings shared by every run (its strategy is replaced per row).
+    pub base: GeneratePlan,
+    /// Timed runs per combination.
+    pub runs: usize,
+    /// Strategies; the first is the baseline.
+    pub strategies: Vec<Strategy>,
+    /// Backends.
+    pub backends: Vec<Backend>,
+    /// JSON output.
+    pub json: Option<PathBuf>,
+    /// SVG chart output.
+    pub svg: Option<PathBuf>,
+}
+
+/// One timed run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    /// Backend.
+    pub backend: Backend,
+    /// Strategy.
+    pub strategy: Strategy,
+    /// 1-based run number.
+    pub run: usize,
+    /// Whether the run produced a valid syllabus.
+    pub ok: bool,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Its full timing record (absent when it failed).
+    pub record: Option<RunRecord>,
+}
+
+/// Summary of one backend × strategy combination.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    /// Backend name.
+    pub backend: &'static str,
+    /// Strategy name.
+    pub strategy: &'static str,
+    /// Runs that succeeded / all runs.
+    pub ok_runs: usize,
+    /// All runs.
+    pub runs: usize,
+    /// Median wall time, ms.
+    pub median_ms: f64,
+    /// Fastest run, ms.
+    pub min_ms: f64,
+    /// Slowest run, ms.
+    pub max_ms: f64,
+    /// Median outline phase, ms.
+    pub outline_ms: f64,
+    /// Median module phase, ms.
+    pub modules_ms: f64,
+    /// Median module-phase generation rate.
+    pub tokens_per_s: f64,
+    /// Baseline median over this median (above 1 is faster than the first row).
+    pub speedup: f64,
+}
+
+/// Median of a non-empty list.
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Groups results into rows, in the order combinations first appear.
+pub fn summarize(results: &[BenchResult]) -> Vec<Row> {
+    let mut keys: Vec<(Backend, Strategy)> = Vec::new();
+    for r in results {
+        if !keys.contains(&(r.backend, r.strategy)) {
+            keys.push((r.backend, r.strategy));
+        }
+    }
+    let mut rows: Vec<Row> = keys
+        .iter()
+        .map(|&(backend, strategy)| {
+            let runs: Vec<&BenchResult> = results
+                .iter()
+                .filter(|r| r.backend == backend && r.strategy == strategy)
+                .collect();
+            let records: Vec<&RunRecord> = runs.iter().filter_map(|r| r.record.as_ref()).collect();
+            let of = |f: &dyn Fn(&RunRecord) -> f64| -> Vec<f64> {
+                records.iter().map(|r| f(r)).collect()
+            };
+            let walls = of(&|r| r.wall_ms);
+            Row {
+                backend: backend.name(),
+                strategy: strategy.name(),
+                ok_runs: records.len(),
+                runs: runs.len(),
+                median_ms: median(&walls),
+                min_ms: walls.iter().copied().fold(f64::NAN, f64::min),
+                max_ms: walls.iter().copied().fold(f64::NAN, f64::max),
+                outline_ms: median(&of(&|r| r.phases.outline_ms)),
+                modules_ms: median(&of(&|r| r.phases.modules_ms)),
+                tokens_per_s: median(&of(&|r| r.module_tokens_per_s())),
+                speedup: f64::NAN,
+            }
+        })
+        .collect();
+    let base = rows.first().map_or(f64::NAN, |r| r.median_ms);
+    for r in &mut rows {
+        r.speedup = base / r.median_ms;
+    }
+    rows
+}
+
+fn secs(ms: f64) -> String {
+    if ms.is_nan() {
+        "-".into()
+    } else {
+        format!("{:.2}", ms / 1000.0)
+    }
+}
+
+/// The table people read: one row per combination, ratios to the first row.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = format!(
+        "{:<8} {:<11} {:>5} {:>9} {:>8} {:>8} {:>10} {:>10} {:>7} {:>9}\n",
+        "backend",
+        "strategy",
+        "ok",
+        "median s",
+        "min s",
+        "max s",
+        "outline s",
+        "modules s",
+        "tok/s",
+        "vs first"
+    );
+    for r in rows {
+        out += &format!(
+            "{:<8} {:<11} {:>5} {:>9} {:>8} {:>8} {:>10} {:>10} {:>7} {:>9}\n",
+            r.backend,
+            r.strategy,
+            format!("{}/{}", r.ok_runs, r.runs),
+            secs(r.median_ms),
+            secs(r.min_ms),
+            secs(r.max_ms),
+            secs(r.outline_ms),
+            secs(r.modules_ms),
+            if r.tokens_per_s.is_nan() {
+                "-".into()
+            } else {
+                format!("{:.1}", r.tokens_per_s)
+            },
+            if r.speedup.is_nan() {
+                "-".into()
+            } else {
+                format!("{:.2}x", r.speedup)
+            },
+        );
+    }
+    out
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A horizontal bar chart of median wall time per combination, split into outline,
+/// modules and the rest, with a min-max whisker. Plain SVG: opens in any browser.
+pub fn svg(rows: &[Row], title: &str) -> String {
+    const W: f64 = 900.0;
+    const LEFT: f64 = 190.0;
+    const RIGHT: f64 = 150.0;
+    const ROW: f64 = 46.0;
+    const TOP: f64 = 70.0;
+    let h = TOP + ROW * rows.len() as f64 + 60.0;
+    let max = rows
+        .iter()
+        .map(|r| r.max_ms.max(r.median_ms))
+        .filter(|v| v.is_finite())
+        .fold(1.0, f64::max);
+    let scale = (W - LEFT - RIGHT) / max;
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{h}\" viewBox=\"0 0 {W} {h}\" font-family=\"sans-serif\" font-size=\"14\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"20\" y=\"30\" font-size=\"18\" font-weight=\"bold\">{}</text>\n\
+         <text x=\"20\" y=\"52\" fill=\"#555\">median wall time per run (bar), fastest to slowest run (line)</text>\n",
+        xml_escape(title)
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let y = TOP + ROW * i as f64;
+        out += &format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{} {}</text>\n",
+            LEFT - 10.0,
+            y + 22.0,
+            r.backend,
+            r.strategy
+        );
+        if !r.median_ms.is_finite() {
+            out += &format!(
+                "<text x=\"{LEFT}\" y=\"{:.1}\" fill=\"#a00\">no successful run</text>\n",
+                y + 22.0
+            );
+            continue;
+        }
+        let rest = (r.median_ms - r.outline_ms - r.modules_ms).max(0.0);
+        let mut x = LEFT;
+        for (ms, color, part) in [
+            (r.outline_ms, "#8fb3de", "outline"),
+            (r.modules_ms, "#2f6db5", "modules"),
+            (rest, "#c8c8c8", "load and finalize"),
+        ] {
+            let w = (ms * scale).max(0.0);
+            out += &format!(
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"28\" fill=\"{color}\"><title>{part}: {:.2} s</title></rect>\n",
+                y + 4.0,
+                ms / 1000.0
+            );
+            x += w;
+        }
+        out += &format!(
+            "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"black\" stroke-width=\"2\"/>\n",
+            LEFT + r.min_ms * scale,
+            LEFT + r.max_ms * scale,
+            y + 18.0,
+            y + 18.0
+        );
+        out += &format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\">{:.2} s ({:.2}x)</text>\n",
+            LEFT + r.max_ms.max(r.median_ms) * scale + 8.0,
+            y + 22.0,
+            r.median_ms / 1000.0,
+            r.speedup
+        );
+    }
+    let ly = TOP + ROW * rows.len() as f64 + 20.0;
+    for (k, (color, label)) in [
+        ("#8fb3de", "outline"),
+        ("#2f6db5", "modules"),
+        ("#c8c8c8", "load and finalize"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let lx = LEFT + 170.0 * k as f64;
+        out += &format!(
+            "<rect x=\"{lx:.1}\" y=\"{ly:.1}\" width=\"14\" height=\"14\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"{:.1}\">{label}</text>\n",
+            lx + 20.0,
+            ly + 12.0
+        );
+    }
+    out += "</svg>\n";
+    out
+}
+
+/// Runs the bench and prints its table; writes JSON and SVG when asked.
+pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
+    for path in plan.json.iter().chain(&plan.svg) {
+        output::check_writable(path)?;
+    }
+    let reporter = Reporter::new(!plan.base.quiet, plan.base.slow_call_secs);
+    let mut results = Vec::new();
+    for &backend in &plan.backends {
+        match backend {
+            Backend::Llama => {
+                let load = Clock::new();
+                let model = app::load_model(&plan.base, &reporter)?;
+                let load_ms = load.now_ms();
+                eprintln!(
+                    "{}: {} loaded in {:.2} s",
+                    backend.name(),
+                    model.resolved().name,
+                    load_ms / 1000.0
+                );
+                let once = |strategy: Strategy, label: &str| {
+                    reporter.stage(label);
+                    let mut run_plan = plan.base.clone();
+                    run_plan.strategy = strategy;
+                    let clock = Clock::new();
+                    let mut engine = LlamaEngine::new(&model, app::llama_options(&run_plan), clock);
+                    app::run_once(&mut engine, &run_plan, &clock, 0.0, &reporter, |_| Ok(()))
+                };
+                let first = plan.strategies[0];
+                if let Err(e) = once(first, "warm-up run") {
+                    tracing::warn!(error = %format!("{e:#}"), "warm-up run failed");
+                }
+                for run in 1..=plan.runs {
+                    for &strategy in &plan.strategies {
+                        let label = format!("run {run}/{}: {}", plan.runs, strategy.name());
+                        let result = once(strategy, &label);
+                        if let Err(e) = &result {
+                            reporter.finish();
+                            eprintln!("{label} failed: {e:#}");
+                        }
+                        let (ok, error, record) = match result {
+                            Ok((_, record)) => (true, None, Some(record)),
+                            Err(e) => (false, Some(format!("{e:#}")), None),
+                        };
+                        results.push(BenchResult {
+                            backend,
+                            strategy,
+                            run,
+                            ok,
+                            error,
+                            record,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    reporter.finish();
+    let rows = summarize(&results);
+    let title = format!(
+        "syllabus bench: \"{}\", {} modules, {} run(s) each",
+        plan.base.request.topic, plan.base.request.modules, plan.runs
+    );
+    app::write_stdout(format!("{title}\n{}", table(&rows)).as_bytes())?;
+    if let Some(path) = &plan.json {
+        let json = serde_json::to_string_pretty(&serde_json::json!({
+            "topic": plan.base.request.topic,
+            "modules": plan.base.request.modules,
+            "runs": plan.runs,
+            "summary": rows,
+            "results": results,
+        }))
+        .context("bench results")?;
+        output::write_atomic(path, json.as_bytes())?;
+    }
+    if let Some(path) = &plan.svg {
+        output::write_atomic(path, svg(&rows, &title).as_bytes())?;
+    }
+    if results.iter().all(|r| !r.ok) {
+        anyhow::bail!("no run produced a valid syllabus");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timing::Phases;
+
+    fn record(wall: f64, outline: f64, modules: f64) -> RunRecord {
+        let info = crate::engine::EngineInfo {
+            backend: "llama".into(),
+            model: "m".into(),
+            path: None,
+            size_bytes: None,
+            quantization: None,
+            threads: 2,
+        };
+        let phases = Phases {
+            load_ms: 0.0,
+            outline_ms: outline,
+            modules_ms: modules,
+            finalize_ms: wall - outline - modules,
+        };
+        RunRecord::new(info, "x", 3, wall, phases, vec![], vec![])
+    }
+
+    fn result(strategy: Strategy, run: usize, wall: Option<f64>) -> BenchResult {
+        BenchResult {
+            backend: Backend::Llama,
+            strategy,
+            run,
+            ok: wall.is_some(),
+            error: wall.is_none().then(|| "bad".to_string()),
+            record: wall.map(|w| record(w, 1000.0, w - 1500.0)),
+        }
+    }
+
+    #[test]
+    fn rows_take_medians_and_ratios_to_the_first() {
+        let results = vec![
+            result(Strategy::Sequential, 1, Some(30_000.0)),
+            result(Strategy::Parallel, 1, Some(12_000.0)),
+            result(Strategy::Sequential, 2, Some(40_000.0)),
+            result(Strategy::Parallel, 2, Some(10_000.0)),
+            result(Strategy::Sequential, 3, Some(20_000.0)),
+            result(Strategy::Parallel, 3, None),
+        ];
+        let rows = summarize(&results);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (
+                rows[0].median_ms,
+                rows[0].min_ms,
+                rows[0].max_ms,
+                rows[0].ok_runs
+            ),
+            (30_000.0, 20_000.0, 40_000.0, 3)
+        );
+        assert_eq!(
+            (rows[1].median_ms, rows[1].ok_runs, rows[1].runs),
+            (11_000.0, 2, 3)
+        );
+        assert!((rows[1].speedup - 30.0 / 11.0).abs() < 1e-9);
+        assert_eq!(rows[0].speedup, 1.0);
+        let t = table(&rows);
+        assert!(t.lines().next().unwrap().contains("vs first"), "{t}");
+        assert!(
+            t.contains("parallel") && t.contains("2/3") && t.contains("2.73x"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn svg_has_one_bar_group_per_row_and_escapes_text() {
+        let results = vec![
+            result(Strategy::Sequential, 1, Some(30_000.0)),
+            result(Strategy::Parallel, 1, None),
+        ];
+        let rows = summarize(&results);
+        let s = svg(&rows, "a <b> & \"c\"");
+        assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
+        assert!(s.contains("a &lt;b&gt; &amp; &quot;c&quot;"));
+        assert!(s.contains("no successful run"));
+        assert_eq!(
+            s.matches("<title>").count(),
+            3,
+            "three segments for the one good row"
+        );
+        assert!(!s.contains("NaN"), "{s}");
+    }
+
+    #[test]
+    fn median_of_even_and_odd_lists() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
+}

@@ -1,0 +1,270 @@
+//! `syllabus pack`: one executable with the model inside, for machines with nothing else.
+//!
+//! Layout of a packed file: the plain executable, zero padding to a 32-byte boundary, the
+//! GGUF payload, then a fixed 128-byte trailer:
+//!
+//! ```text
+//! magic "SYLPACK\0" | version u32 | reserved u32 | offset u64 | length u64 | sha256 [32]
+//! | name [64], NUL-padded                                   (integers little-endian)
+//! ```
+//!
+//! llama.cpp loads models from a path, and llama-cpp-2 has no constructor from the
+//! `FILE*` loader, so the payload is copied once into a cache folder named by its sha256,
+//! hashed while it is copied, and reused by later runs.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use sha2::{Digest, Sha256};
+
+use crate::models::{self, gguf, ResolvedModel, Source};
+use crate::output;
+
+const MAGIC: &[u8; 8] = b"SYLPACK\0";
+const VERSION: u32 = 1;
+/// Bytes of the trailer at the end of a packed file.
+pub const TRAILER_LEN: u64 = 128;
+const NAME_LEN: usize = 64;
+const ALIGN: u64 = 32;
+
+/// What a packed file's trailer says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Embedded {
+    /// The packed file.
+    pub exe: PathBuf,
+    /// Where the GGUF starts.
+    pub offset: u64,
+    /// GGUF length in bytes.
+    pub length: u64,
+    /// Hex sha256 of the GGUF.
+    pub sha256: String,
+    /// Model name given at pack time.
+    pub name: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn trailer(offset: u64, length: u64, sha: &[u8; 32], name: &str) -> Vec<u8> {
+    let mut t = Vec::with_capacity(TRAILER_LEN as usize);
+    t.extend_from_slice(MAGIC);
+    t.extend_from_slice(&VERSION.to_le_bytes());
+    t.extend_from_slice(&0u32.to_le_bytes());
+    t.extend_from_slice(&offset.to_le_bytes());
+    t.extend_from_slice(&length.to_le_bytes());
+    t.extend_from_slice(sha);
+    let mut n = [0u8; NAME_LEN];
+    // Cut on a character boundary so the name reads back as UTF-8.
+    let mut end = name.len().min(NAME_LEN);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    n[..end].copy_from_slice(&name.as_bytes()[..end]);
+    t.extend_from_slice(&n);
+    debug_assert_eq!(t.len() as u64, TRAILER_LEN);
+    t
+}
+
+/// Reads the trailer of `exe`: `Ok(None)` for a plain executable.
+pub fn read_trailer(exe: &Path) -> anyhow::Result<Option<Embedded>> {
+    let mut f = File::open(exe).with_context(|| format!("cannot open {}", exe.display()))?;
+    let size = f.metadata()?.len();
+    if size < TRAILER_LEN {
+        return Ok(None);
+    }
+    let mut t = [0u8; TRAILER_LEN as usize];
+    f.seek(SeekFrom::Start(size - TRAILER_LEN))?;
+    f.read_exact(&mut t)?;
+    if &t[..8] != MAGIC {
+        return Ok(None);
+    }
+    let u32_at = |i: usize| u32::from_le_bytes(t[i..i + 4].try_into().expect("4 bytes"));
+    let u64_at = |i: usize| u64::from_le_bytes(t[i..i + 8].try_into().expect("8 bytes"));
+    let version = u32_at(8);
+    if version != VERSION {
+        bail!(
+            "{} carries a packed model of format {version}; this program reads format {VERSION}",
+            exe.display()
+        );
+    }
+    let (offset, length) = (u64_at(16), u64_at(24));
+    let end = offset.checked_add(length);
+    if end != Some(size - TRAILER_LEN) {
+        bail!(
+            "{} is damaged: its packed model should span bytes {offset}..{} but the file has {size} bytes; copy it again",
+            exe.display(),
+            end.map_or("overflow".into(), |e| e.to_string()),
+        );
+    }
+    let name_bytes = &t[64..64 + NAME_LEN];
+    let name_len = name_bytes.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+    Ok(Some(Embedded {
+        exe: exe.to_path_buf(),
+        offset,
+        length,
+        sha256: hex(&t[32..64]),
+        name: String::from_utf8_lossy(&name_bytes[..name_len]).into_owned(),
+    }))
+}
+
+/// The model packed into the running executable, if any.
+pub fn embedded() -> anyhow::Result<Option<Embedded>> {
+    let exe = std::env::current_exe().context("cannot find the running executable")?;
+    read_trailer(&exe)
+}
+
+/// Copies `len` bytes from `r` to `w`, returning their sha256.
+fn copy_hashing(r: &mut impl Read, w: &mut impl Write, len: u64) -> std::io::Result<[u8; 32]> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let n = r.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        hasher.update(&buf[..n]);
+        w.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    Ok(hasher.finalize().into())
+}
+
+/// Writes a copy of the running executable with `model` packed in, to `out`.
+pub fn pack(model: &ResolvedModel, out: &Path) -> anyhow::Result<Embedded> {
+    let exe = std::env::current_exe().context("cannot find the running executable")?;
+    // Packing from a packed binary keeps only its program part.
+    let program_len = match read_trailer(&exe)? {
+        Some(e) => e.offset,
+        None => std::fs::metadata(&exe)?.len(),
+    };
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    output::check_writable(out)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".syllabus-pack")
+        .tempfile_in(&dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    let mut program = File::open(&exe)?;
+    std::io::copy(&mut (&mut program).take(program_len), tmp.as_file_mut())
+        .context("cannot copy the executable")?;
+    let offset = program_len.div_ceil(ALIGN) * ALIGN;
+    tmp.as_file_mut()
+        .write_all(&vec![0u8; (offset - program_len) as usize])?;
+    let mut gguf_file =
+        File::open(&model.path).with_context(|| format!("cannot read {}", model.path.display()))?;
+    let length = gguf_file.metadata()?.len();
+    let sha = copy_hashing(&mut gguf_file, tmp.as_file_mut(), length)
+        .with_context(|| format!("cannot copy {}", model.path.display()))?;
+    tmp.as_file_mut()
+        .write_all(&trailer(offset, length, &sha, &model.name))?;
+    tmp.as_file_mut().sync_all()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))?;
+    }
+    tmp.persist(out)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(Embedded {
+        exe: out.to_path_buf(),
+        offset,
+        length,
+        sha256: hex(&sha),
+        name: model.name.clone(),
+    })
+}
+
+/// Where extracted models are kept: `SYLLABUS_CACHE`, `XDG_CACHE_HOME/syllabus`,
+/// `~/.cache/syllabus`, else the system temp folder.
+pub fn cache_dir() -> PathBuf {
+    let non_empty = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    non_empty("SYLLABUS_CACHE")
+        .or_else(|| non_empty("XDG_CACHE_HOME").map(|c| c.join("syllabus")))
+        .or_else(|| std::env::home_dir().map(|h| h.join(".cache").join("syllabus")))
+        .unwrap_or_else(|| std::env::temp_dir().join("syllabus"))
+}
+
+/// The embedded model as a checked file: extracted and verified on first use, reused after.
+pub fn resolve_embedded(e: &Embedded) -> anyhow::Result<ResolvedModel> {
+    let dir = cache_dir().join("models");
+    let path = dir.join(format!("{}.gguf", e.sha256));
+    let reusable = std::fs::metadata(&path).is_ok_and(|m| m.len() == e.length);
+    if reusable {
+        tracing::info!(path = %path.display(), "embedded model already extracted");
+    } else {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the model cache {}", dir.display()))?;
+        let mut src = File::open(&e.exe)?;
+        src.seek(SeekFrom::Start(e.offset))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".extract")
+            .tempfile_in(&dir)
+            .with_context(|| format!("cannot write in {}", dir.display()))?;
+        let sha = copy_hashing(&mut src, tmp.as_file_mut(), e.length)
+            .with_context(|| format!("cannot read the model packed in {}", e.exe.display()))?;
+        if hex(&sha) != e.sha256 {
+            bail!(
+                "the model packed in {} is damaged (sha256 {} where the trailer says {}); copy the file again or pack it anew",
+                e.exe.display(),
+                hex(&sha),
+                e.sha256
+            );
+        }
+        tmp.persist(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        tracing::info!(path = %path.display(), "embedded model extracted and verified");
+    }
+    let info = gguf::read(&path).map_err(models::ModelError::from)?;
+    Ok(ResolvedModel {
+        name: e.name.clone(),
+        path,
+        source: Source::Embedded,
+        info,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailer_round_trips_and_names_are_cut_on_char_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("x");
+        let mut bytes = b"program".to_vec();
+        bytes.resize(32, 0);
+        bytes.extend_from_slice(b"GGUFdata");
+        let long = "é".repeat(40);
+        bytes.extend(trailer(32, 8, &[7u8; 32], &long));
+        std::fs::write(&exe, &bytes).unwrap();
+        let e = read_trailer(&exe).unwrap().unwrap();
+        assert_eq!((e.offset, e.length), (32, 8));
+        assert_eq!(e.sha256, "07".repeat(32));
+        assert_eq!(e.name, "é".repeat(32));
+    }
+
+    #[test]
+    fn plain_and_truncated_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, vec![1u8; 500]).unwrap();
+        assert_eq!(read_trailer(&plain).unwrap(), None);
+        let cut = dir.path().join("cut");
+        let mut bytes = vec![0u8; 64];
+        bytes.extend(trailer(64, 1000, &[0u8; 32], "m"));
+        std::fs::write(&cut, &bytes).unwrap();
+        let err = read_trailer(&cut).unwrap_err().to_string();
+        assert!(err.contains("is damaged"), "{err}");
+    }
+}

@@ -1,0 +1,156 @@
+//! `syllabus pack`: the packed executable runs alone, in an empty folder with an empty
+//! environment, and refuses a damaged payload.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::cli::{assert_fails, assert_ok, syllabus, MARINE};
+use serde_json::Value;
+
+/// Packs the test model into `dir/classroom`.
+fn pack(dir: &Path) -> PathBuf {
+    let out = syllabus(dir)
+        .args(["pack", "--model"])
+        .arg(common::model_path())
+        .args(["-o", "classroom"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    dir.join("classroom")
+}
+
+/// Copies `packed` alone into a fresh empty folder with an empty home.
+fn alone(packed: &Path) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("home")).unwrap();
+    let exe = dir.path().join("classroom");
+    std::fs::copy(packed, &exe).unwrap();
+    (dir, exe)
+}
+
+/// Runs the copy with nothing in its environment but an empty HOME.
+fn run(dir: &Path, exe: &Path, args: &[&str]) -> Output {
+    Command::new(exe)
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("HOME", dir.join("home"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn packed_executable_runs_alone_and_reuses_its_extracted_model() {
+    let work = tempfile::tempdir().unwrap();
+    let packed = pack(work.path());
+    let model_len = std::fs::metadata(common::model_path()).unwrap().len();
+    let plain_len = std::fs::metadata(assert_cmd::cargo::cargo_bin("syllabus"))
+        .unwrap()
+        .len();
+    let packed_len = std::fs::metadata(&packed).unwrap().len();
+    assert!(packed_len >= model_len + plain_len && packed_len < model_len + plain_len + 200);
+
+    let (dir, exe) = alone(&packed);
+    let args = [
+        &["generate"][..],
+        &MARINE[..],
+        &["--format", "json", "-o", "s.json", "-v"],
+    ]
+    .concat();
+    let first = run(dir.path(), &exe, &args);
+    assert_ok(&first);
+    assert!(String::from_utf8_lossy(&first.stderr).contains("extracted and verified"));
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
+    assert_eq!(v["modules"].as_array().unwrap().len(), 3);
+
+    let again = run(dir.path(), &exe, &args);
+    assert_ok(&again);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already extracted"));
+
+    let version = run(dir.path(), &exe, &["--version"]);
+    assert_ok(&version);
+    let text = String::from_utf8(version.stdout).unwrap();
+    assert!(
+        text.contains("packed model: SmolLM2-135M-Instruct.Q4_1.gguf"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{model_len} bytes")), "{text}");
+    let list = run(dir.path(), &exe, &["models", "list", "--json"]);
+    assert_ok(&list);
+    let v: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(v["embedded"]["size_bytes"], model_len);
+    assert_eq!(v["embedded"]["sha256"].as_str().unwrap().len(), 64);
+
+    // Packing from the packed file keeps one program, not two.
+    let repacked = run(
+        dir.path(),
+        &exe,
+        &[
+            "pack",
+            "--model",
+            common::model_path().to_str().unwrap(),
+            "-o",
+            "again",
+        ],
+    );
+    assert_ok(&repacked);
+    assert_eq!(
+        std::fs::metadata(dir.path().join("again")).unwrap().len(),
+        packed_len
+    );
+
+    // The plain binary says nothing of a packed model.
+    let plain = syllabus(work.path()).arg("--version").output().unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("packed"));
+}
+
+#[test]
+fn damaged_payload_is_refused_with_a_message() {
+    let work = tempfile::tempdir().unwrap();
+    let packed = pack(work.path());
+    let (dir, exe) = alone(&packed);
+    let mut bytes = std::fs::read(&exe).unwrap();
+    let middle = bytes.len() - 128 - 40_000_000;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&exe, &bytes).unwrap();
+    let out = run(
+        dir.path(),
+        &exe,
+        &["generate", "Climate Science", "--modules", "2"],
+    );
+    assert_fails(&out, 1, "is damaged (sha256");
+    let cache = dir.path().join("home/.cache/syllabus/models");
+    let left: Vec<_> = std::fs::read_dir(&cache).map_or(vec![], |d| d.collect());
+    assert!(left.is_empty(), "nothing half-extracted is kept: {left:?}");
+
+    // A copy cut short loses its trailer: it runs as a plain binary and says what is missing.
+    let cut = dir.path().join("cut");
+    std::fs::write(&cut, &bytes[..bytes.len() - 1000]).unwrap();
+    let out = run(
+        dir.path(),
+        &exe_with_mode(&cut),
+        &["generate", "Geology", "--offline"],
+    );
+    assert_fails(&out, 1, "was not found");
+}
+
+fn exe_with_mode(path: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_path_buf()
+}
+
+#[test]
+fn pack_refuses_a_bad_model_and_keeps_no_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.gguf"), b"not a model").unwrap();
+    let out = syllabus(dir.path())
+        .args(["pack", "--model", "bad.gguf", "-o", "classroom"])
+        .output()
+        .unwrap();
+    assert_fails(&out, 1, "not a GGUF");
+    assert!(!dir.path().join("classroom").exists());
+}

@@ -1,0 +1,177 @@
+//! Reporting on the real binary: `syllabus bench` (table, JSON, SVG) and the progress display.
+
+mod common;
+
+use std::path::Path;
+
+use common::cli::{assert_ok, stderr, syllabus, MARINE};
+use serde_json::Value;
+
+fn model() -> String {
+    common::model_path().display().to_string()
+}
+
+#[test]
+fn bench_compares_strategies_in_a_table_json_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = syllabus(dir.path())
+        .args([
+            "bench",
+            MARINE[0],
+            "--modules",
+            "3",
+            "--seed",
+            "7",
+            "--runs",
+            "1",
+        ])
+        .args([
+            "--strategies",
+            "sequential,parallel",
+            "--json",
+            "b.json",
+            "--svg",
+            "b.svg",
+        ])
+        .args(["--model", &model()])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let table = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].contains("Marine Biology") && lines[0].contains("3 modules"),
+        "{table}"
+    );
+    assert!(
+        lines[1].contains("median s") && lines[1].contains("vs first"),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("llama")
+            && lines[2].contains("sequential")
+            && lines[2].contains("1.00x"),
+        "{table}"
+    );
+    assert!(lines[3].contains("parallel"), "{table}");
+
+    let b: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("b.json")).unwrap()).unwrap();
+    let results = b["results"].as_array().unwrap();
+    assert_eq!(
+        results.len(),
+        2,
+        "one run per strategy, warm-up not counted"
+    );
+    let ok: Vec<&Value> = results.iter().filter(|r| r["ok"] == true).collect();
+    assert!(!ok.is_empty());
+    for r in ok {
+        let rec = &r["record"];
+        assert_eq!(rec["strategy"], r["strategy"]);
+        assert_eq!(rec["backend"], "llama");
+        assert!(rec["calls"].as_array().unwrap().len() >= 4);
+        assert_eq!(
+            rec["phases"]["load_ms"], 0.0,
+            "the model is loaded once, before the runs"
+        );
+    }
+    assert_eq!(b["summary"].as_array().unwrap().len(), 2);
+
+    let svg = std::fs::read_to_string(dir.path().join("b.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg")
+            && svg.contains("llama parallel")
+            && svg.contains("llama sequential")
+    );
+    check_svg_in_browser(&dir.path().join("b.svg"));
+}
+
+/// Renders the chart in headless Chromium when it is installed (CI installs it) and checks
+/// the screenshot is a real picture, not a blank page.
+fn check_svg_in_browser(svg: &Path) {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        assert!(
+            std::env::var_os("SYLLABUS_REQUIRE_CHROMIUM").is_none(),
+            ".ci/run installs chromium to check the SVG"
+        );
+        return;
+    };
+    let dir = svg.parent().unwrap();
+    let png = dir.join("b.png");
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--window-size=900,300",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", svg.display()))
+        .output()
+        .unwrap();
+    let bytes = std::fs::read(&png)
+        .unwrap_or_else(|_| panic!("no screenshot: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
+    assert!(
+        bytes.len() > 5_000,
+        "the page rendered next to nothing ({} bytes)",
+        bytes.len()
+    );
+}
+
+#[test]
+fn no_progress_drawing_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = syllabus(dir.path())
+        .arg("generate")
+        .args(MARINE)
+        .args(["--model", &model(), "-o", "s.md"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let err = stderr(&out);
+    assert!(
+        !err.contains('\r') && !err.contains("\x1b["),
+        "terminal drawing in a pipe: {err:?}"
+    );
+    assert!(
+        err.contains("load") && err.contains("modules"),
+        "the report is still there: {err}"
+    );
+}
+
+#[test]
+fn progress_bars_are_drawn_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("syllabus");
+    let cmd = format!(
+        "{} generate '{}' --modules 3 --seed 7 --model {} -o s.md",
+        bin.display(),
+        MARINE[0],
+        model()
+    );
+    // `script` runs the command on a pseudo-terminal and copies what it drew.
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .env("TERM", "xterm")
+        .output()
+        .expect("`script` (util-linux) runs a command on a pseudo-terminal");
+    let drawn = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{drawn}");
+    assert!(
+        drawn.contains("module 1") && drawn.contains("tok"),
+        "{drawn}"
+    );
+    assert!(drawn.contains("\x1b["), "bars are redrawn in place");
+}
