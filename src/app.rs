@@ -8,7 +8,7 @@ use anyhow::Context;
 use crate::cli::GeneratePlan;
 use crate::course::Syllabus;
 use crate::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel};
-use crate::engine::{Engine, Progress};
+use crate::engine::{BackendKind, Engine, Progress};
 use crate::progress::Reporter;
 use crate::timing::{Clock, Phases, RunRecord};
 use crate::{models, output, pack, pipeline, render};
@@ -80,6 +80,27 @@ pub fn run_once(
     Ok((out.syllabus, record))
 }
 
+/// Model name on the daemon when `--model` is not given (the old set-up's model).
+pub const DEFAULT_OLLAMA_MODEL: &str = "qwen:latest";
+
+/// Connects to the Ollama daemon of a plan, checking it has `model`.
+#[cfg(feature = "ollama")]
+pub fn ollama_engine(
+    plan: &GeneratePlan,
+    model: &str,
+    clock: Clock,
+) -> anyhow::Result<crate::engine::ollama::OllamaEngine> {
+    use crate::engine::ollama::{base_url, OllamaEngine, OllamaOptions};
+    let opts = OllamaOptions {
+        url: base_url(plan.daemon.url.as_deref())?,
+        model: model.to_string(),
+        parallel: plan.daemon.parallel,
+        call_timeout: plan.daemon.call_timeout,
+        sampling: plan.sampling,
+    };
+    OllamaEngine::connect(opts, clock)
+}
+
 /// Runs `syllabus generate`.
 pub fn generate(plan: &GeneratePlan) -> anyhow::Result<()> {
     // Fail on unwritable outputs before spending minutes on the model.
@@ -88,10 +109,32 @@ pub fn generate(plan: &GeneratePlan) -> anyhow::Result<()> {
     }
     let clock = Clock::new();
     let reporter = Reporter::new(!plan.quiet, plan.slow_call_secs);
-    let model = load_model(plan, &reporter)?;
-    let load_ms = clock.now_ms();
-    let mut engine = LlamaEngine::new(&model, llama_options(plan), clock);
-    let (syllabus, record) = run_once(&mut engine, plan, &clock, load_ms, &reporter, |s| {
+    match plan.backend {
+        BackendKind::Llama => {
+            let model = load_model(plan, &reporter)?;
+            let load_ms = clock.now_ms();
+            let mut engine = LlamaEngine::new(&model, llama_options(plan), clock);
+            generate_on(&mut engine, plan, &clock, load_ms, &reporter)
+        }
+        #[cfg(feature = "ollama")]
+        BackendKind::Ollama => {
+            reporter.stage("connecting to Ollama");
+            let model = plan.model.as_deref().unwrap_or(DEFAULT_OLLAMA_MODEL);
+            let mut engine = ollama_engine(plan, model, clock)?;
+            let load_ms = clock.now_ms();
+            generate_on(&mut engine, plan, &clock, load_ms, &reporter)
+        }
+    }
+}
+
+fn generate_on(
+    engine: &mut dyn Engine,
+    plan: &GeneratePlan,
+    clock: &Clock,
+    load_ms: f64,
+    reporter: &Reporter,
+) -> anyhow::Result<()> {
+    let (syllabus, record) = run_once(engine, plan, clock, load_ms, reporter, |s| {
         let text = render::render(s, plan.format);
         match &plan.output {
             Some(path) => output::write_atomic(path, text.as_bytes()),

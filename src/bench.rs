@@ -10,40 +10,12 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::app;
-use crate::cli::{GeneratePlan, UsageError};
+use crate::cli::GeneratePlan;
 use crate::engine::llama::LlamaEngine;
-use crate::engine::{Progress, Strategy};
+use crate::engine::{BackendKind as Backend, Progress, Strategy};
 use crate::output;
 use crate::progress::Reporter;
 use crate::timing::{Clock, RunRecord};
-
-/// A backend `bench` can drive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// llama.cpp in this process.
-    Llama,
-}
-
-impl Backend {
-    /// Parses a `--backends` item.
-    pub fn parse(name: &str) -> Result<Self, UsageError> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "llama" => Ok(Self::Llama),
-            "ollama" => Err(UsageError(
-                "this build has no ollama backend; the llama backend runs in process".into(),
-            )),
-            other => Err(UsageError(format!("unknown backend `{other}`; use llama"))),
-        }
-    }
-
-    /// Name as in records.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Llama => "llama",
-        }
-    }
-}
 
 /// Checked settings of a bench.
 #[derive(Debug, Clone)]
@@ -56,6 +28,8 @@ pub struct BenchPlan {
     pub strategies: Vec<Strategy>,
     /// Backends.
     pub backends: Vec<Backend>,
+    /// Model name on the Ollama daemon.
+    pub ollama_model: String,
     /// JSON output.
     pub json: Option<PathBuf>,
     /// SVG chart output.
@@ -307,6 +281,61 @@ pub fn svg(rows: &[Row], title: &str) -> String {
     out
 }
 
+type RunOne<'a> =
+    dyn FnMut(&GeneratePlan, Clock) -> anyhow::Result<(crate::course::Syllabus, RunRecord)> + 'a;
+
+/// One warm-up run, then every strategy `plan.runs` times, interleaved.
+fn runs(
+    plan: &BenchPlan,
+    backend: Backend,
+    reporter: &Reporter,
+    run_one: &mut RunOne<'_>,
+) -> Vec<BenchResult> {
+    let mut once = |strategy: Strategy, label: &str| {
+        reporter.stage(label);
+        let mut run_plan = plan.base.clone();
+        run_plan.strategy = strategy;
+        run_plan.backend = backend;
+        run_one(&run_plan, Clock::new())
+    };
+    if let Err(e) = once(
+        plan.strategies[0],
+        &format!("{}: warm-up run", backend.name()),
+    ) {
+        reporter.finish();
+        tracing::warn!(error = %format!("{e:#}"), "warm-up run failed");
+    }
+    let mut results = Vec::new();
+    for run in 1..=plan.runs {
+        for &strategy in &plan.strategies {
+            let label = format!(
+                "{}: run {run}/{}, {}",
+                backend.name(),
+                plan.runs,
+                strategy.name()
+            );
+            let result = once(strategy, &label);
+            if let Err(e) = &result {
+                reporter.finish();
+                eprintln!("{label} failed: {e:#}");
+            }
+            let (ok, error, record) = match result {
+                Ok((_, record)) => (true, None, Some(record)),
+                Err(e) => (false, Some(format!("{e:#}")), None),
+            };
+            results.push(BenchResult {
+                backend,
+                strategy,
+                run,
+                ok,
+                error,
+                record,
+            });
+        }
+    }
+    results
+}
+
 /// Runs the bench and prints its table; writes JSON and SVG when asked.
 pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
     for path in plan.json.iter().chain(&plan.svg) {
@@ -319,47 +348,32 @@ pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
             Backend::Llama => {
                 let load = Clock::new();
                 let model = app::load_model(&plan.base, &reporter)?;
-                let load_ms = load.now_ms();
                 eprintln!(
-                    "{}: {} loaded in {:.2} s",
-                    backend.name(),
+                    "llama: {} loaded in {:.2} s",
                     model.resolved().name,
-                    load_ms / 1000.0
+                    load.now_ms() / 1000.0
                 );
-                let once = |strategy: Strategy, label: &str| {
-                    reporter.stage(label);
-                    let mut run_plan = plan.base.clone();
-                    run_plan.strategy = strategy;
-                    let clock = Clock::new();
-                    let mut engine = LlamaEngine::new(&model, app::llama_options(&run_plan), clock);
-                    app::run_once(&mut engine, &run_plan, &clock, 0.0, &reporter, |_| Ok(()))
+                let mut run_one = |run_plan: &GeneratePlan, clock: Clock| {
+                    let mut engine = LlamaEngine::new(&model, app::llama_options(run_plan), clock);
+                    app::run_once(&mut engine, run_plan, &clock, 0.0, &reporter, |_| Ok(()))
                 };
-                let first = plan.strategies[0];
-                if let Err(e) = once(first, "warm-up run") {
-                    tracing::warn!(error = %format!("{e:#}"), "warm-up run failed");
-                }
-                for run in 1..=plan.runs {
-                    for &strategy in &plan.strategies {
-                        let label = format!("run {run}/{}: {}", plan.runs, strategy.name());
-                        let result = once(strategy, &label);
-                        if let Err(e) = &result {
-                            reporter.finish();
-                            eprintln!("{label} failed: {e:#}");
-                        }
-                        let (ok, error, record) = match result {
-                            Ok((_, record)) => (true, None, Some(record)),
-                            Err(e) => (false, Some(format!("{e:#}")), None),
-                        };
-                        results.push(BenchResult {
-                            backend,
-                            strategy,
-                            run,
-                            ok,
-                            error,
-                            record,
-                        });
-                    }
-                }
+                results.extend(runs(plan, backend, &reporter, &mut run_one));
+            }
+            #[cfg(feature = "ollama")]
+            Backend::Ollama => {
+                let mut run_one = |run_plan: &GeneratePlan, clock: Clock| {
+                    let mut engine = app::ollama_engine(run_plan, &plan.ollama_model, clock)?;
+                    let load_ms = clock.now_ms();
+                    app::run_once(
+                        &mut engine,
+                        run_plan,
+                        &clock,
+                        load_ms,
+                        &reporter,
+                        |_| Ok(()),
+                    )
+                };
+                results.extend(runs(plan, backend, &reporter, &mut run_one));
             }
         }
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::course::CourseRequest;
-use crate::engine::{Sampling, Strategy};
+use crate::engine::{BackendKind, Sampling, Strategy};
 use crate::render::Format;
 
 /// Most modules a syllabus may have.
@@ -75,8 +75,13 @@ pub struct BenchArgs {
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Strategy::Sequential, Strategy::Parallel])]
     pub strategies: Vec<Strategy>,
     /// Backends to compare, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "llama")]
-    pub backends: Vec<String>,
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [BackendKind::Llama])]
+    pub backends: Vec<BackendKind>,
+    /// Model name on the Ollama daemon.
+    #[arg(long, default_value = "qwen:latest")]
+    pub ollama_model: String,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
     /// Seed of every run.
     #[arg(long, default_value_t = 42)]
     pub seed: u32,
@@ -181,12 +186,68 @@ pub struct GenerateArgs {
     /// Warn about any model call slower than this many seconds.
     #[arg(long, default_value_t = crate::progress::DEFAULT_SLOW_CALL_SECS)]
     pub slow_call_secs: f64,
+    /// Where the model runs: in this process, or an Ollama daemon.
+    #[arg(long, value_enum, default_value_t = BackendKind::Llama)]
+    pub backend: BackendKind,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
     /// Never download a model (also when HF_HUB_OFFLINE=1).
     #[arg(long)]
     pub offline: bool,
     /// Print nothing but errors on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Options of daemon backends.
+#[derive(Debug, Clone, Args)]
+pub struct DaemonArgs {
+    /// Ollama address [default: $OLLAMA_HOST, else http://127.0.0.1:11434].
+    #[arg(long, value_name = "URL")]
+    pub ollama_url: Option<String>,
+    /// Module calls in flight at once on a daemon (match OLLAMA_NUM_PARALLEL).
+    #[arg(long, default_value_t = 1)]
+    pub parallel: usize,
+    /// Limit on one daemon call, in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub call_timeout_secs: f64,
+}
+
+/// Checked daemon settings.
+#[derive(Debug, Clone)]
+pub struct DaemonPlan {
+    /// `--ollama-url`, unparsed (the engine reads it with OLLAMA_HOST).
+    pub url: Option<String>,
+    /// Calls in flight.
+    pub parallel: usize,
+    /// Per-call limit.
+    pub call_timeout: std::time::Duration,
+}
+
+impl DaemonArgs {
+    /// Checks the values.
+    pub fn plan(&self) -> Result<DaemonPlan, UsageError> {
+        if !(1..=64).contains(&self.parallel) {
+            return Err(UsageError(format!(
+                "--parallel must be between 1 and 64, not {}",
+                self.parallel
+            )));
+        }
+        if self.call_timeout_secs.is_nan()
+            || self.call_timeout_secs <= 0.0
+            || self.call_timeout_secs > 86_400.0
+        {
+            return Err(UsageError(format!(
+                "--call-timeout-secs must be above 0 and at most 86400, not {}",
+                self.call_timeout_secs
+            )));
+        }
+        Ok(DaemonPlan {
+            url: self.ollama_url.clone(),
+            parallel: self.parallel,
+            call_timeout: std::time::Duration::from_secs_f64(self.call_timeout_secs),
+        })
+    }
 }
 
 /// A command-line value that cannot be used.
@@ -223,6 +284,10 @@ pub struct GeneratePlan {
     pub offline: bool,
     /// Slow-call warning threshold, seconds.
     pub slow_call_secs: f64,
+    /// Backend.
+    pub backend: BackendKind,
+    /// Daemon settings (Ollama backend).
+    pub daemon: DaemonPlan,
 }
 
 fn optional_text(flag: &str, value: &Option<String>) -> Result<Option<String>, UsageError> {
@@ -339,6 +404,8 @@ impl GenerateArgs {
             quiet: self.quiet,
             offline: self.offline,
             slow_call_secs: self.slow_call_secs,
+            backend: self.backend,
+            daemon: self.daemon.plan()?,
         })
     }
 }
@@ -366,6 +433,8 @@ impl BenchArgs {
             strategy: Strategy::Parallel,
             timings: None,
             slow_call_secs: crate::progress::DEFAULT_SLOW_CALL_SECS,
+            backend: BackendKind::Llama,
+            daemon: self.daemon.clone(),
             offline: self.offline,
             quiet: false,
         }
@@ -382,8 +451,7 @@ impl BenchArgs {
             return Err(UsageError("--strategies is empty".into()));
         }
         let mut backends = Vec::new();
-        for name in &self.backends {
-            let b = crate::bench::Backend::parse(name)?;
+        for &b in &self.backends {
             if !backends.contains(&b) {
                 backends.push(b);
             }
@@ -391,11 +459,15 @@ impl BenchArgs {
         if backends.is_empty() {
             return Err(UsageError("--backends is empty".into()));
         }
+        if self.ollama_model.trim().is_empty() {
+            return Err(UsageError("--ollama-model is empty".into()));
+        }
         Ok(crate::bench::BenchPlan {
             base,
             runs: self.runs,
             strategies,
             backends,
+            ollama_model: self.ollama_model.trim().to_string(),
             json: self.json.clone(),
             svg: self.svg.clone(),
         })
@@ -426,10 +498,13 @@ mod tests {
             }
         };
         let plan = bench(&["--strategies", "prefix,parallel", "--runs", "2"]).unwrap();
+        assert_eq!(plan.backends, [BackendKind::Llama]);
+        let mut argv = vec!["syllabus", "bench", "X", "--backends", "vllm"];
+        assert!(Cli::try_parse_from(std::mem::take(&mut argv)).is_err());
         assert_eq!(plan.strategies, [Strategy::Prefix, Strategy::Parallel]);
         assert_eq!((plan.runs, plan.base.request.modules), (2, 8));
         for (argv, needle) in [
-            (vec!["--backends", "vllm"], "unknown backend"),
+            (vec!["--parallel", "0"], "--parallel"),
             (vec!["--runs", "0"], "--runs"),
             (vec!["--modules", "0"], "--modules"),
         ] {

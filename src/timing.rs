@@ -95,6 +95,29 @@ pub struct CallRecord {
     pub tokens_per_s: f64,
     /// Why it ended.
     pub finish: Finish,
+    /// The daemon's own figures, for backends that report them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerTiming>,
+}
+
+/// What a daemon reports about one call (Ollama's fields, durations in ms); a field the
+/// server left out stays empty.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ServerTiming {
+    /// Prompt tokens the server counted (cached prefix tokens included).
+    pub prompt_eval_count: Option<u64>,
+    /// Time on new prompt tokens only.
+    pub prompt_eval_ms: Option<f64>,
+    /// Tokens generated.
+    pub eval_count: Option<u64>,
+    /// Generation time.
+    pub eval_ms: Option<f64>,
+    /// Model load time within the call.
+    pub load_ms: Option<f64>,
+    /// The server's whole time for the call.
+    pub total_ms: Option<f64>,
+    /// Client wall time minus the server's total: transport and daemon overhead.
+    pub overhead_ms: Option<f64>,
 }
 
 impl CallRecord {
@@ -130,6 +153,7 @@ impl CallRecord {
             total_ms: round(marks.done - marks.submitted),
             tokens_per_s: round(tokens_per_s),
             finish,
+            server: None,
         }
     }
 }

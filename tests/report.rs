@@ -133,11 +133,20 @@ fn no_progress_drawing_when_stderr_is_not_a_terminal() {
     let out = syllabus(dir.path())
         .arg("generate")
         .args(MARINE)
-        .args(["--model", &model(), "-o", "s.md"])
+        .args([
+            "--model",
+            &model(),
+            "-o",
+            "s.md",
+            "--slow-call-secs",
+            "0.001",
+        ])
         .output()
         .unwrap();
     assert_ok(&out);
     let err = stderr(&out);
+    // Every call is over the limit: the warnings come too, as plain text.
+    assert!(err.contains("slow model call"), "{err}");
     assert!(
         !err.contains('\r') && !err.contains("\x1b["),
         "terminal drawing in a pipe: {err:?}"

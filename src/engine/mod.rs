@@ -5,6 +5,8 @@
 //! the pipeline knows which engine runs.
 
 pub mod llama;
+#[cfg(feature = "ollama")]
+pub mod ollama;
 pub mod stream;
 
 use serde::Serialize;
@@ -32,6 +34,28 @@ impl Strategy {
             Self::Sequential => "sequential",
             Self::Prefix => "prefix",
             Self::Parallel => "parallel",
+        }
+    }
+}
+
+/// Which backend runs the calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// llama.cpp inside this process.
+    Llama,
+    /// An Ollama daemon over HTTP.
+    #[cfg(feature = "ollama")]
+    Ollama,
+}
+
+impl BackendKind {
+    /// Name as written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Llama => "llama",
+            #[cfg(feature = "ollama")]
+            Self::Ollama => "ollama",
         }
     }
 }

@@ -1,0 +1,432 @@
+//! The Ollama backend: the same calls, schemas and timing record, sent to a daemon over
+//! its native API (`POST /api/chat`, streamed NDJSON).
+//!
+//! Module calls go out concurrently up to `parallel` (the daemon serves one request at a
+//! time unless `OLLAMA_NUM_PARALLEL` is set). The server's own counters and durations are
+//! kept beside the client's wall clock, so the report shows the daemon's overhead.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use futures_util::stream::{self, StreamExt as _};
+use serde_json::{json, Value};
+
+use super::{
+    BatchStats, CallOutput, ChatCall, Engine, EngineInfo, Finish, Progress, Sampling, Strategy,
+};
+use crate::timing::{CallMarks, CallRecord, CallTokens, Clock, ServerTiming};
+
+/// The daemon's address when neither `--ollama-url` nor `OLLAMA_HOST` is given.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:11434";
+/// Context size asked of the daemon; fixed for the run, as a change reloads the model.
+pub const NUM_CTX: u32 = 8192;
+/// Tries per call for server errors (5xx) and dropped connections before any reply.
+const TRIES: u32 = 3;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The daemon URL: `--ollama-url`, else `OLLAMA_HOST`, else the default; with or without
+/// scheme and port, as Ollama itself reads `OLLAMA_HOST`.
+pub fn base_url(flag: Option<&str>) -> anyhow::Result<url::Url> {
+    let env = std::env::var("OLLAMA_HOST").ok();
+    let raw = flag
+        .or(env.as_deref())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(DEFAULT_URL);
+    let with_scheme = if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("http://{raw}")
+    };
+    let mut url = url::Url::parse(&with_scheme)
+        .with_context(|| format!("`{raw}` is not a usable Ollama address"))?;
+    if !raw.contains("://") && url.port().is_none() {
+        url.set_port(Some(11434))
+            .map_err(|()| anyhow!("`{raw}` is not a usable Ollama address"))?;
+    }
+    // 0.0.0.0 means "listen everywhere" to the daemon; a client connects to loopback.
+    if url.host_str() == Some("0.0.0.0") {
+        url.set_host(Some("127.0.0.1"))?;
+    }
+    Ok(url)
+}
+
+/// Settings of the Ollama engine.
+#[derive(Debug, Clone)]
+pub struct OllamaOptions {
+    /// Daemon address.
+    pub url: url::Url,
+    /// Model name as the daemon knows it, e.g. `qwen:latest`.
+    pub model: String,
+    /// Calls in flight at once for module phases.
+    pub parallel: usize,
+    /// Limit on one call, from sending to the last byte.
+    pub call_timeout: Duration,
+    /// Sampling settings (sent as options; the daemon samples).
+    pub sampling: Sampling,
+}
+
+/// An engine that sends calls to an Ollama daemon.
+pub struct OllamaEngine {
+    opts: OllamaOptions,
+    client: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+    clock: Clock,
+    quantization: Option<String>,
+    /// Set once the daemon refused a JSON schema in `format` (older daemons).
+    schema_refused: Cell<bool>,
+}
+
+enum CallError {
+    /// Worth another try: 5xx or a connection lost before any reply.
+    Retry(String),
+    /// The daemon answered 400 to a schema in `format`.
+    SchemaRefused(String),
+    Fatal(anyhow::Error),
+}
+
+fn ns_to_ms(v: &Value) -> Option<f64> {
+    v.as_f64().map(|ns| ns / 1e6)
+}
+
+impl OllamaEngine {
+    /// Connects, and checks that the daemon runs and has the model.
+    pub fn connect(opts: OllamaOptions, clock: Clock) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .context("cannot build the HTTP client")?;
+        let mut engine = Self {
+            opts,
+            client,
+            runtime,
+            clock,
+            quantization: None,
+            schema_refused: Cell::new(false),
+        };
+        engine.quantization = engine.runtime.block_on(engine.check())?;
+        Ok(engine)
+    }
+
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.opts.url.as_str().trim_end_matches('/'))
+    }
+
+    fn not_running(&self, e: reqwest::Error) -> anyhow::Error {
+        anyhow!(
+            "cannot reach Ollama at {} ({}); start it with `ollama serve`, or point --ollama-url / OLLAMA_HOST at it",
+            self.opts.url,
+            e.without_url()
+        )
+    }
+
+    /// `POST /api/show`: the model is there; returns its quantization when told.
+    async fn check(&self) -> anyhow::Result<Option<String>> {
+        let resp = self
+            .client
+            .post(self.endpoint("/api/show"))
+            .timeout(self.opts.call_timeout)
+            .header("content-type", "application/json")
+            .body(json!({"model": self.opts.model}).to_string())
+            .send()
+            .await
+            .map_err(|e| self.not_running(e))?;
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            bail!(
+                "Ollama at {} does not have the model `{}`; run `ollama pull {}`",
+                self.opts.url,
+                self.opts.model,
+                self.opts.model
+            );
+        }
+        if !status.is_success() {
+            bail!(
+                "Ollama at {} answered {status} to /api/show: {}",
+                self.opts.url,
+                body.trim()
+            );
+        }
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        Ok(v["details"]["quantization_level"]
+            .as_str()
+            .map(str::to_string))
+    }
+
+    fn request_body(&self, call: &ChatCall) -> Value {
+        let mut messages: Vec<Value> = call
+            .messages
+            .iter()
+            .map(|m| json!({"role": m.role, "content": m.content}))
+            .collect();
+        let format = if self.schema_refused.get() {
+            // Older daemons take only "json": the schema goes into the prompt instead.
+            if let Some(last) = messages.last_mut() {
+                let text = format!(
+                    "{}\n\nAnswer with JSON that follows this schema:\n{}",
+                    last["content"].as_str().unwrap_or_default(),
+                    call.schema
+                );
+                last["content"] = Value::String(text);
+            }
+            json!("json")
+        } else {
+            call.schema.clone()
+        };
+        let s = &self.opts.sampling;
+        json!({
+            "model": self.opts.model,
+            "messages": messages,
+            "format": format,
+            "stream": true,
+            "keep_alive": "5m",
+            "options": {
+                "temperature": s.temperature,
+                "top_p": s.top_p,
+                "top_k": s.top_k,
+                "seed": call.seed,
+                "num_ctx": NUM_CTX,
+                "num_predict": call.max_tokens,
+            },
+        })
+    }
+
+    /// One try of one call: send, then read the stream to its `done` line.
+    async fn try_call(
+        &self,
+        call: &ChatCall,
+        marks: &mut CallMarks,
+        progress: &dyn Progress,
+    ) -> Result<(String, usize, Value), CallError> {
+        let resp = self
+            .client
+            .post(self.endpoint("/api/chat"))
+            .header("content-type", "application/json")
+            .body(self.request_body(call).to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    CallError::Fatal(self.not_running(e))
+                } else {
+                    CallError::Retry(e.without_url().to_string())
+                }
+            })?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            let message = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or_else(|| body.trim().to_string());
+            return Err(match status.as_u16() {
+                404 => CallError::Fatal(anyhow!(
+                    "Ollama does not have the model `{}` ({message}); run `ollama pull {}`",
+                    self.opts.model,
+                    self.opts.model
+                )),
+                400 if !self.schema_refused.get() => CallError::SchemaRefused(message),
+                500..=599 => CallError::Retry(format!("{status}: {message}")),
+                _ => CallError::Fatal(anyhow!("Ollama answered {status}: {message}")),
+            });
+        }
+        let mut resp = resp;
+        let mut text = String::new();
+        let mut pending: Vec<u8> = Vec::new();
+        let mut chunks = 0usize;
+        loop {
+            let bytes = match resp.chunk().await {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(CallError::Fatal(anyhow!(
+                        "the reply stream from Ollama broke off: {}",
+                        e.without_url()
+                    )))
+                }
+            };
+            pending.extend_from_slice(&bytes);
+            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=nl).collect();
+                let line = String::from_utf8_lossy(&line);
+                let line = line.trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let v: Value = serde_json::from_str(line).map_err(|e| {
+                    CallError::Fatal(anyhow!("Ollama sent a line that is not JSON ({e}): {line}"))
+                })?;
+                if let Some(err) = v["error"].as_str() {
+                    return Err(CallError::Fatal(anyhow!("Ollama failed mid-reply: {err}")));
+                }
+                if let Some(piece) = v["message"]["content"].as_str() {
+                    if !piece.is_empty() {
+                        text.push_str(piece);
+                        chunks += 1;
+                        let now = self.clock.now_ms();
+                        marks.prompt_done.get_or_insert(now);
+                        marks.first_token.get_or_insert(now);
+                        progress.tokens(call.phase, call.index, chunks);
+                    }
+                }
+                if v["done"].as_bool() == Some(true) {
+                    return Ok((text, chunks, v));
+                }
+            }
+        }
+        Err(CallError::Fatal(anyhow!(
+            "the reply stream from Ollama ended before its last (`done`) line, after {chunks} pieces"
+        )))
+    }
+
+    /// One call with retries and the time limit; returns its output.
+    async fn call(
+        &self,
+        call: &ChatCall,
+        submitted: f64,
+        progress: &dyn Progress,
+    ) -> anyhow::Result<CallOutput> {
+        let mut marks = CallMarks {
+            submitted,
+            admitted: self.clock.now_ms(),
+            ..CallMarks::default()
+        };
+        progress.call_started(call);
+        let limit = self.opts.call_timeout;
+        let mut tries = 0;
+        let (text, chunks, done) = loop {
+            tries += 1;
+            let attempt = tokio::time::timeout(limit, self.try_call(call, &mut marks, progress));
+            match attempt.await {
+                Err(_) => bail!(
+                    "an Ollama call ({:?} {}) took longer than {} s; raise --call-timeout-secs or use a smaller model",
+                    call.phase,
+                    call.index + 1,
+                    limit.as_secs_f64()
+                ),
+                Ok(Ok(reply)) => break reply,
+                Ok(Err(CallError::Fatal(e))) => return Err(e),
+                Ok(Err(CallError::SchemaRefused(message))) => {
+                    tracing::warn!(%message, "the daemon refused a JSON schema in `format`; sending \"json\" with the schema in the prompt");
+                    self.schema_refused.set(true);
+                }
+                Ok(Err(CallError::Retry(message))) if tries < TRIES => {
+                    tracing::warn!(%message, try = tries, "Ollama call failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(250 << tries)).await;
+                }
+                Ok(Err(CallError::Retry(message))) => {
+                    bail!("Ollama failed {TRIES} times: {message}")
+                }
+            }
+            marks.prompt_done = None;
+            marks.first_token = None;
+        };
+        marks.done = self.clock.now_ms();
+        let server = ServerTiming {
+            prompt_eval_count: done["prompt_eval_count"].as_u64(),
+            prompt_eval_ms: ns_to_ms(&done["prompt_eval_duration"]),
+            eval_count: done["eval_count"].as_u64(),
+            eval_ms: ns_to_ms(&done["eval_duration"]),
+            load_ms: ns_to_ms(&done["load_duration"]),
+            total_ms: ns_to_ms(&done["total_duration"]),
+            overhead_ms: ns_to_ms(&done["total_duration"])
+                .map(|server| marks.done - marks.submitted - server),
+        };
+        let finish = match done["done_reason"].as_str() {
+            Some("length") => Finish::Length,
+            _ => Finish::Stop,
+        };
+        let tokens = CallTokens {
+            prompt: server.prompt_eval_count.unwrap_or(0) as usize,
+            // The daemon does not say how much of the prompt its cache held.
+            cached: 0,
+            generated: server.eval_count.map_or(chunks, |n| n as usize),
+        };
+        let mut record =
+            CallRecord::new(call.phase, call.index, call.attempt, marks, tokens, finish);
+        record.server = Some(server);
+        progress.call_finished(&record);
+        Ok(CallOutput { text, record })
+    }
+}
+
+impl Engine for OllamaEngine {
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            backend: "ollama".into(),
+            model: self.opts.model.clone(),
+            path: None,
+            size_bytes: None,
+            quantization: self.quantization.clone(),
+            threads: 0,
+        }
+    }
+
+    fn run(
+        &mut self,
+        calls: &[ChatCall],
+        strategy: Strategy,
+        progress: &dyn Progress,
+    ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
+        let start = self.clock.now_ms();
+        let width = match strategy {
+            Strategy::Sequential => 1,
+            _ => self.opts.parallel.max(1),
+        };
+        let this = &*self;
+        let work = async {
+            let results: Vec<(usize, anyhow::Result<CallOutput>)> =
+                stream::iter(calls.iter().enumerate())
+                    .map(|(i, c)| async move { (i, this.call(c, start, progress).await) })
+                    .buffer_unordered(width)
+                    .collect()
+                    .await;
+            results
+        };
+        let results = self.runtime.block_on(async {
+            tokio::select! {
+                r = work => Ok(r),
+                _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted: the Ollama calls in flight were cancelled")),
+            }
+        })?;
+        let mut outputs: Vec<Option<CallOutput>> = vec![None; calls.len()];
+        for (i, r) in results {
+            outputs[i] = Some(r?);
+        }
+        let stats = BatchStats {
+            shared_prefix_tokens: 0,
+            max_parallel: width.min(calls.len()),
+            decode_ms: 0.0,
+            wall_ms: self.clock.now_ms() - start,
+        };
+        Ok((
+            outputs
+                .into_iter()
+                .map(|o| o.expect("every call returned"))
+                .collect(),
+            stats,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_read_as_ollama_reads_them() {
+        let u = |s: &str| base_url(Some(s)).unwrap().to_string();
+        assert_eq!(u("127.0.0.1"), "http://127.0.0.1:11434/");
+        assert_eq!(u("example.com:8080"), "http://example.com:8080/");
+        assert_eq!(u("https://example.com"), "https://example.com/");
+        assert_eq!(u("http://0.0.0.0:11434"), "http://127.0.0.1:11434/");
+        assert_eq!(u("0.0.0.0"), "http://127.0.0.1:11434/");
+        assert!(base_url(Some("http://")).is_err());
+    }
+}

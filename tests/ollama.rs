@@ -1,0 +1,335 @@
+//! The Ollama backend against a local server that speaks the Ollama API, with faults.
+#![cfg(feature = "ollama")]
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::cli::{assert_fails, assert_ok, syllabus, MARINE};
+use common::fake_ollama::{FakeOllama, Fault};
+use serde_json::Value;
+
+const NO_DELAY: Duration = Duration::ZERO;
+
+fn ollama(dir: &Path, url: &str, extra: &[&str]) -> Output {
+    syllabus(dir)
+        .args(["generate", "Astronomy for Beginners", "--backend", "ollama"])
+        .args([
+            "--model",
+            "qwen:latest",
+            "--modules",
+            "3",
+            "--format",
+            "json",
+        ])
+        .args(["-o", "s.json", "--timings", "t.json", "--ollama-url", url])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn read_json(dir: &Path, file: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
+}
+
+#[test]
+fn three_modules_with_the_servers_timing_and_what_was_sent() {
+    let server = FakeOllama::start(&["qwen:latest"], Fault::None, NO_DELAY);
+    let dir = tempfile::tempdir().unwrap();
+    let out = ollama(dir.path(), &server.url, &[]);
+    assert_ok(&out);
+    let s = read_json(dir.path(), "s.json");
+    assert_eq!(s["modules"].as_array().unwrap().len(), 3);
+
+    let t = read_json(dir.path(), "t.json");
+    assert_eq!(t["backend"], "ollama");
+    assert_eq!(t["model"]["name"], "qwen:latest");
+    assert_eq!(t["model"]["quantization"], "Q4_0");
+    let modules: Vec<&Value> = t["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["phase"] == "module")
+        .collect();
+    assert_eq!(modules.len(), 3);
+    for c in &modules {
+        let server = &c["server"];
+        assert!(server["eval_count"].as_u64().unwrap() > 0, "{c}");
+        assert_eq!(c["generated_tokens"], server["eval_count"]);
+        assert!(server["prompt_eval_count"].as_u64().unwrap() > 0);
+        assert_eq!(server["total_ms"], 900.0);
+        assert_eq!(server["eval_ms"], 500.0);
+        let overhead = server["overhead_ms"].as_f64().unwrap();
+        let client = c["total_ms"].as_f64().unwrap();
+        assert!(
+            (overhead - (client - 900.0)).abs() < 1.0,
+            "{overhead} vs {client}"
+        );
+    }
+
+    let requests = server.requests.lock().unwrap().clone();
+    assert_eq!(
+        requests[0].path, "/api/show",
+        "the daemon and model are checked first"
+    );
+    assert_eq!(requests[0].body["model"], "qwen:latest");
+    let chats = server.chats();
+    assert_eq!(chats.len(), 4, "one outline and three module calls");
+    for chat in &chats {
+        assert_eq!(chat["model"], "qwen:latest");
+        assert_eq!(chat["stream"], true);
+        assert!(
+            chat["format"]["properties"].is_object(),
+            "schema sent in format"
+        );
+        assert!(chat["messages"].as_array().unwrap().len() >= 2);
+        let o = &chat["options"];
+        for key in ["temperature", "top_p", "seed", "num_ctx", "num_predict"] {
+            assert!(!o[key].is_null(), "{key} missing in {o}");
+        }
+        assert_eq!(
+            o["num_ctx"], chats[0]["options"]["num_ctx"],
+            "fixed for the run"
+        );
+        assert!(chat["keep_alive"].is_string());
+    }
+    assert!(chats[0]["format"]["properties"]["modules"].is_object());
+    let seeds: std::collections::HashSet<u64> = chats
+        .iter()
+        .map(|c| c["options"]["seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seeds.len(), 4, "every call has its own seed");
+}
+
+#[test]
+fn nothing_listening_fails_fast_and_says_how_to_start_it() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let out = ollama(dir.path(), &format!("http://127.0.0.1:{port}"), &[]);
+    assert_fails(&out, 1, "ollama serve");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(!dir.path().join("s.json").exists());
+}
+
+#[test]
+fn unknown_model_says_to_pull_it() {
+    let server = FakeOllama::start(&["qwen:latest"], Fault::None, NO_DELAY);
+    let dir = tempfile::tempdir().unwrap();
+    let out = syllabus(dir.path())
+        .args([
+            "generate",
+            "Astronomy",
+            "--backend",
+            "ollama",
+            "--model",
+            "qwen:7b",
+        ])
+        .args(["--ollama-url", &server.url])
+        .output()
+        .unwrap();
+    assert_fails(&out, 1, "ollama pull qwen:7b");
+}
+
+#[test]
+fn a_server_error_is_retried() {
+    let server = FakeOllama::start(&["qwen:latest"], Fault::Fail500Once, NO_DELAY);
+    let dir = tempfile::tempdir().unwrap();
+    let out = ollama(dir.path(), &server.url, &[]);
+    assert_ok(&out);
+    assert_eq!(server.chats().len(), 5, "four calls, the first sent twice");
+}
+
+#[test]
+fn a_slow_call_hits_the_timeout() {
+    let server = FakeOllama::start(
+        &["qwen:latest"],
+        Fault::Slow(Duration::from_secs(5)),
+        NO_DELAY,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let out = ollama(dir.path(), &server.url, &["--call-timeout-secs", "1"]);
+    assert_fails(&out, 1, "took longer than 1 s");
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_cut_stream_is_an_error() {
+    let server = FakeOllama::start(&["qwen:latest"], Fault::CutStream, NO_DELAY);
+    let dir = tempfile::tempdir().unwrap();
+    let out = ollama(dir.path(), &server.url, &[]);
+    assert_fails(&out, 1, "ended before its last");
+}
+
+#[test]
+fn invalid_json_is_retried_once_then_fails() {
+    let server = FakeOllama::start(&["qwen:latest"], Fault::InvalidJson, NO_DELAY);
+    let dir = tempfile::tempdir().unwrap();
+    let out = ollama(dir.path(), &server.url, &[]);
+    assert_fails(&out, 1, "valid outline in 2 attempts");
+    assert_eq!(server.chats().len(), 2);
+}
+
+#[test]
+fn missing_timing_fields_leave_numbers_empty_and_ollama_host_needs_no_scheme() {
+    let server = FakeOllama::start(&["qwen:latest"], Fault::NoTimings, NO_DELAY);
+    let dir = tempfile::tempdir().unwrap();
+    let out = syllabus(dir.path())
+        .args(["generate", "Astronomy for Beginners", "--backend", "ollama"])
+        .args([
+            "--modules",
+            "3",
+            "--format",
+            "json",
+            "-o",
+            "s.json",
+            "--timings",
+            "t.json",
+        ])
+        .env("OLLAMA_HOST", &server.host_port)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let t = read_json(dir.path(), "t.json");
+    assert_eq!(
+        t["model"]["name"], "qwen:latest",
+        "the old set-up's model is the default"
+    );
+    for c in t["calls"].as_array().unwrap() {
+        assert!(c["server"]["eval_count"].is_null() && c["server"]["overhead_ms"].is_null());
+        assert!(
+            c["generated_tokens"].as_u64().unwrap() > 0,
+            "counted from the stream"
+        );
+    }
+}
+
+#[test]
+fn older_daemons_get_json_format_with_the_schema_in_the_prompt() {
+    let server = FakeOllama::start(&["qwen:latest"], Fault::SchemaRefused, NO_DELAY);
+    let dir = tempfile::tempdir().unwrap();
+    let out = ollama(dir.path(), &server.url, &[]);
+    assert_ok(&out);
+    let chats = server.chats();
+    assert!(chats[0]["format"].is_object());
+    assert!(chats[1..].iter().all(|c| c["format"] == "json"));
+    let last = chats[1]["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert!(last["content"].as_str().unwrap().contains("\"properties\""));
+}
+
+#[test]
+fn modules_go_out_concurrently_up_to_parallel() {
+    let server = FakeOllama::start(&["qwen:latest"], Fault::None, Duration::from_millis(5));
+    let dir = tempfile::tempdir().unwrap();
+    let out = ollama(dir.path(), &server.url, &["--parallel", "3"]);
+    assert_ok(&out);
+    assert_eq!(
+        server
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst),
+        3
+    );
+    let server = FakeOllama::start(&["qwen:latest"], Fault::None, Duration::from_millis(5));
+    let out = ollama(
+        dir.path(),
+        &server.url,
+        &["--parallel", "3", "--strategy", "sequential"],
+    );
+    assert_ok(&out);
+    assert_eq!(
+        server
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}
+
+#[test]
+fn ctrl_c_cancels_calls_in_flight() {
+    let server = FakeOllama::start(
+        &["qwen:latest"],
+        Fault::Slow(Duration::from_secs(30)),
+        NO_DELAY,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("syllabus"))
+        .args([
+            "generate",
+            "Astronomy",
+            "--backend",
+            "ollama",
+            "--ollama-url",
+            &server.url,
+        ])
+        .args(["-o", "s.md"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first chat request is in.
+    let start = Instant::now();
+    while server.chats().is_empty() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(15));
+    assert_fails(&out, 1, "interrupted");
+    assert!(!dir.path().join("s.md").exists());
+}
+
+#[test]
+fn bench_puts_both_backends_side_by_side() {
+    let server = FakeOllama::start(&["qwen:latest"], Fault::None, NO_DELAY);
+    let dir = tempfile::tempdir().unwrap();
+    let out = syllabus(dir.path())
+        .args([
+            "bench",
+            MARINE[0],
+            "--modules",
+            "3",
+            "--seed",
+            "7",
+            "--runs",
+            "1",
+        ])
+        .args(["--strategies", "parallel", "--backends", "llama,ollama"])
+        .args(["--ollama-url", &server.url, "--json", "b.json", "--model"])
+        .arg(common::model_path())
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.lines().any(|l| l.starts_with("llama ")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("ollama ")), "{table}");
+    let b = read_json(dir.path(), "b.json");
+    let backends: Vec<&str> = b["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["backend"].as_str().unwrap())
+        .collect();
+    assert_eq!(backends, ["llama", "ollama"]);
+}
