@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::cli::{assert_fails, assert_ok, syllabus, MARINE};
+use common::cli::{assert_fails, assert_ok, syllabus, MARINE_BENCH};
 use common::fake_ollama::{FakeOllama, Fault};
 use serde_json::Value;
 
@@ -305,16 +305,7 @@ fn bench_puts_both_backends_side_by_side() {
     let server = FakeOllama::start(&["qwen:latest"], Fault::None, NO_DELAY);
     let dir = tempfile::tempdir().unwrap();
     let out = syllabus(dir.path())
-        .args([
-            "bench",
-            MARINE[0],
-            "--modules",
-            "3",
-            "--seed",
-            "7",
-            "--runs",
-            "1",
-        ])
+        .args(MARINE_BENCH)
         .args(["--strategies", "parallel", "--backends", "llama,ollama"])
         .args(["--ollama-url", &server.url, "--json", "b.json", "--model"])
         .arg(common::model_path())

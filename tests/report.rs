@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::cli::{assert_ok, stderr, syllabus, MARINE};
+use common::cli::{assert_ok, stderr, syllabus, MARINE, MARINE_BENCH};
 use serde_json::Value;
 
 fn model() -> String {
@@ -15,16 +15,7 @@ fn model() -> String {
 fn bench_compares_strategies_in_a_table_json_and_svg() {
     let dir = tempfile::tempdir().unwrap();
     let out = syllabus(dir.path())
-        .args([
-            "bench",
-            MARINE[0],
-            "--modules",
-            "3",
-            "--seed",
-            "7",
-            "--runs",
-            "1",
-        ])
+        .args(MARINE_BENCH)
         .args([
             "--strategies",
             "sequential,parallel",

@@ -60,3 +60,15 @@ pub const MARINE: [&str; 5] = [
     "--seed",
     "7",
 ];
+
+/// `syllabus bench` on the MARINE request, one timed run per combination.
+pub const MARINE_BENCH: [&str; 8] = [
+    "bench",
+    MARINE[0],
+    "--modules",
+    "3",
+    "--seed",
+    "7",
+    "--runs",
+    "1",
+];
