@@ -99,9 +99,8 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
     // A fixed outline: every strategy decodes the same calls, and content validation of a
     // tiny model's replies cannot decide which strategy gets measured.
     let (request, _) = common::jazz_outline(modules);
-    let calls = common::jazz_module_calls(modules, 42);
     let outline_schema = prompt::outline_schema(modules);
-    let outline_call = ChatCall {
+    let base_outline_call = ChatCall {
         phase: Phase::Outline,
         index: 0,
         attempt: 1,
@@ -121,7 +120,16 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
     let mut outside: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut gen_rates: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut prefix = 0;
-    for _ in 0..runs {
+    for run in 0..runs {
+        // Each run draws other seeds (the same for every strategy within the run): reply
+        // lengths vary with the draw, and one fixed draw would tie each strategy's time to
+        // one particular set of lengths.
+        let seed = 42 + 1000 * run as u32;
+        let calls = common::jazz_module_calls(modules, seed);
+        let outline_call = ChatCall {
+            seed,
+            ..base_outline_call.clone()
+        };
         for (k, &strategy) in strategies.iter().enumerate() {
             let clock = Clock::new();
             let mut engine = LlamaEngine::new(model, options(true), clock);
@@ -141,7 +149,7 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
             prefix = prefix.max(stats.shared_prefix_tokens);
         }
     }
-    println!("\nOutline call + {modules} module calls (History of Jazz, fixed outline), {runs} runs each, interleaved:");
+    println!("\nOutline call + {modules} module calls (History of Jazz, fixed outline), {runs} runs each, interleaved, seeds 42 + 1000 x run:");
     println!("  strategy     median s   min s   max s   vs sequential   modules s   tok/s   outside decode");
     let base = median(walls[0].clone());
     for (k, s) in strategies.iter().enumerate() {

@@ -296,8 +296,9 @@ impl RunRecord {
         for b in &self.module_batches {
             out +=
                 &format!(
-                "  shared prefix {} tokens, up to {} calls at once, decode {:.0}% of the batch\n",
+                "  shared prefix {} tokens ({} kept from the batch before), up to {} calls at once, decode {:.0}% of the batch\n",
                 b.shared_prefix_tokens,
+                b.reused_prefix_tokens,
                 b.max_parallel,
                 if b.wall_ms > 0.0 { 100.0 * b.decode_ms / b.wall_ms } else { 0.0 },
             );
@@ -386,5 +387,63 @@ mod tests {
         );
         assert_eq!(r.tokens_per_s, 0.0);
         assert_eq!(r.ttft_ms, 5.0);
+    }
+
+    #[test]
+    fn table_lists_phases_then_calls_and_marks_the_slowest() {
+        let call = |index, done: f64| {
+            let marks = CallMarks {
+                submitted: 0.0,
+                admitted: 0.0,
+                prompt_done: Some(100.0),
+                first_token: Some(100.0),
+                done,
+            };
+            let tokens = CallTokens {
+                prompt: 600,
+                cached: 550,
+                generated: 120,
+            };
+            CallRecord::new(Phase::Module, index, 1, marks, tokens, Finish::Stop)
+        };
+        let info = EngineInfo {
+            backend: "llama".into(),
+            model: "tiny".into(),
+            path: None,
+            size_bytes: None,
+            quantization: Some("Q4_0".into()),
+            threads: 2,
+        };
+        let phases = Phases {
+            load_ms: 300.0,
+            outline_ms: 2000.0,
+            modules_ms: 5000.0,
+            finalize_ms: 10.0,
+        };
+        let record = RunRecord::new(
+            info,
+            "parallel",
+            2,
+            7310.0,
+            phases,
+            vec![],
+            vec![call(0, 4000.0), call(1, 5000.0)],
+        );
+        let table = record.table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].starts_with("llama on tiny (Q4_0), strategy parallel: 7.31 s"),
+            "{table}"
+        );
+        assert!(
+            lines[1].contains("load 0.30 s | outline 2.00 s | modules 5.00 s | finalize 0.01 s")
+        );
+        assert!(lines[2].contains("call") && lines[2].contains("tok/s"));
+        assert!(lines[3].starts_with("  module 1") && !lines[3].contains("slowest"));
+        assert!(
+            lines[4].starts_with("  module 2") && lines[4].ends_with("<- slowest"),
+            "{table}"
+        );
+        assert_eq!(lines.len(), 5);
     }
 }

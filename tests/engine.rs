@@ -195,3 +195,47 @@ fn context_too_small_for_one_call_is_an_error_not_an_abort() {
         .unwrap_err();
     assert!(err.to_string().contains("raise --ctx"), "{err}");
 }
+
+#[test]
+fn a_lone_regeneration_reuses_the_prefix_its_batch_left() {
+    let _guard = serial();
+    let calls = module_calls(3);
+    let mut engine = LlamaEngine::new(model(), options(32_768, SAMPLING), Clock::new());
+    let (_, first) = engine.run(&calls, Strategy::Parallel, &NoProgress).unwrap();
+    assert_eq!(first.reused_prefix_tokens, 0, "nothing cached yet");
+    let mut retry = calls[1].clone();
+    retry.attempt = 2;
+    retry.seed += 1000;
+    let (outs, again) = engine
+        .run(
+            std::slice::from_ref(&retry),
+            Strategy::Parallel,
+            &NoProgress,
+        )
+        .unwrap();
+    assert_eq!(again.shared_prefix_tokens, first.shared_prefix_tokens);
+    assert_eq!(again.reused_prefix_tokens, first.shared_prefix_tokens);
+    assert_eq!(outs[0].record.cached_tokens, first.shared_prefix_tokens);
+    assert_json_replies(&outs);
+    // The same call on a fresh engine computes everything and gives a reply of its own kind.
+    let (fresh, stats) = run(
+        std::slice::from_ref(&retry),
+        Strategy::Parallel,
+        options(32_768, SAMPLING),
+    );
+    assert_eq!(
+        (stats.shared_prefix_tokens, stats.reused_prefix_tokens),
+        (0, 0)
+    );
+    assert_json_replies(&fresh);
+    // The baseline never reuses.
+    let (_, seq) = engine
+        .run(
+            std::slice::from_ref(&retry),
+            Strategy::Sequential,
+            &NoProgress,
+        )
+        .unwrap();
+    assert_eq!(seq.reused_prefix_tokens, 0);
+    assert_eq!(engine.contexts_created(), 1);
+}

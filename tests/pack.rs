@@ -102,6 +102,14 @@ fn packed_executable_runs_alone_and_reuses_its_extracted_model() {
         packed_len
     );
 
+    // An explicit --model still wins over the packed one.
+    let explicit = run(
+        dir.path(),
+        &exe,
+        &["generate", "Geology", "--model", "elsewhere.gguf"],
+    );
+    assert_fails(&explicit, 1, "elsewhere.gguf does not exist");
+
     // The plain binary says nothing of a packed model.
     let plain = syllabus(work.path()).arg("--version").output().unwrap();
     assert!(!String::from_utf8_lossy(&plain.stdout).contains("packed"));

@@ -222,6 +222,8 @@ pub struct LlamaEngine<'m> {
     clock: Clock,
     ctx: Option<(LlamaContext<'m>, Layout)>,
     contexts_created: usize,
+    /// Tokens whose KV sequence 0 still holds from the previous batch.
+    cached_prefix: Vec<i32>,
 }
 
 impl<'m> LlamaEngine<'m> {
@@ -233,6 +235,7 @@ impl<'m> LlamaEngine<'m> {
             clock,
             ctx: None,
             contexts_created: 0,
+            cached_prefix: Vec::new(),
         }
     }
 
@@ -300,9 +303,15 @@ impl<'m> LlamaEngine<'m> {
             .new_context(backend()?, params)
             .with_context(|| format!("llama.cpp could not create a context of {n_ctx} tokens; lower --ctx or --modules"))?;
         self.contexts_created += 1;
+        self.cached_prefix.clear();
         self.ctx = Some((ctx, layout));
         Ok(layout)
     }
+}
+
+/// Length of the common start of two token lists.
+fn common_len<T: PartialEq>(a: &[T], b: &[T]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// Length of the token prefix shared by all prompts, leaving every prompt at least one token.
@@ -377,8 +386,11 @@ impl Engine for LlamaEngine<'_> {
             .collect::<anyhow::Result<_>>()?;
         let shared = match strategy {
             Strategy::Sequential => 0,
-            Strategy::Prefix | Strategy::Parallel if calls.len() > 1 => shared_prefix_len(&prompts),
-            _ => 0,
+            _ if calls.len() > 1 => shared_prefix_len(&prompts),
+            // A lone call (a regeneration, say) shares what the last batch left in the cache.
+            _ => prompts.first().map_or(0, |p| {
+                common_len(&self.cached_prefix, p).min(p.len().saturating_sub(1))
+            }),
         };
         let seq_need = calls
             .iter()
@@ -394,21 +406,38 @@ impl Engine for LlamaEngine<'_> {
         let layout = self.plan(seq_need, shared, wanted)?;
         let layout = self.ensure_context(layout)?;
         let slots = layout.slots.min(wanted);
+        // The start of the prefix the previous batch left in sequence 0 is not computed again
+        // (the baseline strategy never reuses anything).
+        let reused = match (strategy, prompts.first()) {
+            (Strategy::Sequential, _) | (_, None) => 0,
+            (_, Some(p)) => common_len(&self.cached_prefix, &p[..shared]),
+        };
         let (ctx, _) = self.ctx.as_mut().expect("context was just ensured");
         // Metadata only: zeroing the buffers would cost a pass over all KV memory.
-        ctx.clear_kv_cache_seq(None, None, None)?;
+        if reused == 0 {
+            ctx.clear_kv_cache_seq(None, None, None)?;
+        } else {
+            for seq in 1..=layout.slots as u32 {
+                ctx.clear_kv_cache_seq(Some(seq), None, None)?;
+            }
+            ctx.clear_kv_cache_seq(Some(PREFIX_SEQ as u32), Some(reused as u32), None)?;
+        }
+        self.cached_prefix = prompts
+            .first()
+            .map_or_else(Vec::new, |p| p[..shared].to_vec());
 
         let mut stats = BatchStats {
             shared_prefix_tokens: shared,
+            reused_prefix_tokens: reused,
             ..BatchStats::default()
         };
         let mut batch = LlamaBatch::new(N_BATCH, 1);
         let mut entries: Vec<BatchEntry> = Vec::with_capacity(N_BATCH);
-        if shared > 0 {
-            for (chunk_start, chunk) in prompts[0][..shared]
+        if shared > reused {
+            for (chunk_start, chunk) in prompts[0][reused..shared]
                 .chunks(N_BATCH)
                 .enumerate()
-                .map(|(i, c)| (i * N_BATCH, c))
+                .map(|(i, c)| (reused + i * N_BATCH, c))
             {
                 entries.clear();
                 entries.extend(chunk.iter().enumerate().map(|(i, &token)| BatchEntry {

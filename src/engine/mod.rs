@@ -128,6 +128,8 @@ pub struct CallOutput {
 pub struct BatchStats {
     /// Tokens of the shared prefix computed once (0 when not shared).
     pub shared_prefix_tokens: usize,
+    /// Of those, tokens already in the cache from the previous batch (not computed again).
+    pub reused_prefix_tokens: usize,
     /// Most calls decoded together.
     pub max_parallel: usize,
     /// Time inside the engine's decode calls.
