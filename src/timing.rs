@@ -332,6 +332,22 @@ impl RunRecord {
                 },
             );
         }
+        let reported: Vec<(f64, f64)> = self
+            .calls
+            .iter()
+            .filter_map(|c| Some((c.total_ms, c.server.as_ref()?.total_ms?)))
+            .collect();
+        if !reported.is_empty() {
+            let client: f64 = reported.iter().map(|r| r.0).sum();
+            let server: f64 = reported.iter().map(|r| r.1).sum();
+            out += &format!(
+                "  daemon: {} calls, client {:.2} s, server {:.2} s, overhead {:.2} s\n",
+                reported.len(),
+                client / 1000.0,
+                server / 1000.0,
+                (client - server) / 1000.0
+            );
+        }
         out
     }
 }
@@ -444,6 +460,16 @@ mod tests {
             lines[4].starts_with("  module 2") && lines[4].ends_with("<- slowest"),
             "{table}"
         );
-        assert_eq!(lines.len(), 5);
+        assert_eq!(lines.len(), 5, "no daemon line without server figures");
+        let mut with_server = record.clone();
+        with_server.calls[1].server = Some(ServerTiming {
+            total_ms: Some(4500.0),
+            ..ServerTiming::default()
+        });
+        let table = with_server.table();
+        assert!(
+            table.ends_with("  daemon: 1 calls, client 5.00 s, server 4.50 s, overhead 0.50 s\n"),
+            "{table}"
+        );
     }
 }
