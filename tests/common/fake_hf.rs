@@ -2,7 +2,7 @@
 //! does for hf-hub: ranged GETs answered 206 with `content-range`, `etag` and
 //! `x-repo-commit` headers.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -73,35 +73,16 @@ impl FakeHub {
 fn handle(mut stream: TcpStream, served: &Served, log: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
+        let Some((_, path, headers)) = super::http::read_head(&mut reader)? else {
             return Ok(());
-        }
-        let path = line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .to_string();
-        let (mut range, mut authorization) = (None, None);
-        loop {
-            let mut header = String::new();
-            reader.read_line(&mut header)?;
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = header.split_once(':') {
-                if k.eq_ignore_ascii_case("range") {
-                    range = v.trim().strip_prefix("bytes=").and_then(|r| {
-                        let (a, b) = r.split_once('-')?;
-                        Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))
-                    });
-                }
-                if k.eq_ignore_ascii_case("authorization") {
-                    authorization = Some(v.trim().to_string());
-                }
-            }
-        }
+        };
+        let range = super::http::header(&headers, "range")
+            .and_then(|v| v.strip_prefix("bytes="))
+            .and_then(|r| {
+                let (a, b) = r.split_once('-')?;
+                Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))
+            });
+        let authorization = super::http::header(&headers, "authorization").map(str::to_string);
         log.lock().unwrap().push(Seen {
             path: path.clone(),
             range_start: range.map(|r| r.0),
