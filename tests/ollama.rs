@@ -168,6 +168,25 @@ fn a_slow_call_hits_the_timeout() {
 }
 
 #[test]
+fn the_first_failed_module_call_ends_the_phase() {
+    let server = FakeOllama::start(
+        &["qwen:latest"],
+        Fault::SlowModules(Duration::from_secs(5)),
+        NO_DELAY,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let out = ollama(dir.path(), &server.url, &["--call-timeout-secs", "1"]);
+    assert_fails(&out, 1, "took longer than 1 s");
+    assert_eq!(server.chats().len(), 2, "the outline, then one module call");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
 fn a_cut_stream_is_an_error() {
     let server = FakeOllama::start(&["qwen:latest"], Fault::CutStream, NO_DELAY);
     let dir = tempfile::tempdir().unwrap();

@@ -381,24 +381,22 @@ impl Engine for OllamaEngine {
         };
         let this = &*self;
         let work = async {
-            let results: Vec<(usize, anyhow::Result<CallOutput>)> =
-                stream::iter(calls.iter().enumerate())
-                    .map(|(i, c)| async move { (i, this.call(c, start, progress).await) })
-                    .buffer_unordered(width)
-                    .collect()
-                    .await;
-            results
+            let mut outputs: Vec<Option<CallOutput>> = vec![None; calls.len()];
+            let mut replies = stream::iter(calls.iter().enumerate())
+                .map(|(i, c)| async move { (i, this.call(c, start, progress).await) })
+                .buffer_unordered(width);
+            // The first failure ends the phase; dropping the stream cancels the calls in flight.
+            while let Some((i, reply)) = replies.next().await {
+                outputs[i] = Some(reply?);
+            }
+            anyhow::Ok(outputs)
         };
-        let results = self.runtime.block_on(async {
+        let outputs = self.runtime.block_on(async {
             tokio::select! {
-                r = work => Ok(r),
+                r = work => r,
                 _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted: the Ollama calls in flight were cancelled")),
             }
         })?;
-        let mut outputs: Vec<Option<CallOutput>> = vec![None; calls.len()];
-        for (i, r) in results {
-            outputs[i] = Some(r?);
-        }
         let stats = BatchStats {
             shared_prefix_tokens: 0,
             reused_prefix_tokens: 0,

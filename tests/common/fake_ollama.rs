@@ -19,6 +19,8 @@ pub enum Fault {
     Fail500Once,
     /// Every chat request waits this long before answering.
     Slow(Duration),
+    /// Module requests (schemas without `modules`) wait this long; the outline is quick.
+    SlowModules(Duration),
     /// Chat streams stop after a few pieces, without their `done` line.
     CutStream,
     /// Chat replies are not JSON.
@@ -188,6 +190,9 @@ fn chat(stream: &mut TcpStream, state: &State, body: &Value) -> std::io::Result<
             )
         }
         Fault::Slow(d) => std::thread::sleep(*d),
+        Fault::SlowModules(d) if body["format"]["properties"]["modules"].is_null() => {
+            std::thread::sleep(*d)
+        }
         Fault::SchemaRefused if body["format"].is_object() => {
             return respond(
                 stream,
