@@ -10,6 +10,7 @@ mod common;
 
 use std::path::PathBuf;
 
+use syllabus::bench::median;
 use syllabus::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel, DEFAULT_MAX_CTX};
 use syllabus::engine::{ChatCall, Engine, NoProgress, Phase, Sampling, Strategy};
 use syllabus::timing::Clock;
@@ -27,16 +28,6 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 fn options(grammar: bool) -> LlamaOptions {
@@ -85,10 +76,10 @@ fn bench_grammar(model: &LoadedModel, runs: usize) {
             }
         }
     }
-    let (on, off) = (median(on), median(off));
+    let (on, off) = (median(&on), median(&off));
     println!(
         "grammar cost ({runs} runs each, alternating, ~{:.0} tokens per run, one sequence):",
-        median(tokens)
+        median(&tokens)
     );
     println!("  unconstrained {off:7.1} tok/s");
     println!("  llguidance    {on:7.1} tok/s   ratio {:.3}", on / off);
@@ -151,10 +142,10 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
     }
     println!("\nOutline call + {modules} module calls (History of Jazz, fixed outline), {runs} runs each, interleaved, seeds 42 + 1000 x run:");
     println!("  strategy     median s   min s   max s   vs sequential   modules s   tok/s   outside decode");
-    let base = median(walls[0].clone());
+    let base = median(&walls[0]);
     for (k, s) in strategies.iter().enumerate() {
         let w = &walls[k];
-        let m = median(w.clone());
+        let m = median(w);
         println!(
             "  {:<11} {:>9.2} {:>7.2} {:>7.2} {:>14.2}x {:>10.2} {:>7.1} {:>15.1}%",
             s.name(),
@@ -162,9 +153,9 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
             w.iter().cloned().fold(f64::MAX, f64::min) / 1000.0,
             w.iter().cloned().fold(0.0, f64::max) / 1000.0,
             base / m,
-            median(module_walls[k].clone()) / 1000.0,
-            median(gen_rates[k].clone()),
-            100.0 * median(outside[k].clone()),
+            median(&module_walls[k]) / 1000.0,
+            median(&gen_rates[k]),
+            100.0 * median(&outside[k]),
         );
     }
     println!("  shared prefix: {prefix} tokens");

@@ -184,13 +184,8 @@ pub fn pack(model: &ResolvedModel, out: &Path) -> anyhow::Result<Embedded> {
 /// Where extracted models are kept: `SYLLABUS_CACHE`, `XDG_CACHE_HOME/syllabus`,
 /// `~/.cache/syllabus`, else the system temp folder.
 pub fn cache_dir() -> PathBuf {
-    let non_empty = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    non_empty("SYLLABUS_CACHE")
-        .or_else(|| non_empty("XDG_CACHE_HOME").map(|c| c.join("syllabus")))
+    models::env_dir("SYLLABUS_CACHE")
+        .or_else(|| models::env_dir("XDG_CACHE_HOME").map(|c| c.join("syllabus")))
         .or_else(|| std::env::home_dir().map(|h| h.join(".cache").join("syllabus")))
         .unwrap_or_else(|| std::env::temp_dir().join("syllabus"))
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::{ChatCall, Finish, Phase, Progress};
+use crate::engine::{call_label, ChatCall, Finish, Phase, Progress};
 use crate::timing::CallRecord;
 
 /// Default for `--slow-call-secs`, as the old pipeline warned.
@@ -27,13 +27,6 @@ struct Bars {
 pub struct Reporter {
     bars: Option<Bars>,
     slow_ms: f64,
-}
-
-fn call_name(phase: Phase, index: usize) -> String {
-    match phase {
-        Phase::Outline => "outline".to_string(),
-        Phase::Module => format!("module {}", index + 1),
-    }
 }
 
 impl Reporter {
@@ -103,7 +96,7 @@ impl Progress for Reporter {
             .expect("static template")
             .progress_chars("=> "),
         );
-        bar.set_prefix(call_name(call.phase, call.index));
+        bar.set_prefix(call_label(call.phase, call.index));
         if call.attempt > 1 {
             bar.set_message(format!("(try {})", call.attempt));
         }
@@ -128,7 +121,7 @@ impl Progress for Reporter {
         if record.total_ms > self.slow_ms {
             let warn = || {
                 tracing::warn!(
-                    call = %call_name(record.phase, record.index),
+                    call = %call_label(record.phase, record.index),
                     seconds = format!("{:.1}", record.total_ms / 1000.0),
                     limit = self.slow_ms / 1000.0,
                     "slow model call"

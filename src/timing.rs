@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::build_info::BuildInfo;
-use crate::engine::{BatchStats, EngineInfo, Finish, Phase};
+use crate::engine::{call_label, BatchStats, EngineInfo, Finish, Phase};
 
 /// Milliseconds since the run started.
 #[derive(Debug, Clone, Copy)]
@@ -311,10 +311,7 @@ impl RunRecord {
             .max_by(|a, b| a.1.total_ms.total_cmp(&b.1.total_ms))
             .map(|(i, _)| i);
         for (i, c) in self.calls.iter().enumerate() {
-            let name = match c.phase {
-                Phase::Outline => "outline".to_string(),
-                Phase::Module => format!("module {}", c.index + 1),
-            };
+            let name = call_label(c.phase, c.index);
             out += &format!(
                 "  {name:<10} {:>4} {:>7} {:>7} {:>4} {:>8.2} {:>8.2} {:>6.1}  {:?}{}\n",
                 c.attempt,

@@ -321,7 +321,7 @@ pub fn shared_prefix_len<T: PartialEq>(prompts: &[Vec<T>]) -> usize {
     };
     let mut n = first.len();
     for p in rest {
-        n = n.min(first.iter().zip(p).take_while(|(a, b)| a == b).count());
+        n = n.min(common_len(first, p));
     }
     let shortest = prompts.iter().map(Vec::len).min().unwrap_or(0);
     n.min(shortest.saturating_sub(1))

@@ -27,6 +27,14 @@ pub enum Strategy {
     Parallel,
 }
 
+/// How people read a call's name: "outline" or "module 3".
+pub fn call_label(phase: Phase, index: usize) -> String {
+    match phase {
+        Phase::Outline => "outline".to_string(),
+        Phase::Module => format!("module {}", index + 1),
+    }
+}
+
 impl Strategy {
     /// Name as written on the command line.
     pub fn name(self) -> &'static str {

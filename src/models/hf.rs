@@ -12,6 +12,8 @@ use hf_hub::api::tokio::ApiBuilder;
 use hf_hub::Cache;
 use sha2::{Digest, Sha256};
 
+use super::env_dir;
+
 /// Default endpoint when `HF_ENDPOINT` is not set.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 /// How long to wait for the endpoint to accept a connection before giving up.
@@ -23,19 +25,13 @@ pub fn offline_from_env() -> bool {
         .is_ok_and(|v| ["1", "ON", "YES", "TRUE"].contains(&v.trim().to_ascii_uppercase().as_str()))
 }
 
-fn non_empty(key: &str) -> Option<PathBuf> {
-    std::env::var_os(key)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
-
 /// The cache root huggingface_hub uses: `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`,
 /// `HF_HOME/hub`, `XDG_CACHE_HOME/huggingface/hub`, then `~/.cache/huggingface/hub`.
 pub fn cache_dir() -> Option<PathBuf> {
-    non_empty("HF_HUB_CACHE")
-        .or_else(|| non_empty("HUGGINGFACE_HUB_CACHE"))
-        .or_else(|| non_empty("HF_HOME").map(|h| h.join("hub")))
-        .or_else(|| non_empty("XDG_CACHE_HOME").map(|c| c.join("huggingface").join("hub")))
+    env_dir("HF_HUB_CACHE")
+        .or_else(|| env_dir("HUGGINGFACE_HUB_CACHE"))
+        .or_else(|| env_dir("HF_HOME").map(|h| h.join("hub")))
+        .or_else(|| env_dir("XDG_CACHE_HOME").map(|c| c.join("huggingface").join("hub")))
         .or_else(|| std::env::home_dir().map(|h| h.join(".cache").join("huggingface").join("hub")))
 }
 

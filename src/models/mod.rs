@@ -53,6 +53,23 @@ pub fn catalog() -> &'static [CatalogEntry] {
     })
 }
 
+impl CatalogEntry {
+    /// The entry's file on Hugging Face.
+    pub fn hf_file(&self) -> hf::HfFile {
+        hf::HfFile {
+            repo: self.repo.clone(),
+            file: self.file.clone(),
+        }
+    }
+}
+
+/// The catalog entry of a Hugging Face file, if the catalog has it.
+fn find_hf_file(file: &hf::HfFile) -> Option<&'static CatalogEntry> {
+    catalog()
+        .iter()
+        .find(|e| e.repo == file.repo && e.file == file.file)
+}
+
 /// Looks up an alias.
 pub fn find_alias(alias: &str) -> Option<&'static CatalogEntry> {
     catalog()
@@ -177,6 +194,13 @@ impl ResolveOptions {
     }
 }
 
+/// A folder named by environment variable `key`, unless unset or empty.
+pub fn env_dir(key: &str) -> Option<PathBuf> {
+    std::env::var_os(key)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
 /// Directories searched for alias files, in order.
 pub fn search_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("SYLLABUS_MODELS")
@@ -274,11 +298,7 @@ pub fn find_local(
         tried.push(p.display().to_string());
     }
     if let Some(cache) = &places.hf_cache {
-        let file = hf::HfFile {
-            repo: entry.repo.clone(),
-            file: entry.file.clone(),
-        };
-        if let Some(p) = hf::cached(cache, &file) {
+        if let Some(p) = hf::cached(cache, &entry.hf_file()) {
             return Ok((
                 Some(Found {
                     path: p,
@@ -321,17 +341,9 @@ pub fn pull(
     progress: bool,
 ) -> Result<(PathBuf, Option<&'static CatalogEntry>), ModelError> {
     let (file, sha) = match (find_alias(spec), hf::HfFile::parse(spec)) {
-        (Some(e), _) => (
-            hf::HfFile {
-                repo: e.repo.clone(),
-                file: e.file.clone(),
-            },
-            Some(e),
-        ),
+        (Some(e), _) => (e.hf_file(), Some(e)),
         (None, Some(f)) => {
-            let known = catalog()
-                .iter()
-                .find(|e| e.repo == f.repo && e.file == f.file);
+            let known = find_hf_file(&f);
             (f, known)
         }
         (None, None) => {
@@ -393,19 +405,13 @@ pub fn resolve_in(
             let (found, mut tried) = find_local(entry, places)?;
             let found = match found {
                 Some(f) => f,
-                None => {
-                    let file = hf::HfFile {
-                        repo: entry.repo.clone(),
-                        file: entry.file.clone(),
-                    };
-                    download_or_explain(
-                        &entry.alias,
-                        &file,
-                        entry.sha256.as_deref(),
-                        opts,
-                        &mut tried,
-                    )?
-                }
+                None => download_or_explain(
+                    &entry.alias,
+                    &entry.hf_file(),
+                    entry.sha256.as_deref(),
+                    opts,
+                    &mut tried,
+                )?,
             };
             (entry.alias.clone(), found)
         }
@@ -424,10 +430,7 @@ pub fn resolve_in(
                     if let Some(c) = &places.hf_cache {
                         tried.push(format!("Hugging Face cache {}", c.display()));
                     }
-                    let sha = catalog()
-                        .iter()
-                        .find(|e| e.repo == file.repo && e.file == file.file)
-                        .and_then(|e| e.sha256.as_deref());
+                    let sha = find_hf_file(&file).and_then(|e| e.sha256.as_deref());
                     download_or_explain(spec, &file, sha, opts, &mut tried)?
                 }
             };

@@ -16,8 +16,8 @@ const DEFAULT_NAMESPACE: &str = "library";
 
 /// The store Ollama uses: `OLLAMA_MODELS`, else `~/.ollama/models`.
 pub fn store_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("OLLAMA_MODELS").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(dir));
+    if let Some(dir) = super::env_dir("OLLAMA_MODELS") {
+        return Some(dir);
     }
     std::env::home_dir().map(|h| h.join(".ollama").join("models"))
 }
