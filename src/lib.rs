@@ -9,6 +9,7 @@ pub mod bench;
 pub mod build_info;
 pub mod cli;
 pub mod course;
+pub mod digest;
 pub mod engine;
 pub mod models;
 pub mod output;

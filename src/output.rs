@@ -35,20 +35,40 @@ fn parent(path: &Path) -> &Path {
 
 /// Writes `contents` to `path` atomically.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    // A replaced file keeps its mode; a new one is readable by others, as `>` would make it
-    // (temporary files are otherwise private).
+    write_atomic_with(path, None, |file| {
+        file.write_all(contents)
+            .with_context(|| format!("cannot write {}", path.display()))
+    })
+}
+
+/// Fills a temporary file beside `path` with `write`, then renames it over `path`. An
+/// error from `write` (or anything after) leaves no file behind. On Unix the file gets
+/// `mode`; without one, a replaced file keeps its mode and a new one is readable by
+/// others, as `>` would make it (temporary files are otherwise private).
+pub fn write_atomic_with(
+    path: &Path,
+    mode: Option<u32>,
+    write: impl FnOnce(&mut std::fs::File) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut builder = tempfile::Builder::new();
     builder.prefix(".syllabus-").suffix(".tmp");
     #[cfg(unix)]
-    builder.permissions(std::fs::metadata(path).map_or_else(
-        |_| std::os::unix::fs::PermissionsExt::from_mode(0o644),
-        |m| m.permissions(),
-    ));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(match (mode, std::fs::metadata(path)) {
+            (Some(mode), _) => std::fs::Permissions::from_mode(mode),
+            (None, Ok(m)) => m.permissions(),
+            (None, Err(_)) => std::fs::Permissions::from_mode(0o644),
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
     let mut tmp = builder
         .tempfile_in(parent(path))
         .with_context(|| format!("cannot create a temporary file beside {}", path.display()))?;
-    tmp.write_all(contents)
-        .and_then(|()| tmp.as_file().sync_all())
+    write(tmp.as_file_mut())?;
+    tmp.as_file()
+        .sync_all()
         .with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path)
         .with_context(|| format!("cannot move the finished file to {}", path.display()))?;

@@ -17,8 +17,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use sha2::{Digest, Sha256};
 
+use crate::digest::{copy_hashing, hex};
 use crate::models::{self, gguf, ResolvedModel, Source};
 use crate::output;
 
@@ -42,10 +42,6 @@ pub struct Embedded {
     pub sha256: String,
     /// Model name given at pack time.
     pub name: String,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn trailer(offset: u64, length: u64, sha: &[u8; 32], name: &str) -> Vec<u8> {
@@ -116,24 +112,6 @@ pub fn embedded() -> anyhow::Result<Option<Embedded>> {
     read_trailer(&exe)
 }
 
-/// Copies `len` bytes from `r` to `w`, returning their sha256.
-fn copy_hashing(r: &mut impl Read, w: &mut impl Write, len: u64) -> std::io::Result<[u8; 32]> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = len;
-    while left > 0 {
-        let want = left.min(buf.len() as u64) as usize;
-        let n = r.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        hasher.update(&buf[..n]);
-        w.write_all(&buf[..n])?;
-        left -= n as u64;
-    }
-    Ok(hasher.finalize().into())
-}
-
 /// Writes a copy of the running executable with `model` packed in, to `out`.
 pub fn pack(model: &ResolvedModel, out: &Path) -> anyhow::Result<Embedded> {
     let exe = std::env::current_exe().context("cannot find the running executable")?;
@@ -142,36 +120,22 @@ pub fn pack(model: &ResolvedModel, out: &Path) -> anyhow::Result<Embedded> {
         Some(e) => e.offset,
         None => std::fs::metadata(&exe)?.len(),
     };
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
     output::check_writable(out)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".syllabus-pack")
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    let mut program = File::open(&exe)?;
-    std::io::copy(&mut (&mut program).take(program_len), tmp.as_file_mut())
-        .context("cannot copy the executable")?;
-    let offset = program_len.div_ceil(ALIGN) * ALIGN;
-    tmp.as_file_mut()
-        .write_all(&vec![0u8; (offset - program_len) as usize])?;
     let mut gguf_file =
         File::open(&model.path).with_context(|| format!("cannot read {}", model.path.display()))?;
     let length = gguf_file.metadata()?.len();
-    let sha = copy_hashing(&mut gguf_file, tmp.as_file_mut(), length)
-        .with_context(|| format!("cannot copy {}", model.path.display()))?;
-    tmp.as_file_mut()
-        .write_all(&trailer(offset, length, &sha, &model.name))?;
-    tmp.as_file_mut().sync_all()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))?;
-    }
-    tmp.persist(out)
-        .with_context(|| format!("cannot write {}", out.display()))?;
+    let offset = program_len.div_ceil(ALIGN) * ALIGN;
+    let mut sha = [0u8; 32];
+    output::write_atomic_with(out, Some(0o755), |file| {
+        let mut program = File::open(&exe)?;
+        std::io::copy(&mut (&mut program).take(program_len), file)
+            .context("cannot copy the executable")?;
+        file.write_all(&vec![0u8; (offset - program_len) as usize])?;
+        sha = copy_hashing(&mut gguf_file, file, length)
+            .with_context(|| format!("cannot copy {}", model.path.display()))?;
+        file.write_all(&trailer(offset, length, &sha, &model.name))?;
+        Ok(())
+    })?;
     Ok(Embedded {
         exe: out.to_path_buf(),
         offset,
@@ -200,24 +164,21 @@ pub fn resolve_embedded(e: &Embedded) -> anyhow::Result<ResolvedModel> {
     } else {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create the model cache {}", dir.display()))?;
-        let mut src = File::open(&e.exe)?;
-        src.seek(SeekFrom::Start(e.offset))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".extract")
-            .tempfile_in(&dir)
-            .with_context(|| format!("cannot write in {}", dir.display()))?;
-        let sha = copy_hashing(&mut src, tmp.as_file_mut(), e.length)
-            .with_context(|| format!("cannot read the model packed in {}", e.exe.display()))?;
-        if hex(&sha) != e.sha256 {
-            bail!(
-                "the model packed in {} is damaged (sha256 {} where the trailer says {}); copy the file again or pack it anew",
-                e.exe.display(),
-                hex(&sha),
-                e.sha256
-            );
-        }
-        tmp.persist(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        output::write_atomic_with(&path, None, |file| {
+            let mut src = File::open(&e.exe)?;
+            src.seek(SeekFrom::Start(e.offset))?;
+            let sha = copy_hashing(&mut src, file, e.length)
+                .with_context(|| format!("cannot read the model packed in {}", e.exe.display()))?;
+            if hex(&sha) != e.sha256 {
+                bail!(
+                    "the model packed in {} is damaged (sha256 {} where the trailer says {}); copy the file again or pack it anew",
+                    e.exe.display(),
+                    hex(&sha),
+                    e.sha256
+                );
+            }
+            Ok(())
+        })?;
         tracing::info!(path = %path.display(), "embedded model extracted and verified");
     }
     let info = gguf::read(&path).map_err(models::ModelError::from)?;

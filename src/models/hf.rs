@@ -3,16 +3,13 @@
 //! Files land in the standard cache layout (`models--<org>--<name>/refs/main` →
 //! `snapshots/<rev>/<file>` → `blobs/<etag>`), so Python tools and llama.cpp share them.
 
-use std::io::Read;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::env_dir;
 use hf_hub::api::tokio::ApiBuilder;
 use hf_hub::Cache;
-use sha2::{Digest, Sha256};
-
-use super::env_dir;
 
 /// Default endpoint when `HF_ENDPOINT` is not set.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
@@ -153,25 +150,6 @@ fn check_reachable(endpoint: &str) -> Result<(), DownloadError> {
     Err(unreachable(last))
 }
 
-/// Hex sha256 of a file.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
-}
-
 /// Downloads `file` into the cache with a progress bar (hidden when `progress` is
 /// hidden), checks `sha256` when given, and returns the snapshot path.
 pub fn download(
@@ -209,7 +187,7 @@ pub fn download(
         .block_on(repo.download_with_progress(&file.file, progress))
         .map_err(|e| failed(e.to_string()))?;
     if let Some(want) = sha256 {
-        let got = sha256_file(&path).map_err(|e| failed(e.to_string()))?;
+        let got = crate::digest::sha256_file(&path).map_err(|e| failed(e.to_string()))?;
         if !got.eq_ignore_ascii_case(want) {
             // The snapshot entry points at the blob: removing the blob drops both.
             let blob = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
@@ -271,17 +249,6 @@ mod tests {
         // A dangling snapshot entry (blob deleted) is not a cached file.
         std::fs::remove_file(repo.join("blobs/etag1")).unwrap();
         assert_eq!(cached(cache.path(), &file), None);
-    }
-
-    #[test]
-    fn sha256_of_a_known_input() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("abc");
-        std::fs::write(&p, b"abc").unwrap();
-        assert_eq!(
-            sha256_file(&p).unwrap(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
     }
 
     #[test]
