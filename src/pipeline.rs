@@ -1,7 +1,7 @@
 //! The generation pipeline: outline call, module calls, then assembly without the model.
 //!
-//! Replies that fail to parse or validate (or run out of budget) are regenerated once
-//! with another seed; a second failure ends the run with a message naming the call.
+//! Replies that fail to parse or validate (or run out of budget) are regenerated with
+//! another seed, up to twice; a third failure ends the run with a message naming the call.
 
 use anyhow::bail;
 
@@ -12,8 +12,9 @@ use crate::engine::{BatchStats, CallOutput, ChatCall, Engine, Finish, Phase, Pro
 use crate::prompt;
 use crate::timing::{CallRecord, Clock};
 
-/// Attempts per call: the first try and one regeneration.
-pub const ATTEMPTS: u32 = 2;
+/// Attempts per call: the first try and two regenerations (a tiny model's lists sometimes
+/// repeat one item; another seed usually mends it).
+pub const ATTEMPTS: u32 = 3;
 /// Module prompts exceed the outline prompt by about the outline reply plus this.
 const MODULE_PROMPT_EXTRA: usize = 128;
 
