@@ -30,12 +30,13 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn options(grammar: bool) -> LlamaOptions {
+fn options(grammar: bool, jump_forward: bool) -> LlamaOptions {
     LlamaOptions {
         threads: num_cpus::get_physical(),
         max_ctx: DEFAULT_MAX_CTX,
         sampling: SAMPLING,
         grammar,
+        jump_forward,
     }
 }
 
@@ -59,7 +60,7 @@ fn bench_grammar(model: &LoadedModel, runs: usize) {
     let (mut on, mut off, mut tokens) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         for grammar in [true, false] {
-            let mut engine = LlamaEngine::new(model, options(grammar), Clock::new());
+            let mut engine = LlamaEngine::new(model, options(grammar, false), Clock::new());
             let (outs, _) = engine
                 .run(
                     std::slice::from_ref(&call),
@@ -100,10 +101,19 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
         schema: outline_schema,
         seed: 42,
     };
-    let strategies: Vec<Strategy> = std::env::var("BENCH_STRATEGIES")
+    // `NAME-plain`: the strategy without jump-forward over grammar-forced tokens.
+    let strategies: Vec<(Strategy, bool)> = std::env::var("BENCH_STRATEGIES")
         .unwrap_or_else(|_| "sequential,prefix,parallel".into())
         .split(',')
-        .map(|s| <Strategy as clap::ValueEnum>::from_str(s, true).expect("strategy name"))
+        .map(|s| {
+            let (name, jump) = match s.strip_suffix("-plain") {
+                Some(name) => (name, false),
+                None => (s, true),
+            };
+            let strategy =
+                <Strategy as clap::ValueEnum>::from_str(name, true).expect("strategy name");
+            (strategy, jump)
+        })
         .collect();
     let n = strategies.len();
     let mut walls: Vec<Vec<f64>> = vec![Vec::new(); n];
@@ -121,9 +131,9 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
             seed,
             ..base_outline_call.clone()
         };
-        for (k, &strategy) in strategies.iter().enumerate() {
+        for (k, &(strategy, jump)) in strategies.iter().enumerate() {
             let clock = Clock::new();
-            let mut engine = LlamaEngine::new(model, options(true), clock);
+            let mut engine = LlamaEngine::new(model, options(true, jump), clock);
             engine
                 .run(
                     std::slice::from_ref(&outline_call),
@@ -141,14 +151,15 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
         }
     }
     println!("\nOutline call + {modules} module calls (History of Jazz, fixed outline), {runs} runs each, interleaved, seeds 42 + 1000 x run:");
-    println!("  strategy     median s   min s   max s   vs sequential   modules s   tok/s   outside decode");
+    println!("  strategy          median s   min s   max s   vs sequential   modules s   tok/s   outside decode");
     let base = median(&walls[0]);
-    for (k, s) in strategies.iter().enumerate() {
+    for (k, (s, jump)) in strategies.iter().enumerate() {
         let w = &walls[k];
         let m = median(w);
+        let name = format!("{}{}", s.name(), if *jump { "" } else { "-plain" });
         println!(
-            "  {:<11} {:>9.2} {:>7.2} {:>7.2} {:>14.2}x {:>10.2} {:>7.1} {:>15.1}%",
-            s.name(),
+            "  {:<16} {:>9.2} {:>7.2} {:>7.2} {:>14.2}x {:>10.2} {:>7.1} {:>15.1}%",
+            name,
             m / 1000.0,
             w.iter().cloned().fold(f64::MAX, f64::min) / 1000.0,
             w.iter().cloned().fold(0.0, f64::max) / 1000.0,

@@ -38,6 +38,7 @@ pub fn llama_options(plan: &GeneratePlan) -> LlamaOptions {
         max_ctx: plan.max_ctx,
         sampling: plan.sampling,
         grammar: true,
+        jump_forward: true,
     }
 }
 

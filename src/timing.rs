@@ -296,11 +296,16 @@ impl RunRecord {
         for b in &self.module_batches {
             out +=
                 &format!(
-                "  shared prefix {} tokens ({} kept from the batch before), up to {} calls at once, decode {:.0}% of the batch\n",
+                "  shared prefix {} tokens ({} kept from the batch before), up to {} calls at once, decode {:.0}% of the batch{}\n",
                 b.shared_prefix_tokens,
                 b.reused_prefix_tokens,
                 b.max_parallel,
                 if b.wall_ms > 0.0 { 100.0 * b.decode_ms / b.wall_ms } else { 0.0 },
+                if b.forced_tokens > 0 {
+                    format!(", {} tokens forced by the grammar in {} decodes", b.forced_tokens, b.decode_calls)
+                } else {
+                    String::new()
+                },
             );
         }
         out += "  call        try  prompt  cached  gen   ttft s  total s  tok/s  finish\n";

@@ -43,6 +43,7 @@ fn options(max_ctx: usize, sampling: Sampling) -> LlamaOptions {
         max_ctx,
         sampling,
         grammar: true,
+        jump_forward: true,
     }
 }
 
@@ -71,6 +72,19 @@ fn assert_json_replies(outs: &[CallOutput]) {
     }
 }
 
+/// Replies that ended are valid JSON; one cut by its budget used all of it (the pipeline
+/// regenerates those: a tiny model at temperature 0.7 sometimes runs into digits).
+fn assert_replies_follow_the_grammar(outs: &[CallOutput], max_tokens: u32) {
+    for o in outs {
+        match o.record.finish {
+            Finish::Stop => assert_json_replies(std::slice::from_ref(o)),
+            Finish::Length => assert_eq!(o.record.generated_tokens, max_tokens as usize),
+            Finish::Error => panic!("the engine reported an error: {}", o.text),
+        }
+    }
+    assert!(outs.iter().any(|o| o.record.finish == Finish::Stop));
+}
+
 #[test]
 fn parallel_calls_share_one_prefix_of_equal_length() {
     let _guard = serial();
@@ -82,7 +96,7 @@ fn parallel_calls_share_one_prefix_of_equal_length() {
         assert_eq!(o.record.cached_tokens, stats.shared_prefix_tokens);
         assert!(o.record.prompt_tokens > o.record.cached_tokens);
     }
-    assert_json_replies(&outs);
+    assert_replies_follow_the_grammar(&outs, calls[0].max_tokens);
     assert!(stats.decode_ms > 0.0 && stats.decode_ms <= stats.wall_ms);
 }
 
@@ -238,4 +252,35 @@ fn a_lone_regeneration_reuses_the_prefix_its_batch_left() {
         .unwrap();
     assert_eq!(seq.reused_prefix_tokens, 0);
     assert_eq!(engine.contexts_created(), 1);
+}
+
+#[test]
+fn forced_tokens_are_fed_without_a_decode_each() {
+    let _guard = serial();
+    let greedy = Sampling {
+        temperature: 0.0,
+        top_p: 1.0,
+        top_k: 1,
+        dry: 0.0,
+    };
+    let calls = module_calls(1);
+    let plain = LlamaOptions {
+        jump_forward: false,
+        ..options(32_768, greedy)
+    };
+    let (a, sa) = run(&calls, Strategy::Sequential, plain);
+    let (b, sb) = run(&calls, Strategy::Sequential, options(32_768, greedy));
+    assert_json_replies(&a);
+    assert_json_replies(&b);
+    let chunks = a[0].record.prompt_tokens.div_ceil(512);
+    // Without jump-forward every reply token costs a decode (the last one yields the end).
+    assert_eq!(sa.forced_tokens, 0);
+    assert_eq!(sa.decode_calls, chunks + a[0].record.generated_tokens);
+    // With it the JSON keys come for free: at least `{"summary":"` and the four other keys.
+    assert!(sb.forced_tokens >= 10, "{sb:?}");
+    assert!(
+        sb.decode_calls + sb.forced_tokens <= chunks + b[0].record.generated_tokens,
+        "{sb:?} for {} tokens",
+        b[0].record.generated_tokens
+    );
 }

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{bail, Context as _};
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -22,6 +22,7 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use llguidance::api::TopLevelGrammar;
+use llguidance::toktrie::{TokEnv, TokTrie, TokenId, TokenizerEnv};
 use llguidance::{Matcher, ParserFactory};
 
 use super::stream::{BatchEntry, Stream};
@@ -52,9 +53,38 @@ fn backend() -> anyhow::Result<&'static LlamaBackend> {
         .map_err(|e| anyhow::anyhow!("cannot start llama.cpp: {e}"))
 }
 
+/// llguidance's view of the vocabulary, tokenizing with the model's own tokenizer.
+///
+/// llama-cpp-2's token environment tokenizes greedily over the trie, which llguidance
+/// does not trust for forcing tokens; the real tokenizer is canonical, so llguidance
+/// can hand out the tokens the grammar forces (jump-forward decoding).
+struct VocabEnv {
+    trie: TokTrie,
+    model: Arc<LlamaModel>,
+}
+
+impl TokenizerEnv for VocabEnv {
+    fn tok_trie(&self) -> &TokTrie {
+        &self.trie
+    }
+
+    fn tokenize_bytes(&self, s: &[u8]) -> Vec<TokenId> {
+        self.model
+            .vocab()
+            .tokenize(s, false, false)
+            .into_iter()
+            .map(|t| t.0.cast_unsigned())
+            .collect()
+    }
+
+    fn tokenize_is_canonical(&self) -> bool {
+        true
+    }
+}
+
 /// A model loaded in memory with its tokenizer trie and chat template; shared by engines.
 pub struct LoadedModel {
-    model: LlamaModel,
+    model: Arc<LlamaModel>,
     factory: ParserFactory,
     template: LlamaChatTemplate,
     resolved: ResolvedModel,
@@ -95,7 +125,12 @@ impl LoadedModel {
                 LlamaChatTemplate::new(name).expect("template names have no NUL")
             }
         };
-        let tok_env = LlamaSampler::llguidance_tok_env(&model);
+        let model = Arc::new(model);
+        let trie = LlamaSampler::llguidance_tok_env(&model).tok_trie().clone();
+        let tok_env: TokEnv = Arc::new(VocabEnv {
+            trie,
+            model: Arc::clone(&model),
+        });
         let mut factory = ParserFactory::new_simple(&tok_env).map_err(|e| {
             anyhow::anyhow!("cannot prepare the JSON grammar for this vocabulary: {e}")
         })?;
@@ -146,13 +181,17 @@ impl LoadedModel {
         Ok(vocab.tokenize(text.as_bytes(), add_special, true))
     }
 
+    /// The call's sampler chain, and a twin of its grammar matcher that tells which tokens
+    /// are forced (the chain's own matcher is out of reach inside llama.cpp).
     fn sampler(
         &self,
         call: &ChatCall,
         sampling: &Sampling,
         grammar: bool,
-    ) -> anyhow::Result<LlamaSampler> {
+        jump_forward: bool,
+    ) -> anyhow::Result<(LlamaSampler, Option<Matcher>)> {
         let mut chain = Vec::with_capacity(5);
+        let mut guide = None;
         if grammar {
             let matcher = Matcher::new(
                 self.factory
@@ -161,6 +200,7 @@ impl LoadedModel {
             if let Some(err) = matcher.get_error() {
                 bail!("the reply schema cannot be compiled to a grammar: {err}");
             }
+            guide = jump_forward.then(|| matcher.deep_clone());
             // The grammar goes first so later samplers only see tokens it allows.
             chain.push(LlamaSampler::from(matcher));
         }
@@ -184,7 +224,7 @@ impl LoadedModel {
             chain.push(LlamaSampler::temp(sampling.temperature));
             chain.push(LlamaSampler::dist(call.seed));
         }
-        Ok(LlamaSampler::chain_simple(chain))
+        Ok((LlamaSampler::chain_simple(chain), guide))
     }
 }
 
@@ -199,11 +239,66 @@ pub struct LlamaOptions {
     pub sampling: Sampling,
     /// Constrain replies to their schema (off only to measure the grammar's cost).
     pub grammar: bool,
+    /// Feed the tokens the grammar forces without sampling them (off only to measure).
+    pub jump_forward: bool,
 }
 
 struct Live {
     stream: Stream,
     sampler: LlamaSampler,
+    /// Follows the chain's grammar token by token to find forced tokens.
+    guide: Option<Matcher>,
+}
+
+impl Live {
+    /// Takes a sampled token, then appends whatever the grammar forces after it; returns
+    /// how many tokens were forced.
+    fn take_sampled(&mut self, token: LlamaToken, end_of_generation: bool) -> usize {
+        if self
+            .stream
+            .take_sampled(token.0, end_of_generation)
+            .is_some()
+        {
+            return 0;
+        }
+        if let Some(guide) = &mut self.guide {
+            if let Err(e) = guide.consume_token(token.0.cast_unsigned()) {
+                // Cannot happen for a token the chain's own matcher allowed; without a
+                // guide the call still samples every token under the grammar.
+                tracing::debug!(error = %e, "grammar twin lost step; no more forced tokens");
+                self.guide = None;
+                return 0;
+            }
+        }
+        self.jump_forward()
+    }
+
+    /// Appends the tokens the grammar forces next (JSON keys and punctuation), fed with the
+    /// next decode instead of one decode each; ends the stream once the reply is complete.
+    /// Returns how many tokens were forced.
+    fn jump_forward(&mut self) -> usize {
+        let Some(guide) = &mut self.guide else {
+            return 0;
+        };
+        if self.stream.finish().is_some() {
+            return 0;
+        }
+        let forced = guide.compute_ff_tokens();
+        let ids: Vec<i32> = forced.iter().map(|&t| t.cast_signed()).collect();
+        let taken = self.stream.force(&ids);
+        if taken > 0 {
+            if let Err(e) = guide.consume_tokens(&forced[..taken]) {
+                tracing::debug!(error = %e, "grammar twin refused its forced tokens");
+                self.guide = None;
+            }
+            self.sampler
+                .accept_many(ids[..taken].iter().map(|&t| LlamaToken(t)));
+        }
+        if self.guide.as_ref().is_some_and(Matcher::is_stopped) {
+            self.stream.stop();
+        }
+        taken
+    }
 }
 
 /// Size of the current context.
@@ -449,6 +544,7 @@ impl Engine for LlamaEngine<'_> {
                 let t = self.clock.now_ms();
                 decode(ctx, &mut batch, &entries)?;
                 stats.decode_ms += self.clock.now_ms() - t;
+                stats.decode_calls += 1;
             }
         }
 
@@ -473,9 +569,12 @@ impl Engine for LlamaEngine<'_> {
                     // Same KV stream: the copy only tags the prefix cells with `seq`.
                     ctx.copy_kv_cache_seq(PREFIX_SEQ, seq, None, None)?;
                 }
-                let sampler =
-                    self.model
-                        .sampler(&calls[i], &self.opts.sampling, self.opts.grammar)?;
+                let (sampler, guide) = self.model.sampler(
+                    &calls[i],
+                    &self.opts.sampling,
+                    self.opts.grammar,
+                    self.opts.jump_forward,
+                )?;
                 marks[i].admitted = self.clock.now_ms();
                 progress.call_started(&calls[i]);
                 let stream = Stream::new(
@@ -485,7 +584,13 @@ impl Engine for LlamaEngine<'_> {
                     shared,
                     calls[i].max_tokens as usize,
                 );
-                live.push(Live { stream, sampler });
+                let mut l = Live {
+                    stream,
+                    sampler,
+                    guide,
+                };
+                stats.forced_tokens += l.jump_forward();
+                live.push(l);
             }
             if live.is_empty() {
                 break;
@@ -501,6 +606,7 @@ impl Engine for LlamaEngine<'_> {
             decode(ctx, &mut batch, &entries)?;
             let now = self.clock.now_ms();
             stats.decode_ms += now - t;
+            stats.decode_calls += 1;
 
             for l in &mut live {
                 let Some(row) = l.stream.logits_row else {
@@ -513,7 +619,7 @@ impl Engine for LlamaEngine<'_> {
                 if !eog {
                     marks[i].first_token.get_or_insert(self.clock.now_ms());
                 }
-                l.stream.take_sampled(token.0, eog);
+                stats.forced_tokens += l.take_sampled(token, eog);
                 progress.tokens(calls[i].phase, calls[i].index, l.stream.generated().len());
             }
 

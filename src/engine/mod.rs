@@ -140,6 +140,10 @@ pub struct BatchStats {
     pub reused_prefix_tokens: usize,
     /// Most calls decoded together.
     pub max_parallel: usize,
+    /// Reply tokens the grammar forced, fed without sampling (jump-forward).
+    pub forced_tokens: usize,
+    /// Decode calls made (prompt chunks and generation steps).
+    pub decode_calls: usize,
     /// Time inside the engine's decode calls.
     pub decode_ms: f64,
     /// Time of the whole run.

@@ -398,11 +398,9 @@ impl Engine for OllamaEngine {
             }
         })?;
         let stats = BatchStats {
-            shared_prefix_tokens: 0,
-            reused_prefix_tokens: 0,
             max_parallel: width.min(calls.len()),
-            decode_ms: 0.0,
             wall_ms: self.clock.now_ms() - start,
+            ..BatchStats::default()
         };
         Ok((
             outputs

@@ -2,7 +2,8 @@
 //!
 //! A stream owns one KV sequence. Each step it offers the batch either a chunk of its
 //! remaining prompt (logits only on the prompt's last token) or the token it sampled last
-//! step; after the decode it takes the next sampled token or finishes. This is llama.cpp's
+//! step, followed by any tokens the grammar forces after it (jump-forward: one decode
+//! instead of one per token); after the decode it takes the next sampled token or finishes. This is llama.cpp's
 //! `examples/batched` loop with chunked prefill, so streams still reading their prompt
 //! and streams already generating share one decode.
 
@@ -28,13 +29,13 @@ pub struct Stream {
     pub call: usize,
     /// KV sequence id this stream writes.
     pub seq: i32,
-    prompt: Vec<i32>,
-    next_prompt: usize,
-    pos: i32,
-    pending: Option<i32>,
+    /// The prompt, then every generated token; a token's index is its position.
+    tokens: Vec<i32>,
+    prompt_len: usize,
+    /// How many of `tokens` the KV sequence holds (or the coming decode will).
+    fed: usize,
     /// Batch row holding this stream's logits after the coming decode.
     pub logits_row: Option<i32>,
-    generated: Vec<i32>,
     max_tokens: usize,
     finish: Option<Finish>,
 }
@@ -49,12 +50,10 @@ impl Stream {
         Self {
             call,
             seq,
-            pos: cached as i32,
-            next_prompt: cached,
-            prompt,
-            pending: None,
+            prompt_len: prompt.len(),
+            tokens: prompt,
+            fed: cached,
             logits_row: None,
-            generated: Vec::new(),
             max_tokens,
             finish: None,
         }
@@ -62,12 +61,12 @@ impl Stream {
 
     /// Whether the prompt has been fully fed to the model.
     pub fn prompt_done(&self) -> bool {
-        self.next_prompt == self.prompt.len()
+        self.fed >= self.prompt_len
     }
 
-    /// Tokens generated so far.
+    /// Tokens generated so far, forced ones included.
     pub fn generated(&self) -> &[i32] {
-        &self.generated
+        &self.tokens[self.prompt_len..]
     }
 
     /// Why the stream ended, once it has.
@@ -76,38 +75,29 @@ impl Stream {
     }
 
     /// Adds this step's entries to `out`, at most `budget` of them; returns how many.
+    ///
+    /// Entries are the tokens not yet fed: prompt chunks, or the last sampled token with
+    /// any tokens forced after it. Only the last known token gets logits.
     pub fn fill(&mut self, out: &mut Vec<BatchEntry>, budget: usize) -> usize {
         self.logits_row = None;
-        if self.finish.is_some() || budget == 0 {
+        if self.finish.is_some() {
             return 0;
         }
-        let start = out.len();
-        if !self.prompt_done() {
-            let end = (self.next_prompt + budget).min(self.prompt.len());
-            for i in self.next_prompt..end {
-                let last = i + 1 == self.prompt.len();
-                out.push(self.entry(self.prompt[i], last));
-            }
-            self.next_prompt = end;
-        } else if let Some(token) = self.pending.take() {
-            out.push(self.entry(token, true));
+        let end = (self.fed + budget).min(self.tokens.len());
+        for pos in self.fed..end {
+            out.push(BatchEntry {
+                token: self.tokens[pos],
+                pos: pos as i32,
+                seq: self.seq,
+                logits: pos + 1 == self.tokens.len(),
+            });
         }
-        let added = out.len() - start;
-        if added > 0 && out[out.len() - 1].logits {
+        let added = end - self.fed;
+        self.fed = end;
+        if added > 0 && end == self.tokens.len() {
             self.logits_row = Some((out.len() - 1) as i32);
         }
         added
-    }
-
-    fn entry(&mut self, token: i32, logits: bool) -> BatchEntry {
-        let e = BatchEntry {
-            token,
-            pos: self.pos,
-            seq: self.seq,
-            logits,
-        };
-        self.pos += 1;
-        e
     }
 
     /// Takes the token sampled from this stream's logits row; returns the finish if it ended.
@@ -117,14 +107,35 @@ impl Stream {
         if end_of_generation {
             self.finish = Some(Finish::Stop);
         } else {
-            self.generated.push(token);
-            if self.generated.len() >= self.max_tokens {
-                self.finish = Some(Finish::Length);
-            } else {
-                self.pending = Some(token);
-            }
+            self.push(token);
         }
         self.finish
+    }
+
+    /// Appends tokens the grammar forces next, as far as the budget allows; returns how
+    /// many were taken. They are fed with the next step, no sampling needed.
+    pub fn force(&mut self, tokens: &[i32]) -> usize {
+        let mut taken = 0;
+        for &t in tokens {
+            if self.finish.is_some() {
+                break;
+            }
+            self.push(t);
+            taken += 1;
+        }
+        taken
+    }
+
+    /// Ends the stream: the reply is complete (the grammar admits nothing more).
+    pub fn stop(&mut self) {
+        self.finish.get_or_insert(Finish::Stop);
+    }
+
+    fn push(&mut self, token: i32) {
+        self.tokens.push(token);
+        if self.generated().len() >= self.max_tokens {
+            self.finish = Some(Finish::Length);
+        }
     }
 }
 
@@ -217,5 +228,68 @@ mod tests {
         let mut s = Stream::new(0, 1, vec![1, 2, 3], 0, 4);
         assert!(step(&mut s, 0).is_empty());
         assert_eq!(step(&mut s, 8).len(), 3);
+    }
+
+    #[test]
+    fn forced_tokens_follow_the_sampled_one_in_one_step() {
+        let mut s = Stream::new(0, 2, vec![1, 2], 1, 8);
+        step(&mut s, 16);
+        s.take_sampled(7, false);
+        assert_eq!(s.force(&[8, 9]), 2);
+        let fed = step(&mut s, 16);
+        assert_eq!(
+            fed.iter()
+                .map(|e| (e.token, e.pos, e.logits))
+                .collect::<Vec<_>>(),
+            [(7, 2, false), (8, 3, false), (9, 4, true)]
+        );
+        assert_eq!(s.logits_row, Some(2));
+        assert_eq!(s.generated(), [7, 8, 9]);
+    }
+
+    #[test]
+    fn forced_tokens_stop_at_the_budget() {
+        let mut s = Stream::new(0, 1, vec![1], 0, 3);
+        step(&mut s, 4);
+        s.take_sampled(5, false);
+        assert_eq!(s.force(&[6, 7, 8]), 2);
+        assert_eq!(s.finish(), Some(Finish::Length));
+        assert_eq!(s.generated(), [5, 6, 7]);
+    }
+
+    #[test]
+    fn forced_tokens_split_over_steps_when_the_batch_is_full() {
+        let mut s = Stream::new(0, 1, vec![1], 0, 8);
+        step(&mut s, 4);
+        s.take_sampled(5, false);
+        s.force(&[6, 7]);
+        let first = step(&mut s, 2);
+        assert_eq!(first.len(), 2);
+        assert!(first.iter().all(|e| !e.logits));
+        assert_eq!(
+            s.logits_row, None,
+            "no logits until the last forced token is fed"
+        );
+        assert_eq!(
+            step(&mut s, 2),
+            [BatchEntry {
+                token: 7,
+                pos: 3,
+                seq: 1,
+                logits: true
+            }]
+        );
+    }
+
+    #[test]
+    fn a_complete_reply_stops_without_another_step() {
+        let mut s = Stream::new(0, 1, vec![1], 0, 8);
+        step(&mut s, 4);
+        s.take_sampled(5, false);
+        s.force(&[6]);
+        s.stop();
+        assert_eq!(s.finish(), Some(Finish::Stop));
+        assert!(step(&mut s, 4).is_empty());
+        assert_eq!(s.generated(), [5, 6]);
     }
 }
