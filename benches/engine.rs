@@ -1,9 +1,12 @@
 //! Side-by-side benchmark on the test model (or `BENCH_MODEL`):
 //! 1. generation speed with and without the JSON grammar (same prompt, same token count);
-//! 2. end-to-end syllabus time per strategy, with ratios to `sequential` and the share of
-//!    the module phase spent outside llama.cpp's decode calls.
+//! 2. end-to-end syllabus time per strategy, with ratios to the first strategy (of the
+//!    medians, and the median of each run's own ratio) and the share of the module phase
+//!    spent outside llama.cpp's decode calls.
 //!
-//! `cargo bench --bench engine`; `BENCH_RUNS` (default 3), `BENCH_MODULES` (default 8).
+//! `cargo bench --bench engine`; `BENCH_RUNS` (default 3), `BENCH_MODULES` (default 8),
+//! `BENCH_STRATEGIES` (default `sequential,prefix,parallel`; `NAME-plain` is the strategy
+//! without jump-forward), `BENCH_GRAMMAR=0` skips part 1.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -151,19 +154,24 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
         }
     }
     println!("\nOutline call + {modules} module calls (History of Jazz, fixed outline), {runs} runs each, interleaved, seeds 42 + 1000 x run:");
-    println!("  strategy          median s   min s   max s   vs sequential   modules s   tok/s   outside decode");
+    println!("  strategy          median s   min s   max s   vs first   paired (min-max)   modules s   tok/s   outside decode");
     let base = median(&walls[0]);
     for (k, (s, jump)) in strategies.iter().enumerate() {
         let w = &walls[k];
         let m = median(w);
         let name = format!("{}{}", s.name(), if *jump { "" } else { "-plain" });
+        // Each run's ratio to the first strategy on the same seeds, the same minute.
+        let paired: Vec<f64> = walls[0].iter().zip(w).map(|(a, b)| a / b).collect();
         println!(
-            "  {:<16} {:>9.2} {:>7.2} {:>7.2} {:>14.2}x {:>10.2} {:>7.1} {:>15.1}%",
+            "  {:<16} {:>9.2} {:>7.2} {:>7.2} {:>9.2}x {:>7.2}x ({:.2}-{:.2}) {:>10.2} {:>7.1} {:>15.1}%",
             name,
             m / 1000.0,
             w.iter().cloned().fold(f64::MAX, f64::min) / 1000.0,
             w.iter().cloned().fold(0.0, f64::max) / 1000.0,
             base / m,
+            median(&paired),
+            paired.iter().cloned().fold(f64::MAX, f64::min),
+            paired.iter().cloned().fold(0.0, f64::max),
             median(&module_walls[k]) / 1000.0,
             median(&gen_rates[k]),
             100.0 * median(&outside[k]),

@@ -25,7 +25,7 @@ pub struct PipelineOutput {
     pub syllabus: Syllabus,
     /// Every call, regenerations included.
     pub calls: Vec<CallRecord>,
-    /// Figures of each module batch (the first try, then any regeneration).
+    /// Figures of the module batch (regenerations join it; one entry per batch).
     pub module_batches: Vec<BatchStats>,
     /// Outline phase, milliseconds.
     pub outline_ms: f64,
@@ -202,32 +202,29 @@ pub fn run(
     let t1 = clock.now_ms();
     let mut replies: Vec<Option<ModuleReply>> = vec![None; request.modules];
     let mut errors: Vec<String> = vec![String::new(); request.modules];
-    let mut module_batches = Vec::new();
-    for attempt in 1..=ATTEMPTS {
-        let todo: Vec<usize> = (0..request.modules)
-            .filter(|&i| replies[i].is_none())
-            .collect();
-        if todo.is_empty() {
-            break;
-        }
-        let batch: Vec<ChatCall> = todo
-            .iter()
-            .map(|&i| module_call(request, &outline, i, seed, attempt))
-            .collect();
-        let (outs, stats) = engine.run(&batch, strategy, progress)?;
-        module_batches.push(stats);
-        for (&i, out) in todo.iter().zip(outs) {
-            match check(&out, ModuleReply::parse_valid) {
-                Ok(reply) => replies[i] = Some(reply),
+    let batch: Vec<ChatCall> = (0..request.modules)
+        .map(|i| module_call(request, &outline, i, seed, 1))
+        .collect();
+    // A module that fails is regenerated as soon as it finishes, alongside the others.
+    let (outs, stats) =
+        engine.run_with_follow_ups(&batch, strategy, progress, &mut |call, out| {
+            let i = call.index;
+            match check(out, ModuleReply::parse_valid) {
+                Ok(reply) => {
+                    replies[i] = Some(reply);
+                    None
+                }
                 Err(e) => {
-                    tracing::warn!(module = i + 1, attempt, error = %e, "module rejected");
+                    tracing::warn!(module = i + 1, attempt = call.attempt, error = %e, "module rejected");
                     tracing::debug!(reply = %out.text, "rejected module");
                     errors[i] = e;
+                    (call.attempt < ATTEMPTS)
+                        .then(|| module_call(request, &outline, i, seed, call.attempt + 1))
                 }
             }
-            calls.push(out.record);
-        }
-    }
+        })?;
+    calls.extend(outs.into_iter().map(|o| o.record));
+    let module_batches = vec![stats];
     if let Some(i) = replies.iter().position(Option::is_none) {
         bail!(
             "module {} (\"{}\") was not valid after {ATTEMPTS} attempts: {}",

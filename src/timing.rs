@@ -73,7 +73,7 @@ pub struct CallRecord {
     pub phase: Phase,
     /// Position within the phase.
     pub index: usize,
-    /// 1 for the first try, 2 for a regeneration.
+    /// 1 for the first try, 2 and 3 for regenerations.
     pub attempt: u32,
     /// Prompt tokens in all.
     pub prompt_tokens: usize,

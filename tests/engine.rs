@@ -284,3 +284,56 @@ fn forced_tokens_are_fed_without_a_decode_each() {
         b[0].record.generated_tokens
     );
 }
+
+/// Records the order in which calls start and finish.
+#[derive(Default)]
+struct Events(std::cell::RefCell<Vec<String>>);
+
+impl syllabus::engine::Progress for Events {
+    fn call_started(&self, call: &ChatCall) {
+        let label = format!("start {}/{}", call.index, call.attempt);
+        self.0.borrow_mut().push(label);
+    }
+    fn call_finished(&self, record: &syllabus::timing::CallRecord) {
+        let label = format!("end {}/{}", record.index, record.attempt);
+        self.0.borrow_mut().push(label);
+    }
+}
+
+#[test]
+fn a_follow_up_joins_the_batch_while_the_others_decode() {
+    let _guard = serial();
+    let mut calls = module_calls(3);
+    // Call 1 is cut short; its follow-up gets the full budget.
+    calls[1].max_tokens = 8;
+    let full = calls[0].max_tokens;
+    let events = Events::default();
+    let mut engine = LlamaEngine::new(model(), options(32_768, SAMPLING), Clock::new());
+    let (outs, stats) = engine
+        .run_with_follow_ups(&calls, Strategy::Parallel, &events, &mut |call, out| {
+            (out.record.finish == Finish::Length).then(|| ChatCall {
+                attempt: call.attempt + 1,
+                seed: call.seed + 1000,
+                max_tokens: full,
+                ..call.clone()
+            })
+        })
+        .unwrap();
+    let events = events.0.into_inner();
+    let pos = |e: &str| {
+        events
+            .iter()
+            .position(|x| x == e)
+            .unwrap_or_else(|| panic!("{e} in {events:?}"))
+    };
+    assert!(pos("start 1/2") > pos("end 1/1"));
+    assert!(
+        pos("start 1/2") < pos("end 0/1") && pos("start 1/2") < pos("end 2/1"),
+        "the follow-up waited for the batch: {events:?}"
+    );
+    assert_eq!(outs.len(), 4);
+    assert_eq!((outs[3].record.index, outs[3].record.attempt), (1, 2));
+    assert_eq!(outs[3].record.cached_tokens, stats.shared_prefix_tokens);
+    assert_eq!(stats.max_parallel, 3);
+    assert_replies_follow_the_grammar(&[outs[0].clone(), outs[2].clone(), outs[3].clone()], full);
+}

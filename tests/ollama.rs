@@ -256,6 +256,35 @@ fn older_daemons_get_json_format_with_the_schema_in_the_prompt() {
 }
 
 #[test]
+fn a_rejected_module_is_regenerated_while_the_others_still_run() {
+    let server = FakeOllama::start(
+        &["qwen:latest"],
+        Fault::InvalidFirstModule(Duration::from_secs(2)),
+        NO_DELAY,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = ollama(dir.path(), &server.url, &["--parallel", "3"]);
+    assert_ok(&out);
+    // The outline, 3 modules, then the rejected module again while the other two wait.
+    let arrivals = server.in_flight_at_arrival.lock().unwrap().clone();
+    assert_eq!(
+        arrivals,
+        [1, 1, 2, 3, 3],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("t.json")).unwrap()).unwrap();
+    let attempts: Vec<_> = record["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts, [1, 1, 1, 1, 2]);
+}
+
+#[test]
 fn modules_go_out_concurrently_up_to_parallel() {
     let server = FakeOllama::start(&["qwen:latest"], Fault::None, Duration::from_millis(5));
     let dir = tempfile::tempdir().unwrap();

@@ -26,7 +26,10 @@ use llguidance::toktrie::{TokEnv, TokTrie, TokenId, TokenizerEnv};
 use llguidance::{Matcher, ParserFactory};
 
 use super::stream::{BatchEntry, Stream};
-use super::{BatchStats, CallOutput, ChatCall, Engine, EngineInfo, Progress, Sampling, Strategy};
+use super::{
+    call_label, BatchStats, CallOutput, ChatCall, Engine, EngineInfo, FollowUp, Progress, Sampling,
+    Strategy,
+};
 use crate::models::ResolvedModel;
 use crate::prompt::ChatMessage;
 use crate::timing::{CallMarks, CallRecord, CallTokens, Clock};
@@ -461,14 +464,16 @@ impl Engine for LlamaEngine<'_> {
         self.ensure_context(layout).map(|_| ())
     }
 
-    fn run(
+    fn run_with_follow_ups(
         &mut self,
         calls: &[ChatCall],
         strategy: Strategy,
         progress: &dyn Progress,
+        follow_up: FollowUp<'_>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
         let start = self.clock.now_ms();
-        let prompts: Vec<Vec<i32>> = calls
+        let mut calls = calls.to_vec();
+        let mut prompts: Vec<Vec<i32>> = calls
             .iter()
             .map(|c| {
                 Ok(self
@@ -507,6 +512,8 @@ impl Engine for LlamaEngine<'_> {
             (Strategy::Sequential, _) | (_, None) => 0,
             (_, Some(p)) => common_len(&self.cached_prefix, &p[..shared]),
         };
+        // Cells each call may use beyond the shared prefix; follow-ups must fit in them.
+        let own_cells = seq_need - shared;
         let (ctx, _) = self.ctx.as_mut().expect("context was just ensured");
         // Metadata only: zeroing the buffers would cost a pass over all KV memory.
         if reused == 0 {
@@ -556,6 +563,8 @@ impl Engine for LlamaEngine<'_> {
             calls.len()
         ];
         let mut outputs: Vec<Option<CallOutput>> = vec![None; calls.len()];
+        // Prompt tokens each call finds in the shared prefix.
+        let mut cached = vec![shared; calls.len()];
         let mut waiting: VecDeque<usize> = (0..calls.len()).collect();
         let mut free_seqs: Vec<i32> = (1..=slots as i32).rev().collect();
         let mut live: Vec<Live> = Vec::with_capacity(slots);
@@ -565,9 +574,9 @@ impl Engine for LlamaEngine<'_> {
                 free_seqs.pop();
                 waiting.pop_front();
                 ctx.clear_kv_cache_seq(Some(seq as u32), None, None)?;
-                if shared > 0 {
+                if cached[i] > 0 {
                     // Same KV stream: the copy only tags the prefix cells with `seq`.
-                    ctx.copy_kv_cache_seq(PREFIX_SEQ, seq, None, None)?;
+                    ctx.copy_kv_cache_seq(PREFIX_SEQ, seq, None, Some(cached[i] as u32))?;
                 }
                 let (sampler, guide) = self.model.sampler(
                     &calls[i],
@@ -581,7 +590,7 @@ impl Engine for LlamaEngine<'_> {
                     i,
                     seq,
                     prompts[i].clone(),
-                    shared,
+                    cached[i],
                     calls[i].max_tokens as usize,
                 );
                 let mut l = Live {
@@ -641,7 +650,7 @@ impl Engine for LlamaEngine<'_> {
                     String::from_utf8_lossy(&vocab.detokenize(&tokens, false, false)).into_owned();
                 let counts = CallTokens {
                     prompt: prompts[i].len(),
-                    cached: shared,
+                    cached: cached[i],
                     generated: tokens.len(),
                 };
                 let record = CallRecord::new(
@@ -653,7 +662,37 @@ impl Engine for LlamaEngine<'_> {
                     finish,
                 );
                 progress.call_finished(&record);
-                outputs[i] = Some(CallOutput { text, record });
+                let output = CallOutput { text, record };
+                if let Some(next) = follow_up(&calls[i], &output) {
+                    // Joins the running batch on the sequence this call leaves.
+                    let prompt: Vec<i32> = self
+                        .model
+                        .tokenize_chat(&next.messages)?
+                        .iter()
+                        .map(|t| t.0)
+                        .collect();
+                    let common = common_len(&self.cached_prefix, &prompt)
+                        .min(shared)
+                        .min(prompt.len().saturating_sub(1));
+                    let need = prompt.len() - common + next.max_tokens as usize;
+                    if need > own_cells {
+                        bail!(
+                            "a regeneration of {} needs {need} tokens of context beyond the shared prompt, \
+                             more than its batch planned ({own_cells})",
+                            call_label(next.phase, next.index)
+                        );
+                    }
+                    waiting.push_back(calls.len());
+                    marks.push(CallMarks {
+                        submitted: self.clock.now_ms(),
+                        ..CallMarks::default()
+                    });
+                    cached.push(common);
+                    prompts.push(prompt);
+                    outputs.push(None);
+                    calls.push(next);
+                }
+                outputs[i] = Some(output);
                 free_seqs.push(l.stream.seq);
             }
         }

@@ -206,5 +206,22 @@ pub trait Engine {
         calls: &[ChatCall],
         strategy: Strategy,
         progress: &dyn Progress,
+    ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
+        self.run_with_follow_ups(calls, strategy, progress, &mut |_, _| None)
+    }
+
+    /// Runs `calls` with `strategy`, asking `follow_up` as each call finishes whether another
+    /// call (a regeneration) should run; those join the calls still running as soon as
+    /// there is room, instead of waiting for the whole batch. Outputs: `calls` in order,
+    /// then the follow-ups in the order they were asked for.
+    fn run_with_follow_ups(
+        &mut self,
+        calls: &[ChatCall],
+        strategy: Strategy,
+        progress: &dyn Progress,
+        follow_up: FollowUp<'_>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)>;
 }
+
+/// Decides, when a call has finished, whether to run another call after it.
+pub type FollowUp<'a> = &'a mut dyn FnMut(&ChatCall, &CallOutput) -> Option<ChatCall>;

@@ -6,14 +6,16 @@
 //! kept beside the client's wall clock, so the report shows the daemon's overhead.
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
-use futures_util::stream::{self, StreamExt as _};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use serde_json::{json, Value};
 
 use super::{
-    BatchStats, CallOutput, ChatCall, Engine, EngineInfo, Finish, Progress, Sampling, Strategy,
+    BatchStats, CallOutput, ChatCall, Engine, EngineInfo, Finish, FollowUp, Progress, Sampling,
+    Strategy,
 };
 use crate::timing::{CallMarks, CallRecord, CallTokens, Clock, ServerTiming};
 
@@ -368,11 +370,12 @@ impl Engine for OllamaEngine {
         }
     }
 
-    fn run(
+    fn run_with_follow_ups(
         &mut self,
         calls: &[ChatCall],
         strategy: Strategy,
         progress: &dyn Progress,
+        follow_up: FollowUp<'_>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
         let start = self.clock.now_ms();
         let width = match strategy {
@@ -382,12 +385,33 @@ impl Engine for OllamaEngine {
         let this = &*self;
         let work = async {
             let mut outputs: Vec<Option<CallOutput>> = vec![None; calls.len()];
-            let mut replies = stream::iter(calls.iter().enumerate())
-                .map(|(i, c)| async move { (i, this.call(c, start, progress).await) })
-                .buffer_unordered(width);
-            // The first failure ends the phase; dropping the stream cancels the calls in flight.
-            while let Some((i, reply)) = replies.next().await {
-                outputs[i] = Some(reply?);
+            let mut queue: VecDeque<(usize, ChatCall, f64)> = calls
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, c)| (i, c, start))
+                .collect();
+            let mut in_flight = FuturesUnordered::new();
+            loop {
+                while in_flight.len() < width {
+                    let Some((i, c, submitted)) = queue.pop_front() else {
+                        break;
+                    };
+                    in_flight.push(async move {
+                        let reply = this.call(&c, submitted, progress).await;
+                        (i, c, reply)
+                    });
+                }
+                // The first failure ends the phase; dropping the futures cancels the calls in flight.
+                let Some((i, c, reply)) = in_flight.next().await else {
+                    break;
+                };
+                let out = reply?;
+                if let Some(next) = follow_up(&c, &out) {
+                    queue.push_back((outputs.len(), next, this.clock.now_ms()));
+                    outputs.push(None);
+                }
+                outputs[i] = Some(out);
             }
             anyhow::Ok(outputs)
         };

@@ -29,6 +29,9 @@ pub enum Fault {
     NoTimings,
     /// A JSON schema in `format` gets a 400, as older daemons answer; `"json"` works.
     SchemaRefused,
+    /// Module requests wait this long, except the first, which gets a reply that is not
+    /// JSON after a quarter of it.
+    InvalidFirstModule(Duration),
 }
 
 /// One request as the server received it.
@@ -52,6 +55,8 @@ pub struct FakeOllama {
     pub requests: Arc<Mutex<Vec<Recorded>>>,
     /// Most chat requests in flight at once.
     pub max_in_flight: Arc<AtomicUsize>,
+    /// Chat requests in flight when each chat request arrived (itself included).
+    pub in_flight_at_arrival: Arc<Mutex<Vec<usize>>>,
 }
 
 impl FakeOllama {
@@ -67,6 +72,8 @@ impl FakeOllama {
             chats: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: Arc::new(AtomicUsize::new(0)),
+            in_flight_at_arrival: Arc::new(Mutex::new(Vec::new())),
+            module_chats: AtomicUsize::new(0),
             requests: Arc::new(Mutex::new(Vec::new())),
         });
         let server = Self {
@@ -74,6 +81,7 @@ impl FakeOllama {
             host_port: addr.to_string(),
             requests: state.requests.clone(),
             max_in_flight: state.max_in_flight.clone(),
+            in_flight_at_arrival: state.in_flight_at_arrival.clone(),
         };
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -105,6 +113,8 @@ struct State {
     chats: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: Arc<AtomicUsize>,
+    in_flight_at_arrival: Arc<Mutex<Vec<usize>>>,
+    module_chats: AtomicUsize,
     requests: Arc<Mutex<Vec<Recorded>>>,
 }
 
@@ -167,6 +177,7 @@ fn handle(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
         ("POST", "/api/chat") => {
             let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            state.in_flight_at_arrival.lock().unwrap().push(now);
             let result = chat(&mut stream, state, &body);
             state.in_flight.fetch_sub(1, Ordering::SeqCst);
             result
@@ -181,6 +192,8 @@ fn handle(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
 
 fn chat(stream: &mut TcpStream, state: &State, body: &Value) -> std::io::Result<()> {
     let n = state.chats.fetch_add(1, Ordering::SeqCst);
+    let module = body["format"]["properties"]["modules"].is_null();
+    let mut invalid = state.fault == Fault::InvalidJson;
     match &state.fault {
         Fault::Fail500Once if n == 0 => {
             return respond(
@@ -190,8 +203,11 @@ fn chat(stream: &mut TcpStream, state: &State, body: &Value) -> std::io::Result<
             )
         }
         Fault::Slow(d) => std::thread::sleep(*d),
-        Fault::SlowModules(d) if body["format"]["properties"]["modules"].is_null() => {
-            std::thread::sleep(*d)
+        Fault::SlowModules(d) if module => std::thread::sleep(*d),
+        Fault::InvalidFirstModule(d) if module => {
+            // The invalid one answers after a quarter of the wait: all have arrived by then.
+            invalid = state.module_chats.fetch_add(1, Ordering::SeqCst) == 0;
+            std::thread::sleep(if invalid { *d / 4 } else { *d });
         }
         Fault::SchemaRefused if body["format"].is_object() => {
             return respond(
@@ -217,7 +233,7 @@ fn chat(stream: &mut TcpStream, state: &State, body: &Value) -> std::io::Result<
             .map_or(text.len(), |i| i + "schema:\n".len());
         serde_json::from_str(&text[start..]).unwrap_or(Value::Null)
     };
-    let content = if state.fault == Fault::InvalidJson {
+    let content = if invalid {
         "{\"title\": \"unfinished".to_string()
     } else {
         instance(&schema, "", n).to_string()
