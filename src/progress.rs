@@ -118,11 +118,13 @@ impl Progress for Reporter {
     }
 
     fn call_finished(&self, record: &CallRecord) {
-        if record.total_ms > self.slow_ms {
+        // Time waiting for a slot is not the call's own: `sequential` queues every module.
+        let own_ms = record.total_ms - record.queue_ms;
+        if own_ms > self.slow_ms {
             let warn = || {
                 tracing::warn!(
                     call = %call_label(record.phase, record.index),
-                    seconds = format!("{:.1}", record.total_ms / 1000.0),
+                    seconds = format!("{:.1}", own_ms / 1000.0),
                     limit = self.slow_ms / 1000.0,
                     "slow model call"
                 )

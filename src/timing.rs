@@ -294,18 +294,27 @@ impl RunRecord {
             p.finalize_ms / 1000.0,
         );
         for b in &self.module_batches {
-            out +=
-                &format!(
-                "  shared prefix {} tokens ({} kept from the batch before), up to {} calls at once, decode {:.0}% of the batch{}\n",
-                b.shared_prefix_tokens,
-                b.reused_prefix_tokens,
-                b.max_parallel,
-                if b.wall_ms > 0.0 { 100.0 * b.decode_ms / b.wall_ms } else { 0.0 },
-                if b.forced_tokens > 0 {
-                    format!(", {} tokens forced by the grammar in {} decodes", b.forced_tokens, b.decode_calls)
-                } else {
-                    String::new()
-                },
+            let kept = if b.reused_prefix_tokens > 0 {
+                format!(" ({} kept from the batch before)", b.reused_prefix_tokens)
+            } else {
+                String::new()
+            };
+            let forced = if b.forced_tokens > 0 {
+                format!(
+                    ", {} tokens forced by the grammar in {} decodes",
+                    b.forced_tokens, b.decode_calls
+                )
+            } else {
+                String::new()
+            };
+            let decode = if b.wall_ms > 0.0 {
+                100.0 * b.decode_ms / b.wall_ms
+            } else {
+                0.0
+            };
+            out += &format!(
+                "  shared prefix {} tokens{kept}, up to {} calls at once, decode {decode:.0}% of the batch{forced}\n",
+                b.shared_prefix_tokens, b.max_parallel,
             );
         }
         out += "  call        try  prompt  cached  gen   ttft s  total s  tok/s  finish\n";
