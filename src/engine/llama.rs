@@ -5,8 +5,10 @@
 //! starts from a copy of sequence 0 (its cells are shared, not duplicated) and decodes
 //! only its own suffix. With `Strategy::Parallel` all calls share each decode;
 //! when memory holds fewer sequences than calls, a finished call's sequence is handed to
-//! the next waiting call. Every call samples through an llguidance JSON-schema matcher,
-//! first in its sampler chain, so replies follow the schema by construction.
+//! the next waiting call, and a follow-up call (a regeneration) queues the same way. Every
+//! call samples through an llguidance JSON-schema matcher, first in its sampler chain, so
+//! replies follow the schema by construction; the tokens the schema forces are fed without
+//! sampling (jump-forward), several in one decode.
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
