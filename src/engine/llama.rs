@@ -186,6 +186,11 @@ impl LoadedModel {
         Ok(vocab.tokenize(text.as_bytes(), add_special, true))
     }
 
+    /// Token ids of a chat prompt, as the decode loop keeps them.
+    fn prompt_ids(&self, messages: &[ChatMessage]) -> anyhow::Result<Vec<i32>> {
+        Ok(self.tokenize_chat(messages)?.iter().map(|t| t.0).collect())
+    }
+
     /// The call's sampler chain, and a twin of its grammar matcher that tells which tokens
     /// are forced (the chain's own matcher is out of reach inside llama.cpp).
     fn sampler(
@@ -477,14 +482,7 @@ impl Engine for LlamaEngine<'_> {
         let mut calls = calls.to_vec();
         let mut prompts: Vec<Vec<i32>> = calls
             .iter()
-            .map(|c| {
-                Ok(self
-                    .model
-                    .tokenize_chat(&c.messages)?
-                    .iter()
-                    .map(|t| t.0)
-                    .collect())
-            })
+            .map(|c| self.model.prompt_ids(&c.messages))
             .collect::<anyhow::Result<_>>()?;
         let shared = match strategy {
             Strategy::Sequential => 0,
@@ -667,12 +665,7 @@ impl Engine for LlamaEngine<'_> {
                 let output = CallOutput { text, record };
                 if let Some(next) = follow_up(&calls[i], &output) {
                     // Joins the running batch on the sequence this call leaves.
-                    let prompt: Vec<i32> = self
-                        .model
-                        .tokenize_chat(&next.messages)?
-                        .iter()
-                        .map(|t| t.0)
-                        .collect();
+                    let prompt = self.model.prompt_ids(&next.messages)?;
                     let common = common_len(&self.cached_prefix, &prompt)
                         .min(shared)
                         .min(prompt.len().saturating_sub(1));
