@@ -37,6 +37,13 @@ const SAMPLING: Sampling = Sampling {
     dry: 0.8,
 };
 
+const GREEDY: Sampling = Sampling {
+    temperature: 0.0,
+    top_p: 1.0,
+    top_k: 1,
+    dry: 0.0,
+};
+
 fn options(max_ctx: usize, sampling: Sampling) -> LlamaOptions {
     LlamaOptions {
         threads: 2,
@@ -186,16 +193,10 @@ fn grammar_holds_under_hot_sampling_without_aborting() {
             serde_json::from_str::<serde_json::Value>(&o.text).unwrap();
         }
     }
-    let greedy = Sampling {
-        temperature: 0.0,
-        top_p: 1.0,
-        top_k: 1,
-        dry: 0.0,
-    };
     let (outs, _) = run(
         &module_calls(2),
         Strategy::Parallel,
-        options(32_768, greedy),
+        options(32_768, GREEDY),
     );
     assert_json_replies(&outs);
 }
@@ -257,19 +258,13 @@ fn a_lone_regeneration_reuses_the_prefix_its_batch_left() {
 #[test]
 fn forced_tokens_are_fed_without_a_decode_each() {
     let _guard = serial();
-    let greedy = Sampling {
-        temperature: 0.0,
-        top_p: 1.0,
-        top_k: 1,
-        dry: 0.0,
-    };
     let calls = module_calls(1);
     let plain = LlamaOptions {
         jump_forward: false,
-        ..options(32_768, greedy)
+        ..options(32_768, GREEDY)
     };
     let (a, sa) = run(&calls, Strategy::Sequential, plain);
-    let (b, sb) = run(&calls, Strategy::Sequential, options(32_768, greedy));
+    let (b, sb) = run(&calls, Strategy::Sequential, options(32_768, GREEDY));
     assert_json_replies(&a);
     assert_json_replies(&b);
     let chunks = a[0].record.prompt_tokens.div_ceil(512);
