@@ -178,9 +178,7 @@ fn handle(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
             let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             state.max_in_flight.fetch_max(now, Ordering::SeqCst);
             state.in_flight_at_arrival.lock().unwrap().push(now);
-            let result = chat(&mut stream, state, &body);
-            state.in_flight.fetch_sub(1, Ordering::SeqCst);
-            result
+            chat(&mut stream, state, &body, InFlight(&state.in_flight))
         }
         _ => respond(
             &mut stream,
@@ -190,7 +188,22 @@ fn handle(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
     }
 }
 
-fn chat(stream: &mut TcpStream, state: &State, body: &Value) -> std::io::Result<()> {
+/// One chat request in flight; it leaves when dropped, or just before its last line is
+/// written: the client may send its next request as soon as it reads that line.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn chat(
+    stream: &mut TcpStream,
+    state: &State,
+    body: &Value,
+    in_flight: InFlight<'_>,
+) -> std::io::Result<()> {
     let n = state.chats.fetch_add(1, Ordering::SeqCst);
     let module = body["format"]["properties"]["modules"].is_null();
     let mut invalid = state.fault == Fault::InvalidJson;
@@ -275,6 +288,7 @@ fn chat(stream: &mut TcpStream, state: &State, body: &Value) -> std::io::Result<
             done[k] = json!(v);
         }
     }
+    drop(in_flight);
     writeln!(stream, "{done}")?;
     stream.flush()
 }
