@@ -13,18 +13,14 @@ mod common;
 
 use std::path::PathBuf;
 
-use syllabus::bench::median;
+use syllabus::bench::report::median;
 use syllabus::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel, DEFAULT_MAX_CTX};
-use syllabus::engine::{ChatCall, Engine, NoProgress, Phase, Sampling, Strategy};
+use syllabus::engine::{ChatCall, Engine, NoProgress, Sampling, Strategy};
+use syllabus::models;
+use syllabus::prompt::Calls;
 use syllabus::timing::Clock;
-use syllabus::{models, prompt};
 
-const SAMPLING: Sampling = Sampling {
-    temperature: 0.7,
-    top_p: 0.9,
-    top_k: 40,
-    dry: 0.8,
-};
+const SAMPLING: Sampling = Sampling::DEFAULT;
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key)
@@ -46,13 +42,8 @@ fn options(grammar: bool, jump_forward: bool) -> LlamaOptions {
 fn grammar_call(tokens: u32) -> ChatCall {
     let (request, outline) = common::jazz_outline(3);
     ChatCall {
-        phase: Phase::Module,
-        index: 1,
-        attempt: 1,
-        messages: prompt::module_messages(&request, &outline, 1),
-        schema: prompt::module_schema(),
         max_tokens: tokens,
-        seed: 1,
+        ..Calls::new(&request, 0).module(&outline, 1, 1)
     }
 }
 
@@ -94,16 +85,6 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
     // A fixed outline: every strategy decodes the same calls, and content validation of a
     // tiny model's replies cannot decide which strategy gets measured.
     let (request, _) = common::jazz_outline(modules);
-    let outline_schema = prompt::outline_schema(modules);
-    let base_outline_call = ChatCall {
-        phase: Phase::Outline,
-        index: 0,
-        attempt: 1,
-        messages: prompt::outline_messages(&request),
-        max_tokens: prompt::max_reply_tokens(&outline_schema),
-        schema: outline_schema,
-        seed: 42,
-    };
     // `NAME-plain`: the strategy without jump-forward over grammar-forced tokens.
     let strategies: Vec<(Strategy, bool)> = std::env::var("BENCH_STRATEGIES")
         .unwrap_or_else(|_| "sequential,prefix,parallel".into())
@@ -130,10 +111,7 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
         // one particular set of lengths.
         let seed = 42 + 1000 * run as u32;
         let calls = common::jazz_module_calls(modules, seed);
-        let outline_call = ChatCall {
-            seed,
-            ..base_outline_call.clone()
-        };
+        let outline_call = Calls::new(&request, seed).outline(1);
         for (k, &(strategy, jump)) in strategies.iter().enumerate() {
             let clock = Clock::new();
             let mut engine = LlamaEngine::new(model, options(true, jump), clock);

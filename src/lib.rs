@@ -1,16 +1,17 @@
 //! `syllabus`: writes a whole course syllabus with a small language model running in process.
 //!
-//! Data flow: `cli` (request) → `prompt` (messages and schemas) → `engine` (llama.cpp in
-//! process) → `course` (validated syllabus) → `render` (Markdown / JSON) + `timing` (report).
-//! `pipeline` drives the calls; `app` wires a command to files.
+//! Data flow: `cli` (request, checked into a plan) → `session` (model loaded, engine built)
+//! → `pipeline` over `prompt` (messages and schemas) → `engine` (llama.cpp in process, or a
+//! daemon) → `course` (validated syllabus) → `render` (Markdown / JSON) + `timing` (records)
+//! and `report` (tables). `generate` and `bench` are the commands on top.
 
-pub mod app;
 pub mod bench;
 pub mod build_info;
 pub mod cli;
 pub mod course;
 pub mod digest;
 pub mod engine;
+pub mod generate;
 pub mod models;
 pub mod output;
 pub mod pack;
@@ -18,4 +19,8 @@ pub mod pipeline;
 pub mod progress;
 pub mod prompt;
 pub mod render;
+pub mod reply;
+pub mod report;
+pub mod schema;
+pub mod session;
 pub mod timing;

@@ -40,7 +40,7 @@ fn version() -> anyhow::Result<String> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.version {
-        return syllabus::app::write_stdout(version()?.as_bytes());
+        return syllabus::output::write_stdout(version()?.as_bytes());
     }
     let Some(command) = cli.command else {
         return Err(UsageError(
@@ -52,7 +52,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => {
             init_logging(cli.verbose, args.quiet);
             let plan = args.plan()?;
-            syllabus::app::generate(&plan)
+            syllabus::generate::generate(&plan)
         }
         Command::Pack {
             model,
@@ -87,7 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ModelsCommand::Pull { model, quiet } => commands::pull(&model, quiet)?,
                 ModelsCommand::Info { model, json } => commands::info(&model, json)?,
             };
-            syllabus::app::write_stdout(text.as_bytes())
+            syllabus::output::write_stdout(text.as_bytes())
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Writing output files atomically: a temporary file in the target folder, then a rename.
+//! Writing output: files atomically (a temporary file in the target folder, then a
+//! rename), and standard output that may be a closed pipe.
 //!
 //! An interrupted or failed run never leaves a half-written file, and an existing file is
 //! replaced only by a complete new one.
@@ -30,6 +31,15 @@ fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to standard output"),
     }
 }
 

@@ -1,15 +1,16 @@
-//! The generation pipeline: outline call, module calls, then assembly without the model.
+//! The generation pipeline: outline call (and renames of repeated titles), module calls,
+//! then assembly without the model.
 //!
 //! Replies that fail to parse or validate (or run out of budget) are regenerated with
 //! another seed, up to twice; a third failure ends the run with a message naming the call.
 
 use anyhow::bail;
 
-use crate::course::{
-    ContentError, CourseRequest, ModuleReply, OutlineEntry, OutlineReply, Syllabus,
-};
-use crate::engine::{BatchStats, CallOutput, ChatCall, Engine, Finish, Phase, Progress, Strategy};
-use crate::prompt;
+use crate::course::{CourseRequest, Syllabus};
+use crate::engine::{BatchStats, CallOutput, ChatCall, Engine, Finish, Progress, Strategy};
+use crate::prompt::Calls;
+use crate::reply::{ContentError, ModuleReply, OutlineEntry, OutlineReply};
+use crate::schema::max_reply_tokens;
 use crate::timing::{CallRecord, Clock};
 
 /// Attempts per call: the first try and two regenerations (a tiny model's lists sometimes
@@ -33,71 +34,7 @@ pub struct PipelineOutput {
     pub modules_ms: f64,
 }
 
-/// Seed of a call: distinct per phase, module and attempt, fixed by the run's seed.
-pub fn call_seed(seed: u32, phase: Phase, index: usize, attempt: u32) -> u32 {
-    let phase_offset = match phase {
-        Phase::Outline => 0,
-        Phase::Module => 1 + index as u32,
-    };
-    seed.wrapping_add(phase_offset)
-        .wrapping_add((attempt - 1).wrapping_mul(0x9E37_79B9))
-}
-
-fn outline_call(request: &CourseRequest, seed: u32, attempt: u32) -> ChatCall {
-    let schema = prompt::outline_schema(request.modules);
-    ChatCall {
-        phase: Phase::Outline,
-        index: 0,
-        attempt,
-        messages: prompt::outline_messages(request),
-        max_tokens: prompt::max_reply_tokens(&schema),
-        schema,
-        seed: call_seed(seed, Phase::Outline, 0, attempt),
-    }
-}
-
-fn module_call(
-    request: &CourseRequest,
-    outline: &OutlineReply,
-    index: usize,
-    seed: u32,
-    attempt: u32,
-) -> ChatCall {
-    let schema = prompt::module_schema();
-    ChatCall {
-        phase: Phase::Module,
-        index,
-        attempt,
-        messages: prompt::module_messages(request, outline, index),
-        max_tokens: prompt::max_reply_tokens(&schema),
-        schema,
-        seed: call_seed(seed, Phase::Module, index, attempt),
-    }
-}
-
-fn entry_call(
-    request: &CourseRequest,
-    outline: &OutlineReply,
-    index: usize,
-    first: usize,
-    seed: u32,
-    attempt: u32,
-) -> ChatCall {
-    let schema = prompt::entry_schema();
-    ChatCall {
-        phase: Phase::Outline,
-        index,
-        attempt,
-        messages: prompt::entry_messages(request, outline, index, first),
-        max_tokens: prompt::max_reply_tokens(&schema),
-        schema,
-        // Outline seeds are `seed` plus retries; renames take their own range.
-        seed: call_seed(seed, Phase::Outline, 0, attempt)
-            .wrapping_add(0x632B_E5AB)
-            .wrapping_add(index as u32),
-    }
-}
-
+/// The reply of a finished call, parsed and checked; or why not.
 fn check<T>(
     output: &CallOutput,
     parse: impl Fn(&str) -> Result<T, ContentError>,
@@ -112,59 +49,47 @@ fn check<T>(
     }
 }
 
-/// Runs the whole pipeline on `engine`.
-pub fn run(
+/// Runs one call until its reply passes `parse`, up to `ATTEMPTS` times; records every try.
+fn until_valid<T>(
     engine: &mut dyn Engine,
-    request: &CourseRequest,
-    strategy: Strategy,
-    seed: u32,
-    clock: &Clock,
     progress: &dyn Progress,
-) -> anyhow::Result<PipelineOutput> {
-    let mut calls = Vec::new();
-    let t0 = clock.now_ms();
-
-    // Size memory once for the largest call of the run.
-    let first = outline_call(request, seed, 1);
-    let mut like = first.clone();
-    like.max_tokens = like
-        .max_tokens
-        .max(prompt::max_reply_tokens(&prompt::module_schema()));
-    let parallel = if strategy == Strategy::Parallel {
-        request.modules
-    } else {
-        1
-    };
-    engine.reserve(
-        &like,
-        first.max_tokens as usize + MODULE_PROMPT_EXTRA,
-        parallel,
-    )?;
-
-    let mut outline = None;
+    calls: &mut Vec<CallRecord>,
+    make: impl Fn(u32) -> ChatCall,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> anyhow::Result<Result<T, String>> {
     let mut last_error = String::new();
     for attempt in 1..=ATTEMPTS {
-        let call = outline_call(request, seed, attempt);
+        let call = make(attempt);
         let (mut out, _) =
             engine.run(std::slice::from_ref(&call), Strategy::Sequential, progress)?;
         let out = out.remove(0);
-        let result = check(&out, |t| OutlineReply::parse_clean(t, request.modules));
-        let out_text = out.text;
+        let result = check(&out, |t| Ok(t.to_string())).and_then(|t| parse(&t));
         calls.push(out.record);
         match result {
-            Ok(o) => {
-                outline = Some(o);
-                break;
-            }
+            Ok(value) => return Ok(Ok(value)),
             Err(e) => {
-                tracing::warn!(attempt, error = %e, "outline rejected");
-                tracing::debug!(reply = %out_text, "rejected outline");
+                let label = crate::report::call_label(call.phase, call.index);
+                tracing::warn!(call = %label, attempt, error = %e, "reply rejected");
+                tracing::debug!(reply = %out.text, "rejected reply");
                 last_error = e;
             }
         }
     }
-    let Some(mut outline) = outline else {
-        bail!("the model did not produce a valid outline in {ATTEMPTS} attempts: {last_error}");
+    Ok(Err(last_error))
+}
+
+/// The outline, with any repeated module title renamed by its own call.
+fn outline_phase(
+    engine: &mut dyn Engine,
+    request: &CourseRequest,
+    builder: &Calls<'_>,
+    progress: &dyn Progress,
+    calls: &mut Vec<CallRecord>,
+) -> anyhow::Result<OutlineReply> {
+    let parse = |t: &str| OutlineReply::parse_clean(t, request.modules).map_err(|e| e.to_string());
+    let mut outline = match until_valid(engine, progress, calls, |a| builder.outline(a), parse)? {
+        Ok(o) => o,
+        Err(e) => bail!("the model did not produce a valid outline in {ATTEMPTS} attempts: {e}"),
     };
     while let Some(ContentError::DuplicateTitle {
         first,
@@ -173,39 +98,35 @@ pub fn run(
     }) = outline.first_duplicate()
     {
         let index = second - 1;
-        let mut renamed = None;
-        for attempt in 1..=ATTEMPTS {
-            let call = entry_call(request, &outline, index, first - 1, seed, attempt);
-            let (mut out, _) =
-                engine.run(std::slice::from_ref(&call), Strategy::Sequential, progress)?;
-            let out = out.remove(0);
-            let result = check(&out, |t| OutlineEntry::parse_valid(t, index));
-            calls.push(out.record);
-            match result {
-                Ok(entry) if !outline.has_title(&entry.title) => {
-                    renamed = Some(entry);
-                    break;
-                }
-                Ok(entry) => {
-                    tracing::warn!(module = second, title = %entry.title, "new title repeats another")
-                }
-                Err(e) => tracing::warn!(module = second, error = %e, "renamed entry rejected"),
+        let parse = |t: &str| match OutlineEntry::parse_valid(t, index) {
+            Ok(e) if outline.has_title(&e.title) => {
+                Err(format!("the new title \"{}\" repeats another", e.title))
             }
-        }
-        let Some(entry) = renamed else {
-            bail!("modules {first} and {second} of the outline share the title \"{title}\" and {ATTEMPTS} attempts to rename module {second} failed");
+            other => other.map_err(|e| e.to_string()),
         };
-        outline.modules[index] = entry;
+        let make = |a| builder.rename(&outline, index, first - 1, a);
+        match until_valid(engine, progress, calls, make, parse)? {
+            Ok(entry) => outline.modules[index] = entry,
+            Err(_) => bail!("modules {first} and {second} of the outline share the title \"{title}\" and {ATTEMPTS} attempts to rename module {second} failed"),
+        }
     }
-    let outline_ms = clock.now_ms() - t0;
+    Ok(outline)
+}
 
-    let t1 = clock.now_ms();
-    let mut replies: Vec<Option<ModuleReply>> = vec![None; request.modules];
-    let mut errors: Vec<String> = vec![String::new(); request.modules];
-    let batch: Vec<ChatCall> = (0..request.modules)
-        .map(|i| module_call(request, &outline, i, seed, 1))
-        .collect();
-    // A module that fails is regenerated as soon as it finishes, alongside the others.
+/// Every module in one batch; a module that fails is regenerated as soon as it finishes,
+/// alongside the others.
+fn module_phase(
+    engine: &mut dyn Engine,
+    outline: &OutlineReply,
+    builder: &Calls<'_>,
+    strategy: Strategy,
+    progress: &dyn Progress,
+    calls: &mut Vec<CallRecord>,
+) -> anyhow::Result<(Vec<ModuleReply>, BatchStats)> {
+    let n = outline.modules.len();
+    let mut replies: Vec<Option<ModuleReply>> = vec![None; n];
+    let mut errors: Vec<String> = vec![String::new(); n];
+    let batch: Vec<ChatCall> = (0..n).map(|i| builder.module(outline, i, 1)).collect();
     let (outs, stats) =
         engine.run_with_follow_ups(&batch, strategy, progress, &mut |call, out| {
             let i = call.index;
@@ -218,52 +139,58 @@ pub fn run(
                     tracing::warn!(module = i + 1, attempt = call.attempt, error = %e, "module rejected");
                     tracing::debug!(reply = %out.text, "rejected module");
                     errors[i] = e;
-                    (call.attempt < ATTEMPTS)
-                        .then(|| module_call(request, &outline, i, seed, call.attempt + 1))
+                    (call.attempt < ATTEMPTS).then(|| builder.module(outline, i, call.attempt + 1))
                 }
             }
         })?;
     calls.extend(outs.into_iter().map(|o| o.record));
-    let module_batches = vec![stats];
-    if let Some(i) = replies.iter().position(Option::is_none) {
-        bail!(
-            "module {} (\"{}\") was not valid after {ATTEMPTS} attempts: {}",
-            i + 1,
-            outline.modules[i].title,
-            errors[i]
-        );
+    let mut done = Vec::with_capacity(n);
+    for (i, reply) in replies.into_iter().enumerate() {
+        let Some(reply) = reply else {
+            bail!(
+                "module {} (\"{}\") was not valid after {ATTEMPTS} attempts: {}",
+                i + 1,
+                outline.modules[i].title,
+                errors[i]
+            );
+        };
+        done.push(reply);
     }
-    let modules_ms = clock.now_ms() - t1;
+    Ok((done, stats))
+}
 
-    let replies = replies
-        .into_iter()
-        .map(|r| r.expect("checked above"))
-        .collect();
+/// Runs the whole pipeline on `engine`.
+pub fn run(
+    engine: &mut dyn Engine,
+    request: &CourseRequest,
+    strategy: Strategy,
+    seed: u32,
+    clock: &Clock,
+    progress: &dyn Progress,
+) -> anyhow::Result<PipelineOutput> {
+    let builder = Calls::new(request, seed);
+    let mut calls = Vec::new();
+    let t0 = clock.now_ms();
+    // Size memory once for the largest call of the run.
+    let first = builder.outline(1);
+    let mut like = first.clone();
+    like.max_tokens = like
+        .max_tokens
+        .max(max_reply_tokens(&ModuleReply::schema()));
+    let extra = first.max_tokens as usize + MODULE_PROMPT_EXTRA;
+    engine.reserve(&like, extra, strategy.width(request.modules))?;
+    let outline = outline_phase(engine, request, &builder, progress, &mut calls)?;
+    let outline_ms = clock.now_ms() - t0;
+
+    let t1 = clock.now_ms();
+    let (replies, stats) =
+        module_phase(engine, &outline, &builder, strategy, progress, &mut calls)?;
+    let modules_ms = clock.now_ms() - t1;
     Ok(PipelineOutput {
         syllabus: Syllabus::assemble(request, outline, replies),
         calls,
-        module_batches,
+        module_batches: vec![stats],
         outline_ms,
         modules_ms,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seeds_differ_per_call_and_attempt_and_repeat_per_run() {
-        let mut seen = std::collections::HashSet::new();
-        for attempt in 1..=ATTEMPTS {
-            assert!(seen.insert(call_seed(7, Phase::Outline, 0, attempt)));
-            for i in 0..16 {
-                assert!(seen.insert(call_seed(7, Phase::Module, i, attempt)));
-            }
-        }
-        assert_eq!(
-            call_seed(7, Phase::Module, 3, 2),
-            call_seed(7, Phase::Module, 3, 2)
-        );
-    }
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::{call_label, ChatCall, Finish, Phase, Progress};
+use crate::engine::{ChatCall, Finish, Phase, Progress};
+use crate::report::call_label;
 use crate::timing::CallRecord;
 
 /// Default for `--slow-call-secs`, as the old pipeline warned.
@@ -83,11 +84,10 @@ impl Progress for Reporter {
 
     fn call_started(&self, call: &ChatCall) {
         let Some(b) = &self.bars else { return };
-        if call.phase == Phase::Outline {
-            b.spinner.set_message("writing the outline");
-        } else {
-            b.spinner.set_message("writing modules");
-        }
+        b.spinner.set_message(match call.phase {
+            Phase::Outline | Phase::Rename => "writing the outline",
+            Phase::Module => "writing modules",
+        });
         let bar = b.multi.add(ProgressBar::new(u64::from(call.max_tokens)));
         bar.set_style(
             ProgressStyle::with_template(

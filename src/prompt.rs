@@ -1,133 +1,94 @@
-//! Prompts and JSON schemas for the outline call and the module calls.
+//! The calls of a run, one builder per call kind (outline, module, rename): chat messages,
+//! the reply's schema (from its type, see `reply`), the token budget and the seed.
 //!
 //! Module prompts are laid out so that everything shared by all modules (system text,
 //! course context, the whole outline, the reply format) comes first and the one line
 //! naming the module comes last: the engine reuses the longest common token prefix.
-//!
-//! Every string in a schema has a `maxLength` and every array a `maxItems`: small models
-//! otherwise loop inside a string until the token limit. The bounds also size each call's
-//! token budget, and with it the KV cache.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::course::{CourseRequest, OutlineReply, MIN_ITEMS};
-
-/// A chat message for the model's chat template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatMessage {
-    /// "system", "user" or "assistant".
-    pub role: String,
-    /// Message text.
-    pub content: String,
-}
-
-impl ChatMessage {
-    fn new(role: &str, content: String) -> Self {
-        Self {
-            role: role.to_string(),
-            content,
-        }
-    }
-}
+use crate::course::CourseRequest;
+use crate::engine::{ChatCall, ChatMessage, Phase};
+use crate::reply::{ModuleReply, OutlineEntry, OutlineReply};
+use crate::schema::max_reply_tokens;
 
 const SYSTEM: &str = "You are an experienced curriculum designer. You write clear, concrete, \
 practical course material for teachers. You answer with one JSON object and nothing else.";
 
-/// Text bounds, in characters.
-const TITLE_LEN: u64 = 60;
-const LINE_LEN: u64 = 120;
-const PARAGRAPH_LEN: u64 = 320;
-
-fn text(max_len: u64) -> Value {
-    json!({"type": "string", "minLength": 1, "maxLength": max_len})
+/// Seed of a call: distinct per phase, module and attempt, fixed by the run's seed.
+pub fn call_seed(seed: u32, phase: Phase, index: usize, attempt: u32) -> u32 {
+    let offset = match phase {
+        Phase::Outline => 0,
+        Phase::Module => 1 + index as u32,
+        // Renames take their own range beside the outline's.
+        Phase::Rename => 0x632B_E5AB_u32.wrapping_add(index as u32),
+    };
+    seed.wrapping_add(offset)
+        .wrapping_add((attempt - 1).wrapping_mul(0x9E37_79B9))
 }
 
-fn list(max_len: u64, max_items: u64) -> Value {
-    json!({"type": "array", "items": text(max_len), "minItems": MIN_ITEMS, "maxItems": max_items})
+/// Builds the calls of one run of one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Calls<'a> {
+    request: &'a CourseRequest,
+    seed: u32,
 }
 
-fn object(properties: Value) -> Value {
-    let required: Vec<&String> = properties
-        .as_object()
-        .map(|p| p.keys().collect())
-        .unwrap_or_default();
-    json!({
-        "type": "object",
-        "properties": properties,
-        "required": required,
-        "additionalProperties": false,
-    })
-}
-
-fn top_level(mut schema: Value) -> Value {
-    // Compact JSON: no tokens spent on indentation.
-    schema["x-guidance"] = json!({"whitespace_flexible": false});
-    schema
-}
-
-/// Schema of the outline reply for exactly `modules` modules.
-pub fn outline_schema(modules: usize) -> Value {
-    let entry = object(json!({"title": text(TITLE_LEN), "focus": text(LINE_LEN)}));
-    top_level(object(json!({
-        "title": text(TITLE_LEN),
-        "description": text(PARAGRAPH_LEN),
-        "audience": text(LINE_LEN),
-        "prerequisites": list(LINE_LEN, 4),
-        "learning_outcomes": list(LINE_LEN, 6),
-        "modules": {"type": "array", "items": entry, "minItems": modules, "maxItems": modules},
-    })))
-}
-
-/// Schema of one module reply.
-pub fn module_schema() -> Value {
-    top_level(object(json!({
-        "summary": text(PARAGRAPH_LEN),
-        "learning_objectives": list(LINE_LEN, 5),
-        "topics": list(TITLE_LEN, 6),
-        "activities": list(LINE_LEN, 4),
-        "assessment": text(LINE_LEN * 2),
-    })))
-}
-
-/// Schema of a replacement outline entry (a module title that repeated another).
-pub fn entry_schema() -> Value {
-    top_level(object(
-        json!({"title": text(TITLE_LEN), "focus": text(LINE_LEN)}),
-    ))
-}
-
-/// Upper bound on the characters of any reply the schema allows.
-pub fn max_reply_chars(schema: &Value) -> u64 {
-    let props = schema.get("properties").and_then(Value::as_object);
-    match schema.get("type").and_then(Value::as_str) {
-        Some("string") => schema["maxLength"].as_u64().unwrap_or(0) + 2,
-        Some("array") => {
-            let n = schema["maxItems"].as_u64().unwrap_or(0);
-            2 + n * (max_reply_chars(&schema["items"]) + 1)
-        }
-        Some("object") => {
-            2 + props.map_or(0, |p| {
-                p.iter()
-                    .map(|(k, v)| k.len() as u64 + 4 + max_reply_chars(v))
-                    .sum()
-            })
-        }
-        _ => 16,
+impl<'a> Calls<'a> {
+    /// Calls for `request` seeded from the run's `seed`.
+    pub fn new(request: &'a CourseRequest, seed: u32) -> Self {
+        Self { request, seed }
     }
-}
 
-/// Generation budget in tokens for a schema.
-///
-/// A third of the character bound: JSON text runs 3-4 characters a token, so only a reply
-/// that is both near every bound and oddly tokenized can hit it; such a reply ends as
-/// `Finish::Length`, and the pipeline regenerates it.
-pub fn max_reply_tokens(schema: &Value) -> u32 {
-    u32::try_from(max_reply_chars(schema) / 3 + 8).unwrap_or(u32::MAX)
-}
+    fn call(
+        &self,
+        (phase, index, attempt): (Phase, usize, u32),
+        messages: Vec<ChatMessage>,
+        schema: Value,
+    ) -> ChatCall {
+        ChatCall {
+            phase,
+            index,
+            attempt,
+            messages,
+            max_tokens: max_reply_tokens(&schema),
+            schema,
+            seed: call_seed(self.seed, phase, index, attempt),
+        }
+    }
 
-/// Typical outline reply length in tokens for `modules` modules, to size memory up front.
-pub fn typical_outline_tokens(modules: usize) -> usize {
-    160 + 40 * modules
+    /// The outline call.
+    pub fn outline(&self, attempt: u32) -> ChatCall {
+        let id = (Phase::Outline, 0, attempt);
+        let schema = OutlineReply::schema(self.request.modules);
+        self.call(id, outline_messages(self.request), schema)
+    }
+
+    /// The call that writes module `index` (0-based) of `outline`.
+    pub fn module(&self, outline: &OutlineReply, index: usize, attempt: u32) -> ChatCall {
+        let messages = module_messages(self.request, outline, index);
+        self.call(
+            (Phase::Module, index, attempt),
+            messages,
+            ModuleReply::schema(),
+        )
+    }
+
+    /// The call that renames module `index` (0-based), whose title repeats module `first`.
+    pub fn rename(
+        &self,
+        outline: &OutlineReply,
+        index: usize,
+        first: usize,
+        attempt: u32,
+    ) -> ChatCall {
+        let messages = rename_messages(self.request, outline, index, first);
+        self.call(
+            (Phase::Rename, index, attempt),
+            messages,
+            OutlineEntry::schema(),
+        )
+    }
 }
 
 fn course_lines(request: &CourseRequest) -> String {
@@ -156,24 +117,17 @@ const EXAMPLE_MODULE: &str = r#"{"summary":"Learners find out how aperture, shut
 
 fn outline_request(course: &str, modules: usize) -> String {
     format!(
-        "Plan a course.\n{course}\n\n\
-         Reply with a JSON object with these keys:\n\
-         - title: the course title\n\
-         - description: two or three sentences on what the course covers and why\n\
-         - audience: who the course is for\n\
-         - prerequisites: 2 to 4 different things learners should know first\n\
-         - learning_outcomes: 3 to 6 different outcomes, each starting with a verb\n\
-         - modules: exactly {modules} modules in teaching order, from foundations to advanced, \
-         each with a short title of its own and a one-line focus"
+        "Plan a course.\n{course}\n\nReply with a JSON object with these keys:\n{}",
+        OutlineReply::prompt_lines(modules)
     )
 }
 
 /// Messages for the outline call.
 pub fn outline_messages(request: &CourseRequest) -> Vec<ChatMessage> {
     vec![
-        ChatMessage::new("system", SYSTEM.to_string()),
+        ChatMessage::new("system", SYSTEM),
         ChatMessage::new("user", outline_request(EXAMPLE_COURSE, 3)),
-        ChatMessage::new("assistant", EXAMPLE_OUTLINE.to_string()),
+        ChatMessage::new("assistant", EXAMPLE_OUTLINE),
         ChatMessage::new(
             "user",
             outline_request(&course_lines(request), request.modules),
@@ -181,17 +135,14 @@ pub fn outline_messages(request: &CourseRequest) -> Vec<ChatMessage> {
     ]
 }
 
-const MODULE_KEYS: &str =
-    "Write one module of this course in detail. Reply with a JSON object with these keys:\n\
-     - summary: two or three sentences on what the module teaches\n\
-     - learning_objectives: 3 to 5 different objectives, each starting with a verb\n\
-     - topics: 3 to 6 different topics covered\n\
-     - activities: 2 to 4 different, concrete learning activities\n\
-     - assessment: how learning in this module is assessed";
-
 fn module_request(context: &str, plan: &str, number: usize, title: &str, focus: &str) -> String {
     // Shared text first, the module named last: see the module docs.
-    format!("{context}\n\nCourse outline:\n{plan}\n\n{MODULE_KEYS}\n\nThe module to write is module {number}: {title} ({focus})")
+    format!(
+        "{context}\n\nCourse outline:\n{plan}\n\n\
+         Write one module of this course in detail. Reply with a JSON object with these keys:\n{}\n\n\
+         The module to write is module {number}: {title} ({focus})",
+        ModuleReply::prompt_lines()
+    )
 }
 
 fn outline_plan(outline: &OutlineReply) -> String {
@@ -214,8 +165,7 @@ fn course_context(request: &CourseRequest, outline: &OutlineReply) -> String {
     )
 }
 
-/// Messages for the call that renames module `index` (0-based), whose title repeats module `first`.
-pub fn entry_messages(
+fn rename_messages(
     request: &CourseRequest,
     outline: &OutlineReply,
     index: usize,
@@ -232,13 +182,12 @@ pub fn entry_messages(
         first_number = first + 1,
     );
     vec![
-        ChatMessage::new("system", SYSTEM.to_string()),
+        ChatMessage::new("system", SYSTEM),
         ChatMessage::new("user", user),
     ]
 }
 
-/// Messages for the call that writes module `index` (0-based) of `outline`.
-pub fn module_messages(
+fn module_messages(
     request: &CourseRequest,
     outline: &OutlineReply,
     index: usize,
@@ -252,9 +201,9 @@ pub fn module_messages(
         "Balancing aperture, shutter speed and ISO",
     );
     vec![
-        ChatMessage::new("system", SYSTEM.to_string()),
+        ChatMessage::new("system", SYSTEM),
         ChatMessage::new("user", example),
-        ChatMessage::new("assistant", EXAMPLE_MODULE.to_string()),
+        ChatMessage::new("assistant", EXAMPLE_MODULE),
         ChatMessage::new(
             "user",
             module_request(
@@ -271,7 +220,6 @@ pub fn module_messages(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::course::OutlineEntry;
 
     fn request() -> CourseRequest {
         CourseRequest {
@@ -301,74 +249,43 @@ mod tests {
         }
     }
 
-    fn walk(schema: &Value, check: &mut dyn FnMut(&Value)) {
-        check(schema);
-        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
-            props.values().for_each(|v| walk(v, check));
-        }
-        if let Some(items) = schema.get("items") {
-            walk(items, check);
-        }
-    }
-
     #[test]
-    fn every_string_and_array_is_bounded() {
-        for schema in [outline_schema(4), module_schema(), entry_schema()] {
-            walk(&schema, &mut |s| match s["type"].as_str() {
-                Some("string") => {
-                    assert!(s["maxLength"].as_u64().unwrap() > 0 && s["minLength"] == 1)
-                }
-                Some("array") => {
-                    assert!(s["maxItems"].as_u64().unwrap() >= s["minItems"].as_u64().unwrap())
-                }
-                Some("object") => assert_eq!(s["additionalProperties"], false),
-                other => panic!("unexpected type {other:?}"),
-            });
+    fn seeds_differ_per_call_and_attempt_and_repeat_per_run() {
+        let mut seen = std::collections::HashSet::new();
+        for attempt in 1..=3 {
+            assert!(seen.insert(call_seed(7, Phase::Outline, 0, attempt)));
+            for i in 0..16 {
+                assert!(seen.insert(call_seed(7, Phase::Module, i, attempt)));
+                assert!(seen.insert(call_seed(7, Phase::Rename, i, attempt)));
+            }
         }
-    }
-
-    #[test]
-    fn outline_schema_fixes_the_module_count() {
-        let s = outline_schema(7);
-        assert_eq!(s["properties"]["modules"]["minItems"], 7);
-        assert_eq!(s["properties"]["modules"]["maxItems"], 7);
-        assert_eq!(s["x-guidance"]["whitespace_flexible"], false);
-    }
-
-    #[test]
-    fn properties_keep_their_written_order() {
-        let keys: Vec<_> = module_schema()["properties"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect();
         assert_eq!(
-            keys,
-            [
-                "summary",
-                "learning_objectives",
-                "topics",
-                "activities",
-                "assessment"
-            ]
+            call_seed(7, Phase::Module, 3, 2),
+            call_seed(7, Phase::Module, 3, 2)
         );
     }
 
     #[test]
-    fn reply_budget_covers_the_largest_allowed_reply() {
-        // The largest reply: every list full, every string at its maximum length.
-        let big = |n: u64| "x".repeat(n as usize);
-        let reply = json!({
-            "summary": big(PARAGRAPH_LEN),
-            "learning_objectives": vec![big(LINE_LEN); 5],
-            "topics": vec![big(TITLE_LEN); 6],
-            "activities": vec![big(LINE_LEN); 4],
-            "assessment": big(LINE_LEN * 2),
-        });
-        let len = serde_json::to_string(&reply).unwrap().len() as u64;
-        assert!(max_reply_chars(&module_schema()) >= len);
-        assert!(max_reply_tokens(&outline_schema(8)) > max_reply_tokens(&outline_schema(2)));
+    fn each_call_kind_gets_its_schema_budget_and_phase() {
+        let (r, o) = (request(), outline());
+        let calls = Calls::new(&r, 7);
+        let outline_call = calls.outline(1);
+        assert_eq!(outline_call.schema["properties"]["modules"]["maxItems"], 3);
+        assert_eq!(
+            outline_call.max_tokens,
+            max_reply_tokens(&outline_call.schema)
+        );
+        let module = calls.module(&o, 2, 2);
+        assert_eq!(
+            (module.phase, module.index, module.attempt),
+            (Phase::Module, 2, 2)
+        );
+        assert_eq!(module.schema, ModuleReply::schema());
+        let rename = calls.rename(&o, 2, 0, 1);
+        assert_eq!(rename.phase, Phase::Rename);
+        assert!(rename.messages[1]
+            .content
+            .contains("Module 3 has the same title as module 1"));
     }
 
     #[test]
@@ -389,10 +306,10 @@ mod tests {
     fn worked_examples_follow_their_schemas() {
         let outline = OutlineReply::parse_valid(EXAMPLE_OUTLINE, 3).unwrap();
         assert_eq!(outline.modules[1].title, "Exposure");
-        crate::course::ModuleReply::parse_valid(EXAMPLE_MODULE).unwrap();
+        ModuleReply::parse_valid(EXAMPLE_MODULE).unwrap();
         for (text, schema) in [
-            (EXAMPLE_OUTLINE, outline_schema(3)),
-            (EXAMPLE_MODULE, module_schema()),
+            (EXAMPLE_OUTLINE, OutlineReply::schema(3)),
+            (EXAMPLE_MODULE, ModuleReply::schema()),
         ] {
             let v: Value = serde_json::from_str(text).unwrap();
             let keys: Vec<_> = v.as_object().unwrap().keys().collect();

@@ -71,11 +71,12 @@ fn markdown(s: &Syllabus) -> String {
             .unwrap_or_default();
         let _ = writeln!(out, "### Module {}: {}{}\n", m.number, md(&m.title), weeks);
         let _ = writeln!(out, "*{}*\n", md(&m.focus));
-        let _ = writeln!(out, "{}\n", md(&m.summary));
-        list(&mut out, "**Learning objectives**", &m.learning_objectives);
-        list(&mut out, "**Topics**", &m.topics);
-        list(&mut out, "**Activities**", &m.activities);
-        let _ = writeln!(out, "**Assessment:** {}\n", md(&m.assessment));
+        let c = &m.content;
+        let _ = writeln!(out, "{}\n", md(&c.summary));
+        list(&mut out, "**Learning objectives**", &c.learning_objectives);
+        list(&mut out, "**Topics**", &c.topics);
+        list(&mut out, "**Activities**", &c.activities);
+        let _ = writeln!(out, "**Assessment:** {}\n", md(&c.assessment));
     }
     while out.ends_with("\n\n") {
         out.pop();
@@ -87,6 +88,7 @@ fn markdown(s: &Syllabus) -> String {
 mod tests {
     use super::*;
     use crate::course::Module;
+    use crate::reply::ModuleReply;
 
     fn syllabus() -> Syllabus {
         Syllabus {
@@ -104,11 +106,13 @@ mod tests {
                 title: "Ocean zones".into(),
                 focus: "Light and depth".into(),
                 weeks: Some("1-4".into()),
-                summary: "Zones.".into(),
-                learning_objectives: vec!["Name zones".into(), "Compare".into()],
-                topics: vec!["Light".into(), "Pressure".into()],
-                activities: vec!["Lab".into(), "Trip".into()],
-                assessment: "Quiz".into(),
+                content: ModuleReply {
+                    summary: "Zones.".into(),
+                    learning_objectives: vec!["Name zones".into(), "Compare".into()],
+                    topics: vec!["Light".into(), "Pressure".into()],
+                    activities: vec!["Lab".into(), "Trip".into()],
+                    assessment: "Quiz".into(),
+                },
             }],
         }
     }

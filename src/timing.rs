@@ -1,14 +1,75 @@
-//! Wall-clock timing: one clock per run, per-call records, the run record and its report.
+//! Wall-clock timing and the records of a run: one clock per run, what each call did
+//! (phase, finish, tokens, times), batch figures, and the run record written by `--timings`.
 //!
 //! Every time in a record is read from the run's `Clock` as milliseconds since the run
-//! started, so phases and calls share one time line and add up.
+//! started, so phases and calls share one time line and add up. This module sits below the
+//! engines (they fill the records); presenting records to people is `report`'s job.
 
 use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::build_info::BuildInfo;
-use crate::engine::{call_label, BatchStats, EngineInfo, Finish, Phase};
+
+/// Which step of the pipeline a call belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// The course outline.
+    Outline,
+    /// A new title for a module whose outline title repeated another (part of the outline phase).
+    Rename,
+    /// One detailed module.
+    Module,
+}
+
+/// Why generation of a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Finish {
+    /// The model ended the reply.
+    Stop,
+    /// The token budget ran out.
+    Length,
+    /// The call failed.
+    Error,
+}
+
+/// Figures for one `Engine::run` as a whole.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BatchStats {
+    /// Tokens of the shared prefix computed once (0 when not shared).
+    pub shared_prefix_tokens: usize,
+    /// Of those, tokens already in the cache from the previous batch (not computed again).
+    pub reused_prefix_tokens: usize,
+    /// Most calls decoded together.
+    pub max_parallel: usize,
+    /// Reply tokens the grammar forced, fed without sampling (jump-forward).
+    pub forced_tokens: usize,
+    /// Decode calls made (prompt chunks and generation steps).
+    pub decode_calls: usize,
+    /// Time inside the engine's decode calls.
+    pub decode_ms: f64,
+    /// Time of the whole run.
+    pub wall_ms: f64,
+}
+
+/// What the run report says about the backend and model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EngineInfo {
+    /// "llama" or "ollama".
+    pub backend: String,
+    /// Model name.
+    pub model: String,
+    /// Model file, when local.
+    pub path: Option<String>,
+    /// File size in bytes, when local.
+    pub size_bytes: Option<u64>,
+    /// Quantization such as Q4_0, when known.
+    pub quantization: Option<String>,
+    /// Generation threads.
+    pub threads: usize,
+}
 
 /// Milliseconds since the run started.
 #[derive(Debug, Clone, Copy)]
@@ -275,92 +336,6 @@ impl RunRecord {
     pub fn generated_tokens(&self) -> usize {
         self.calls.iter().map(|c| c.generated_tokens).sum()
     }
-
-    /// A compact table for people: phases, then calls, slowest call marked.
-    pub fn table(&self) -> String {
-        let p = &self.phases;
-        let mut out = format!(
-            "{} on {} ({}), strategy {}: {:.2} s, peak memory {}\n  load {:.2} s | outline {:.2} s | modules {:.2} s | finalize {:.2} s\n",
-            self.backend,
-            self.model.name,
-            self.model.quantization.as_deref().unwrap_or("?"),
-            self.strategy,
-            self.wall_ms / 1000.0,
-            self.peak_rss_bytes
-                .map_or_else(|| "unknown".to_string(), |b| format!("{} MB", b / 1_000_000)),
-            p.load_ms / 1000.0,
-            p.outline_ms / 1000.0,
-            p.modules_ms / 1000.0,
-            p.finalize_ms / 1000.0,
-        );
-        for b in &self.module_batches {
-            let kept = if b.reused_prefix_tokens > 0 {
-                format!(" ({} kept from the batch before)", b.reused_prefix_tokens)
-            } else {
-                String::new()
-            };
-            let forced = if b.forced_tokens > 0 {
-                format!(
-                    ", {} tokens forced by the grammar in {} decodes",
-                    b.forced_tokens, b.decode_calls
-                )
-            } else {
-                String::new()
-            };
-            let decode = if b.wall_ms > 0.0 {
-                100.0 * b.decode_ms / b.wall_ms
-            } else {
-                0.0
-            };
-            out += &format!(
-                "  shared prefix {} tokens{kept}, up to {} calls at once, decode {decode:.0}% of the batch{forced}\n",
-                b.shared_prefix_tokens, b.max_parallel,
-            );
-        }
-        out += "  call        try  prompt  cached  gen   ttft s  total s  tok/s  finish\n";
-        let slowest = self
-            .calls
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_ms.total_cmp(&b.1.total_ms))
-            .map(|(i, _)| i);
-        for (i, c) in self.calls.iter().enumerate() {
-            let name = call_label(c.phase, c.index);
-            out += &format!(
-                "  {name:<10} {:>4} {:>7} {:>7} {:>4} {:>8.2} {:>8.2} {:>6.1}  {:?}{}\n",
-                c.attempt,
-                c.prompt_tokens,
-                c.cached_tokens,
-                c.generated_tokens,
-                c.ttft_ms / 1000.0,
-                c.total_ms / 1000.0,
-                c.tokens_per_s,
-                c.finish,
-                if Some(i) == slowest {
-                    "  <- slowest"
-                } else {
-                    ""
-                },
-            );
-        }
-        let reported: Vec<(f64, f64)> = self
-            .calls
-            .iter()
-            .filter_map(|c| Some((c.total_ms, c.server.as_ref()?.total_ms?)))
-            .collect();
-        if !reported.is_empty() {
-            let client: f64 = reported.iter().map(|r| r.0).sum();
-            let server: f64 = reported.iter().map(|r| r.1).sum();
-            out += &format!(
-                "  daemon: {} calls, client {:.2} s, server {:.2} s, overhead {:.2} s\n",
-                reported.len(),
-                client / 1000.0,
-                server / 1000.0,
-                (client - server) / 1000.0
-            );
-        }
-        out
-    }
 }
 
 #[cfg(test)]
@@ -414,73 +389,5 @@ mod tests {
         );
         assert_eq!(r.tokens_per_s, 0.0);
         assert_eq!(r.ttft_ms, 5.0);
-    }
-
-    #[test]
-    fn table_lists_phases_then_calls_and_marks_the_slowest() {
-        let call = |index, done: f64| {
-            let marks = CallMarks {
-                submitted: 0.0,
-                admitted: 0.0,
-                prompt_done: Some(100.0),
-                first_token: Some(100.0),
-                done,
-            };
-            let tokens = CallTokens {
-                prompt: 600,
-                cached: 550,
-                generated: 120,
-            };
-            CallRecord::new(Phase::Module, index, 1, marks, tokens, Finish::Stop)
-        };
-        let info = EngineInfo {
-            backend: "llama".into(),
-            model: "tiny".into(),
-            path: None,
-            size_bytes: None,
-            quantization: Some("Q4_0".into()),
-            threads: 2,
-        };
-        let phases = Phases {
-            load_ms: 300.0,
-            outline_ms: 2000.0,
-            modules_ms: 5000.0,
-            finalize_ms: 10.0,
-        };
-        let record = RunRecord::new(
-            info,
-            "parallel",
-            2,
-            7310.0,
-            phases,
-            vec![],
-            vec![call(0, 4000.0), call(1, 5000.0)],
-        );
-        let table = record.table();
-        let lines: Vec<&str> = table.lines().collect();
-        assert!(
-            lines[0].starts_with("llama on tiny (Q4_0), strategy parallel: 7.31 s"),
-            "{table}"
-        );
-        assert!(
-            lines[1].contains("load 0.30 s | outline 2.00 s | modules 5.00 s | finalize 0.01 s")
-        );
-        assert!(lines[2].contains("call") && lines[2].contains("tok/s"));
-        assert!(lines[3].starts_with("  module 1") && !lines[3].contains("slowest"));
-        assert!(
-            lines[4].starts_with("  module 2") && lines[4].ends_with("<- slowest"),
-            "{table}"
-        );
-        assert_eq!(lines.len(), 5, "no daemon line without server figures");
-        let mut with_server = record.clone();
-        with_server.calls[1].server = Some(ServerTiming {
-            total_ms: Some(4500.0),
-            ..ServerTiming::default()
-        });
-        let table = with_server.table();
-        assert!(
-            table.ends_with("  daemon: 1 calls, client 5.00 s, server 4.50 s, overhead 0.50 s\n"),
-            "{table}"
-        );
     }
 }

@@ -1,38 +1,38 @@
 //! The engine interface: run a batch of constrained chat calls and report how each went.
 //!
 //! The pipeline hands an engine every call of one phase at once (one outline call, or all
-//! module calls) with a `Strategy`; the engine decides how to schedule them. Nothing in
-//! the pipeline knows which engine runs.
+//! module calls) with a `Strategy`; the engine decides how to schedule them, with the
+//! bookkeeping of `schedule`. Nothing in the pipeline knows which engine runs. The records
+//! an engine fills (`CallRecord`, `BatchStats`, ...) live in `timing`, below this module.
 
 pub mod llama;
 #[cfg(feature = "ollama")]
 pub mod ollama;
+#[cfg(not(feature = "ollama"))]
+#[path = "ollama_off.rs"]
+pub mod ollama;
+pub mod schedule;
 pub mod stream;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::prompt::ChatMessage;
 use crate::timing::CallRecord;
+pub use crate::timing::{BatchStats, EngineInfo, Finish, Phase};
+
+/// Model asked of a daemon when `--model` is not given (the old set-up's model).
+pub const DEFAULT_OLLAMA_MODEL: &str = "qwen:latest";
 
 /// How module calls are scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
-    /// One call after another, each from an empty cache (the old design, as a baseline).
+    /// One call after another, each from an empty cache (the design before this one, kept as the baseline).
     Sequential,
     /// Shared prompt prefix computed once and copied; calls one after another.
     Prefix,
     /// Shared prefix computed once, forked to every call, all calls decoded together.
     Parallel,
-}
-
-/// How people read a call's name: "outline" or "module 3".
-pub fn call_label(phase: Phase, index: usize) -> String {
-    match phase {
-        Phase::Outline => "outline".to_string(),
-        Phase::Module => format!("module {}", index + 1),
-    }
 }
 
 impl Strategy {
@@ -44,6 +44,14 @@ impl Strategy {
             Self::Parallel => "parallel",
         }
     }
+
+    /// Calls in flight at once when up to `limit` could be: only `Parallel` runs more than one.
+    pub fn width(self, limit: usize) -> usize {
+        match self {
+            Self::Parallel => limit.max(1),
+            Self::Sequential | Self::Prefix => 1,
+        }
+    }
 }
 
 /// Which backend runs the calls.
@@ -52,8 +60,7 @@ impl Strategy {
 pub enum BackendKind {
     /// llama.cpp inside this process.
     Llama,
-    /// An Ollama daemon over HTTP.
-    #[cfg(feature = "ollama")]
+    /// An Ollama daemon over HTTP (cargo feature `ollama`).
     Ollama,
 }
 
@@ -62,20 +69,9 @@ impl BackendKind {
     pub fn name(self) -> &'static str {
         match self {
             Self::Llama => "llama",
-            #[cfg(feature = "ollama")]
             Self::Ollama => "ollama",
         }
     }
-}
-
-/// Which step of the pipeline a call belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    /// The course outline.
-    Outline,
-    /// One detailed module.
-    Module,
 }
 
 /// Sampling settings shared by every call of a run.
@@ -91,6 +87,35 @@ pub struct Sampling {
     pub dry: f32,
 }
 
+impl Sampling {
+    /// The command line's defaults.
+    pub const DEFAULT: Self = Self {
+        temperature: 0.7,
+        top_p: 0.9,
+        top_k: 40,
+        dry: 0.8,
+    };
+}
+
+/// A chat message for the model's chat template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// "system", "user" or "assistant".
+    pub role: String,
+    /// Message text.
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A message from `role`.
+    pub fn new(role: &str, content: impl Into<String>) -> Self {
+        Self {
+            role: role.to_string(),
+            content: content.into(),
+        }
+    }
+}
+
 /// One chat call constrained to a JSON schema.
 #[derive(Debug, Clone)]
 pub struct ChatCall {
@@ -98,7 +123,7 @@ pub struct ChatCall {
     pub phase: Phase,
     /// Position within its phase (module number - 1).
     pub index: usize,
-    /// 1 for the first try, 2 for a regeneration.
+    /// 1 for the first try, 2 and 3 for regenerations.
     pub attempt: u32,
     /// Chat messages, rendered with the model's template.
     pub messages: Vec<ChatMessage>,
@@ -110,18 +135,6 @@ pub struct ChatCall {
     pub seed: u32,
 }
 
-/// Why generation of a call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Finish {
-    /// The model ended the reply.
-    Stop,
-    /// The token budget ran out.
-    Length,
-    /// The call failed.
-    Error,
-}
-
 /// A call's reply text with its timing record.
 #[derive(Debug, Clone)]
 pub struct CallOutput {
@@ -129,25 +142,6 @@ pub struct CallOutput {
     pub text: String,
     /// Tokens, times and finish reason.
     pub record: CallRecord,
-}
-
-/// Figures for one `Engine::run` as a whole.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct BatchStats {
-    /// Tokens of the shared prefix computed once (0 when not shared).
-    pub shared_prefix_tokens: usize,
-    /// Of those, tokens already in the cache from the previous batch (not computed again).
-    pub reused_prefix_tokens: usize,
-    /// Most calls decoded together.
-    pub max_parallel: usize,
-    /// Reply tokens the grammar forced, fed without sampling (jump-forward).
-    pub forced_tokens: usize,
-    /// Decode calls made (prompt chunks and generation steps).
-    pub decode_calls: usize,
-    /// Time inside the engine's decode calls.
-    pub decode_ms: f64,
-    /// Time of the whole run.
-    pub wall_ms: f64,
 }
 
 /// Receives live progress; the terminal display and quiet mode both implement it.
@@ -166,23 +160,6 @@ pub trait Progress {
 #[derive(Debug, Default)]
 pub struct NoProgress;
 impl Progress for NoProgress {}
-
-/// What the run report says about the backend and model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EngineInfo {
-    /// "llama" or "ollama".
-    pub backend: String,
-    /// Model name.
-    pub model: String,
-    /// Model file, when local.
-    pub path: Option<String>,
-    /// File size in bytes, when local.
-    pub size_bytes: Option<u64>,
-    /// Quantization such as Q4_0, when known.
-    pub quantization: Option<String>,
-    /// Generation threads.
-    pub threads: usize,
-}
 
 /// A backend that runs chat calls.
 pub trait Engine {

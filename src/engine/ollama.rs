@@ -6,18 +6,24 @@
 //! kept beside the client's wall clock, so the report shows the daemon's overhead.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use serde_json::{json, Value};
 
+use super::schedule::Ledger;
 use super::{
     BatchStats, CallOutput, ChatCall, Engine, EngineInfo, Finish, FollowUp, Progress, Sampling,
     Strategy,
 };
+use crate::report::call_label;
 use crate::timing::{CallMarks, CallRecord, CallTokens, Clock, ServerTiming};
+
+/// Whether this build has the backend (its twin, `ollama_off.rs`, says how to get it).
+pub fn check_enabled() -> Result<(), &'static str> {
+    Ok(())
+}
 
 /// The daemon's address when neither `--ollama-url` nor `OLLAMA_HOST` is given.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:11434";
@@ -238,7 +244,17 @@ impl OllamaEngine {
                 _ => CallError::Fatal(anyhow!("Ollama answered {status}: {message}")),
             });
         }
-        let mut resp = resp;
+        self.read_stream(resp, call, marks, progress).await
+    }
+
+    /// Reads a streamed reply to its `done` line: the text, the pieces, and the last line.
+    async fn read_stream(
+        &self,
+        mut resp: reqwest::Response,
+        call: &ChatCall,
+        marks: &mut CallMarks,
+        progress: &dyn Progress,
+    ) -> Result<(String, usize, Value), CallError> {
         let mut text = String::new();
         let mut pending: Vec<u8> = Vec::new();
         let mut chunks = 0usize;
@@ -307,9 +323,8 @@ impl OllamaEngine {
             let attempt = tokio::time::timeout(limit, self.try_call(call, &mut marks, progress));
             match attempt.await {
                 Err(_) => bail!(
-                    "an Ollama call ({:?} {}) took longer than {} s; raise --call-timeout-secs or use a smaller model",
-                    call.phase,
-                    call.index + 1,
+                    "an Ollama call ({}) took longer than {} s; raise --call-timeout-secs or use a smaller model",
+                    call_label(call.phase, call.index),
                     limit.as_secs_f64()
                 ),
                 Ok(Ok(reply)) => break reply,
@@ -378,44 +393,34 @@ impl Engine for OllamaEngine {
         follow_up: FollowUp<'_>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
         let start = self.clock.now_ms();
-        let width = match strategy {
-            Strategy::Sequential => 1,
-            _ => self.opts.parallel.max(1),
-        };
+        let width = strategy.width(self.opts.parallel);
+        let mut ledger: Ledger<()> = Ledger::new(1..=width as i32);
+        for call in calls {
+            ledger.submit(call.clone(), (), 0, start);
+        }
         let this = &*self;
         let work = async {
-            let mut outputs: Vec<Option<CallOutput>> = vec![None; calls.len()];
-            let mut queue: VecDeque<(usize, ChatCall, f64)> = calls
-                .iter()
-                .cloned()
-                .enumerate()
-                .map(|(i, c)| (i, c, start))
-                .collect();
             let mut in_flight = FuturesUnordered::new();
             loop {
-                while in_flight.len() < width {
-                    let Some((i, c, submitted)) = queue.pop_front() else {
-                        break;
-                    };
+                while let Some((i, slot)) = ledger.admit(this.clock.now_ms()) {
+                    let e = ledger.entry(i);
+                    let (call, submitted) = (e.call.clone(), e.marks.submitted);
                     in_flight.push(async move {
-                        let reply = this.call(&c, submitted, progress).await;
-                        (i, c, reply)
+                        let reply = this.call(&call, submitted, progress).await;
+                        (i, slot, reply)
                     });
                 }
                 // The first failure ends the phase; dropping the futures cancels the calls in flight.
-                let Some((i, c, reply)) = in_flight.next().await else {
+                let Some((i, slot, reply)) = in_flight.next().await else {
                     break;
                 };
-                let out = reply?;
-                if let Some(next) = follow_up(&c, &out) {
-                    queue.push_back((outputs.len(), next, this.clock.now_ms()));
-                    outputs.push(None);
+                if let Some(next) = ledger.finish(i, slot, reply?, follow_up) {
+                    ledger.submit(next, (), 0, this.clock.now_ms());
                 }
-                outputs[i] = Some(out);
             }
-            anyhow::Ok(outputs)
+            anyhow::Ok(())
         };
-        let outputs = self.runtime.block_on(async {
+        self.runtime.block_on(async {
             tokio::select! {
                 r = work => r,
                 _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted: the Ollama calls in flight were cancelled")),
@@ -426,13 +431,7 @@ impl Engine for OllamaEngine {
             wall_ms: self.clock.now_ms() - start,
             ..BatchStats::default()
         };
-        Ok((
-            outputs
-                .into_iter()
-                .map(|o| o.expect("every call returned"))
-                .collect(),
-            stats,
-        ))
+        Ok((ledger.into_outputs()?, stats))
     }
 }
 

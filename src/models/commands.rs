@@ -2,7 +2,10 @@
 
 use serde::Serialize;
 
-use super::{catalog, find_local, gguf, CatalogEntry, Places, ResolveOptions, Source};
+use super::catalog::{catalog, CatalogEntry};
+use super::gguf;
+use super::places::Places;
+use super::resolve::{find_local, ResolveOptions, Source};
 
 #[derive(Serialize)]
 struct ListRow<'a> {
@@ -73,7 +76,7 @@ pub fn list(json: bool) -> anyhow::Result<String> {
 
 /// `models pull`: downloads and reports where the file landed.
 pub fn pull(spec: &str, quiet: bool) -> anyhow::Result<String> {
-    let (path, entry) = super::pull(spec, !quiet)?;
+    let (path, entry) = super::resolve::pull(spec, !quiet)?;
     let info = gguf::read(&path)?;
     Ok(format!(
         "{} ({}, {}) is in {}{}\n",
@@ -107,7 +110,7 @@ struct Info<'a> {
 
 /// `models info`: header facts of a local file, never downloading.
 pub fn info(spec: &str, json: bool) -> anyhow::Result<String> {
-    let m = super::resolve(spec, ResolveOptions::local())?;
+    let m = super::resolve::resolve(spec, ResolveOptions::local())?;
     let i = &m.info;
     let info = Info {
         name: &m.name,

@@ -7,7 +7,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::env_dir;
+use super::places::hf_cache_dir;
 use hf_hub::api::tokio::ApiBuilder;
 use hf_hub::Cache;
 
@@ -20,16 +20,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn offline_from_env() -> bool {
     std::env::var("HF_HUB_OFFLINE")
         .is_ok_and(|v| ["1", "ON", "YES", "TRUE"].contains(&v.trim().to_ascii_uppercase().as_str()))
-}
-
-/// The cache root huggingface_hub uses: `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`,
-/// `HF_HOME/hub`, `XDG_CACHE_HOME/huggingface/hub`, then `~/.cache/huggingface/hub`.
-pub fn cache_dir() -> Option<PathBuf> {
-    env_dir("HF_HUB_CACHE")
-        .or_else(|| env_dir("HUGGINGFACE_HUB_CACHE"))
-        .or_else(|| env_dir("HF_HOME").map(|h| h.join("hub")))
-        .or_else(|| env_dir("XDG_CACHE_HOME").map(|c| c.join("huggingface").join("hub")))
-        .or_else(|| std::env::home_dir().map(|h| h.join(".cache").join("huggingface").join("hub")))
 }
 
 /// A file in a Hugging Face repository.
@@ -160,7 +150,7 @@ pub fn download(
     if offline_from_env() {
         return Err(DownloadError::Offline("HF_HUB_OFFLINE is set"));
     }
-    let cache = cache_dir().ok_or(DownloadError::NoCache)?;
+    let cache = hf_cache_dir().ok_or(DownloadError::NoCache)?;
     let endpoint = endpoint();
     check_reachable(&endpoint)?;
     let failed = |reason: String| DownloadError::Failed {

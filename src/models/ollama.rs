@@ -14,14 +14,6 @@ pub const MODEL_MEDIA_TYPE: &str = "application/vnd.ollama.image.model";
 const DEFAULT_HOST: &str = "registry.ollama.ai";
 const DEFAULT_NAMESPACE: &str = "library";
 
-/// The store Ollama uses: `OLLAMA_MODELS`, else `~/.ollama/models`.
-pub fn store_dir() -> Option<PathBuf> {
-    if let Some(dir) = super::env_dir("OLLAMA_MODELS") {
-        return Some(dir);
-    }
-    std::env::home_dir().map(|h| h.join(".ollama").join("models"))
-}
-
 /// An Ollama model reference: `[host/][namespace/]name[:tag]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OllamaName {

@@ -9,9 +9,10 @@ pub mod http;
 
 use std::path::PathBuf;
 
-use syllabus::course::{CourseRequest, OutlineEntry, OutlineReply};
-use syllabus::engine::{ChatCall, Phase};
-use syllabus::prompt;
+use syllabus::course::CourseRequest;
+use syllabus::engine::ChatCall;
+use syllabus::prompt::Calls;
+use syllabus::reply::{OutlineEntry, OutlineReply};
 
 /// The test model, fetched by scripts/fetch-test-model.sh (CI runs it before the tests).
 pub fn model_path() -> PathBuf {
@@ -72,16 +73,6 @@ pub fn jazz_outline(modules: usize) -> (CourseRequest, OutlineReply) {
 /// The module calls of `jazz_outline(modules)`, seeded from `seed`.
 pub fn jazz_module_calls(modules: usize, seed: u32) -> Vec<ChatCall> {
     let (request, outline) = jazz_outline(modules);
-    let schema = prompt::module_schema();
-    (0..modules)
-        .map(|i| ChatCall {
-            phase: Phase::Module,
-            index: i,
-            attempt: 1,
-            messages: prompt::module_messages(&request, &outline, i),
-            max_tokens: prompt::max_reply_tokens(&schema),
-            schema: schema.clone(),
-            seed: seed + i as u32,
-        })
-        .collect()
+    let calls = Calls::new(&request, seed);
+    (0..modules).map(|i| calls.module(&outline, i, 1)).collect()
 }

@@ -1,40 +1,10 @@
-//! `syllabus bench`: whole runs per backend and strategy, side by side in one process.
-//!
-//! Each backend loads its model once and makes one warm-up run; then every combination
-//! runs `runs` times, interleaved (run 1 of each, then run 2 of each, ...) so drift on a
-//! noisy machine spreads over all rows alike.
+//! How a bench reads: one row per backend × strategy (medians, ratios to the first row),
+//! the table printed at the end, and an SVG bar chart for a browser.
 
-use std::path::PathBuf;
-
-use anyhow::Context;
 use serde::Serialize;
 
-use crate::app;
-use crate::cli::GeneratePlan;
-use crate::engine::llama::LlamaEngine;
-use crate::engine::{BackendKind as Backend, Progress, Strategy};
-use crate::output;
-use crate::progress::Reporter;
-use crate::timing::{Clock, RunRecord};
-
-/// Checked settings of a bench.
-#[derive(Debug, Clone)]
-pub struct BenchPlan {
-    /// Settings shared by every run (its strategy is replaced per row).
-    pub base: GeneratePlan,
-    /// Timed runs per combination.
-    pub runs: usize,
-    /// Strategies; the first is the baseline.
-    pub strategies: Vec<Strategy>,
-    /// Backends.
-    pub backends: Vec<Backend>,
-    /// Model name on the Ollama daemon.
-    pub ollama_model: String,
-    /// JSON output.
-    pub json: Option<PathBuf>,
-    /// SVG chart output.
-    pub svg: Option<PathBuf>,
-}
+use crate::engine::{BackendKind as Backend, Strategy};
+use crate::timing::RunRecord;
 
 /// One timed run.
 #[derive(Debug, Clone, Serialize)]
@@ -193,84 +163,41 @@ fn xml_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+const SVG_W: f64 = 900.0;
+const SVG_LEFT: f64 = 190.0;
+const SVG_RIGHT: f64 = 150.0;
+const SVG_ROW: f64 = 46.0;
+const SVG_TOP: f64 = 70.0;
+/// Bar parts: colour and name.
+const PARTS: [(&str, &str); 3] = [
+    ("#8fb3de", "outline"),
+    ("#2f6db5", "modules"),
+    ("#c8c8c8", "load and finalize"),
+];
+
 /// A horizontal bar chart of median wall time per combination, split into outline,
 /// modules and the rest, with a min-max whisker. Plain SVG: opens in any browser.
 pub fn svg(rows: &[Row], title: &str) -> String {
-    const W: f64 = 900.0;
-    const LEFT: f64 = 190.0;
-    const RIGHT: f64 = 150.0;
-    const ROW: f64 = 46.0;
-    const TOP: f64 = 70.0;
-    let h = TOP + ROW * rows.len() as f64 + 60.0;
+    let (w, h) = (SVG_W, SVG_TOP + SVG_ROW * rows.len() as f64 + 60.0);
     let max = rows
         .iter()
         .map(|r| r.max_ms.max(r.median_ms))
         .filter(|v| v.is_finite())
         .fold(1.0, f64::max);
-    let scale = (W - LEFT - RIGHT) / max;
+    let scale = (SVG_W - SVG_LEFT - SVG_RIGHT) / max;
     let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{h}\" viewBox=\"0 0 {W} {h}\" font-family=\"sans-serif\" font-size=\"14\">\n\
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"14\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
          <text x=\"20\" y=\"30\" font-size=\"18\" font-weight=\"bold\">{}</text>\n\
          <text x=\"20\" y=\"52\" fill=\"#555\">median wall time per run (bar), fastest to slowest run (line)</text>\n",
         xml_escape(title)
     );
     for (i, r) in rows.iter().enumerate() {
-        let y = TOP + ROW * i as f64;
-        out += &format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{} {}</text>\n",
-            LEFT - 10.0,
-            y + 22.0,
-            r.backend,
-            r.strategy
-        );
-        if !r.median_ms.is_finite() {
-            out += &format!(
-                "<text x=\"{LEFT}\" y=\"{:.1}\" fill=\"#a00\">no successful run</text>\n",
-                y + 22.0
-            );
-            continue;
-        }
-        let rest = (r.median_ms - r.outline_ms - r.modules_ms).max(0.0);
-        let mut x = LEFT;
-        for (ms, color, part) in [
-            (r.outline_ms, "#8fb3de", "outline"),
-            (r.modules_ms, "#2f6db5", "modules"),
-            (rest, "#c8c8c8", "load and finalize"),
-        ] {
-            let w = (ms * scale).max(0.0);
-            out += &format!(
-                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"28\" fill=\"{color}\"><title>{part}: {:.2} s</title></rect>\n",
-                y + 4.0,
-                ms / 1000.0
-            );
-            x += w;
-        }
-        out += &format!(
-            "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"black\" stroke-width=\"2\"/>\n",
-            LEFT + r.min_ms * scale,
-            LEFT + r.max_ms * scale,
-            y + 18.0,
-            y + 18.0
-        );
-        out += &format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\">{:.2} s ({:.2}x)</text>\n",
-            LEFT + r.max_ms.max(r.median_ms) * scale + 8.0,
-            y + 22.0,
-            r.median_ms / 1000.0,
-            r.speedup
-        );
+        out += &svg_row(r, SVG_TOP + SVG_ROW * i as f64, scale);
     }
-    let ly = TOP + ROW * rows.len() as f64 + 20.0;
-    for (k, (color, label)) in [
-        ("#8fb3de", "outline"),
-        ("#2f6db5", "modules"),
-        ("#c8c8c8", "load and finalize"),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let lx = LEFT + 170.0 * k as f64;
+    let ly = SVG_TOP + SVG_ROW * rows.len() as f64 + 20.0;
+    for (k, (color, label)) in PARTS.iter().enumerate() {
+        let lx = SVG_LEFT + 170.0 * k as f64;
         out += &format!(
             "<rect x=\"{lx:.1}\" y=\"{ly:.1}\" width=\"14\" height=\"14\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"{:.1}\">{label}</text>\n",
             lx + 20.0,
@@ -281,127 +208,48 @@ pub fn svg(rows: &[Row], title: &str) -> String {
     out
 }
 
-type RunOne<'a> =
-    dyn FnMut(&GeneratePlan, Clock) -> anyhow::Result<(crate::course::Syllabus, RunRecord)> + 'a;
-
-/// One warm-up run, then every strategy `plan.runs` times, interleaved.
-fn runs(
-    plan: &BenchPlan,
-    backend: Backend,
-    reporter: &Reporter,
-    run_one: &mut RunOne<'_>,
-) -> Vec<BenchResult> {
-    let mut once = |strategy: Strategy, label: &str| {
-        reporter.stage(label);
-        let mut run_plan = plan.base.clone();
-        run_plan.strategy = strategy;
-        run_plan.backend = backend;
-        run_one(&run_plan, Clock::new())
-    };
-    if let Err(e) = once(
-        plan.strategies[0],
-        &format!("{}: warm-up run", backend.name()),
-    ) {
-        reporter.finish();
-        tracing::warn!(error = %format!("{e:#}"), "warm-up run failed");
-    }
-    let mut results = Vec::new();
-    for run in 1..=plan.runs {
-        for &strategy in &plan.strategies {
-            let label = format!(
-                "{}: run {run}/{}, {}",
-                backend.name(),
-                plan.runs,
-                strategy.name()
-            );
-            let result = once(strategy, &label);
-            if let Err(e) = &result {
-                reporter.finish();
-                eprintln!("{label} failed: {e:#}");
-            }
-            let (ok, error, record) = match result {
-                Ok((_, record)) => (true, None, Some(record)),
-                Err(e) => (false, Some(format!("{e:#}")), None),
-            };
-            results.push(BenchResult {
-                backend,
-                strategy,
-                run,
-                ok,
-                error,
-                record,
-            });
-        }
-    }
-    results
-}
-
-/// Runs the bench and prints its table; writes JSON and SVG when asked.
-pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
-    for path in plan.json.iter().chain(&plan.svg) {
-        output::check_writable(path)?;
-    }
-    let reporter = Reporter::new(!plan.base.quiet, plan.base.slow_call_secs);
-    let mut results = Vec::new();
-    for &backend in &plan.backends {
-        match backend {
-            Backend::Llama => {
-                let load = Clock::new();
-                let model = app::load_model(&plan.base, &reporter)?;
-                eprintln!(
-                    "llama: {} loaded in {:.2} s",
-                    model.resolved().name,
-                    load.now_ms() / 1000.0
-                );
-                let mut run_one = |run_plan: &GeneratePlan, clock: Clock| {
-                    let mut engine = LlamaEngine::new(&model, app::llama_options(run_plan), clock);
-                    app::run_once(&mut engine, run_plan, &clock, 0.0, &reporter, |_| Ok(()))
-                };
-                results.extend(runs(plan, backend, &reporter, &mut run_one));
-            }
-            #[cfg(feature = "ollama")]
-            Backend::Ollama => {
-                let mut run_one = |run_plan: &GeneratePlan, clock: Clock| {
-                    let mut engine = app::ollama_engine(run_plan, &plan.ollama_model, clock)?;
-                    let load_ms = clock.now_ms();
-                    app::run_once(
-                        &mut engine,
-                        run_plan,
-                        &clock,
-                        load_ms,
-                        &reporter,
-                        |_| Ok(()),
-                    )
-                };
-                results.extend(runs(plan, backend, &reporter, &mut run_one));
-            }
-        }
-    }
-    reporter.finish();
-    let rows = summarize(&results);
-    let title = format!(
-        "syllabus bench: \"{}\", {} modules, {} run(s) each",
-        plan.base.request.topic, plan.base.request.modules, plan.runs
+/// One row of the chart at height `y`: label, stacked bar, whisker and figure.
+fn svg_row(r: &Row, y: f64, scale: f64) -> String {
+    let mut out = format!(
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{} {}</text>\n",
+        SVG_LEFT - 10.0,
+        y + 22.0,
+        r.backend,
+        r.strategy
     );
-    app::write_stdout(format!("{title}\n{}", table(&rows)).as_bytes())?;
-    if let Some(path) = &plan.json {
-        let json = serde_json::to_string_pretty(&serde_json::json!({
-            "topic": plan.base.request.topic,
-            "modules": plan.base.request.modules,
-            "runs": plan.runs,
-            "summary": rows,
-            "results": results,
-        }))
-        .context("bench results")?;
-        output::write_atomic(path, json.as_bytes())?;
+    if !r.median_ms.is_finite() {
+        out += &format!(
+            "<text x=\"{SVG_LEFT}\" y=\"{:.1}\" fill=\"#a00\">no successful run</text>\n",
+            y + 22.0
+        );
+        return out;
     }
-    if let Some(path) = &plan.svg {
-        output::write_atomic(path, svg(&rows, &title).as_bytes())?;
+    let rest = (r.median_ms - r.outline_ms - r.modules_ms).max(0.0);
+    let mut x = SVG_LEFT;
+    for (ms, (color, part)) in [r.outline_ms, r.modules_ms, rest].into_iter().zip(PARTS) {
+        let w = (ms * scale).max(0.0);
+        out += &format!(
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"28\" fill=\"{color}\"><title>{part}: {:.2} s</title></rect>\n",
+            y + 4.0,
+            ms / 1000.0
+        );
+        x += w;
     }
-    if results.iter().all(|r| !r.ok) {
-        anyhow::bail!("no run produced a valid syllabus");
-    }
-    Ok(())
+    out += &format!(
+        "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"black\" stroke-width=\"2\"/>\n",
+        SVG_LEFT + r.min_ms * scale,
+        SVG_LEFT + r.max_ms * scale,
+        y + 18.0,
+        y + 18.0
+    );
+    out += &format!(
+        "<text x=\"{:.1}\" y=\"{:.1}\">{:.2} s ({:.2}x)</text>\n",
+        SVG_LEFT + r.max_ms.max(r.median_ms) * scale + 8.0,
+        y + 22.0,
+        r.median_ms / 1000.0,
+        r.speedup
+    );
+    out
 }
 
 #[cfg(test)]

@@ -1,0 +1,134 @@
+//! `syllabus bench`: whole runs per backend and strategy, side by side in one process.
+//!
+//! Each backend loads its model once and makes one warm-up run; then every combination
+//! runs `runs` times, interleaved (run 1 of each, then run 2 of each, ...) so drift on a
+//! noisy machine spreads over all rows alike.
+
+pub mod report;
+
+use anyhow::Context;
+
+use self::report::{summarize, svg, table, BenchResult};
+use crate::cli::{BenchPlan, GeneratePlan};
+use crate::engine::{BackendKind as Backend, Progress, Strategy};
+use crate::output;
+use crate::progress::Reporter;
+use crate::session::{run_once, Session};
+use crate::timing::Clock;
+
+/// One warm-up run, then every strategy `plan.runs` times, interleaved.
+fn runs(
+    plan: &BenchPlan,
+    base: &GeneratePlan,
+    session: &Session,
+    reporter: &Reporter,
+) -> Vec<BenchResult> {
+    let backend = base.backend;
+    let once = |strategy: Strategy, label: &str| {
+        reporter.stage(label);
+        let mut run_plan = base.clone();
+        run_plan.strategy = strategy;
+        let clock = Clock::new();
+        let mut engine = session.engine(&run_plan, clock, reporter)?;
+        let load_ms = if session.loads_per_run() {
+            clock.now_ms()
+        } else {
+            0.0
+        };
+        run_once(
+            engine.as_mut(),
+            &run_plan,
+            &clock,
+            load_ms,
+            reporter,
+            |_| Ok(()),
+        )
+    };
+    if let Err(e) = once(
+        plan.strategies[0],
+        &format!("{}: warm-up run", backend.name()),
+    ) {
+        reporter.finish();
+        tracing::warn!(error = %format!("{e:#}"), "warm-up run failed");
+    }
+    let mut results = Vec::new();
+    for run in 1..=plan.runs {
+        for &strategy in &plan.strategies {
+            let label = format!(
+                "{}: run {run}/{}, {}",
+                backend.name(),
+                plan.runs,
+                strategy.name()
+            );
+            let result = once(strategy, &label);
+            if let Err(e) = &result {
+                reporter.finish();
+                eprintln!("{label} failed: {e:#}");
+            }
+            let (ok, error, record) = match result {
+                Ok((_, record)) => (true, None, Some(record)),
+                Err(e) => (false, Some(format!("{e:#}")), None),
+            };
+            results.push(BenchResult {
+                backend,
+                strategy,
+                run,
+                ok,
+                error,
+                record,
+            });
+        }
+    }
+    results
+}
+
+/// Runs the bench and prints its table; writes JSON and SVG when asked.
+pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
+    for path in plan.json.iter().chain(&plan.svg) {
+        output::check_writable(path)?;
+    }
+    let reporter = Reporter::new(!plan.base.quiet, plan.base.slow_call_secs);
+    let mut results = Vec::new();
+    for &backend in &plan.backends {
+        let mut base = plan.base.clone();
+        base.backend = backend;
+        if backend == Backend::Ollama {
+            base.model = Some(plan.ollama_model.clone());
+        }
+        let load = Clock::new();
+        let session = Session::open(&base, &reporter)?;
+        if backend == Backend::Llama {
+            eprintln!(
+                "llama: {} loaded in {:.2} s",
+                session.model_name(),
+                load.now_ms() / 1000.0
+            );
+        }
+        results.extend(runs(plan, &base, &session, &reporter));
+    }
+    reporter.finish();
+    let rows = summarize(&results);
+    let title = format!(
+        "syllabus bench: \"{}\", {} modules, {} run(s) each",
+        plan.base.request.topic, plan.base.request.modules, plan.runs
+    );
+    output::write_stdout(format!("{title}\n{}", table(&rows)).as_bytes())?;
+    if let Some(path) = &plan.json {
+        let json = serde_json::to_string_pretty(&serde_json::json!({
+            "topic": plan.base.request.topic,
+            "modules": plan.base.request.modules,
+            "runs": plan.runs,
+            "summary": rows,
+            "results": results,
+        }))
+        .context("bench results")?;
+        output::write_atomic(path, json.as_bytes())?;
+    }
+    if let Some(path) = &plan.svg {
+        output::write_atomic(path, svg(&rows, &title).as_bytes())?;
+    }
+    if results.iter().all(|r| !r.ok) {
+        anyhow::bail!("no run produced a valid syllabus");
+    }
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! clap definitions of every command and flag; `plan` checks them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::{BackendKind, Sampling, Strategy};
+use crate::render::Format;
+
+/// Seed of a run when `--seed` is not given.
+pub const DEFAULT_SEED: u32 = 42;
+/// Language of the syllabus when `--language` is not given.
+pub const DEFAULT_LANGUAGE: &str = "English";
+
+/// Writes a whole course syllabus with a language model running in this process.
+#[derive(Debug, Parser)]
+#[command(
+    name = "syllabus",
+    about,
+    disable_version_flag = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// Print the version and the packed model, if any.
+    #[arg(short = 'V', long)]
+    pub version: bool,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a syllabus: an outline, then one detailed module per outline entry.
+    Generate(Box<GenerateArgs>),
+    /// List, fetch and inspect model files.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Time whole runs per strategy and backend, side by side, after a warm-up.
+    Bench(Box<BenchArgs>),
+    /// Write one executable with a model inside, for machines with nothing else.
+    Pack {
+        /// Model to put inside: path, alias, Ollama name or owner/repo/file.gguf.
+        #[arg(long)]
+        model: String,
+        /// The executable to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Never download the model.
+        #[arg(long)]
+        offline: bool,
+    },
+}
+
+/// Options of `syllabus bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Course topic.
+    pub topic: String,
+    /// A .gguf file or alias (llama backend) [default: the packed model, else smollm2:135m].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Modules per syllabus.
+    #[arg(long, default_value_t = 8)]
+    pub modules: usize,
+    /// Timed runs per combination (after one warm-up run per backend).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Strategies to compare, comma-separated; the first row is the baseline.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Strategy::Sequential, Strategy::Parallel])]
+    pub strategies: Vec<Strategy>,
+    /// Backends to compare, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [BackendKind::Llama])]
+    pub backends: Vec<BackendKind>,
+    /// Model name on the Ollama daemon [default: qwen:latest].
+    #[arg(long)]
+    pub ollama_model: Option<String>,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+    /// Seed of every run.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u32,
+    /// Threads (default: the machine's physical cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Write every run's full timing record to FILE as `{"results": [...]}`.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a bar chart of median times per combination to FILE (SVG).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Never download a model.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// `syllabus models ...`
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Every catalog alias and whether (and where) it is on this machine.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a model into the Hugging Face cache (HF_ENDPOINT, HF_TOKEN, HF_HOME honoured).
+    Pull {
+        /// Catalog alias, or owner/repo/file.gguf on Hugging Face.
+        model: String,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// What a model file's header says, without loading its weights.
+    Info {
+        /// Path, alias, Ollama name or owner/repo/file.gguf (found locally, never downloaded).
+        model: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options of `syllabus generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Course topic, e.g. "Introduction to Marine Biology".
+    pub topic: String,
+    /// A .gguf file, a catalog alias (qwen2:1.5b, llama3.2:1b, ...), an Ollama name or
+    /// owner/repo/file.gguf [default: the packed model, else smollm2:135m].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Number of modules.
+    #[arg(long, default_value_t = 6)]
+    pub modules: usize,
+    /// Intended learners.
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// Level, e.g. introductory or advanced.
+    #[arg(long)]
+    pub level: Option<String>,
+    /// Course length in weeks; modules are spread over them.
+    #[arg(long)]
+    pub weeks: Option<u32>,
+    /// Language the syllabus is written in.
+    #[arg(long, default_value = DEFAULT_LANGUAGE)]
+    pub language: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Markdown)]
+    pub format: Format,
+    /// Write to FILE (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Seed: the same seed and inputs give the same syllabus.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u32,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = Sampling::DEFAULT.temperature, allow_negative_numbers = true)]
+    pub temperature: f32,
+    /// Nucleus sampling mass.
+    #[arg(long, default_value_t = Sampling::DEFAULT.top_p, allow_negative_numbers = true)]
+    pub top_p: f32,
+    /// Candidates kept before nucleus sampling.
+    #[arg(long, default_value_t = Sampling::DEFAULT.top_k, allow_negative_numbers = true)]
+    pub top_k: i32,
+    /// Penalty on verbatim repeats in replies (DRY multiplier); 0 turns it off.
+    #[arg(long, default_value_t = Sampling::DEFAULT.dry, allow_negative_numbers = true)]
+    pub dry: f32,
+    /// Threads (default: the machine's physical cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// KV-cache tokens for all sequences together (default: sized from the prompts, at most 32768).
+    #[arg(long)]
+    pub ctx: Option<usize>,
+    /// How module calls are scheduled.
+    #[arg(long, value_enum, default_value_t = Strategy::Parallel)]
+    pub strategy: Strategy,
+    /// Write the run's timing record as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub timings: Option<PathBuf>,
+    /// Warn about any model call slower than this many seconds.
+    #[arg(long, default_value_t = crate::progress::DEFAULT_SLOW_CALL_SECS)]
+    pub slow_call_secs: f64,
+    /// Where the model runs: in this process, or an Ollama daemon.
+    #[arg(long, value_enum, default_value_t = BackendKind::Llama)]
+    pub backend: BackendKind,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+    /// Never download a model (also when HF_HUB_OFFLINE=1).
+    #[arg(long)]
+    pub offline: bool,
+    /// Print nothing but errors on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Options of daemon backends (refused in a build without them).
+#[derive(Debug, Clone, Default, Args)]
+pub struct DaemonArgs {
+    /// Ollama address [default: $OLLAMA_HOST, else http://127.0.0.1:11434].
+    #[arg(long, value_name = "URL")]
+    pub ollama_url: Option<String>,
+    /// Module calls in flight at once on a daemon (match OLLAMA_NUM_PARALLEL) [default: 1].
+    #[arg(long)]
+    pub parallel: Option<usize>,
+    /// Limit on one daemon call, in seconds [default: 60].
+    #[arg(long)]
+    pub call_timeout_secs: Option<f64>,
+}

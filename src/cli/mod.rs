@@ -1,0 +1,99 @@
+//! The command line: clap definitions in `args`, their check into the plans a run trusts in
+//! `plan` (raw flags are parsed once, checked once; nothing later re-validates them).
+
+mod args;
+mod plan;
+
+pub use self::args::{BenchArgs, Cli, Command, DaemonArgs, GenerateArgs, ModelsCommand};
+pub use self::plan::{
+    BenchPlan, DaemonPlan, GeneratePlan, UsageError, MAX_MODULES, MAX_TOPIC_CHARS,
+};
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::engine::{BackendKind, Strategy};
+    use crate::render::Format;
+
+    fn args(extra: &[&str]) -> Result<GeneratePlan, UsageError> {
+        let mut argv = vec!["syllabus", "generate"];
+        argv.extend(extra);
+        match Cli::try_parse_from(argv).unwrap().command.unwrap() {
+            Command::Generate(g) => g.plan(),
+            _ => unreachable!("generate was parsed"),
+        }
+    }
+
+    #[test]
+    fn bench_lists_parse_and_unknown_backends_are_refused() {
+        let bench = |extra: &[&str]| {
+            let mut argv = vec!["syllabus", "bench", "Chemistry"];
+            argv.extend(extra);
+            match Cli::try_parse_from(argv).unwrap().command.unwrap() {
+                Command::Bench(b) => b.plan(),
+                _ => unreachable!("bench was parsed"),
+            }
+        };
+        let plan = bench(&["--strategies", "prefix,parallel", "--runs", "2"]).unwrap();
+        assert_eq!(plan.backends, [BackendKind::Llama]);
+        let mut argv = vec!["syllabus", "bench", "X", "--backends", "vllm"];
+        assert!(Cli::try_parse_from(std::mem::take(&mut argv)).is_err());
+        assert_eq!(plan.strategies, [Strategy::Prefix, Strategy::Parallel]);
+        assert_eq!((plan.runs, plan.base.request.modules), (2, 8));
+        for (argv, needle) in [
+            (vec!["--parallel", "0"], "--parallel"),
+            (vec!["--runs", "0"], "--runs"),
+            (vec!["--modules", "0"], "--modules"),
+        ] {
+            let err = bench(&argv).unwrap_err().to_string();
+            assert!(err.contains(needle), "{argv:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_a_parallel_markdown_run() {
+        let plan = args(&["Marine Biology"]).unwrap();
+        assert_eq!(plan.strategy, Strategy::Parallel);
+        assert_eq!(plan.format, Format::Markdown);
+        assert_eq!(plan.model, None);
+        assert!(plan.threads >= 1);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_flag_named() {
+        for (argv, needle) in [
+            (vec!["  "], "topic is empty"),
+            (vec!["X", "--modules", "0"], "--modules"),
+            (vec!["X", "--modules", "500"], "--modules"),
+            (vec!["X", "--weeks", "0"], "--weeks"),
+            (vec!["X", "--temperature", "9"], "--temperature"),
+            (vec!["X", "--audience", " "], "--audience"),
+            (vec!["X", "--threads", "0"], "--threads"),
+            (vec!["X", "--ctx", "10"], "--ctx"),
+            (vec!["X", "--dry", "-1"], "--dry"),
+        ] {
+            let err = args(&argv).unwrap_err().to_string();
+            assert!(err.contains(needle), "{argv:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn backends_missing_from_the_build_are_refused_with_the_rebuild_command() {
+        let refused = args(&["X", "--backend", "ollama"]);
+        let flag = args(&["X", "--ollama-url", "http://127.0.0.1:1"]);
+        if cfg!(feature = "ollama") {
+            assert!(refused.is_ok() && flag.is_ok());
+        } else {
+            for r in [refused, flag] {
+                assert!(r.unwrap_err().to_string().contains("--features ollama"));
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_format_is_a_parse_error() {
+        assert!(Cli::try_parse_from(["syllabus", "generate", "X", "--format", "pdf"]).is_err());
+    }
+}

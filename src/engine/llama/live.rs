@@ -1,0 +1,91 @@
+//! One call being decoded: its stream (tokens, positions, finish), its sampler chain, and
+//! the grammar twin that names the tokens the schema forces (jump-forward).
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use llguidance::Matcher;
+
+use super::model::LoadedModel;
+use crate::engine::stream::Stream;
+
+/// A call on its KV sequence.
+pub(super) struct Live {
+    pub stream: Stream,
+    sampler: LlamaSampler,
+    /// Follows the chain's grammar token by token to find forced tokens.
+    guide: Option<Matcher>,
+}
+
+impl Live {
+    /// A call ready to decode; returns it with the tokens the grammar forces before the
+    /// first sampled one (appended to its stream).
+    pub fn new(stream: Stream, sampler: LlamaSampler, guide: Option<Matcher>) -> (Self, usize) {
+        let mut live = Self {
+            stream,
+            sampler,
+            guide,
+        };
+        let forced = live.jump_forward();
+        (live, forced)
+    }
+
+    /// Samples from this call's logits row after a decode, if it has one; returns how many
+    /// tokens the grammar then forced and whether the sampled token ended the reply. The
+    /// chain has already accepted the token (`sample` accepts: never accept it twice).
+    pub fn sample(&mut self, ctx: &LlamaContext<'_>, model: &LoadedModel) -> Option<(usize, bool)> {
+        let row = self.stream.logits_row?;
+        let token = self.sampler.sample(ctx, row);
+        let eog = model.is_eog(token);
+        Some((self.take_sampled(token, eog), eog))
+    }
+
+    /// Takes a sampled token, then appends whatever the grammar forces after it; returns
+    /// how many tokens were forced.
+    fn take_sampled(&mut self, token: LlamaToken, end_of_generation: bool) -> usize {
+        if self
+            .stream
+            .take_sampled(token.0, end_of_generation)
+            .is_some()
+        {
+            return 0;
+        }
+        if let Some(guide) = &mut self.guide {
+            if let Err(e) = guide.consume_token(token.0.cast_unsigned()) {
+                // Cannot happen for a token the chain's own matcher allowed; without a
+                // guide the call still samples every token under the grammar.
+                tracing::debug!(error = %e, "grammar twin lost step; no more forced tokens");
+                self.guide = None;
+                return 0;
+            }
+        }
+        self.jump_forward()
+    }
+
+    /// Appends the tokens the grammar forces next (JSON keys and punctuation), fed with the
+    /// next decode instead of one decode each; ends the stream once the reply is complete.
+    /// Returns how many tokens were forced.
+    fn jump_forward(&mut self) -> usize {
+        let Some(guide) = &mut self.guide else {
+            return 0;
+        };
+        if self.stream.finish().is_some() {
+            return 0;
+        }
+        let forced = guide.compute_ff_tokens();
+        let ids: Vec<i32> = forced.iter().map(|&t| t.cast_signed()).collect();
+        let taken = self.stream.force(&ids);
+        if taken > 0 {
+            if let Err(e) = guide.consume_tokens(&forced[..taken]) {
+                tracing::debug!(error = %e, "grammar twin refused its forced tokens");
+                self.guide = None;
+            }
+            self.sampler
+                .accept_many(ids[..taken].iter().map(|&t| LlamaToken(t)));
+        }
+        if self.guide.as_ref().is_some_and(Matcher::is_stopped) {
+            self.stream.stop();
+        }
+        taken
+    }
+}

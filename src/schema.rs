@@ -1,0 +1,167 @@
+//! Reply fields as one table each: key, shape and what the prompt asks for, from which both
+//! the JSON schema (for the grammar) and the prompt's list of keys are made.
+//!
+//! Every string in a schema has a `maxLength` and every array a `maxItems`: small models
+//! otherwise loop inside a string until the token limit. The bounds also size each call's
+//! token budget, and with it the KV cache.
+
+use serde_json::{json, Map, Value};
+
+/// Fewest distinct items a list may have.
+pub const MIN_ITEMS: usize = 2;
+
+/// The shape of one reply field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A string of at most this many characters.
+    Text(u64),
+    /// A list of `min..=max` strings of at most `item` characters each.
+    List {
+        /// Characters per item.
+        item: u64,
+        /// Fewest items.
+        min: usize,
+        /// Most items.
+        max: usize,
+    },
+}
+
+/// One field of a reply object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// JSON key, as the reply type names it.
+    pub key: &'static str,
+    /// Its shape.
+    pub shape: Shape,
+    /// What the prompt asks for in it.
+    pub ask: &'static str,
+}
+
+impl Field {
+    /// A text field.
+    pub const fn text(key: &'static str, max: u64, ask: &'static str) -> Self {
+        Self {
+            key,
+            shape: Shape::Text(max),
+            ask,
+        }
+    }
+
+    /// A list field.
+    pub const fn list(
+        key: &'static str,
+        item: u64,
+        (min, max): (usize, usize),
+        ask: &'static str,
+    ) -> Self {
+        Self {
+            key,
+            shape: Shape::List { item, min, max },
+            ask,
+        }
+    }
+
+    /// The field's JSON schema.
+    pub fn schema(&self) -> Value {
+        match self.shape {
+            Shape::Text(max) => text(max),
+            Shape::List { item, min, max } => {
+                json!({"type": "array", "items": text(item), "minItems": min, "maxItems": max})
+            }
+        }
+    }
+
+    /// The prompt's line for the field: "- key: what to write".
+    pub fn prompt_line(&self) -> String {
+        format!("- {}: {}", self.key, self.ask)
+    }
+}
+
+fn text(max_len: u64) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max_len})
+}
+
+/// An object schema with these properties, all required, no others.
+pub fn object(properties: Map<String, Value>) -> Value {
+    let required: Vec<&String> = properties.keys().collect();
+    json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+/// The properties of `fields`, in order.
+pub fn properties(fields: &[Field]) -> Map<String, Value> {
+    fields
+        .iter()
+        .map(|f| (f.key.to_string(), f.schema()))
+        .collect()
+}
+
+/// A reply's top-level schema: compact JSON, no tokens spent on indentation.
+pub fn top_level(mut schema: Value) -> Value {
+    schema["x-guidance"] = json!({"whitespace_flexible": false});
+    schema
+}
+
+/// Upper bound on the characters of any reply the schema allows.
+pub fn max_reply_chars(schema: &Value) -> u64 {
+    let props = schema.get("properties").and_then(Value::as_object);
+    match schema.get("type").and_then(Value::as_str) {
+        Some("string") => schema["maxLength"].as_u64().unwrap_or(0) + 2,
+        Some("array") => {
+            let n = schema["maxItems"].as_u64().unwrap_or(0);
+            2 + n * (max_reply_chars(&schema["items"]) + 1)
+        }
+        Some("object") => {
+            2 + props.map_or(0, |p| {
+                p.iter()
+                    .map(|(k, v)| k.len() as u64 + 4 + max_reply_chars(v))
+                    .sum()
+            })
+        }
+        _ => 16,
+    }
+}
+
+/// Generation budget in tokens for a schema.
+///
+/// A third of the character bound: JSON text runs 3-4 characters a token, so only a reply
+/// that is both near every bound and oddly tokenized can hit it; such a reply ends as
+/// `Finish::Length`, and the pipeline regenerates it.
+pub fn max_reply_tokens(schema: &Value) -> u32 {
+    u32::try_from(max_reply_chars(schema) / 3 + 8).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIELDS: [Field; 2] = [
+        Field::text("summary", 50, "a sentence"),
+        Field::list("topics", 20, (2, 4), "2 to 4 topics"),
+    ];
+
+    #[test]
+    fn table_gives_schema_and_prompt_lines_in_order() {
+        let s = top_level(object(properties(&FIELDS)));
+        let keys: Vec<_> = s["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["summary", "topics"]);
+        assert_eq!(s["required"], json!(["summary", "topics"]));
+        assert_eq!(s["properties"]["topics"]["maxItems"], 4);
+        assert_eq!(s["properties"]["topics"]["items"]["maxLength"], 20);
+        assert_eq!(s["x-guidance"]["whitespace_flexible"], false);
+        assert_eq!(FIELDS[1].prompt_line(), "- topics: 2 to 4 topics");
+    }
+
+    #[test]
+    fn reply_budget_covers_the_largest_allowed_reply() {
+        let s = object(properties(&FIELDS));
+        let big = json!({"summary": "x".repeat(50), "topics": vec!["y".repeat(20); 4]});
+        let len = serde_json::to_string(&big).unwrap().len() as u64;
+        assert!(max_reply_chars(&s) >= len);
+        assert!(u64::from(max_reply_tokens(&s)) * 3 >= max_reply_chars(&s));
+    }
+}

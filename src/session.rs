@@ -1,0 +1,146 @@
+//! From a checked plan to a running engine, for `generate` and `bench` alike: the model
+//! found and loaded in process, or a daemon connected; then one run of the pipeline over
+//! that engine, with its timing record.
+
+use crate::cli::GeneratePlan;
+use crate::course::Syllabus;
+use crate::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel};
+use crate::engine::ollama::{self, OllamaEngine, OllamaOptions};
+use crate::engine::{BackendKind, Engine, Progress};
+use crate::timing::{Clock, Phases, RunRecord};
+use crate::{models, pack, pipeline};
+
+/// What stays open across runs: a model in memory, or the name of a daemon's model.
+pub enum Session {
+    /// llama.cpp in this process, model loaded.
+    Llama(Box<LoadedModel>),
+    /// An Ollama daemon; connected anew for each run (its check is part of the run).
+    Ollama {
+        /// Model name on the daemon.
+        model: String,
+    },
+}
+
+impl Session {
+    /// Opens the plan's backend: finds and loads the model for the in-process engine.
+    pub fn open(plan: &GeneratePlan, progress: &dyn Progress) -> anyhow::Result<Self> {
+        match plan.backend {
+            BackendKind::Llama => Ok(Self::Llama(Box::new(load_model(plan, progress)?))),
+            BackendKind::Ollama => Ok(Self::Ollama {
+                model: plan
+                    .model
+                    .clone()
+                    .unwrap_or_else(|| crate::engine::DEFAULT_OLLAMA_MODEL.to_string()),
+            }),
+        }
+    }
+
+    /// The model's name, for people.
+    pub fn model_name(&self) -> &str {
+        match self {
+            Self::Llama(m) => &m.resolved().name,
+            Self::Ollama { model } => model,
+        }
+    }
+
+    /// Whether opening the engine of a run is part of its load time (connecting to a
+    /// daemon is; a model loaded once for many runs is not).
+    pub fn loads_per_run(&self) -> bool {
+        matches!(self, Self::Ollama { .. })
+    }
+
+    /// An engine for one run timed on `clock`.
+    pub fn engine(
+        &self,
+        plan: &GeneratePlan,
+        clock: Clock,
+        progress: &dyn Progress,
+    ) -> anyhow::Result<Box<dyn Engine + '_>> {
+        match self {
+            Self::Llama(model) => Ok(Box::new(LlamaEngine::new(
+                model,
+                llama_options(plan),
+                clock,
+            ))),
+            Self::Ollama { model } => {
+                progress.stage("connecting to Ollama");
+                let opts = OllamaOptions {
+                    url: ollama::base_url(plan.daemon.url.as_deref())?,
+                    model: model.clone(),
+                    parallel: plan.daemon.parallel,
+                    call_timeout: plan.daemon.call_timeout,
+                    sampling: plan.sampling,
+                };
+                Ok(Box::new(OllamaEngine::connect(opts, clock)?))
+            }
+        }
+    }
+}
+
+/// Resolves and loads the plan's model: `--model`, else the packed one, else the default.
+fn load_model(plan: &GeneratePlan, progress: &dyn Progress) -> anyhow::Result<LoadedModel> {
+    progress.stage("finding the model");
+    let opts = models::ResolveOptions::new(plan.offline, !plan.quiet);
+    let resolved = match &plan.model {
+        Some(spec) => models::resolve(spec, opts)?,
+        None => match pack::embedded()? {
+            Some(e) => {
+                progress.stage("checking the packed model");
+                pack::resolve_embedded(&e)?
+            }
+            None => models::resolve(models::DEFAULT_MODEL, opts)?,
+        },
+    };
+    progress.stage("loading the model");
+    LoadedModel::load(resolved)
+}
+
+/// The in-process engine settings of a plan.
+fn llama_options(plan: &GeneratePlan) -> LlamaOptions {
+    LlamaOptions {
+        threads: plan.threads,
+        max_ctx: plan.max_ctx,
+        sampling: plan.sampling,
+        grammar: true,
+        jump_forward: true,
+    }
+}
+
+/// Runs the pipeline once on `engine`, then `finalize` (render, write); the record's
+/// phases start at `clock`'s zero, with `load_ms` already spent.
+pub fn run_once(
+    engine: &mut dyn Engine,
+    plan: &GeneratePlan,
+    clock: &Clock,
+    load_ms: f64,
+    progress: &dyn Progress,
+    finalize: impl FnOnce(&Syllabus) -> anyhow::Result<()>,
+) -> anyhow::Result<(Syllabus, RunRecord)> {
+    let out = pipeline::run(
+        engine,
+        &plan.request,
+        plan.strategy,
+        plan.seed,
+        clock,
+        progress,
+    )?;
+    finalize(&out.syllabus)?;
+    let wall_ms = clock.now_ms();
+    // Assembly ran inside the pipeline after the module phase; it counts here too.
+    let finalize_ms = wall_ms - load_ms - out.outline_ms - out.modules_ms;
+    let record = RunRecord::new(
+        engine.info(),
+        plan.strategy.name(),
+        plan.request.modules,
+        wall_ms,
+        Phases {
+            load_ms,
+            outline_ms: out.outline_ms,
+            modules_ms: out.modules_ms,
+            finalize_ms,
+        },
+        out.module_batches,
+        out.calls,
+    );
+    Ok((out.syllabus, record))
+}
