@@ -101,7 +101,7 @@ impl Syllabus {
             })
             .collect();
         Self {
-            title: outline.title,
+            title: crate::content::course_title(&request.topic, &outline.title),
             topic: request.topic.clone(),
             description: outline.description,
             audience: outline.audience,

@@ -8,10 +8,12 @@
 pub mod bench;
 pub mod build_info;
 pub mod cli;
+pub mod content;
 pub mod course;
 pub mod digest;
 pub mod engine;
 pub mod generate;
+pub mod language;
 pub mod models;
 pub mod output;
 pub mod pack;

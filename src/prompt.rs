@@ -7,13 +7,45 @@
 
 use serde_json::Value;
 
+use crate::content::course_title;
 use crate::course::CourseRequest;
 use crate::engine::{ChatCall, ChatMessage, Phase};
 use crate::reply::{ModuleReply, OutlineEntry, OutlineReply};
 use crate::schema::max_reply_tokens;
 
-const SYSTEM: &str = "You are an experienced curriculum designer. You write clear, concrete, \
-practical course material for teachers. You answer with one JSON object and nothing else.";
+const SYSTEM: &str = "You are a curriculum designer. You write clear, concrete course material \
+that a teacher can hand out. You answer with one JSON object.";
+const OUTLINE_ASK: &str = "Plan a course.";
+const MODULE_ASK: &str = "Write one module of this course in detail.";
+const KEYS: &str = "JSON keys:";
+const RENAME_ASK: &str = "Give it a new title that differs from every title above, and a focus \
+that fits its place in the course. JSON keys: title, focus.";
+
+/// The prompts' own words (not the user's, not the model's): a reply that repeats a run of
+/// them copied the instructions instead of writing content.
+pub fn fixed_texts() -> Vec<String> {
+    let mut texts: Vec<String> = [SYSTEM, OUTLINE_ASK, MODULE_ASK, RENAME_ASK]
+        .map(str::to_string)
+        .to_vec();
+    let fields = OutlineReply::FIELDS
+        .iter()
+        .chain(&ModuleReply::FIELDS)
+        .chain(&OutlineEntry::FIELDS);
+    texts.extend(fields.map(|f| f.ask.to_string()));
+    texts.push(OutlineReply::prompt_lines(1));
+    texts
+}
+
+/// Every key of every reply schema.
+pub fn schema_keys() -> Vec<&'static str> {
+    let fields = OutlineReply::FIELDS
+        .iter()
+        .chain(&ModuleReply::FIELDS)
+        .chain(&OutlineEntry::FIELDS);
+    let mut keys: Vec<&'static str> = fields.map(|f| f.key).collect();
+    keys.push("modules");
+    keys
+}
 
 /// Seed of a call: distinct per phase, module and attempt, fixed by the run's seed.
 pub fn call_seed(seed: u32, phase: Phase, index: usize, attempt: u32) -> u32 {
@@ -102,66 +134,51 @@ fn course_lines(request: &CourseRequest) -> String {
     if let Some(w) = request.weeks {
         lines.push(format!("Length: {w} weeks"));
     }
-    lines.push(format!(
-        "Language: write every text in {}",
-        request.language
-    ));
+    lines.push(format!("Write every text in {}.", request.language));
     lines.join("\n")
-}
-
-/// A worked example shown before every request: small models copy its shape and tone.
-const EXAMPLE_COURSE: &str =
-    "Topic: Introduction to Photography\nLanguage: write every text in English";
-const EXAMPLE_OUTLINE: &str = r#"{"title":"Photography Basics","description":"A hands-on course on taking good photographs with any camera. Learners practise composition, exposure and editing on their own pictures.","audience":"Adult beginners with a camera or phone","prerequisites":["Access to a camera or smartphone","Basic computer skills"],"learning_outcomes":["Explain how aperture, shutter speed and ISO work together","Apply composition rules to everyday scenes","Edit a photo to improve light and colour"],"modules":[{"title":"Seeing Light","focus":"How light direction and quality shape a photo"},{"title":"Exposure","focus":"Balancing aperture, shutter speed and ISO"},{"title":"Composition","focus":"Framing, rule of thirds and leading lines"}]}"#;
-const EXAMPLE_MODULE: &str = r#"{"summary":"Learners find out how aperture, shutter speed and ISO control the brightness and look of a photo, and practise choosing settings for different scenes.","learning_objectives":["Describe the effect of aperture on depth of field","Choose a shutter speed to freeze or blur motion","Adjust ISO in low light"],"topics":["Aperture and depth of field","Shutter speed and motion","ISO and noise","The exposure triangle"],"activities":["Shoot one scene at five apertures and compare","Photograph moving water at fast and slow speeds"],"assessment":"A portfolio of six photos with the settings used and a short note on each choice"}"#;
-
-fn outline_request(course: &str, modules: usize) -> String {
-    format!(
-        "Plan a course.\n{course}\n\nReply with a JSON object with these keys:\n{}",
-        OutlineReply::prompt_lines(modules)
-    )
 }
 
 /// Messages for the outline call.
 pub fn outline_messages(request: &CourseRequest) -> Vec<ChatMessage> {
+    let user = format!(
+        "{OUTLINE_ASK}\n{}\n{KEYS}\n{}",
+        course_lines(request),
+        OutlineReply::prompt_lines(request.modules)
+    );
     vec![
         ChatMessage::new("system", SYSTEM),
-        ChatMessage::new("user", outline_request(EXAMPLE_COURSE, 3)),
-        ChatMessage::new("assistant", EXAMPLE_OUTLINE),
-        ChatMessage::new(
-            "user",
-            outline_request(&course_lines(request), request.modules),
-        ),
+        ChatMessage::new("user", user),
     ]
 }
 
-fn module_request(context: &str, plan: &str, number: usize, title: &str, focus: &str) -> String {
-    // Shared text first, the module named last: see the module docs.
-    format!(
-        "{context}\n\nCourse outline:\n{plan}\n\n\
-         Write one module of this course in detail. Reply with a JSON object with these keys:\n{}\n\n\
-         The module to write is module {number}: {title} ({focus})",
-        ModuleReply::prompt_lines()
-    )
-}
-
-fn outline_plan(outline: &OutlineReply) -> String {
-    outline
-        .modules
-        .iter()
-        .enumerate()
-        .map(|(i, m)| format!("{}. {}: {}", i + 1, m.title, m.focus))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
+/// The course as the module and rename calls see it: title, request and the outline's
+/// modules (the description is left out: every module prompt reads all of this).
 fn course_context(request: &CourseRequest, outline: &OutlineReply) -> String {
+    let mut lines = vec![format!(
+        "Course: {}",
+        course_title(&request.topic, &outline.title)
+    )];
+    lines.extend(request.audience.iter().map(|a| format!("Audience: {a}")));
+    lines.extend(request.level.iter().map(|l| format!("Level: {l}")));
+    lines.extend(request.weeks.iter().map(|w| format!("Length: {w} weeks")));
+    lines.push(format!("Write every text in {}.", request.language));
+    lines.push("Modules:".into());
+    for (i, m) in outline.modules.iter().enumerate() {
+        lines.push(format!("{}. {}: {}", i + 1, m.title, m.focus));
+    }
+    lines.join("\n")
+}
+
+/// The module turn: what is shared by every module first, the module named last (see the
+/// module docs).
+fn module_turn(outline: &OutlineReply, index: usize) -> String {
+    let entry = &outline.modules[index];
     format!(
-        "Course: {}\n{}\nDescription: {}\nAudience: {}",
-        outline.title,
-        course_lines(request),
-        outline.description,
-        outline.audience
+        "{MODULE_ASK} {KEYS}\n{}\nThe module: {}. {}: {}",
+        ModuleReply::prompt_lines(),
+        index + 1,
+        entry.title,
+        entry.focus
     )
 }
 
@@ -172,14 +189,10 @@ fn rename_messages(
     first: usize,
 ) -> Vec<ChatMessage> {
     let user = format!(
-        "{context}\n\nCourse outline:\n{plan}\n\n\
-         Module {number} has the same title as module {first_number}. Give module {number} a new title \
-         that differs from every title above and a one-line focus that fits its place in the course. \
-         Reply with a JSON object with the keys title and focus.",
-        context = course_context(request, outline),
-        plan = outline_plan(outline),
-        number = index + 1,
-        first_number = first + 1,
+        "{}\n\nModule {} has the same title as module {}. {RENAME_ASK}",
+        course_context(request, outline),
+        index + 1,
+        first + 1,
     );
     vec![
         ChatMessage::new("system", SYSTEM),
@@ -192,28 +205,14 @@ fn module_messages(
     outline: &OutlineReply,
     index: usize,
 ) -> Vec<ChatMessage> {
-    let entry = &outline.modules[index];
-    let example = module_request(
-        &format!("Course: Photography Basics\n{EXAMPLE_COURSE}"),
-        "1. Seeing Light: How light direction and quality shape a photo\n2. Exposure: Balancing aperture, shutter speed and ISO\n3. Composition: Framing, rule of thirds and leading lines",
-        2,
-        "Exposure",
-        "Balancing aperture, shutter speed and ISO",
+    let user = format!(
+        "{}\n\n{}",
+        course_context(request, outline),
+        module_turn(outline, index)
     );
     vec![
         ChatMessage::new("system", SYSTEM),
-        ChatMessage::new("user", example),
-        ChatMessage::new("assistant", EXAMPLE_MODULE),
-        ChatMessage::new(
-            "user",
-            module_request(
-                &course_context(request, outline),
-                &outline_plan(outline),
-                index + 1,
-                &entry.title,
-                &entry.focus,
-            ),
-        ),
+        ChatMessage::new("user", user),
     ]
 }
 
@@ -291,8 +290,8 @@ mod tests {
     #[test]
     fn module_prompts_differ_only_at_the_end() {
         let (r, o) = (request(), outline());
-        let a = &module_messages(&r, &o, 0)[3].content;
-        let b = &module_messages(&r, &o, 2)[3].content;
+        let a = &module_messages(&r, &o, 0)[1].content;
+        let b = &module_messages(&r, &o, 2)[1].content;
         let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
         let tail = a.len() - common;
         assert!(tail < 40, "module-specific tail is {tail} bytes: {a}");
@@ -303,29 +302,33 @@ mod tests {
     }
 
     #[test]
-    fn worked_examples_follow_their_schemas() {
-        let outline = OutlineReply::parse_valid(EXAMPLE_OUTLINE, 3).unwrap();
-        assert_eq!(outline.modules[1].title, "Exposure");
-        ModuleReply::parse_valid(EXAMPLE_MODULE).unwrap();
-        for (text, schema) in [
-            (EXAMPLE_OUTLINE, OutlineReply::schema(3)),
-            (EXAMPLE_MODULE, ModuleReply::schema()),
-        ] {
-            let v: Value = serde_json::from_str(text).unwrap();
-            let keys: Vec<_> = v.as_object().unwrap().keys().collect();
-            let props: Vec<_> = schema["properties"].as_object().unwrap().keys().collect();
-            assert_eq!(keys, props, "example keys in schema order");
+    fn prompts_carry_no_content_of_their_own() {
+        // Only the request, the schema's keys and the instructions: nothing a model could
+        // copy into another course.
+        let (r, o) = (request(), outline());
+        let calls = Calls::new(&r, 1);
+        let text: String = [calls.outline(1), calls.module(&o, 1, 1)]
+            .iter()
+            .flat_map(|c| c.messages.iter().map(|m| m.content.clone()))
+            .collect();
+        for word in ["photo", "aperture", "camera", "portfolio"] {
+            assert!(!text.to_lowercase().contains(word), "{word} in {text}");
         }
+        assert!(calls
+            .outline(1)
+            .messages
+            .iter()
+            .all(|m| m.role != "assistant"));
     }
 
     #[test]
     fn outline_prompt_carries_the_request() {
-        let text = &outline_messages(&request())[3].content;
+        let text = &outline_messages(&request())[1].content;
         for needle in [
             "History of Jazz",
             "adult learners",
             "6 weeks",
-            "exactly 3 modules",
+            "exactly 3 units",
             "English",
         ] {
             assert!(text.contains(needle), "missing {needle}");

@@ -30,6 +30,11 @@ pub fn run_table(record: &RunRecord) -> String {
         p.modules_ms / 1000.0,
         p.finalize_ms / 1000.0,
     );
+    let t = &record.prompt_tokens;
+    out += &format!(
+        "  prompt tokens: outline {}, module prefix {} shared + up to {} each\n",
+        t.outline, t.module_shared_prefix, t.module_suffix_max
+    );
     for b in &record.module_batches {
         out += &batch_line(b);
     }
@@ -142,6 +147,7 @@ mod tests {
             path: None,
             size_bytes: None,
             quantization: Some("Q4_0".into()),
+            chat_template: None,
             threads: 2,
         };
         let phases = Phases {
@@ -168,13 +174,17 @@ mod tests {
         assert!(
             lines[1].contains("load 0.30 s | outline 2.00 s | modules 5.00 s | finalize 0.01 s")
         );
-        assert!(lines[2].contains("call") && lines[2].contains("tok/s"));
-        assert!(lines[3].starts_with("  module 1") && !lines[3].contains("slowest"));
+        assert_eq!(
+            lines[2],
+            "  prompt tokens: outline 0, module prefix 0 shared + up to 600 each"
+        );
+        assert!(lines[3].contains("call") && lines[3].contains("tok/s"));
+        assert!(lines[4].starts_with("  module 1") && !lines[4].contains("slowest"));
         assert!(
-            lines[4].starts_with("  module 2") && lines[4].ends_with("<- slowest"),
+            lines[5].starts_with("  module 2") && lines[5].ends_with("<- slowest"),
             "{table}"
         );
-        assert_eq!(lines.len(), 5, "no daemon line without server figures");
+        assert_eq!(lines.len(), 6, "no daemon line without server figures");
         let mut with_server = record.clone();
         with_server.calls[1].server = Some(ServerTiming {
             total_ms: Some(4500.0),

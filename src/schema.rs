@@ -7,14 +7,16 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::content::Kind;
+
 /// Fewest distinct items a list may have.
 pub const MIN_ITEMS: usize = 2;
 
 /// The shape of one reply field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
-    /// A string of at most this many characters.
-    Text(u64),
+    /// A string of at most this many characters, ended as `Kind` says when cut.
+    Text(u64, Kind),
     /// A list of `min..=max` strings of at most `item` characters each.
     List {
         /// Characters per item.
@@ -38,11 +40,11 @@ pub struct Field {
 }
 
 impl Field {
-    /// A text field.
-    pub const fn text(key: &'static str, max: u64, ask: &'static str) -> Self {
+    /// A text field of `kind`.
+    pub const fn text(key: &'static str, max: u64, kind: Kind, ask: &'static str) -> Self {
         Self {
             key,
-            shape: Shape::Text(max),
+            shape: Shape::Text(max, kind),
             ask,
         }
     }
@@ -64,7 +66,7 @@ impl Field {
     /// The field's JSON schema.
     pub fn schema(&self) -> Value {
         match self.shape {
-            Shape::Text(max) => text(max),
+            Shape::Text(max, _) => text(max),
             Shape::List { item, min, max } => {
                 json!({"type": "array", "items": text(item), "minItems": min, "maxItems": max})
             }
@@ -75,10 +77,20 @@ impl Field {
     pub fn prompt_line(&self) -> String {
         format!("- {}: {}", self.key, self.ask)
     }
+
+    /// The field inside another's line: `"key" (what to write)`.
+    pub fn prompt_item(&self) -> String {
+        format!("\"{}\" ({})", self.key, self.ask)
+    }
 }
 
+/// What a text may hold: no JSON or markup characters anywhere, and no space or
+/// punctuation first. Small models otherwise fill strings with `{`, `]}`, `\\_` and keys;
+/// with the grammar they cannot write them at all.
+pub const TEXT_PATTERN: &str = r#"^[\p{L}¿¡(][^{}\[\]\\"<>_|#*]*$"#;
+
 fn text(max_len: u64) -> Value {
-    json!({"type": "string", "minLength": 1, "maxLength": max_len})
+    json!({"type": "string", "minLength": 1, "maxLength": max_len, "pattern": TEXT_PATTERN})
 }
 
 /// An object schema with these properties, all required, no others.
@@ -140,7 +152,7 @@ mod tests {
     use super::*;
 
     const FIELDS: [Field; 2] = [
-        Field::text("summary", 50, "a sentence"),
+        Field::text("summary", 50, Kind::Prose, "a sentence"),
         Field::list("topics", 20, (2, 4), "2 to 4 topics"),
     ];
 

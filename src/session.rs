@@ -128,7 +128,7 @@ pub fn run_once(
     let wall_ms = clock.now_ms();
     // Assembly ran inside the pipeline after the module phase; it counts here too.
     let finalize_ms = wall_ms - load_ms - out.outline_ms - out.modules_ms;
-    let record = RunRecord::new(
+    let mut record = RunRecord::new(
         engine.info(),
         plan.strategy.name(),
         plan.request.modules,
@@ -142,5 +142,6 @@ pub fn run_once(
         out.module_batches,
         out.calls,
     );
+    record.language = Some(plan.language.clone());
     Ok((out.syllabus, record))
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::build_info::BuildInfo;
+use crate::language::LanguageChoice;
 
 /// Which step of the pipeline a call belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -67,6 +68,8 @@ pub struct EngineInfo {
     pub size_bytes: Option<u64>,
     /// Quantization such as Q4_0, when known.
     pub quantization: Option<String>,
+    /// The chat template in use, when the engine renders prompts itself.
+    pub chat_template: Option<String>,
     /// Generation threads.
     pub threads: usize,
 }
@@ -251,6 +254,9 @@ pub struct ModelRecord {
     pub size_bytes: Option<u64>,
     /// Quantization such as Q4_0, when known.
     pub quantization: Option<String>,
+    /// The chat template in use, when the engine renders prompts itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_template: Option<String>,
 }
 
 /// The timing record of one run.
@@ -276,14 +282,59 @@ pub struct RunRecord {
     pub peak_rss_bytes: Option<u64>,
     /// Versions, target and CPU features.
     pub build: BuildInfo,
+    /// The language written in, and why (absent in records made without a request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<LanguageChoice>,
+    /// Prompt sizes in tokens, from the first try of each call.
+    pub prompt_tokens: PromptTokens,
     /// The module phase's batch figures (shared prefix, parallelism, decode time).
     pub module_batches: Vec<BatchStats>,
     /// Every model call, regenerations included.
     pub calls: Vec<CallRecord>,
 }
 
+/// Prompt sizes of a run in tokens: what each phase had to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PromptTokens {
+    /// The outline call's prompt.
+    pub outline: usize,
+    /// The prefix all module calls share (0 when not shared, as with `sequential`).
+    pub module_shared_prefix: usize,
+    /// The longest module prompt beyond that prefix.
+    pub module_suffix_max: usize,
+    /// The longest module prompt in all.
+    pub module_prompt_max: usize,
+}
+
+impl PromptTokens {
+    /// From the first try of each call and the first module batch.
+    pub fn of(calls: &[CallRecord], batches: &[BatchStats]) -> Self {
+        let first = |phase| {
+            calls
+                .iter()
+                .filter(move |c| c.phase == phase && c.attempt == 1)
+        };
+        let shared = batches.first().map_or(0, |b| b.shared_prefix_tokens);
+        Self {
+            outline: first(Phase::Outline)
+                .map(|c| c.prompt_tokens)
+                .max()
+                .unwrap_or(0),
+            module_shared_prefix: shared,
+            module_suffix_max: first(Phase::Module)
+                .map(|c| c.prompt_tokens.saturating_sub(shared))
+                .max()
+                .unwrap_or(0),
+            module_prompt_max: first(Phase::Module)
+                .map(|c| c.prompt_tokens)
+                .max()
+                .unwrap_or(0),
+        }
+    }
+}
+
 /// Version of the timing record layout.
-pub const TIMING_SCHEMA_VERSION: u32 = 2;
+pub const TIMING_SCHEMA_VERSION: u32 = 3;
 
 impl RunRecord {
     /// A record of a finished run.
@@ -304,6 +355,7 @@ impl RunRecord {
                 path: engine.path,
                 size_bytes: engine.size_bytes,
                 quantization: engine.quantization,
+                chat_template: engine.chat_template,
             },
             strategy: strategy.to_string(),
             threads: engine.threads,
@@ -312,6 +364,8 @@ impl RunRecord {
             phases,
             peak_rss_bytes: peak_rss_bytes(),
             build: crate::build_info::build_info(),
+            language: None,
+            prompt_tokens: PromptTokens::of(&calls, &module_batches),
             module_batches,
             calls,
         }

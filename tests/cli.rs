@@ -163,7 +163,15 @@ fn timing_record_has_phases_that_add_up() {
             .all(|c| c["cached_tokens"].as_u64().unwrap() > 0),
         "parallel reuses the prefix"
     );
-    assert_eq!(t["schema_version"], 2);
+    assert_eq!(t["schema_version"], 3);
+    assert_eq!(t["language"]["name"], "English");
+    assert_eq!(t["language"]["source"], "default");
+    let p = &t["prompt_tokens"];
+    assert!(p["outline"].as_u64().unwrap() > 0 && p["module_prompt_max"].as_u64().unwrap() > 0);
+    assert_eq!(
+        p["module_shared_prefix"],
+        t["module_batches"][0]["shared_prefix_tokens"]
+    );
     assert_eq!(t["backend"], "llama");
     assert_eq!(t["strategy"], "parallel");
     assert!(t["threads"].as_u64().unwrap() >= 1);

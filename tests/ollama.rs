@@ -195,12 +195,12 @@ fn a_cut_stream_is_an_error() {
 }
 
 #[test]
-fn invalid_json_is_retried_twice_then_fails() {
+fn invalid_json_is_retried_then_fails() {
     let server = FakeOllama::start(&["qwen:latest"], Fault::InvalidJson, NO_DELAY);
     let dir = tempfile::tempdir().unwrap();
     let out = ollama(dir.path(), &server.url, &[]);
-    assert_fails(&out, 1, "valid outline in 3 attempts");
-    assert_eq!(server.chats().len(), 3);
+    assert_fails(&out, 1, "valid outline in 5 attempts");
+    assert_eq!(server.chats().len(), 5);
 }
 
 #[test]

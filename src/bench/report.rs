@@ -264,6 +264,7 @@ mod tests {
             path: None,
             size_bytes: None,
             quantization: None,
+            chat_template: None,
             threads: 2,
         };
         let phases = Phases {

@@ -9,8 +9,6 @@ use crate::render::Format;
 
 /// Seed of a run when `--seed` is not given.
 pub const DEFAULT_SEED: u32 = 42;
-/// Language of the syllabus when `--language` is not given.
-pub const DEFAULT_LANGUAGE: &str = "English";
 
 /// Writes a whole course syllabus with a language model running in this process.
 #[derive(Debug, Parser)]
@@ -146,9 +144,10 @@ pub struct GenerateArgs {
     /// Course length in weeks; modules are spread over them.
     #[arg(long)]
     pub weeks: Option<u32>,
-    /// Language the syllabus is written in.
-    #[arg(long, default_value = DEFAULT_LANGUAGE)]
-    pub language: String,
+    /// Language the syllabus is written in [default: the topic's language when it can be
+    /// told, else English].
+    #[arg(long)]
+    pub language: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Markdown)]
     pub format: Format,

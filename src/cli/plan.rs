@@ -5,9 +5,10 @@ use std::fmt::Display;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::args::{BenchArgs, DaemonArgs, GenerateArgs, DEFAULT_LANGUAGE};
+use super::args::{BenchArgs, DaemonArgs, GenerateArgs};
 use crate::course::CourseRequest;
 use crate::engine::{ollama, BackendKind, Sampling, Strategy};
+use crate::language::{self, LanguageChoice};
 use crate::render::Format;
 
 /// Most modules a syllabus may have.
@@ -68,6 +69,8 @@ pub struct GeneratePlan {
     pub backend: BackendKind,
     /// Daemon settings (Ollama backend).
     pub daemon: DaemonPlan,
+    /// The language written in, and why.
+    pub language: LanguageChoice,
 }
 
 /// Checked settings of a bench.
@@ -158,8 +161,10 @@ impl GenerateArgs {
     /// Checks every value once; the run trusts the result.
     pub fn plan(&self) -> Result<GeneratePlan, UsageError> {
         backend_enabled(self.backend)?;
+        let (request, language) = self.request()?;
         Ok(GeneratePlan {
-            request: self.request()?,
+            request,
+            language,
             model: self.model_spec()?,
             sampling: self.sampling()?,
             seed: self.seed,
@@ -187,7 +192,7 @@ impl GenerateArgs {
         })
     }
 
-    fn request(&self) -> Result<CourseRequest, UsageError> {
+    fn request(&self) -> Result<(CourseRequest, LanguageChoice), UsageError> {
         let topic = self.topic.split_whitespace().collect::<Vec<_>>().join(" ");
         if topic.is_empty() {
             return Err(UsageError("the topic is empty; say what the course is about, e.g. \"Introduction to Marine Biology\"".into()));
@@ -197,14 +202,14 @@ impl GenerateArgs {
                 "the topic is longer than {MAX_TOPIC_CHARS} characters; shorten it"
             )));
         }
-        let language = self.language.trim();
-        if language.is_empty() {
+        let flag = self.language.as_deref().map(str::trim);
+        if flag == Some("") {
             return Err(UsageError(
                 "--language is empty; e.g. --language English".into(),
             ));
         }
-        Ok(CourseRequest {
-            topic,
+        let language = language::choose(flag, &topic);
+        let request = CourseRequest {
             modules: within("--modules", self.modules, 1, MAX_MODULES)?,
             audience: optional_text("--audience", &self.audience)?,
             level: optional_text("--level", &self.level)?,
@@ -212,8 +217,10 @@ impl GenerateArgs {
                 .weeks
                 .map(|w| within("--weeks", w, 1, 104))
                 .transpose()?,
-            language: language.to_string(),
-        })
+            language: language.name.clone(),
+            topic,
+        };
+        Ok((request, language))
     }
 
     fn model_spec(&self) -> Result<Option<String>, UsageError> {
@@ -251,7 +258,7 @@ impl BenchArgs {
             audience: None,
             level: None,
             weeks: None,
-            language: DEFAULT_LANGUAGE.into(),
+            language: None,
             format: Format::Json,
             output: None,
             seed: self.seed,

@@ -381,6 +381,7 @@ impl Engine for OllamaEngine {
             path: None,
             size_bytes: None,
             quantization: self.quantization.clone(),
+            chat_template: None,
             threads: 0,
         }
     }

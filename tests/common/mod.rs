@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod fake_hf;
 pub mod fake_ollama;
+pub mod gguf;
 pub mod http;
 
 use std::path::PathBuf;

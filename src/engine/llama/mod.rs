@@ -230,6 +230,7 @@ impl Engine for LlamaEngine<'_> {
             path: Some(r.path.display().to_string()),
             size_bytes: Some(r.info.file_size),
             quantization: r.info.quantization().map(str::to_string),
+            chat_template: Some(self.model.template_name().to_string()),
             threads: self.opts.threads,
         }
     }

@@ -60,6 +60,51 @@ impl TokenizerEnv for VocabEnv {
     }
 }
 
+/// llama.cpp's built-in template for a model whose file has none it can apply: by
+/// architecture, else by the special tokens its vocabulary has.
+fn builtin_template(model: &LlamaModel, architecture: Option<&str>) -> &'static str {
+    let vocab = model.vocab();
+    let has = |text: &str| vocab.tokenize(text.as_bytes(), false, true).len() == 1;
+    match architecture.unwrap_or("") {
+        a if a.starts_with("gemma") => "gemma",
+        "phi3" => "phi3",
+        "command-r" | "cohere2" => "command-r",
+        "deepseek2" => "deepseek2",
+        a if a.starts_with("qwen") => "chatml",
+        _ if has("<|im_start|>") => "chatml",
+        _ if has("<|start_header_id|>") => "llama3",
+        _ if has("<start_of_turn>") => "gemma",
+        "llama" if has("[INST]") => "mistral-v7",
+        "llama" => "llama2",
+        _ => "chatml",
+    }
+}
+
+/// The file's chat template when llama.cpp can apply it, else the built-in one for the
+/// architecture; returns it with its name for the record.
+fn choose_template(model: &LlamaModel, architecture: Option<&str>) -> (LlamaChatTemplate, String) {
+    let why = match model.chat_template(None) {
+        Ok(t) => {
+            let probe = [
+                LlamaChatMessage::new("system".into(), "s".into()),
+                LlamaChatMessage::new("user".into(), "u".into()),
+            ];
+            match probe.map(Result::ok) {
+                [Some(a), Some(b)] => match model.apply_chat_template(&t, &[a, b], true) {
+                    Ok(_) => return (t, "from the file".to_string()),
+                    Err(e) => format!("llama.cpp cannot apply the file's chat template ({e})"),
+                },
+                _ => "the probe conversation could not be built".to_string(),
+            }
+        }
+        Err(_) => "the file has no chat template".to_string(),
+    };
+    let name = builtin_template(model, architecture);
+    tracing::warn!("{why}; using llama.cpp's built-in {name} template for this architecture");
+    let template = LlamaChatTemplate::new(name).expect("template names have no NUL");
+    (template, format!("built-in {name} ({why})"))
+}
+
 /// A model loaded in memory with its tokenizer trie and chat template; shared by engines.
 pub struct LoadedModel {
     pub(super) model: Arc<LlamaModel>,
@@ -67,6 +112,7 @@ pub struct LoadedModel {
     template: LlamaChatTemplate,
     resolved: ResolvedModel,
     bos_text: Option<String>,
+    template_name: String,
 }
 
 impl std::fmt::Debug for LoadedModel {
@@ -88,21 +134,7 @@ impl LoadedModel {
         let model =
             LlamaModel::load_from_file(backend, &resolved.path, &LlamaModelParams::default())
                 .with_context(|| format!("llama.cpp could not load {}", resolved.path.display()))?;
-        let template = match model.chat_template(None) {
-            Ok(t) => t,
-            Err(_) => {
-                // No template in the file: use the architecture's known one.
-                let name = match resolved.info.architecture() {
-                    Some("llama") => "llama3",
-                    _ => "chatml",
-                };
-                tracing::warn!(
-                    template = name,
-                    "model has no chat template; using the architecture's default"
-                );
-                LlamaChatTemplate::new(name).expect("template names have no NUL")
-            }
-        };
+        let (template, template_name) = choose_template(&model, resolved.info.architecture());
         let model = Arc::new(model);
         let trie = LlamaSampler::llguidance_tok_env(&model).tok_trie().clone();
         let tok_env: TokEnv = Arc::new(VocabEnv {
@@ -125,7 +157,13 @@ impl LoadedModel {
             template,
             resolved,
             bos_text,
+            template_name,
         })
+    }
+
+    /// The chat template in use: "from the file", or the built-in one named.
+    pub fn template_name(&self) -> &str {
+        &self.template_name
     }
 
     /// The file this model came from.

@@ -1,0 +1,388 @@
+//! What a `syllabus` binary writes, checked over a set of topics: validity, regenerations,
+//! schema debris, text copied from prompts or the old worked example, strings cut
+//! mid-sentence or mid-word, prompt sizes, and time. The checks here are independent of the
+//! binary's own validation, so a binary from before a change is measured the same way.
+//!
+//! `cargo bench --bench content`; `CONTENT_BIN` (default: this checkout's release binary),
+//! `BENCH_MODEL` (default: the dev model `models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf`
+//! from `../shared/fetch-dev-model.sh`), `CONTENT_MODULES` (default `4,8`),
+//! `CONTENT_TOPICS` (`;`-separated) or `CONTENT_SET=wide` (30 topics), `CONTENT_SEED`
+//! (default 42).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+const TOPICS: [&str; 8] = [
+    "Introduction to Marine Biology",
+    "History of Jazz",
+    "Personal Finance for Teenagers",
+    "Introduction to Python Programming",
+    "Climate Science",
+    "Urban Gardening",
+    "Historia de la música latinoamericana",
+    "Einführung in die Astronomie",
+];
+
+/// Thirty varied topics (`CONTENT_SET=wide`), for the test model.
+const WIDE: [&str; 30] = [
+    "Introduction to Marine Biology",
+    "History of Jazz",
+    "Personal Finance for Teenagers",
+    "Introduction to Python Programming",
+    "Climate Science",
+    "Urban Gardening",
+    "World War I",
+    "Basic Chemistry",
+    "Public Speaking",
+    "Introduction to Psychology",
+    "Renaissance Art",
+    "Nutrition and Health",
+    "Digital Photography",
+    "Astronomy for Beginners",
+    "Creative Writing",
+    "Introduction to Economics",
+    "Human Anatomy",
+    "Web Design Basics",
+    "Ancient Egypt",
+    "Statistics for Social Sciences",
+    "Music Theory",
+    "Environmental Ethics",
+    "First Aid",
+    "Introduction to Philosophy",
+    "Geology of Volcanoes",
+    "Spanish for Travelers",
+    "Robotics for Kids",
+    "Cybersecurity Awareness",
+    "Film History",
+    "Sustainable Farming",
+];
+
+/// Words and phrases of the photography example the prompts carried until 2026-11.
+const EXAMPLE_PHRASES: [&str; 9] = [
+    "photo",
+    "aperture",
+    "shutter",
+    "camera",
+    "depth of field",
+    "exposure triangle",
+    "portfolio of six",
+    "short note on each choice",
+    "rule of thirds",
+];
+
+/// Schema keys a reply must never carry as text.
+const KEYS: [&str; 12] = [
+    "title",
+    "description",
+    "audience",
+    "prerequisites",
+    "learning_outcomes",
+    "modules",
+    "focus",
+    "summary",
+    "learning_objectives",
+    "topics",
+    "activities",
+    "assessment",
+];
+
+/// Character bounds of strings, old and new: a string that long and ending in a letter was
+/// cut mid-word by the grammar.
+const BOUNDS: [usize; 8] = [60, 120, 240, 320, 70, 150, 300, 420];
+
+#[derive(Default)]
+struct Tally {
+    runs: usize,
+    valid: usize,
+    outline_retries: usize,
+    module_retries: usize,
+    strings: usize,
+    debris: Vec<String>,
+    leaks: Vec<String>,
+    copies: Vec<String>,
+    cut_sentences: Vec<String>,
+    cut_words: Vec<String>,
+    english_in_other: usize,
+    outline_prompt: Vec<f64>,
+    module_prefix: Vec<f64>,
+    module_suffix: Vec<f64>,
+    wall_s: Vec<f64>,
+}
+
+fn words(t: &str) -> Vec<String> {
+    t.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Every string of a syllabus with its field name and whether it is prose.
+fn strings(s: &Value) -> Vec<(String, String, bool)> {
+    let mut out = Vec::new();
+    let mut add = |field: &str, v: &Value, prose: bool| match v {
+        Value::String(t) => out.push((field.to_string(), t.clone(), prose)),
+        Value::Array(items) => {
+            for i in items {
+                if let Some(t) = i.as_str() {
+                    out.push((field.to_string(), t.to_string(), false));
+                }
+            }
+        }
+        _ => {}
+    };
+    for f in [
+        "title",
+        "description",
+        "audience",
+        "prerequisites",
+        "learning_outcomes",
+    ] {
+        add(f, &s[f], f == "description");
+    }
+    for m in s["modules"].as_array().into_iter().flatten() {
+        for f in [
+            "title",
+            "focus",
+            "summary",
+            "learning_objectives",
+            "topics",
+            "activities",
+            "assessment",
+        ] {
+            add(f, &m[f], f == "summary" || f == "assessment");
+        }
+    }
+    out
+}
+
+fn check(tally: &mut Tally, topic: &str, syllabus: &Value, fixed: &[Vec<String>]) {
+    let photography = topic.to_lowercase().contains("photo");
+    // The topics in other languages here all have letters outside ASCII.
+    let foreign = !topic.is_ascii();
+    for (field, text, prose) in strings(syllabus) {
+        tally.strings += 1;
+        let lower = text.to_lowercase();
+        let bare = lower
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .replace(' ', "_");
+        if !text.chars().any(char::is_alphabetic)
+            || text.contains(['{', '}', '[', ']', '\\', '"'])
+            || KEYS.contains(&bare.as_str())
+            || (lower.contains("learning_") && !lower.contains(' '))
+        {
+            tally.debris.push(format!("{field}: {text}"));
+        }
+        if !photography {
+            if let Some(p) = EXAMPLE_PHRASES.iter().find(|p| lower.contains(*p)) {
+                tally.leaks.push(format!("{field}: {text} [{p}]"));
+            }
+        }
+        let w = words(&text);
+        if w.windows(6)
+            .any(|g| fixed.iter().any(|f| f.windows(6).any(|h| h == g)))
+        {
+            tally.copies.push(format!("{field}: {text}"));
+        }
+        let last = text.trim_end().chars().last().unwrap_or(' ');
+        if prose && !matches!(last, '.' | '!' | '?' | '。' | '！' | '？' | ')' | '"') {
+            tally.cut_sentences.push(format!("{field}: {text}"));
+        }
+        if BOUNDS.contains(&text.chars().count()) && last.is_alphanumeric() {
+            tally.cut_words.push(format!("{field}: {text}"));
+        }
+        if foreign
+            && field == "summary"
+            && w.iter()
+                .filter(|x| ["the", "and", "of", "learners"].contains(&x.as_str()))
+                .count()
+                >= 3
+        {
+            tally.english_in_other += 1;
+        }
+    }
+}
+
+/// What every run shares.
+struct Setup {
+    bin: PathBuf,
+    model: PathBuf,
+    seed: String,
+    dir: tempfile::TempDir,
+    /// The current prompts' fixed text, as words.
+    fixed: Vec<Vec<String>>,
+}
+
+fn run_one(setup: &Setup, topic: &str, modules: usize, tally: &mut Tally) {
+    let Setup {
+        bin,
+        model,
+        seed,
+        dir,
+        fixed,
+    } = setup;
+    let (out, timings) = (dir.path().join("s.json"), dir.path().join("t.json"));
+    let _ = std::fs::remove_file(&out);
+    let started = std::time::Instant::now();
+    let status = Command::new(bin)
+        .args([
+            "generate",
+            topic,
+            "--modules",
+            &modules.to_string(),
+            "--seed",
+            seed.as_str(),
+            "--format",
+            "json",
+            "--quiet",
+        ])
+        .arg("--model")
+        .arg(model)
+        .arg("-o")
+        .arg(&out)
+        .arg("--timings")
+        .arg(&timings)
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .expect("run the binary");
+    tally.runs += 1;
+    let wall = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    if !status.status.success() {
+        println!(
+            "  FAILED {topic} x{modules}: {}",
+            stderr.lines().last().unwrap_or("")
+        );
+        return;
+    }
+    tally.valid += 1;
+    tally.wall_s.push(wall);
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    check(tally, topic, &s, fixed);
+    let t: Value = serde_json::from_str(&std::fs::read_to_string(&timings).unwrap()).unwrap();
+    let calls = t["calls"].as_array().unwrap();
+    for c in calls {
+        let retry = c["attempt"].as_u64() > Some(1);
+        match c["phase"].as_str() {
+            Some("module") if retry => tally.module_retries += 1,
+            Some("outline") if retry => tally.outline_retries += 1,
+            _ => {}
+        }
+    }
+    let first_outline = calls.iter().find(|c| c["phase"] == "outline").unwrap();
+    tally
+        .outline_prompt
+        .push(first_outline["prompt_tokens"].as_f64().unwrap());
+    let prefix = t["module_batches"][0]["shared_prefix_tokens"]
+        .as_f64()
+        .unwrap_or(0.0);
+    tally.module_prefix.push(prefix);
+    for c in calls
+        .iter()
+        .filter(|c| c["phase"] == "module" && c["attempt"] == 1)
+    {
+        tally
+            .module_suffix
+            .push(c["prompt_tokens"].as_f64().unwrap() - prefix);
+    }
+    for line in stderr.lines().filter(|l| l.contains("rejected")) {
+        println!("    {topic} x{modules}: {}", line.trim());
+    }
+}
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let bin = std::env::var_os("CONTENT_BIN")
+        .map_or_else(|| root.join("target/release/syllabus"), PathBuf::from);
+    let model = std::env::var_os("BENCH_MODEL").map_or_else(
+        || root.join("models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
+        PathBuf::from,
+    );
+    if !model.is_file() {
+        println!(
+            "SKIPPED: no model at {} (run ../shared/fetch-dev-model.sh, or set BENCH_MODEL)",
+            model.display()
+        );
+        return;
+    }
+    let modules: Vec<usize> = std::env::var("CONTENT_MODULES")
+        .unwrap_or_else(|_| "4,8".into())
+        .split(',')
+        .map(|m| m.trim().parse().expect("CONTENT_MODULES: numbers"))
+        .collect();
+    let set: &[&str] = match std::env::var("CONTENT_SET").as_deref() {
+        Ok("wide") => &WIDE,
+        _ => &TOPICS,
+    };
+    let topics: Vec<String> = std::env::var("CONTENT_TOPICS")
+        .map(|t| t.split(';').map(str::to_string).collect())
+        .unwrap_or_else(|_| set.iter().map(|t| t.to_string()).collect());
+    let seed = std::env::var("CONTENT_SEED").unwrap_or_else(|_| "42".into());
+    let fixed: Vec<Vec<String>> = syllabus::prompt::fixed_texts()
+        .iter()
+        .map(|t| words(t))
+        .collect();
+    println!(
+        "content check: {} on {}, modules {modules:?}, seed {seed}",
+        bin.display(),
+        model.display()
+    );
+    let setup = Setup {
+        bin,
+        model,
+        seed,
+        dir: tempfile::tempdir().unwrap(),
+        fixed,
+    };
+    let mut tally = Tally::default();
+    for m in &modules {
+        for topic in &topics {
+            run_one(&setup, topic, *m, &mut tally);
+        }
+    }
+    let t = &tally;
+    println!("runs valid            {}/{}", t.valid, t.runs);
+    println!(
+        "regenerations         outline {}, modules {}",
+        t.outline_retries, t.module_retries
+    );
+    println!("strings checked       {}", t.strings);
+    println!("schema debris         {}", t.debris.len());
+    println!("example phrases       {}", t.leaks.len());
+    println!("copied prompt text    {}", t.copies.len());
+    println!("prose cut mid-sentence {}", t.cut_sentences.len());
+    println!("strings cut mid-word  {}", t.cut_words.len());
+    println!(
+        "non-English topics with English summaries {}",
+        t.english_in_other
+    );
+    println!(
+        "prompt tokens (median) outline {:.0}, module shared prefix {:.0}, module suffix {:.0}",
+        median(&t.outline_prompt),
+        median(&t.module_prefix),
+        median(&t.module_suffix)
+    );
+    println!("wall s (median)       {:.1}", median(&t.wall_s));
+    for (name, list) in [
+        ("debris", &t.debris),
+        ("leak", &t.leaks),
+        ("copy", &t.copies),
+        ("cut sentence", &t.cut_sentences),
+        ("cut word", &t.cut_words),
+    ] {
+        for item in list.iter().take(8) {
+            println!("  {name}: {item}");
+        }
+    }
+}

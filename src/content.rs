@@ -1,0 +1,467 @@
+//! Model text made fit to hand out, or refused so the call is regenerated: whitespace and
+//! control characters cleaned; schema debris (keys, JSON punctuation, text without letters)
+//! and runs copied from the prompt's own fixed text refused; a string cut by its length
+//! bound ended at its last full sentence or clause, never mid-word.
+
+use std::collections::HashSet;
+
+/// Words in a row that make a copy of the prompt's fixed text.
+const COPY_WORDS: usize = 6;
+/// In a short text, fewer words in a row make a copy when they are most of it
+/// ("How learning is checked (1 sentence)").
+const SHORT_COPY_WORDS: usize = 4;
+
+/// Why a text was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Nothing left after cleaning.
+    Empty,
+    /// A schema key, JSON punctuation, or no letters at all.
+    Debris,
+    /// A run of the prompt's own fixed text (instructions).
+    Copied(String),
+    /// Cut at its length bound with no full sentence or clause to end on.
+    Cut,
+    /// Written partly in another script than the syllabus's language (a small model
+    /// drifting into Chinese in an English text).
+    Script(String),
+}
+
+/// How a text may be ended when its length bound cut it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Sentences: end at the last full sentence.
+    Prose,
+    /// A line or list item: end at the last full sentence or clause.
+    Line,
+    /// A title: never trimmed; regenerated when cut.
+    Title,
+}
+
+/// Checks texts against the schema's keys, the prompt's fixed text and the language.
+#[derive(Debug, Clone, Default)]
+pub struct Checker {
+    keys: HashSet<String>,
+    /// Every run of `SHORT_COPY_WORDS` to `COPY_WORDS` words of the fixed text.
+    fixed: HashSet<Vec<String>>,
+    /// Whether the language is written in CJK scripts.
+    cjk_language: bool,
+}
+
+/// Whether `c` belongs to a Chinese, Japanese or Korean script.
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0xFF66..=0xFF9F)
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+impl Checker {
+    /// A checker for replies whose schemas use `keys`, to prompts whose fixed (not
+    /// user-given) text is `fixed`.
+    pub fn new<'a>(
+        keys: impl IntoIterator<Item = &'a str>,
+        fixed: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let mut grams = HashSet::new();
+        for text in fixed {
+            let w = words(text);
+            for n in SHORT_COPY_WORDS..=COPY_WORDS {
+                for gram in w.windows(n) {
+                    grams.insert(gram.to_vec());
+                }
+            }
+        }
+        Self {
+            keys: keys.into_iter().map(str::to_lowercase).collect(),
+            fixed: grams,
+            cjk_language: false,
+        }
+    }
+
+    /// The same checker for text in `language` ("Chinese", "Japanese", ...).
+    pub fn for_language(mut self, language: &str) -> Self {
+        let l = language.to_lowercase();
+        self.cjk_language = ["chinese", "mandarin", "cantonese", "japanese", "korean"]
+            .iter()
+            .any(|c| l.contains(c))
+            || language.chars().any(is_cjk);
+        self
+    }
+
+    /// The cleaned text, or why it is refused. `max` is the field's length bound in
+    /// characters: a text that reached it was cut by the grammar.
+    pub fn text(&self, value: &str, kind: Kind, max: u64) -> Result<String, Refusal> {
+        let cleaned = clean(value);
+        if self.is_debris(&cleaned) {
+            return Err(Refusal::Debris);
+        }
+        // Items often come numbered, bulleted or quoted: ". Activity 2", "'Jazz'".
+        let cleaned = cleaned
+            .trim_start_matches(|c: char| !c.is_alphanumeric() && c != '(' && c != '¿' && c != '¡')
+            .trim_end_matches(['\'', '`'])
+            .to_string();
+        if cleaned.is_empty() {
+            return Err(Refusal::Empty);
+        }
+        if let Some(run) = self.copied_run(&cleaned) {
+            return Err(Refusal::Copied(run));
+        }
+        if !self.cjk_language {
+            if let Some(c) = cleaned.chars().find(|&c| is_cjk(c)) {
+                return Err(Refusal::Script(c.to_string()));
+            }
+        }
+        // Counted before cleaning: the grammar stops at the bound, trailing space included.
+        let was_cut = value.chars().count() as u64 >= max;
+        let ended = match kind {
+            _ if was_cut => end_cut(&cleaned, kind).ok_or(Refusal::Cut)?,
+            // Prose the model closed mid-sentence ends at its last full one, if any.
+            Kind::Prose if !cleaned.ends_with(is_sentence_end) => {
+                last_sentence(&cleaned).unwrap_or(cleaned)
+            }
+            _ => cleaned,
+        };
+        let ended = ended
+            .trim_end_matches(|c: char| {
+                matches!(c, ',' | ';' | ':' | '-' | '–' | '—' | '(') || c.is_whitespace()
+            })
+            .to_string();
+        if ended.is_empty() {
+            return Err(Refusal::Cut);
+        }
+        Ok(ended)
+    }
+
+    fn is_debris(&self, text: &str) -> bool {
+        if text.is_empty() {
+            return false;
+        }
+        if !text.chars().any(char::is_alphabetic) {
+            return true;
+        }
+        const JSONISH: [&str; 10] = [
+            "{\"", "\"}", "\":", "\",", "[\"", "\"]", "]}", "}]", "\\", "</",
+        ];
+        if JSONISH.iter().any(|p| text.contains(p)) {
+            return true;
+        }
+        let brackets = |c: char| matches!(c, '[' | ']' | '{' | '}');
+        let mut run = 0;
+        for c in text.chars() {
+            run = if brackets(c) { run + 1 } else { 0 };
+            if run >= 2 {
+                return true;
+            }
+        }
+        let bare: String = text
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase()
+            .replace(' ', "_");
+        if self.keys.contains(&bare) {
+            return true;
+        }
+        let lower = text.to_lowercase();
+        self.keys
+            .iter()
+            .any(|k| k.contains('_') && lower.contains(k.as_str()))
+    }
+
+    fn copied_run(&self, text: &str) -> Option<String> {
+        let w = words(text);
+        let long = w.windows(COPY_WORDS).find(|g| self.fixed.contains(*g));
+        // A short text copied when most of it is one run of the instructions.
+        let short = || {
+            (SHORT_COPY_WORDS..COPY_WORDS.min(w.len() + 1))
+                .rev()
+                .filter(|&n| n * 2 > w.len())
+                .find_map(|n| w.windows(n).find(|g| self.fixed.contains(*g)))
+        };
+        long.or_else(short).map(|g| g.join(" "))
+    }
+}
+
+/// Whitespace runs made one space, control characters removed, ends trimmed.
+pub fn clean(value: &str) -> String {
+    value
+        .split_whitespace()
+        .map(|w| w.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn is_sentence_end(c: char) -> bool {
+    matches!(c, '.' | '!' | '?' | '。' | '！' | '？')
+}
+
+/// Whether `n` of `total` characters is enough of a text to keep: two fifths, and a few words.
+fn enough(n: usize, total: usize) -> bool {
+    n * 5 >= total * 2 && n >= 12
+}
+
+/// The text up to its last full sentence (a stop followed by a space), when that keeps enough.
+fn last_sentence(text: &str) -> Option<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let i = (0..chars.len().saturating_sub(1))
+        .rev()
+        .find(|&i| is_sentence_end(chars[i]) && (chars[i + 1] == ' ' || !chars[i].is_ascii()))?;
+    enough(i + 1, chars.len()).then(|| chars[..=i].iter().collect())
+}
+
+/// A text cut at its bound, ended at its last full sentence (or, for a line, clause);
+/// `None` when too little would be left.
+fn end_cut(text: &str, kind: Kind) -> Option<String> {
+    if text.ends_with(is_sentence_end) {
+        return Some(text.to_string());
+    }
+    if kind == Kind::Title {
+        return None;
+    }
+    if let Some(s) = last_sentence(text) {
+        return Some(s);
+    }
+    // No full sentence: end at the last clause, a full stop added to prose.
+    let chars: Vec<char> = text.chars().collect();
+    let clause = (0..chars.len())
+        .rev()
+        .find(|&i| matches!(chars[i], ',' | ';' | ':' | '–' | '—' | '(' | '，' | '；'))
+        .filter(|&i| enough(i, chars.len()))?;
+    let kept = chars[..clause]
+        .iter()
+        .collect::<String>()
+        .trim_end()
+        .to_string();
+    Some(match kind {
+        Kind::Prose => format!("{kept}."),
+        _ => kept,
+    })
+}
+
+/// The course title: the model's when it names the topic, else the topic itself.
+pub fn course_title(topic: &str, model_title: &str) -> String {
+    let t = words(topic);
+    let m: HashSet<String> = words(model_title).into_iter().collect();
+    // Words of four letters or more carry the topic; two thirds of them must be there
+    // ("Marine Biology: Life in the Oceans" names "Introduction to Marine Biology").
+    let significant: Vec<&String> = t.iter().filter(|w| w.chars().count() > 3).collect();
+    let named = if significant.is_empty() {
+        t.iter().all(|w| m.contains(w))
+    } else {
+        let found = significant.iter().filter(|w| m.contains(**w)).count();
+        found * 3 >= significant.len() * 2
+    };
+    if named && !model_title.trim().is_empty() {
+        model_title.to_string()
+    } else {
+        topic.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checker() -> Checker {
+        Checker::new(
+            ["learning_objectives", "topics", "audience", "summary"],
+            ["Reply with a JSON object: 3 to 5 different objectives, each starting with a verb"],
+        )
+    }
+
+    #[test]
+    fn schema_debris_is_refused() {
+        let c = checker();
+        for item in [
+            "learning\\_objectives",
+            "learning_objectives",
+            "audience",
+            " Audience: ",
+            ",",
+            "\\]}",
+            "]]]]]]{}",
+            "1.",
+            "Understand tides\"]}",
+            "{\"title\":\"x\"}",
+            "Topics",
+        ] {
+            assert_eq!(
+                c.text(item, Kind::Line, 100),
+                Err(Refusal::Debris),
+                "{item}"
+            );
+        }
+        for item in [
+            "Know your audience",
+            "Summary writing in plain words",
+            "Tides [optional]",
+        ] {
+            assert!(c.text(item, Kind::Line, 100).is_ok(), "{item}");
+        }
+    }
+
+    #[test]
+    fn runs_copied_from_the_prompt_are_refused() {
+        let c = checker();
+        let err = c
+            .text(
+                "Name 3 to 5 different objectives each starting with a verb",
+                Kind::Line,
+                100,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, Refusal::Copied(ref run) if run.contains("different objectives")),
+            "{err:?}"
+        );
+        assert!(c
+            .text(
+                "Describe five objectives of coral reef study",
+                Kind::Line,
+                100
+            )
+            .is_ok());
+    }
+
+    #[test]
+    fn cut_prose_ends_at_its_last_full_sentence() {
+        let c = Checker::default();
+        let text =
+            "Tides rise and fall twice a day. Learners measure them on the shore, which is a";
+        let max = text.chars().count() as u64;
+        assert_eq!(
+            c.text(text, Kind::Prose, max).unwrap(),
+            "Tides rise and fall twice a day."
+        );
+        // Not cut but closed mid-sentence: the same; one clause alone is kept as it is.
+        assert_eq!(
+            c.text(text, Kind::Prose, max + 10).unwrap(),
+            "Tides rise and fall twice a day."
+        );
+        assert_eq!(
+            c.text("Weekly quizzes", Kind::Prose, 300).unwrap(),
+            "Weekly quizzes"
+        );
+        // Cut with no sentence to end on: its last clause, with a stop; else regenerate.
+        let one = "Learners measure the tides on the shore, then in a variety o";
+        assert_eq!(
+            c.text(one, Kind::Prose, one.len() as u64).unwrap(),
+            "Learners measure the tides on the shore."
+        );
+        let none = "Learners measure the tides on the shore in a variety o";
+        assert_eq!(
+            c.text(none, Kind::Prose, none.len() as u64),
+            Err(Refusal::Cut)
+        );
+    }
+
+    #[test]
+    fn cut_lines_end_at_a_clause_and_titles_are_never_trimmed() {
+        let c = Checker::default();
+        let line = "Measure the height of the tide at three points, then compare them with the tab";
+        let max = line.chars().count() as u64;
+        assert_eq!(
+            c.text(line, Kind::Line, max).unwrap(),
+            "Measure the height of the tide at three points"
+        );
+        let title = "Introduction to Physical Oceanogr";
+        assert_eq!(
+            c.text(title, Kind::Title, title.len() as u64),
+            Err(Refusal::Cut)
+        );
+        assert_eq!(
+            c.text("Waves, Tides,", Kind::Title, 60).unwrap(),
+            "Waves, Tides"
+        );
+    }
+
+    #[test]
+    fn short_texts_that_are_mostly_an_instruction_are_copies() {
+        let c = Checker::new([], ["how learning is checked (1 or 2 sentences)"]);
+        let err = c.text("How learning is checked (1 sentence)", Kind::Prose, 300);
+        assert!(matches!(err, Err(Refusal::Copied(_))), "{err:?}");
+        assert!(c
+            .text(
+                "A quiz on how learning is checked by peers in class today",
+                Kind::Prose,
+                300
+            )
+            .is_ok());
+    }
+
+    #[test]
+    fn another_script_in_the_text_is_refused_unless_it_is_the_language() {
+        let c = Checker::default();
+        let drift = "Jazz covers pop, rock and电子音乐.";
+        assert_eq!(
+            c.text(drift, Kind::Prose, 300),
+            Err(Refusal::Script("电".into()))
+        );
+        let zh = Checker::default().for_language("Chinese");
+        assert!(zh.text("爵士乐的历史", Kind::Title, 70).is_ok());
+    }
+
+    #[test]
+    fn prose_closed_mid_sentence_ends_at_its_last_full_one_and_items_lose_bullets() {
+        let c = Checker::default();
+        let text = "Learners trace jazz from New Orleans to bebop. They compare recordings of";
+        assert_eq!(
+            c.text(text, Kind::Prose, 420).unwrap(),
+            "Learners trace jazz from New Orleans to bebop."
+        );
+        assert_eq!(
+            c.text(". Classroom activity 2: timeline", Kind::Line, 150)
+                .unwrap(),
+            "Classroom activity 2: timeline"
+        );
+        assert_eq!(
+            c.text("'History of Jazz'", Kind::Line, 150).unwrap(),
+            "History of Jazz"
+        );
+        // A cut that only lost its trailing space still counts as cut.
+        let cut = format!("{} from ", "Jazz grew in the city. ".repeat(17));
+        let max = cut.chars().count() as u64;
+        assert!(c.text(&cut, Kind::Prose, max).unwrap().ends_with("city."));
+    }
+
+    #[test]
+    fn control_characters_and_whitespace_are_cleaned() {
+        assert_eq!(
+            clean("  Ti\u{0}des\x1b[31m \n and\twaves "),
+            "Tides[31m and waves"
+        );
+        assert_eq!(
+            Checker::default().text("\u{7}\u{0}", Kind::Line, 10),
+            Err(Refusal::Empty)
+        );
+    }
+
+    #[test]
+    fn course_title_keeps_the_topic() {
+        assert_eq!(
+            course_title(
+                "Introduction to Marine Biology",
+                "Marine Biology: Life in the Oceans"
+            ),
+            "Marine Biology: Life in the Oceans"
+        );
+        assert_eq!(
+            course_title("Introduction to Marine Biology", "Photography Basics"),
+            "Introduction to Marine Biology"
+        );
+        assert_eq!(
+            course_title("History of Jazz", "A History of Jazz"),
+            "A History of Jazz"
+        );
+        assert_eq!(course_title("Jazz", "Swing and Bebop"), "Jazz");
+        assert_eq!(
+            course_title("Historia del jazz", "Historia del Jazz en América"),
+            "Historia del Jazz en América"
+        );
+    }
+}

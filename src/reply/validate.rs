@@ -1,0 +1,448 @@
+//! Parsing and checking replies: what the grammar cannot enforce (non-empty text, enough
+//! distinct items, distinct module titles) and what `content` refuses (debris, copies, cut
+//! text, another script), field by field with each field's bounds.
+
+use serde::Deserialize;
+
+use super::{ModuleReply, OutlineEntry, OutlineReply};
+use crate::content::{Checker, Kind, Refusal};
+use crate::schema::{Field, Shape, MIN_ITEMS};
+
+/// Why a model reply was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContentError {
+    /// The reply is not JSON of the expected shape.
+    #[error("reply is not valid JSON for the schema: {0}")]
+    Parse(String),
+    /// A text field is empty.
+    #[error("field `{0}` is empty")]
+    Empty(String),
+    /// A list has fewer distinct, non-empty items than required.
+    #[error(
+        "list `{field}` has {found} distinct non-empty items, at least {MIN_ITEMS} are required"
+    )]
+    TooFew {
+        /// Field name.
+        field: String,
+        /// Items found after cleaning.
+        found: usize,
+    },
+    /// Schema debris: a key, JSON punctuation, or text without letters.
+    #[error("`{field}` holds schema debris instead of text: \"{text}\"")]
+    Debris {
+        /// Field name.
+        field: String,
+        /// The offending text.
+        text: String,
+    },
+    /// A run copied from the prompt's instructions.
+    #[error("`{field}` copies the prompt's instructions (\"{run}\")")]
+    Copied {
+        /// Field name.
+        field: String,
+        /// The copied words.
+        run: String,
+    },
+    /// Cut at its length bound with no full sentence to end on.
+    #[error("`{0}` was cut at its length limit mid-sentence")]
+    Cut(String),
+    /// Partly written in another script than the syllabus's language.
+    #[error("`{field}` drifts into another script (\"{sample}\")")]
+    Script {
+        /// Field name.
+        field: String,
+        /// The first character out of place.
+        sample: String,
+    },
+    /// The outline has the wrong number of modules.
+    #[error("outline has {found} modules, {expected} were asked for")]
+    ModuleCount {
+        /// Modules asked for.
+        expected: usize,
+        /// Modules returned.
+        found: usize,
+    },
+    /// Two modules share a title.
+    #[error("modules {first} and {second} have the same title \"{title}\"")]
+    DuplicateTitle {
+        /// 1-based number of the first module.
+        first: usize,
+        /// 1-based number of the second module.
+        second: usize,
+        /// The shared title.
+        title: String,
+    },
+}
+
+/// The field of `fields` named `key` (the tables are constants: a missing key is a bug).
+fn field<'f>(fields: &'f [Field], key: &str) -> &'f Field {
+    fields
+        .iter()
+        .find(|f| f.key == key)
+        .unwrap_or_else(|| panic!("no field {key}"))
+}
+
+/// Checks replies field by field with the field's bounds.
+struct Check<'a>(&'a Checker);
+
+impl Check<'_> {
+    fn refusal(name: &str, value: &str, r: Refusal) -> ContentError {
+        let field = name.to_string();
+        match r {
+            Refusal::Empty => ContentError::Empty(field),
+            Refusal::Debris => ContentError::Debris {
+                field,
+                text: value.chars().take(60).collect(),
+            },
+            Refusal::Copied(run) => ContentError::Copied { field, run },
+            Refusal::Cut => ContentError::Cut(field),
+            Refusal::Script(sample) => ContentError::Script { field, sample },
+        }
+    }
+
+    /// A text field's value, cleaned and ended safely.
+    fn text(&self, f: &Field, name: &str, value: &str) -> Result<String, ContentError> {
+        let Shape::Text(max, kind) = f.shape else {
+            panic!("{} is not a text field", f.key)
+        };
+        self.0
+            .text(value, kind, max)
+            .map_err(|r| Self::refusal(name, value, r))
+    }
+
+    /// A list field's items: cleaned, empty ones and repeats (case-insensitive) dropped,
+    /// at least `MIN_ITEMS` left; debris, copies and cut items refuse the reply.
+    fn list(&self, f: &Field, items: &[String]) -> Result<Vec<String>, ContentError> {
+        let Shape::List { item, .. } = f.shape else {
+            panic!("{} is not a list field", f.key)
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut cleaned = Vec::new();
+        for value in items {
+            match self.0.text(value, Kind::Line, item) {
+                Ok(text) if seen.insert(text.to_lowercase()) => cleaned.push(text),
+                Ok(_) | Err(Refusal::Empty) => {}
+                Err(r) => return Err(Self::refusal(f.key, value, r)),
+            }
+        }
+        if cleaned.len() < MIN_ITEMS {
+            return Err(ContentError::TooFew {
+                field: f.key.to_string(),
+                found: cleaned.len(),
+            });
+        }
+        Ok(cleaned)
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, ContentError> {
+    serde_json::from_str(text.trim()).map_err(|e| ContentError::Parse(e.to_string()))
+}
+
+impl OutlineReply {
+    /// Parses and checks an outline reply for `expected` modules; returns it cleaned.
+    pub fn parse_valid(
+        text: &str,
+        expected: usize,
+        checker: &Checker,
+    ) -> Result<Self, ContentError> {
+        let outline = Self::parse_clean(text, expected, checker)?;
+        match outline.first_duplicate() {
+            Some(err) => Err(err),
+            None => Ok(outline),
+        }
+    }
+
+    /// Parses and cleans an outline reply, checking everything but distinct titles.
+    pub fn parse_clean(
+        text: &str,
+        expected: usize,
+        checker: &Checker,
+    ) -> Result<Self, ContentError> {
+        let raw = parse::<Self>(text)?;
+        if raw.modules.len() != expected {
+            return Err(ContentError::ModuleCount {
+                expected,
+                found: raw.modules.len(),
+            });
+        }
+        let modules = raw
+            .modules
+            .iter()
+            .enumerate()
+            .map(|(i, e)| e.checked(i, checker))
+            .collect::<Result<_, _>>()?;
+        let (c, f) = (Check(checker), &Self::FIELDS);
+        Ok(Self {
+            title: c.text(field(f, "title"), "title", &raw.title)?,
+            description: c.text(field(f, "description"), "description", &raw.description)?,
+            audience: c.text(field(f, "audience"), "audience", &raw.audience)?,
+            prerequisites: c.list(field(f, "prerequisites"), &raw.prerequisites)?,
+            learning_outcomes: c.list(field(f, "learning_outcomes"), &raw.learning_outcomes)?,
+            modules,
+        })
+    }
+
+    /// Whether a module already has `title` (case-insensitive).
+    pub fn has_title(&self, title: &str) -> bool {
+        let title = title.to_lowercase();
+        self.modules.iter().any(|m| m.title.to_lowercase() == title)
+    }
+
+    /// The first module whose title repeats an earlier one (case-insensitive), if any.
+    pub fn first_duplicate(&self) -> Option<ContentError> {
+        let titles: Vec<String> = self
+            .modules
+            .iter()
+            .map(|m| m.title.to_lowercase())
+            .collect();
+        titles.iter().enumerate().find_map(|(i, t)| {
+            titles[..i]
+                .iter()
+                .position(|u| u == t)
+                .map(|first| ContentError::DuplicateTitle {
+                    first: first + 1,
+                    second: i + 1,
+                    title: self.modules[i].title.clone(),
+                })
+        })
+    }
+}
+
+impl OutlineEntry {
+    fn checked(&self, i: usize, checker: &Checker) -> Result<Self, ContentError> {
+        let (c, f) = (Check(checker), &Self::FIELDS);
+        Ok(Self {
+            title: c.text(
+                field(f, "title"),
+                &format!("modules[{i}].title"),
+                &self.title,
+            )?,
+            focus: c.text(
+                field(f, "focus"),
+                &format!("modules[{i}].focus"),
+                &self.focus,
+            )?,
+        })
+    }
+
+    /// Parses and checks a replacement entry for module `index` (0-based).
+    pub fn parse_valid(text: &str, index: usize, checker: &Checker) -> Result<Self, ContentError> {
+        parse::<Self>(text)?.checked(index, checker)
+    }
+}
+
+impl ModuleReply {
+    /// Parses and checks a module reply; returns it cleaned.
+    pub fn parse_valid(text: &str, checker: &Checker) -> Result<Self, ContentError> {
+        let raw = parse::<Self>(text)?;
+        let (c, f) = (Check(checker), &Self::FIELDS);
+        Ok(Self {
+            summary: c.text(field(f, "summary"), "summary", &raw.summary)?,
+            learning_objectives: c
+                .list(field(f, "learning_objectives"), &raw.learning_objectives)?,
+            topics: c.list(field(f, "topics"), &raw.topics)?,
+            activities: c.list(field(f, "activities"), &raw.activities)?,
+            assessment: c.text(field(f, "assessment"), "assessment", &raw.assessment)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn outline_json(titles: &[&str]) -> String {
+        let modules: Vec<_> = titles
+            .iter()
+            .map(|t| serde_json::json!({"title": t, "focus": format!("about {t}")}))
+            .collect();
+        serde_json::json!({
+            "title": "Marine Biology",
+            "description": "Life in the sea.",
+            "audience": "First-year students",
+            "prerequisites": ["Basic biology", "Basic chemistry"],
+            "learning_outcomes": ["Name ocean zones", "Describe food webs"],
+            "modules": modules,
+        })
+        .to_string()
+    }
+
+    fn module_json() -> serde_json::Value {
+        serde_json::json!({
+            "summary": "Ocean zones and their life.",
+            "learning_objectives": ["Name zones", "Compare zones"],
+            "topics": ["Light", "Pressure"],
+            "activities": ["Lab", "Field trip"],
+            "assessment": "Quiz",
+        })
+    }
+
+    #[test]
+    fn valid_outline_is_cleaned() {
+        let text = outline_json(&["  Ocean   zones ", "Plankton"]);
+        let outline = OutlineReply::parse_valid(&text, 2, &Checker::default()).unwrap();
+        assert_eq!(outline.modules[0].title, "Ocean zones");
+    }
+
+    #[test]
+    fn outline_with_wrong_count_is_refused() {
+        let err = OutlineReply::parse_valid(&outline_json(&["A", "B"]), 3, &Checker::default())
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ContentError::ModuleCount {
+                expected: 3,
+                found: 2
+            }
+        );
+    }
+
+    #[test]
+    fn duplicate_titles_are_refused_case_insensitively() {
+        let err = OutlineReply::parse_valid(
+            &outline_json(&["Reefs", "Plankton", "reefs "]),
+            3,
+            &Checker::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            ContentError::DuplicateTitle {
+                first: 1,
+                second: 3,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn empty_field_is_refused() {
+        let mut value = module_json();
+        value["assessment"] = serde_json::json!("   ");
+        let err = ModuleReply::parse_valid(&value.to_string(), &Checker::default()).unwrap_err();
+        assert_eq!(err, ContentError::Empty("assessment".into()));
+    }
+
+    #[test]
+    fn list_with_one_distinct_item_is_refused() {
+        let mut value = module_json();
+        value["topics"] = serde_json::json!(["Light", "light", " "]);
+        let err = ModuleReply::parse_valid(&value.to_string(), &Checker::default()).unwrap_err();
+        assert_eq!(
+            err,
+            ContentError::TooFew {
+                field: "topics".into(),
+                found: 1
+            }
+        );
+    }
+
+    #[test]
+    fn truncated_json_is_a_parse_error() {
+        let text = module_json().to_string();
+        let err =
+            ModuleReply::parse_valid(&text[..text.len() - 5], &Checker::default()).unwrap_err();
+        assert!(matches!(err, ContentError::Parse(_)));
+    }
+
+    #[test]
+    fn debris_copies_and_cut_text_refuse_a_module_reply() {
+        let checker = Checker::new(
+            crate::prompt::schema_keys(),
+            crate::prompt::fixed_texts().iter().map(String::as_str),
+        );
+        let with = |key: &str, value: serde_json::Value| {
+            let mut v = module_json();
+            v[key] = value;
+            ModuleReply::parse_valid(&v.to_string(), &checker)
+        };
+        assert!(with("summary", serde_json::json!("Tides and waves.")).is_ok());
+        let err = with(
+            "topics",
+            serde_json::json!(["Light", "learning\\_objectives"]),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ContentError::Debris { ref field, .. } if field == "topics"),
+            "{err}"
+        );
+        let err = with("activities", serde_json::json!(["Lab", "]]]]{}"])).unwrap_err();
+        assert!(matches!(err, ContentError::Debris { .. }), "{err}");
+        let copied = "Name 3 to 5 objectives, each starting with a verb (at most 15 words each)";
+        let err = with(
+            "learning_objectives",
+            serde_json::json!(["Name zones", copied]),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ContentError::Copied { .. }), "{err}");
+        assert!(
+            err.to_string().contains("copies the prompt's instructions"),
+            "{err}"
+        );
+        let cut = format!("{} which is a", "Tides rise and fall. ".repeat(25));
+        let err = with(
+            "summary",
+            serde_json::json!(cut.chars().take(420).collect::<String>()),
+        );
+        assert_eq!(
+            err.unwrap().summary.chars().last(),
+            Some('.'),
+            "ended at a full sentence"
+        );
+    }
+
+    #[test]
+    fn field_tables_name_the_fields_serde_writes_in_order() {
+        let reply =
+            ModuleReply::parse_valid(&module_json().to_string(), &Checker::default()).unwrap();
+        let v = serde_json::to_value(&reply).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let table: Vec<&str> = ModuleReply::FIELDS.iter().map(|f| f.key).collect();
+        assert_eq!(keys, table);
+        let outline =
+            OutlineReply::parse_valid(&outline_json(&["A", "B"]), 2, &Checker::default()).unwrap();
+        let v = serde_json::to_value(&outline).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut table: Vec<&str> = OutlineReply::FIELDS.iter().map(|f| f.key).collect();
+        table.push("modules");
+        assert_eq!(keys, table);
+        let v = serde_json::to_value(&outline.modules[0]).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, OutlineEntry::FIELDS.map(|f| f.key));
+    }
+
+    #[test]
+    fn outline_schema_fixes_the_module_count_and_bounds_everything() {
+        let s = OutlineReply::schema(7);
+        assert_eq!(s["properties"]["modules"]["minItems"], 7);
+        assert_eq!(s["properties"]["modules"]["maxItems"], 7);
+        for schema in [
+            OutlineReply::schema(4),
+            ModuleReply::schema(),
+            OutlineEntry::schema(),
+        ] {
+            walk(&schema, &mut |s| match s["type"].as_str() {
+                Some("string") => {
+                    assert!(s["maxLength"].as_u64().unwrap() > 0 && s["minLength"] == 1)
+                }
+                Some("array") => {
+                    assert!(s["maxItems"].as_u64().unwrap() >= s["minItems"].as_u64().unwrap())
+                }
+                Some("object") => assert_eq!(s["additionalProperties"], false),
+                other => panic!("unexpected type {other:?}"),
+            });
+        }
+    }
+
+    fn walk(schema: &Value, check: &mut dyn FnMut(&Value)) {
+        check(schema);
+        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+            props.values().for_each(|v| walk(v, check));
+        }
+        if let Some(items) = schema.get("items") {
+            walk(items, check);
+        }
+    }
+}
