@@ -245,7 +245,6 @@ fn run_one(setup: &Setup, topic: &str, modules: usize, tally: &mut Tally) {
             seed.as_str(),
             "--format",
             "json",
-            "--quiet",
         ])
         .arg("--model")
         .arg(model)

@@ -48,6 +48,15 @@ pub struct Checker {
     cjk_language: bool,
 }
 
+/// Whether `language` is written in Chinese, Japanese or Korean scripts.
+pub fn is_cjk_language(language: &str) -> bool {
+    let l = language.to_lowercase();
+    ["chinese", "mandarin", "cantonese", "japanese", "korean"]
+        .iter()
+        .any(|c| l.contains(c))
+        || language.chars().any(is_cjk)
+}
+
 /// Whether `c` belongs to a Chinese, Japanese or Korean script.
 fn is_cjk(c: char) -> bool {
     matches!(c as u32,
@@ -86,11 +95,7 @@ impl Checker {
 
     /// The same checker for text in `language` ("Chinese", "Japanese", ...).
     pub fn for_language(mut self, language: &str) -> Self {
-        let l = language.to_lowercase();
-        self.cjk_language = ["chinese", "mandarin", "cantonese", "japanese", "korean"]
-            .iter()
-            .any(|c| l.contains(c))
-            || language.chars().any(is_cjk);
+        self.cjk_language = is_cjk_language(language);
         self
     }
 

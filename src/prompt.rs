@@ -1,9 +1,13 @@
 //! The calls of a run, one builder per call kind (outline, module, rename): chat messages,
 //! the reply's schema (from its type, see `reply`), the token budget and the seed.
 //!
-//! Module prompts are laid out so that everything shared by all modules (system text,
-//! course context, the whole outline, the reply format) comes first and the one line
-//! naming the module comes last: the engine reuses the longest common token prefix.
+//! Module and rename prompts come in two layouts. `Layout::Continued` continues the outline
+//! call's own conversation (its messages, then the outline reply exactly as the model wrote
+//! it, then a turn asking for one module): an engine that kept that conversation in its
+//! cache computes only the new turn. `Layout::Separate` stands alone (course, outline,
+//! request), for the sequential baseline and for templates that re-render earlier replies.
+//! Either way, what all modules share comes first and the line naming the module last: the
+//! engine reuses the longest common token prefix.
 
 use serde_json::Value;
 
@@ -11,15 +15,15 @@ use crate::content::course_title;
 use crate::course::CourseRequest;
 use crate::engine::{ChatCall, ChatMessage, Phase};
 use crate::reply::{ModuleReply, OutlineEntry, OutlineReply};
-use crate::schema::max_reply_tokens;
+use crate::schema::{max_reply_tokens, Letters};
 
 const SYSTEM: &str = "You are a curriculum designer. You write clear, concrete course material \
 that a teacher can hand out. You answer with one JSON object.";
 const OUTLINE_ASK: &str = "Plan a course.";
 const MODULE_ASK: &str = "Write one module of this course in detail.";
 const KEYS: &str = "JSON keys:";
-const RENAME_ASK: &str = "Give it a new title that differs from every title above, and a focus \
-that fits its place in the course. JSON keys: title, focus.";
+const RENAME_ASK: &str = "Give it a new short title that differs from every title above, and \
+a focus of at most 12 words that fits its place in the course. JSON keys: title, focus.";
 
 /// The prompts' own words (not the user's, not the model's): a reply that repeats a run of
 /// them copied the instructions instead of writing content.
@@ -59,17 +63,90 @@ pub fn call_seed(seed: u32, phase: Phase, index: usize, attempt: u32) -> u32 {
         .wrapping_add((attempt - 1).wrapping_mul(0x9E37_79B9))
 }
 
+/// Why a module's title and focus are rewritten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repair {
+    /// Its title repeats module `first` (0-based).
+    Duplicate {
+        /// The earlier module with the title.
+        first: usize,
+    },
+    /// Its title or focus failed a check, for this reason.
+    Unusable(String),
+}
+
+/// How module and rename prompts are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout<'a> {
+    /// Each prompt stands alone: course, outline, request.
+    Separate,
+    /// Each prompt continues the outline call's conversation, whose reply was `reply`.
+    Continued {
+        /// The outline reply exactly as the model wrote it.
+        reply: &'a str,
+    },
+}
+
 /// Builds the calls of one run of one request.
 #[derive(Debug, Clone, Copy)]
 pub struct Calls<'a> {
     request: &'a CourseRequest,
     seed: u32,
+    layout: Layout<'a>,
 }
 
 impl<'a> Calls<'a> {
-    /// Calls for `request` seeded from the run's `seed`.
+    /// Calls for `request` seeded from the run's `seed`, prompts laid out separately.
     pub fn new(request: &'a CourseRequest, seed: u32) -> Self {
-        Self { request, seed }
+        Self {
+            request,
+            seed,
+            layout: Layout::Separate,
+        }
+    }
+
+    /// The same calls with module and rename prompts continuing the outline conversation
+    /// whose reply was `reply`.
+    pub fn continuing(self, reply: &'a str) -> Self {
+        Self {
+            layout: Layout::Continued { reply },
+            ..self
+        }
+    }
+
+    /// The scripts replies may use, from the request's language.
+    pub fn letters(&self) -> Letters {
+        Letters::for_language(&self.request.language)
+    }
+
+    /// The layout of module and rename prompts.
+    pub fn layout(&self) -> Layout<'a> {
+        self.layout
+    }
+
+    /// The outline call's conversation with its reply: what continued prompts extend.
+    pub fn conversation(&self, reply: &str) -> Vec<ChatMessage> {
+        let mut messages = outline_messages(self.request);
+        messages.push(ChatMessage::new("assistant", reply));
+        messages
+    }
+
+    /// Messages asking `turn`: a conversation of their own, or the outline's continued.
+    fn messages(&self, outline: &OutlineReply, turn: String) -> Vec<ChatMessage> {
+        match self.layout {
+            Layout::Separate => vec![
+                ChatMessage::new("system", SYSTEM),
+                ChatMessage::new(
+                    "user",
+                    format!("{}\n\n{turn}", course_context(self.request, outline)),
+                ),
+            ],
+            Layout::Continued { reply } => {
+                let mut messages = self.conversation(reply);
+                messages.push(ChatMessage::new("user", turn));
+                messages
+            }
+        }
     }
 
     fn call(
@@ -92,33 +169,45 @@ impl<'a> Calls<'a> {
     /// The outline call.
     pub fn outline(&self, attempt: u32) -> ChatCall {
         let id = (Phase::Outline, 0, attempt);
-        let schema = OutlineReply::schema(self.request.modules);
+        let schema = OutlineReply::schema(self.request.modules, self.letters());
         self.call(id, outline_messages(self.request), schema)
     }
 
     /// The call that writes module `index` (0-based) of `outline`.
     pub fn module(&self, outline: &OutlineReply, index: usize, attempt: u32) -> ChatCall {
-        let messages = module_messages(self.request, outline, index);
+        let turn = module_turn(self.request, outline, index);
+        let messages = self.messages(outline, turn);
         self.call(
             (Phase::Module, index, attempt),
             messages,
-            ModuleReply::schema(),
+            ModuleReply::schema(self.letters()),
         )
     }
 
-    /// The call that renames module `index` (0-based), whose title repeats module `first`.
+    /// The call that rewrites the title and focus of module `index` (0-based).
     pub fn rename(
         &self,
         outline: &OutlineReply,
         index: usize,
-        first: usize,
+        why: &Repair,
         attempt: u32,
     ) -> ChatCall {
-        let messages = rename_messages(self.request, outline, index, first);
+        let turn = match why {
+            Repair::Duplicate { first } => format!(
+                "Module {} has the same title as module {}. {RENAME_ASK}",
+                index + 1,
+                first + 1
+            ),
+            Repair::Unusable(reason) => format!(
+                "The title or focus of module {} cannot be used ({reason}). {RENAME_ASK}",
+                index + 1
+            ),
+        };
+        let messages = self.messages(outline, turn);
         self.call(
             (Phase::Rename, index, attempt),
             messages,
-            OutlineEntry::schema(),
+            OutlineEntry::schema(self.letters()),
         )
     }
 }
@@ -170,50 +259,18 @@ fn course_context(request: &CourseRequest, outline: &OutlineReply) -> String {
 }
 
 /// The module turn: what is shared by every module first, the module named last (see the
-/// module docs).
-fn module_turn(outline: &OutlineReply, index: usize) -> String {
+/// module docs). It names the module's title and focus as they stand after cleaning and
+/// renames, which may differ from the outline reply it follows.
+fn module_turn(request: &CourseRequest, outline: &OutlineReply, index: usize) -> String {
     let entry = &outline.modules[index];
     format!(
-        "{MODULE_ASK} {KEYS}\n{}\nThe module: {}. {}: {}",
+        "{MODULE_ASK} Write every text in {}. {KEYS}\n{}\nThe module: {}. {}: {}",
+        request.language,
         ModuleReply::prompt_lines(),
         index + 1,
         entry.title,
         entry.focus
     )
-}
-
-fn rename_messages(
-    request: &CourseRequest,
-    outline: &OutlineReply,
-    index: usize,
-    first: usize,
-) -> Vec<ChatMessage> {
-    let user = format!(
-        "{}\n\nModule {} has the same title as module {}. {RENAME_ASK}",
-        course_context(request, outline),
-        index + 1,
-        first + 1,
-    );
-    vec![
-        ChatMessage::new("system", SYSTEM),
-        ChatMessage::new("user", user),
-    ]
-}
-
-fn module_messages(
-    request: &CourseRequest,
-    outline: &OutlineReply,
-    index: usize,
-) -> Vec<ChatMessage> {
-    let user = format!(
-        "{}\n\n{}",
-        course_context(request, outline),
-        module_turn(outline, index)
-    );
-    vec![
-        ChatMessage::new("system", SYSTEM),
-        ChatMessage::new("user", user),
-    ]
 }
 
 #[cfg(test)]
@@ -279,8 +336,8 @@ mod tests {
             (module.phase, module.index, module.attempt),
             (Phase::Module, 2, 2)
         );
-        assert_eq!(module.schema, ModuleReply::schema());
-        let rename = calls.rename(&o, 2, 0, 1);
+        assert_eq!(module.schema, ModuleReply::schema(Letters::NoCjk));
+        let rename = calls.rename(&o, 2, &Repair::Duplicate { first: 0 }, 1);
         assert_eq!(rename.phase, Phase::Rename);
         assert!(rename.messages[1]
             .content
@@ -290,8 +347,9 @@ mod tests {
     #[test]
     fn module_prompts_differ_only_at_the_end() {
         let (r, o) = (request(), outline());
-        let a = &module_messages(&r, &o, 0)[1].content;
-        let b = &module_messages(&r, &o, 2)[1].content;
+        let calls = Calls::new(&r, 1);
+        let a = &calls.module(&o, 0, 1).messages[1].content;
+        let b = &calls.module(&o, 2, 1).messages[1].content;
         let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
         let tail = a.len() - common;
         assert!(tail < 40, "module-specific tail is {tail} bytes: {a}");
@@ -299,6 +357,39 @@ mod tests {
             a.contains("3. Bebop: Bebop era"),
             "whole outline in every prompt"
         );
+    }
+
+    #[test]
+    fn continued_prompts_extend_the_outline_conversation_with_one_turn() {
+        let (r, o) = (request(), outline());
+        let reply = "{\"title\":\"Jazz\"}";
+        let calls = Calls::new(&r, 1).continuing(reply);
+        assert_eq!(calls.layout(), Layout::Continued { reply });
+        let outline_call = calls.outline(1);
+        let repair = Repair::Unusable("cut".into());
+        for call in [calls.module(&o, 2, 1), calls.rename(&o, 2, &repair, 1)] {
+            let m = &call.messages;
+            assert_eq!(
+                m[..2],
+                outline_call.messages[..],
+                "the outline call's messages first"
+            );
+            assert_eq!(
+                (m[2].role.as_str(), m[2].content.as_str()),
+                ("assistant", reply)
+            );
+            assert_eq!(m[3].role, "user");
+            assert_eq!(m.len(), 4);
+        }
+        let turn = &calls.module(&o, 2, 1).messages[3].content;
+        assert!(turn.ends_with("The module: 3. Bebop: Bebop era"), "{turn}");
+        let other = &calls.module(&o, 0, 1).messages[3].content;
+        let common = turn
+            .bytes()
+            .zip(other.bytes())
+            .take_while(|(x, y)| x == y)
+            .count();
+        assert!(turn.len() - common < 30, "only the module line differs");
     }
 
     #[test]

@@ -70,10 +70,18 @@ pub fn run_table(record: &RunRecord) -> String {
     out
 }
 
-/// One module batch: shared prefix, parallelism, decode share, forced tokens.
+/// One module batch: prompt layout, shared prefix, parallelism, decode share, forced tokens.
 fn batch_line(b: &BatchStats) -> String {
+    let layout = b
+        .prompt_layout
+        .as_deref()
+        .map(|l| format!("  prompts: {l}\n"))
+        .unwrap_or_default();
     let kept = if b.reused_prefix_tokens > 0 {
-        format!(" ({} kept from the batch before)", b.reused_prefix_tokens)
+        format!(
+            " ({} already in the cache, {} computed)",
+            b.reused_prefix_tokens, b.computed_prefix_tokens
+        )
     } else {
         String::new()
     };
@@ -91,7 +99,7 @@ fn batch_line(b: &BatchStats) -> String {
         0.0
     };
     format!(
-        "  shared prefix {} tokens{kept}, up to {} calls at once, decode {decode:.0}% of the batch{forced}\n",
+        "{layout}  shared prefix {} tokens{kept}, up to {} calls at once, decode {decode:.0}% of the batch{forced}\n",
         b.shared_prefix_tokens, b.max_parallel,
     )
 }

@@ -64,11 +64,11 @@ impl Field {
     }
 
     /// The field's JSON schema.
-    pub fn schema(&self) -> Value {
+    pub fn schema(&self, letters: Letters) -> Value {
         match self.shape {
-            Shape::Text(max, _) => text(max),
+            Shape::Text(max, _) => text(max, letters),
             Shape::List { item, min, max } => {
-                json!({"type": "array", "items": text(item), "minItems": min, "maxItems": max})
+                json!({"type": "array", "items": text(item, letters), "minItems": min, "maxItems": max})
             }
         }
     }
@@ -84,13 +84,40 @@ impl Field {
     }
 }
 
-/// What a text may hold: no JSON or markup characters anywhere, and no space or
-/// punctuation first. Small models otherwise fill strings with `{`, `]}`, `\\_` and keys;
+/// Which scripts a text may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Letters {
+    /// Any letters: for Chinese, Japanese and Korean syllabi.
+    Any,
+    /// No Chinese, Japanese or Korean characters: small multilingual models otherwise drift
+    /// into them mid-sentence in other languages.
+    NoCjk,
+}
+
+impl Letters {
+    /// The letters a syllabus in `language` may use.
+    pub fn for_language(language: &str) -> Self {
+        if crate::content::is_cjk_language(language) {
+            Self::Any
+        } else {
+            Self::NoCjk
+        }
+    }
+}
+
+/// What a text may hold: a letter (or an opening mark) first, and no JSON or markup
+/// characters anywhere. Small models otherwise fill strings with `{`, `]}`, `\\_` and keys;
 /// with the grammar they cannot write them at all.
 pub const TEXT_PATTERN: &str = r#"^[\p{L}¿¡(][^{}\[\]\\"<>_|#*]*$"#;
+/// `TEXT_PATTERN` without Chinese, Japanese or Korean characters.
+pub const TEXT_PATTERN_NO_CJK: &str = r#"^[\p{L}¿¡(&&[^\x{3040}-\x{30FF}\x{3400}-\x{4DBF}\x{4E00}-\x{9FFF}\x{AC00}-\x{D7AF}\x{F900}-\x{FAFF}]][^{}\[\]\\"<>_|#*\x{3040}-\x{30FF}\x{3400}-\x{4DBF}\x{4E00}-\x{9FFF}\x{AC00}-\x{D7AF}\x{F900}-\x{FAFF}]*$"#;
 
-fn text(max_len: u64) -> Value {
-    json!({"type": "string", "minLength": 1, "maxLength": max_len, "pattern": TEXT_PATTERN})
+fn text(max_len: u64, letters: Letters) -> Value {
+    let pattern = match letters {
+        Letters::Any => TEXT_PATTERN,
+        Letters::NoCjk => TEXT_PATTERN_NO_CJK,
+    };
+    json!({"type": "string", "minLength": 1, "maxLength": max_len, "pattern": pattern})
 }
 
 /// An object schema with these properties, all required, no others.
@@ -105,10 +132,10 @@ pub fn object(properties: Map<String, Value>) -> Value {
 }
 
 /// The properties of `fields`, in order.
-pub fn properties(fields: &[Field]) -> Map<String, Value> {
+pub fn properties(fields: &[Field], letters: Letters) -> Map<String, Value> {
     fields
         .iter()
-        .map(|f| (f.key.to_string(), f.schema()))
+        .map(|f| (f.key.to_string(), f.schema(letters)))
         .collect()
 }
 
@@ -158,7 +185,7 @@ mod tests {
 
     #[test]
     fn table_gives_schema_and_prompt_lines_in_order() {
-        let s = top_level(object(properties(&FIELDS)));
+        let s = top_level(object(properties(&FIELDS, Letters::Any)));
         let keys: Vec<_> = s["properties"].as_object().unwrap().keys().collect();
         assert_eq!(keys, ["summary", "topics"]);
         assert_eq!(s["required"], json!(["summary", "topics"]));
@@ -170,7 +197,7 @@ mod tests {
 
     #[test]
     fn reply_budget_covers_the_largest_allowed_reply() {
-        let s = object(properties(&FIELDS));
+        let s = object(properties(&FIELDS, Letters::Any));
         let big = json!({"summary": "x".repeat(50), "topics": vec!["y".repeat(20); 4]});
         let len = serde_json::to_string(&big).unwrap().len() as u64;
         assert!(max_reply_chars(&s) >= len);

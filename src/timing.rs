@@ -43,6 +43,12 @@ pub struct BatchStats {
     pub shared_prefix_tokens: usize,
     /// Of those, tokens already in the cache from the previous batch (not computed again).
     pub reused_prefix_tokens: usize,
+    /// Of those, tokens computed in this batch (`shared_prefix_tokens - reused_prefix_tokens`).
+    pub computed_prefix_tokens: usize,
+    /// How the prompts were laid out: "continued" (each call continues the outline's own
+    /// conversation, its tokens kept in the cache) or "separate" with the reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_layout: Option<String>,
     /// Most calls decoded together.
     pub max_parallel: usize,
     /// Reply tokens the grammar forced, fed without sampling (jump-forward).

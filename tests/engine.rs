@@ -10,6 +10,7 @@ use syllabus::engine::{
     BatchStats, CallOutput, ChatCall, Engine, Finish, NoProgress, Sampling, Strategy,
 };
 use syllabus::models;
+use syllabus::prompt::Calls;
 use syllabus::timing::Clock;
 
 fn model() -> &'static LoadedModel {
@@ -331,4 +332,138 @@ fn a_follow_up_joins_the_batch_while_the_others_decode() {
     assert_eq!(outs[3].record.cached_tokens, stats.shared_prefix_tokens);
     assert_eq!(stats.max_parallel, 3);
     assert_replies_follow_the_grammar(&[outs[0].clone(), outs[2].clone(), outs[3].clone()], full);
+}
+
+/// The outline call of `jazz_outline(modules)` run alone, then module calls that continue
+/// its conversation; returns the engine with what it ran.
+fn continued_run(
+    engine: &mut LlamaEngine<'_>,
+    modules: usize,
+) -> (Vec<i32>, CallOutput, Vec<ChatCall>) {
+    let (request, outline) = common::jazz_outline(modules);
+    let calls = Calls::new(&request, 5);
+    let outline_call = calls.outline(1);
+    // Sized up front for the module batch, as the pipeline does: a context created anew
+    // for a bigger batch would lose the outline's sequence.
+    let mut like = outline_call.clone();
+    like.max_tokens = like.max_tokens.max(1000);
+    let extra = outline_call.max_tokens as usize + 256;
+    engine.reserve(&like, extra, modules).unwrap();
+    let prompt = engine.prompt_tokens(&outline_call.messages).unwrap();
+    let (mut outs, _) = engine
+        .run(
+            std::slice::from_ref(&outline_call),
+            Strategy::Parallel,
+            &NoProgress,
+        )
+        .unwrap();
+    let reply = outs.remove(0);
+    let calls = calls.continuing(&reply.text);
+    engine.continues(&calls.conversation(&reply.text)).unwrap();
+    let modules = (0..modules).map(|i| calls.module(&outline, i, 1)).collect();
+    (prompt, reply, modules)
+}
+
+#[test]
+fn modules_continue_the_outline_sequence_token_for_token() {
+    let _guard = serial();
+    let mut engine = LlamaEngine::new(model(), options(32_768, SAMPLING), Clock::new());
+    let (outline_prompt, reply, modules) = continued_run(&mut engine, 4);
+    assert!(!reply.tokens.is_empty());
+    let prompt = engine.prompt_tokens(&modules[2].messages).unwrap();
+    let n = outline_prompt.len();
+    assert_eq!(
+        prompt[..n],
+        outline_prompt[..],
+        "the outline's prompt first"
+    );
+    assert_eq!(
+        prompt[n..n + reply.tokens.len()],
+        reply.tokens[..],
+        "then its reply as sampled"
+    );
+    let (outs, stats) = engine
+        .run(&modules, Strategy::Parallel, &NoProgress)
+        .unwrap();
+    // All is in the cache already but the reply's end: its last sampled token and the
+    // closing tokens the grammar forced after it, never decoded (`"}]}` and the like).
+    assert!(
+        stats.reused_prefix_tokens + 8 >= n + reply.tokens.len(),
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.computed_prefix_tokens,
+        stats.shared_prefix_tokens - stats.reused_prefix_tokens
+    );
+    assert!(stats.computed_prefix_tokens <= 4 * 40, "{stats:?}");
+    for o in &outs {
+        let own = o.record.prompt_tokens - o.record.cached_tokens;
+        assert!(
+            own <= 40,
+            "module turn of {own} tokens beyond the shared prefix"
+        );
+    }
+    assert_replies_follow_the_grammar(&outs, modules[0].max_tokens);
+}
+
+#[test]
+fn regenerations_reuse_the_continued_prefix() {
+    let _guard = serial();
+    let mut engine = LlamaEngine::new(model(), options(32_768, SAMPLING), Clock::new());
+    let (_, _, mut modules) = continued_run(&mut engine, 3);
+    modules[0].max_tokens = 8;
+    let full = modules[1].max_tokens;
+    let (outs, stats) = engine
+        .run_with_follow_ups(
+            &modules,
+            Strategy::Parallel,
+            &NoProgress,
+            &mut |call, out| {
+                (out.record.finish == Finish::Length && call.attempt == 1).then(|| ChatCall {
+                    attempt: 2,
+                    seed: call.seed + 1000,
+                    max_tokens: full,
+                    ..call.clone()
+                })
+            },
+        )
+        .unwrap();
+    assert!(stats.reused_prefix_tokens > 0, "{stats:?}");
+    let retry = outs.iter().find(|o| o.record.attempt == 2).unwrap();
+    assert_eq!(retry.record.cached_tokens, stats.shared_prefix_tokens);
+}
+
+#[test]
+fn a_template_that_rewrites_earlier_replies_is_detected() {
+    let _guard = serial();
+    // llama.cpp's mistral-v7 template puts a space before every earlier assistant turn.
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = common::gguf::Gguf::read(&common::model_path());
+    g.set(
+        "tokenizer.chat_template",
+        common::gguf::Raw::string("mistral-v7"),
+    );
+    let path = dir.path().join("mistral.gguf");
+    g.write(&path);
+    let resolved =
+        models::resolve(path.to_str().unwrap(), models::ResolveOptions::local()).unwrap();
+    let mistral = LoadedModel::load(resolved).unwrap();
+    let mut engine = LlamaEngine::new(&mistral, options(32_768, SAMPLING), Clock::new());
+    let (request, _) = common::jazz_outline(2);
+    let calls = Calls::new(&request, 5);
+    let (outs, _) = engine
+        .run(&[calls.outline(1)], Strategy::Parallel, &NoProgress)
+        .unwrap();
+    let why = engine
+        .continues(&calls.conversation(&outs[0].text))
+        .unwrap_err();
+    assert!(why.contains("does not render an earlier reply"), "{why}");
+    // The reference model's ChatML keeps replies as they are.
+    let mut chatml = LlamaEngine::new(model(), options(32_768, SAMPLING), Clock::new());
+    let (outs, _) = chatml
+        .run(&[calls.outline(1)], Strategy::Parallel, &NoProgress)
+        .unwrap();
+    assert!(chatml.continues(&calls.conversation(&outs[0].text)).is_ok());
+    // A reply the engine did not write cannot be continued token for token.
+    assert!(chatml.continues(&calls.conversation("{}")).is_err());
 }

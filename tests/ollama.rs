@@ -96,6 +96,19 @@ fn three_modules_with_the_servers_timing_and_what_was_sent() {
         assert!(chat["keep_alive"].is_string());
     }
     assert!(chats[0]["format"]["properties"]["modules"].is_object());
+    // Module calls continue the outline's conversation, its reply as the daemon wrote it,
+    // so the daemon's prompt cache can reuse the slot that ran the outline.
+    let outline_messages = chats[0]["messages"].as_array().unwrap();
+    for chat in &chats[1..] {
+        let m = chat["messages"].as_array().unwrap();
+        assert_eq!(m.len(), outline_messages.len() + 2, "{m:?}");
+        assert_eq!(m[..outline_messages.len()], outline_messages[..]);
+        let reply = &m[outline_messages.len()];
+        assert_eq!(reply["role"], "assistant");
+        assert!(reply["content"].as_str().unwrap().contains("\"modules\""));
+        assert_eq!(m.last().unwrap()["role"], "user");
+    }
+    assert_eq!(t["module_batches"][0]["prompt_layout"], "continued");
     let seeds: std::collections::HashSet<u64> = chats
         .iter()
         .map(|c| c["options"]["seed"].as_u64().unwrap())

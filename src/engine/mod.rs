@@ -140,6 +140,8 @@ pub struct ChatCall {
 pub struct CallOutput {
     /// Generated text.
     pub text: String,
+    /// The generated token ids, when the engine has them (in process; empty for a daemon).
+    pub tokens: Vec<i32>,
     /// Tokens, times and finish reason.
     pub record: CallRecord,
 }
@@ -174,6 +176,13 @@ pub trait Engine {
         _extra_prompt_tokens: usize,
         _sequences: usize,
     ) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Whether prompts that continue `conversation` (ending with a reply this engine wrote)
+    /// can reuse that reply exactly as it was generated; `Err` says why not. Daemons are
+    /// sent the messages as they are, so for them it always can.
+    fn continues(&mut self, _conversation: &[ChatMessage]) -> Result<(), String> {
         Ok(())
     }
 

@@ -369,7 +369,11 @@ impl OllamaEngine {
             CallRecord::new(call.phase, call.index, call.attempt, marks, tokens, finish);
         record.server = Some(server);
         progress.call_finished(&record);
-        Ok(CallOutput { text, record })
+        Ok(CallOutput {
+            text,
+            tokens: Vec::new(),
+            record,
+        })
     }
 }
 

@@ -150,6 +150,7 @@ mod tests {
     fn output(ledger: &Ledger<()>, i: usize) -> CallOutput {
         CallOutput {
             text: format!("reply {i}"),
+            tokens: Vec::new(),
             record: ledger.entry(i).record(10, 2, Finish::Stop),
         }
     }

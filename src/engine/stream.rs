@@ -64,6 +64,11 @@ impl Stream {
         self.fed >= self.prompt_len
     }
 
+    /// The tokens the KV sequence holds: the prompt and every reply token decoded so far.
+    pub fn in_cache(&self) -> &[i32] {
+        &self.tokens[..self.fed]
+    }
+
     /// Tokens generated so far, forced ones included.
     pub fn generated(&self) -> &[i32] {
         &self.tokens[self.prompt_len..]

@@ -8,7 +8,7 @@ use serde_json::Value;
 pub mod validate;
 
 use crate::content::Kind;
-use crate::schema::{self, Field, MIN_ITEMS};
+use crate::schema::{self, Field, Letters, MIN_ITEMS};
 
 // Character bounds: the hard stop of the grammar, well above the word counts the prompt
 // asks for (about six characters a word), so that a reply that follows the prompt is never
@@ -81,8 +81,8 @@ impl OutlineEntry {
     ];
 
     /// Schema of a replacement entry (a module title that repeated another).
-    pub fn schema() -> Value {
-        schema::top_level(schema::object(schema::properties(&Self::FIELDS)))
+    pub fn schema(letters: Letters) -> Value {
+        schema::top_level(schema::object(schema::properties(&Self::FIELDS, letters)))
     }
 }
 
@@ -122,9 +122,9 @@ impl OutlineReply {
     ];
 
     /// Schema of the outline reply for exactly `modules` modules.
-    pub fn schema(modules: usize) -> Value {
-        let entry = schema::object(schema::properties(&OutlineEntry::FIELDS));
-        let mut props = schema::properties(&Self::FIELDS);
+    pub fn schema(modules: usize, letters: Letters) -> Value {
+        let entry = schema::object(schema::properties(&OutlineEntry::FIELDS, letters));
+        let mut props = schema::properties(&Self::FIELDS, letters);
         props.insert(
             "modules".into(),
             serde_json::json!({"type": "array", "items": entry, "minItems": modules, "maxItems": modules}),
@@ -181,8 +181,8 @@ impl ModuleReply {
     ];
 
     /// Schema of one module reply.
-    pub fn schema() -> Value {
-        schema::top_level(schema::object(schema::properties(&Self::FIELDS)))
+    pub fn schema(letters: Letters) -> Value {
+        schema::top_level(schema::object(schema::properties(&Self::FIELDS, letters)))
     }
 
     /// The prompt's list of keys.

@@ -146,19 +146,24 @@ impl OutlineReply {
         expected: usize,
         checker: &Checker,
     ) -> Result<Self, ContentError> {
-        let outline = Self::parse_clean(text, expected, checker)?;
+        let (outline, unusable) = Self::parse_clean(text, expected, checker)?;
+        if let Some((_, err)) = unusable.into_iter().next() {
+            return Err(err);
+        }
         match outline.first_duplicate() {
             Some(err) => Err(err),
             None => Ok(outline),
         }
     }
 
-    /// Parses and cleans an outline reply, checking everything but distinct titles.
+    /// Parses and cleans an outline reply, checking everything but distinct titles. Module
+    /// entries that fail their checks are kept with their text cleaned and returned by
+    /// index with the reason: one entry is cheaper to rewrite than the whole outline.
     pub fn parse_clean(
         text: &str,
         expected: usize,
         checker: &Checker,
-    ) -> Result<Self, ContentError> {
+    ) -> Result<(Self, Vec<(usize, ContentError)>), ContentError> {
         let raw = parse::<Self>(text)?;
         if raw.modules.len() != expected {
             return Err(ContentError::ModuleCount {
@@ -166,27 +171,39 @@ impl OutlineReply {
                 found: raw.modules.len(),
             });
         }
-        let modules = raw
-            .modules
-            .iter()
-            .enumerate()
-            .map(|(i, e)| e.checked(i, checker))
-            .collect::<Result<_, _>>()?;
+        let mut unusable = Vec::new();
+        let mut modules = Vec::with_capacity(expected);
+        for (i, e) in raw.modules.iter().enumerate() {
+            match e.checked(i, checker) {
+                Ok(entry) => modules.push(entry),
+                Err(err) => {
+                    unusable.push((i, err));
+                    modules.push(OutlineEntry {
+                        title: crate::content::clean(&e.title),
+                        focus: crate::content::clean(&e.focus),
+                    });
+                }
+            }
+        }
         let (c, f) = (Check(checker), &Self::FIELDS);
-        Ok(Self {
+        let outline = Self {
             title: c.text(field(f, "title"), "title", &raw.title)?,
             description: c.text(field(f, "description"), "description", &raw.description)?,
             audience: c.text(field(f, "audience"), "audience", &raw.audience)?,
             prerequisites: c.list(field(f, "prerequisites"), &raw.prerequisites)?,
             learning_outcomes: c.list(field(f, "learning_outcomes"), &raw.learning_outcomes)?,
             modules,
-        })
+        };
+        Ok((outline, unusable))
     }
 
-    /// Whether a module already has `title` (case-insensitive).
-    pub fn has_title(&self, title: &str) -> bool {
+    /// Whether a module other than `index` has `title` (case-insensitive).
+    pub fn has_title_besides(&self, title: &str, index: usize) -> bool {
         let title = title.to_lowercase();
-        self.modules.iter().any(|m| m.title.to_lowercase() == title)
+        self.modules
+            .iter()
+            .enumerate()
+            .any(|(i, m)| i != index && m.title.to_lowercase() == title)
     }
 
     /// The first module whose title repeats an earlier one (case-insensitive), if any.
@@ -251,6 +268,7 @@ impl ModuleReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::Letters;
     use serde_json::Value;
 
     fn outline_json(titles: &[&str]) -> String {
@@ -415,13 +433,13 @@ mod tests {
 
     #[test]
     fn outline_schema_fixes_the_module_count_and_bounds_everything() {
-        let s = OutlineReply::schema(7);
+        let s = OutlineReply::schema(7, Letters::NoCjk);
         assert_eq!(s["properties"]["modules"]["minItems"], 7);
         assert_eq!(s["properties"]["modules"]["maxItems"], 7);
         for schema in [
-            OutlineReply::schema(4),
-            ModuleReply::schema(),
-            OutlineEntry::schema(),
+            OutlineReply::schema(4, Letters::Any),
+            ModuleReply::schema(Letters::NoCjk),
+            OutlineEntry::schema(Letters::NoCjk),
         ] {
             walk(&schema, &mut |s| match s["type"].as_str() {
                 Some("string") => {

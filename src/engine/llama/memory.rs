@@ -140,6 +140,19 @@ impl<'m> Memory<'m> {
     }
 }
 
+impl Memory<'_> {
+    /// Makes sequence 0 hold what sequence `seq` holds (`tokens`): a finished call's whole
+    /// conversation, its reply included, for the next batch to continue from.
+    pub fn keep(&mut self, seq: i32, tokens: &[i32]) -> anyhow::Result<()> {
+        let (ctx, _) = self.ctx.as_mut().context("no context: call ensure first")?;
+        ctx.clear_kv_cache_seq(Some(PREFIX_SEQ as u32), None, None)?;
+        // Same KV stream: the copy only tags the cells with sequence 0.
+        ctx.copy_kv_cache_seq(seq, PREFIX_SEQ, None, None)?;
+        self.prefix = tokens.to_vec();
+        Ok(())
+    }
+}
+
 /// Decodes `prefix[reused..]` into sequence 0, in chunks; returns the decode calls made.
 pub(super) fn fill_prefix(
     ctx: &mut LlamaContext<'_>,

@@ -10,6 +10,11 @@
 //! replies follow the schema by construction; the tokens the schema forces are fed without
 //! sampling (jump-forward), several in one decode.
 //!
+//! A lone call (the outline) leaves its whole conversation, reply included, in sequence 0:
+//! module prompts that continue that conversation (see `prompt`) find it there and compute
+//! only their own turn. Replies are remembered with the token ids they were sampled as, so
+//! a prompt that repeats a reply keeps those exact tokens, and the cache stays valid.
+//!
 //! `model` loads weights, template and grammar; `memory` owns the context and sequence 0;
 //! `live` is one call being decoded; the loop below is llama.cpp's `examples/batched`.
 
@@ -25,16 +30,20 @@ use self::live::Live;
 pub use self::memory::shared_prefix_len;
 use self::memory::{common_len, decode, fill_prefix, Memory, N_BATCH, PREFIX_SEQ};
 pub use self::model::LoadedModel;
+use self::model::Reply;
 use super::schedule::{Entry, Ledger};
 use super::stream::{BatchEntry, Stream};
 use super::{
-    BatchStats, CallOutput, ChatCall, Engine, EngineInfo, FollowUp, Progress, Sampling, Strategy,
+    BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineInfo, FollowUp, Progress,
+    Sampling, Strategy,
 };
 use crate::report::call_label;
 use crate::timing::Clock;
 
 /// Default cap on KV cells for all sequences together when `--ctx` is not given.
 pub const DEFAULT_MAX_CTX: usize = 32_768;
+/// Replies remembered for prompts that continue them.
+const REMEMBERED_REPLIES: usize = 8;
 
 /// Settings of the llama.cpp engine.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +66,8 @@ pub struct LlamaEngine<'m> {
     opts: LlamaOptions,
     clock: Clock,
     memory: Memory<'m>,
+    /// The latest replies, with the token ids they were sampled as.
+    replies: Vec<Reply>,
 }
 
 /// What a batch shares and how much room each call has beside it.
@@ -81,7 +92,26 @@ impl<'m> LlamaEngine<'m> {
             opts,
             clock,
             memory: Memory::default(),
+            replies: Vec::new(),
         }
+    }
+
+    /// The token ids the engine would decode for `messages` (a reply of this engine that
+    /// they repeat keeps its sampled ids).
+    pub fn prompt_tokens(&self, messages: &[ChatMessage]) -> anyhow::Result<Vec<i32>> {
+        self.model.prompt_ids(messages, &self.replies)
+    }
+
+    /// Remembers the replies of `outputs` for prompts that continue them.
+    fn remember(&mut self, outputs: &[CallOutput]) {
+        for o in outputs.iter().filter(|o| !o.tokens.is_empty()) {
+            self.replies.push(Reply {
+                text: o.text.clone(),
+                ids: o.tokens.clone(),
+            });
+        }
+        let extra = self.replies.len().saturating_sub(REMEMBERED_REPLIES);
+        self.replies.drain(..extra);
     }
 
     /// How many contexts this engine has created (1 when sizing up front worked).
@@ -99,7 +129,7 @@ impl<'m> LlamaEngine<'m> {
     ) -> anyhow::Result<(Ledger<Vec<i32>>, BatchPlan)> {
         let prompts: Vec<Vec<i32>> = calls
             .iter()
-            .map(|c| self.model.prompt_ids(&c.messages))
+            .map(|c| self.model.prompt_ids(&c.messages, &self.replies))
             .collect::<anyhow::Result<_>>()?;
         let mut plan = self.plan_batch(calls, &prompts, strategy)?;
         plan.prefix = prompts
@@ -153,14 +183,52 @@ impl<'m> LlamaEngine<'m> {
     }
 }
 
+impl BatchPlan {
+    /// The batch's figures before anything runs.
+    fn stats(&self) -> BatchStats {
+        BatchStats {
+            shared_prefix_tokens: self.shared,
+            reused_prefix_tokens: self.reused,
+            computed_prefix_tokens: self.shared - self.reused,
+            ..BatchStats::default()
+        }
+    }
+}
+
+/// Samples every call that has logits after the decode at `now`: marks its first token,
+/// reports progress; returns the tokens the grammar forced.
+fn sample_all(
+    ctx: &LlamaContext<'_>,
+    model: &LoadedModel,
+    live: &mut [Live],
+    ledger: &mut Ledger<Vec<i32>>,
+    (clock, now): (Clock, f64),
+    progress: &dyn Progress,
+) -> usize {
+    let mut forced_tokens = 0;
+    for l in live {
+        let Some((forced, eog)) = l.sample(ctx, model) else {
+            continue;
+        };
+        forced_tokens += forced;
+        let e = ledger.entry_mut(l.stream.call);
+        e.marks.prompt_done.get_or_insert(now);
+        if !eog {
+            e.marks.first_token.get_or_insert(clock.now_ms());
+        }
+        progress.tokens(e.call.phase, e.call.index, l.stream.generated().len());
+    }
+    forced_tokens
+}
+
 /// A follow-up's prompt and how much of it sequence 0 holds, checked against its room.
 fn follow_up_prompt(
-    model: &LoadedModel,
+    (model, replies): (&LoadedModel, &[Reply]),
     next: &ChatCall,
     prefix: &[i32],
     own_cells: usize,
 ) -> anyhow::Result<(Vec<i32>, usize)> {
-    let prompt = model.prompt_ids(&next.messages)?;
+    let prompt = model.prompt_ids(&next.messages, replies)?;
     let cached = common_len(prefix, &prompt).min(prompt.len().saturating_sub(1));
     let need = prompt.len() - cached + next.max_tokens as usize;
     if need > own_cells {
@@ -217,6 +285,7 @@ fn output(
     progress.call_finished(&record);
     CallOutput {
         text: model.detokenize(generated),
+        tokens: generated.to_vec(),
         record,
     }
 }
@@ -251,6 +320,10 @@ impl Engine for LlamaEngine<'_> {
             .map(|_| ())
     }
 
+    fn continues(&mut self, conversation: &[ChatMessage]) -> Result<(), String> {
+        self.model.check_continuation(conversation, &self.replies)
+    }
+
     fn run_with_follow_ups(
         &mut self,
         calls: &[ChatCall],
@@ -261,12 +334,8 @@ impl Engine for LlamaEngine<'_> {
         let start = self.clock.now_ms();
         let (mut ledger, plan) = self.prepare(calls, strategy, start)?;
         let (prefix, reused) = (&plan.prefix, plan.reused);
-        let mut stats = BatchStats {
-            shared_prefix_tokens: plan.shared,
-            reused_prefix_tokens: reused,
-            ..BatchStats::default()
-        };
-        let (model, opts, clock) = (self.model, self.opts, self.clock);
+        let mut stats = plan.stats();
+        let (model, opts, clock, replies) = (self.model, self.opts, self.clock, &self.replies);
         let mut batch = LlamaBatch::new(N_BATCH, 1);
         let ctx = self.memory.start_batch(prefix, reused)?;
         let t = clock.now_ms();
@@ -275,6 +344,7 @@ impl Engine for LlamaEngine<'_> {
 
         let mut entries: Vec<BatchEntry> = Vec::with_capacity(N_BATCH);
         let mut live: Vec<Live> = Vec::with_capacity(plan.slots);
+        let mut last = None;
         loop {
             while let Some(slot) = ledger.admit(clock.now_ms()) {
                 let e = ledger.entry(slot.0);
@@ -297,32 +367,32 @@ impl Engine for LlamaEngine<'_> {
             let now = clock.now_ms();
             (stats.decode_ms, stats.decode_calls) =
                 (stats.decode_ms + now - t, stats.decode_calls + 1);
-            for l in &mut live {
-                let Some((forced, eog)) = l.sample(ctx, model) else {
-                    continue;
-                };
-                stats.forced_tokens += forced;
-                let e = ledger.entry_mut(l.stream.call);
-                e.marks.prompt_done.get_or_insert(now);
-                if !eog {
-                    e.marks.first_token.get_or_insert(clock.now_ms());
-                }
-                progress.tokens(e.call.phase, e.call.index, l.stream.generated().len());
-            }
+            stats.forced_tokens +=
+                sample_all(ctx, model, &mut live, &mut ledger, (clock, now), progress);
             // Partition keeps the batch order stable: same inputs, same batch layout.
             let (finished, running): (Vec<Live>, Vec<Live>) =
                 live.into_iter().partition(|l| l.stream.finish().is_some());
             live = running;
             for l in finished {
                 let output = output(model, &mut ledger, &l, clock.now_ms(), progress);
+                last = Some((l.stream.seq, l.stream.in_cache().to_vec()));
                 if let Some(next) = ledger.finish(l.stream.call, l.stream.seq, output, follow_up) {
                     // Joins the running batch on the sequence this call leaves.
-                    let (prompt, cached) = follow_up_prompt(model, &next, prefix, plan.own_cells)?;
+                    let with = (model, replies.as_slice());
+                    let (prompt, cached) = follow_up_prompt(with, &next, prefix, plan.own_cells)?;
                     ledger.submit(next, prompt, cached, clock.now_ms());
                 }
             }
         }
+        // A lone call's conversation is where the next batch continues from.
+        if let (Some((seq, tokens)), false) =
+            (last, strategy == Strategy::Sequential || calls.len() > 1)
+        {
+            self.memory.keep(seq, &tokens)?;
+        }
         stats.wall_ms = clock.now_ms() - start;
-        Ok((ledger.into_outputs()?, stats))
+        let outputs = ledger.into_outputs()?;
+        self.remember(&outputs);
+        Ok((outputs, stats))
     }
 }

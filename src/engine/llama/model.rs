@@ -105,6 +105,16 @@ fn choose_template(model: &LlamaModel, architecture: Option<&str>) -> (LlamaChat
     (template, format!("built-in {name} ({why})"))
 }
 
+/// A prompt split at a reply it continues: the text before it, the reply, the text after.
+type Split<'r> = (String, &'r Reply, String);
+
+/// A reply the model generated: its text and the token ids it was sampled as.
+#[derive(Debug, Clone)]
+pub(super) struct Reply {
+    pub text: String,
+    pub ids: Vec<i32>,
+}
+
 /// A model loaded in memory with its tokenizer trie and chat template; shared by engines.
 pub struct LoadedModel {
     pub(super) model: Arc<LlamaModel>,
@@ -176,30 +186,99 @@ impl LoadedModel {
         self.model.n_ctx_train() as usize
     }
 
-    /// Renders messages with the chat template (assistant turn opened) and tokenizes them.
-    pub fn tokenize_chat(&self, messages: &[ChatMessage]) -> anyhow::Result<Vec<LlamaToken>> {
+    /// Renders messages with the chat template, the assistant turn opened when `add_ass`.
+    fn render(&self, messages: &[ChatMessage], add_ass: bool) -> anyhow::Result<String> {
         let chat = messages
             .iter()
             .map(|m| LlamaChatMessage::new(m.role.clone(), m.content.clone()))
             .collect::<Result<Vec<_>, _>>()
             .context("a prompt contains a NUL byte")?;
-        let text = self
-            .model
-            .apply_chat_template(&self.template, &chat, true)
-            .context("the model's chat template could not be applied")?;
+        self.model
+            .apply_chat_template(&self.template, &chat, add_ass)
+            .context("the model's chat template could not be applied")
+    }
+
+    /// Tokenizes a rendered prompt from its start, with a BOS unless the template wrote it.
+    fn tokenize_rendered(&self, text: &str) -> Vec<LlamaToken> {
         let vocab = self.model.vocab();
-        // Templates that write the BOS text themselves must not get a second BOS.
         let template_has_bos = self
             .bos_text
             .as_deref()
             .is_some_and(|b| text.starts_with(b));
         let add_special = vocab.should_add_bos() && !template_has_bos;
-        Ok(vocab.tokenize(text.as_bytes(), add_special, true))
+        vocab.tokenize(text.as_bytes(), add_special, true)
     }
 
-    /// Token ids of a chat prompt, as the decode loop keeps them.
-    pub(super) fn prompt_ids(&self, messages: &[ChatMessage]) -> anyhow::Result<Vec<i32>> {
-        Ok(self.tokenize_chat(messages)?.iter().map(|t| t.0).collect())
+    /// Renders messages with the chat template (assistant turn opened) and tokenizes them.
+    pub fn tokenize_chat(&self, messages: &[ChatMessage]) -> anyhow::Result<Vec<LlamaToken>> {
+        Ok(self.tokenize_rendered(&self.render(messages, true)?))
+    }
+
+    /// Where `messages` continue a reply in `replies`: the prompt text up to that reply, the
+    /// reply, and the text the template adds after it; `Err` when the template does not
+    /// render the reply exactly as it was generated. `None` when no reply is continued.
+    fn split_at_reply<'r>(
+        &self,
+        messages: &[ChatMessage],
+        replies: &'r [Reply],
+    ) -> anyhow::Result<Option<Result<Split<'r>, String>>> {
+        let Some(k) = messages.iter().rposition(|m| m.role == "assistant") else {
+            return Ok(None);
+        };
+        let Some(reply) = replies.iter().rev().find(|r| r.text == messages[k].content) else {
+            return Ok(None);
+        };
+        let head = self.render(&messages[..k], true)?;
+        let full = self.render(messages, true)?;
+        let rest = full
+            .strip_prefix(head.as_str())
+            .and_then(|r| r.strip_prefix(reply.text.as_str()));
+        Ok(Some(match rest {
+            Some(rest) => Ok((head, reply, rest.to_string())),
+            None => Err(format!(
+                "the chat template ({}) does not render an earlier reply exactly as the model wrote it",
+                self.template_name
+            )),
+        }))
+    }
+
+    /// Token ids of a chat prompt. A conversation that continues a reply in `replies` keeps
+    /// that reply's own token ids (as sampled, so the KV cache that holds them stays valid)
+    /// instead of tokenizing its text again.
+    pub(super) fn prompt_ids(
+        &self,
+        messages: &[ChatMessage],
+        replies: &[Reply],
+    ) -> anyhow::Result<Vec<i32>> {
+        let ids = match self.split_at_reply(messages, replies)? {
+            Some(Ok((head, reply, rest))) => {
+                let mut ids: Vec<i32> = self.tokenize_rendered(&head).iter().map(|t| t.0).collect();
+                ids.extend(&reply.ids);
+                let tail = self.model.vocab().tokenize(rest.as_bytes(), false, true);
+                ids.extend(tail.iter().map(|t| t.0));
+                ids
+            }
+            _ => self.tokenize_chat(messages)?.iter().map(|t| t.0).collect(),
+        };
+        Ok(ids)
+    }
+
+    /// Whether prompts continuing `conversation` (which ends with a reply in `replies`) keep
+    /// that reply token for token; `Err` says why not.
+    pub(super) fn check_continuation(
+        &self,
+        conversation: &[ChatMessage],
+        replies: &[Reply],
+    ) -> Result<(), String> {
+        // A turn after the reply shows how the template renders it within a history.
+        let mut probe = conversation.to_vec();
+        probe.push(ChatMessage::new("user", "Next."));
+        match self.split_at_reply(&probe, replies) {
+            Ok(Some(Ok(_))) => Ok(()),
+            Ok(Some(Err(why))) => Err(why),
+            Ok(None) => Err("the conversation does not end with a reply of this run".into()),
+            Err(e) => Err(format!("{e:#}")),
+        }
     }
 
     /// Whether `token` ends a reply (end of sequence or end of turn).
