@@ -46,6 +46,8 @@ pub struct Checker {
     fixed: HashSet<Vec<String>>,
     /// Whether the language is written in CJK scripts.
     cjk_language: bool,
+    /// Texts a teacher gave: taken as they are.
+    trusted: HashSet<String>,
 }
 
 /// Whether `language` is written in Chinese, Japanese or Korean scripts.
@@ -90,7 +92,14 @@ impl Checker {
             keys: keys.into_iter().map(str::to_lowercase).collect(),
             fixed: grams,
             cjk_language: false,
+            trusted: HashSet::new(),
         }
+    }
+
+    /// The same checker taking `texts` (a teacher's own) as they are.
+    pub fn trusting<'a>(mut self, texts: impl IntoIterator<Item = &'a str>) -> Self {
+        self.trusted.extend(texts.into_iter().map(clean));
+        self
     }
 
     /// The same checker for text in `language` ("Chinese", "Japanese", ...).
@@ -103,6 +112,9 @@ impl Checker {
     /// characters: a text that reached it was cut by the grammar.
     pub fn text(&self, value: &str, kind: Kind, max: u64) -> Result<String, Refusal> {
         let cleaned = clean(value);
+        if self.trusted.contains(&cleaned) {
+            return Ok(cleaned);
+        }
         if self.is_debris(&cleaned) {
             return Err(Refusal::Debris);
         }

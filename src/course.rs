@@ -3,10 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::given::{GivenModule, GivenOutline};
 use crate::reply::{ModuleReply, OutlineReply};
 
 /// What the user asked for, already validated by the command line.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CourseRequest {
     /// Subject of the course.
     pub topic: String,
@@ -20,6 +21,45 @@ pub struct CourseRequest {
     pub weeks: Option<u32>,
     /// Language the syllabus is written in.
     pub language: String,
+    /// The teacher's own outline (`--outline`), kept exactly; the model writes the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outline: Option<GivenOutline>,
+}
+
+/// Version of the `provenance` record in JSON syllabi; `regenerate` refuses other versions.
+pub const PROVENANCE_FORMAT: u32 = 1;
+
+/// What a JSON syllabus records of how it was made, so one module can be written again
+/// with the same course context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Version of this record (`PROVENANCE_FORMAT`).
+    pub format: u32,
+    /// The program and version that wrote it.
+    pub program: String,
+    /// The request, as checked.
+    pub request: CourseRequest,
+    /// The backend that ran the model: "llama", "ollama" or "openai".
+    pub backend: String,
+    /// The model.
+    pub model: ModelId,
+    /// Run seed.
+    pub seed: u32,
+    /// Module scheduling strategy.
+    pub strategy: String,
+}
+
+/// A model by name and, for a local file, its sha256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelId {
+    /// Alias, file name or daemon model name.
+    pub name: String,
+    /// The model file, when local.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// sha256 of the model file, when local.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// One finished module.
@@ -64,6 +104,9 @@ pub struct Syllabus {
     pub learning_outcomes: Vec<String>,
     /// Modules in order.
     pub modules: Vec<Module>,
+    /// How it was made (JSON output only; absent in syllabi written before 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
 }
 
 /// Weeks covered by module `index` (0-based) when `weeks` are split over `modules` in order.
@@ -111,6 +154,7 @@ impl Syllabus {
             prerequisites: outline.prerequisites,
             learning_outcomes: outline.learning_outcomes,
             modules,
+            provenance: None,
         }
     }
 }
@@ -137,6 +181,7 @@ mod tests {
             level: None,
             weeks: Some(4),
             language: "English".into(),
+            outline: None,
         };
         let entry = |t: &str| OutlineEntry {
             title: t.into(),

@@ -2,8 +2,9 @@
 //!
 //! Data flow: `cli` (request, checked into a plan) → `session` (model loaded, engine built)
 //! → `pipeline` over `prompt` (messages and schemas) → `engine` (llama.cpp in process, or a
-//! daemon) → `course` (validated syllabus) → `render` (Markdown / JSON) + `timing` (records)
-//! and `report` (tables). `generate` and `bench` are the commands on top.
+//! daemon) → `course` (validated syllabus) → `render` (Markdown, JSON, HTML, Word) + `timing`
+//! (records) and `report` (tables). `generate`, `regenerate` and `bench` are the commands
+//! on top.
 
 pub mod bench;
 pub mod build_info;
@@ -13,6 +14,8 @@ pub mod course;
 pub mod digest;
 pub mod engine;
 pub mod generate;
+pub mod given;
+pub mod interrupt;
 pub mod language;
 pub mod models;
 pub mod output;
@@ -20,6 +23,7 @@ pub mod pack;
 pub mod pipeline;
 pub mod progress;
 pub mod prompt;
+pub mod regenerate;
 pub mod render;
 pub mod reply;
 pub mod report;

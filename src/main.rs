@@ -44,15 +44,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let Some(command) = cli.command else {
         return Err(UsageError(
-            "say what to do: generate, bench, models or pack (see --help)".into(),
+            "say what to do: generate, regenerate, bench, models or pack (see --help)".into(),
         )
         .into());
     };
     match command {
         Command::Generate(args) => {
-            init_logging(cli.verbose, args.quiet);
+            init_logging(cli.verbose, args.run.quiet);
             let plan = args.plan()?;
             syllabus::generate::generate(&plan)
+        }
+        Command::Regenerate(args) => {
+            init_logging(cli.verbose, args.run.quiet);
+            let plan = args.plan()?;
+            syllabus::regenerate::regenerate(&plan)
         }
         Command::Pack {
             model,
@@ -64,7 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let resolved = syllabus::models::resolve(&model, opts)?;
             let packed = syllabus::pack::pack(&resolved, &output)?;
             let total = std::fs::metadata(&output)?.len();
-            eprintln!(
+            syllabus::interrupt::say(&format!(
                 "wrote {}: {} ({} bytes, sha256 {}) inside; {} bytes in all, {} of them the program",
                 output.display(),
                 packed.name,
@@ -72,7 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 packed.sha256,
                 total,
                 total - packed.length
-            );
+            ));
             Ok(())
         }
         Command::Bench(args) => {
@@ -94,10 +99,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = syllabus::interrupt::install() {
+        syllabus::interrupt::say(&format!("syllabus: cannot watch for Ctrl-C: {e}"));
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("syllabus: {err:#}");
+            syllabus::interrupt::say(&format!("syllabus: {err:#}"));
             if err.is::<UsageError>() {
                 ExitCode::from(2)
             } else {

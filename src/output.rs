@@ -2,12 +2,119 @@
 //! rename), and standard output that may be a closed pipe.
 //!
 //! An interrupted or failed run never leaves a half-written file, and an existing file is
-//! replaced only by a complete new one.
+//! replaced only by a complete new one. Temporary files are named `.syllabus-<pid>-*.tmp`
+//! and registered with `interrupt`; one whose process is gone is removed when a new one is
+//! made in its folder.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use tempfile::NamedTempFile;
+
+use crate::interrupt::{self, Registered};
+
+/// An output file whose temporary file exists from the start of the run: an unwritable
+/// folder fails before any model work, and the file appears only when `commit` renames it.
+#[derive(Debug)]
+pub struct Target {
+    path: PathBuf,
+    tmp: NamedTempFile,
+    _registered: Registered,
+}
+
+impl Target {
+    /// Creates the temporary file for `path` (mode `mode`, else as `write_atomic_with`).
+    pub fn create(path: &Path, mode: Option<u32>) -> anyhow::Result<Self> {
+        check_writable(path)?;
+        let tmp = temporary(path, mode)?;
+        let registered = interrupt::register(tmp.path());
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp,
+            _registered: registered,
+        })
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `contents` and renames the file into place.
+    pub fn commit(mut self, contents: &[u8]) -> anyhow::Result<()> {
+        let path = self.path.clone();
+        self.tmp
+            .as_file_mut()
+            .write_all(contents)
+            .and_then(|()| self.tmp.as_file().sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        self.tmp
+            .persist(&path)
+            .with_context(|| format!("cannot move the finished file to {}", path.display()))?;
+        Ok(())
+    }
+}
+
+/// A private temporary file beside `path`, named for this process; stale ones of ours in
+/// the folder (their process gone) are removed first.
+fn temporary(path: &Path, mode: Option<u32>) -> anyhow::Result<NamedTempFile> {
+    let dir = parent(path);
+    remove_stale(dir);
+    let prefix = format!(".syllabus-{}-", std::process::id());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(match (mode, std::fs::metadata(path)) {
+            (Some(mode), _) => std::fs::Permissions::from_mode(mode),
+            (None, Ok(m)) => m.permissions(),
+            (None, Err(_)) => std::fs::Permissions::from_mode(0o644),
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder.tempfile_in(dir).with_context(|| {
+        format!(
+            "cannot create a file in {} for {}",
+            dir.display(),
+            path.display()
+        )
+    })
+}
+
+/// Removes `.syllabus-<pid>-*.tmp` files in `dir` whose process no longer runs.
+fn remove_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(".syllabus-"))
+            .filter(|n| n.ends_with(".tmp"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !process_runs(pid) {
+            tracing::info!(file = %entry.path().display(), "removing a temporary file left by an interrupted run");
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` runs (Linux: `/proc/<pid>`); elsewhere assumed to, to keep its files.
+fn process_runs(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
+}
 
 /// Checks before any work that `path` can be written: its folder exists and it is not a folder.
 pub fn check_writable(path: &Path) -> anyhow::Result<()> {
@@ -60,22 +167,8 @@ pub fn write_atomic_with(
     mode: Option<u32>,
     write: impl FnOnce(&mut std::fs::File) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".syllabus-").suffix(".tmp");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(match (mode, std::fs::metadata(path)) {
-            (Some(mode), _) => std::fs::Permissions::from_mode(mode),
-            (None, Ok(m)) => m.permissions(),
-            (None, Err(_)) => std::fs::Permissions::from_mode(0o644),
-        });
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut tmp = builder
-        .tempfile_in(parent(path))
-        .with_context(|| format!("cannot create a temporary file beside {}", path.display()))?;
+    let mut tmp = temporary(path, mode)?;
+    let _registered = interrupt::register(tmp.path());
     write(tmp.as_file_mut())?;
     tmp.as_file()
         .sync_all()
@@ -110,6 +203,34 @@ mod tests {
         }
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn targets_exist_as_temporaries_until_committed_and_stale_ones_go() {
+        let dir = tempfile::tempdir().unwrap();
+        // A temporary file of a process that is gone (pid 0 never runs a program).
+        std::fs::write(dir.path().join(".syllabus-0-abc.tmp"), b"x").unwrap();
+        std::fs::write(dir.path().join(".syllabus-notes.tmp"), b"kept: not ours").unwrap();
+        let t = Target::create(&dir.path().join("s.md"), None).unwrap();
+        let names = || -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let before = names();
+        assert_eq!(before.len(), 2, "{before:?}");
+        assert!(before
+            .iter()
+            .any(|n| n.starts_with(&format!(".syllabus-{}-", std::process::id()))));
+        t.commit(b"done").unwrap();
+        assert_eq!(names(), [".syllabus-notes.tmp", "s.md"]);
+        assert!(
+            Target::create(Path::new("/proc/x.md"), None).is_err(),
+            "fails up front"
+        );
     }
 
     #[test]

@@ -22,15 +22,24 @@ that a teacher can hand out. You answer with one JSON object.";
 const OUTLINE_ASK: &str = "Plan a course.";
 const MODULE_ASK: &str = "Write one module of this course in detail.";
 const KEYS: &str = "JSON keys:";
+const GIVEN_MODULES: &str = "The teacher has chosen these modules, in this order:";
+const NOTE: &str = "The teacher's note for this module:";
 const RENAME_ASK: &str = "Give it a new short title that differs from every title above, and \
 a focus of at most 12 words that fits its place in the course. JSON keys: title, focus.";
 
 /// The prompts' own words (not the user's, not the model's): a reply that repeats a run of
 /// them copied the instructions instead of writing content.
 pub fn fixed_texts() -> Vec<String> {
-    let mut texts: Vec<String> = [SYSTEM, OUTLINE_ASK, MODULE_ASK, RENAME_ASK]
-        .map(str::to_string)
-        .to_vec();
+    let mut texts: Vec<String> = [
+        SYSTEM,
+        OUTLINE_ASK,
+        MODULE_ASK,
+        RENAME_ASK,
+        GIVEN_MODULES,
+        NOTE,
+    ]
+    .map(str::to_string)
+    .to_vec();
     let fields = OutlineReply::FIELDS
         .iter()
         .chain(&ModuleReply::FIELDS)
@@ -93,6 +102,7 @@ pub struct Calls<'a> {
     request: &'a CourseRequest,
     seed: u32,
     layout: Layout<'a>,
+    note: Option<&'a str>,
 }
 
 impl<'a> Calls<'a> {
@@ -102,6 +112,15 @@ impl<'a> Calls<'a> {
             request,
             seed,
             layout: Layout::Separate,
+            note: None,
+        }
+    }
+
+    /// The same calls with a teacher's note added to every module request.
+    pub fn with_note(self, note: &'a str) -> Self {
+        Self {
+            note: Some(note),
+            ..self
         }
     }
 
@@ -169,13 +188,17 @@ impl<'a> Calls<'a> {
     /// The outline call.
     pub fn outline(&self, attempt: u32) -> ChatCall {
         let id = (Phase::Outline, 0, attempt);
-        let schema = OutlineReply::schema(self.request.modules, self.letters());
+        let given = self.request.outline.as_ref();
+        let schema = OutlineReply::schema(self.request.modules, self.letters(), given);
         self.call(id, outline_messages(self.request), schema)
     }
 
     /// The call that writes module `index` (0-based) of `outline`.
     pub fn module(&self, outline: &OutlineReply, index: usize, attempt: u32) -> ChatCall {
-        let turn = module_turn(self.request, outline, index);
+        let mut turn = module_turn(self.request, outline, index);
+        if let Some(note) = self.note {
+            turn = format!("{turn}\n{NOTE} {note}");
+        }
         let messages = self.messages(outline, turn);
         self.call(
             (Phase::Module, index, attempt),
@@ -229,8 +252,22 @@ fn course_lines(request: &CourseRequest) -> String {
 
 /// Messages for the outline call.
 pub fn outline_messages(request: &CourseRequest) -> Vec<ChatMessage> {
+    // A teacher's modules are named up front, so what comes before them in the reply
+    // (description, outcomes) can fit them.
+    let given = request.outline.as_ref().map_or_else(String::new, |g| {
+        let lines: Vec<String> = g
+            .modules
+            .iter()
+            .enumerate()
+            .map(|(i, m)| match &m.focus {
+                Some(f) => format!("{}. {}: {f}", i + 1, m.title),
+                None => format!("{}. {}", i + 1, m.title),
+            })
+            .collect();
+        format!("\n{GIVEN_MODULES}\n{}", lines.join("\n"))
+    });
     let user = format!(
-        "{OUTLINE_ASK}\n{}\n{KEYS}\n{}",
+        "{OUTLINE_ASK}\n{}{given}\n{KEYS}\n{}",
         course_lines(request),
         OutlineReply::prompt_lines(request.modules)
     );
@@ -285,6 +322,7 @@ mod tests {
             level: None,
             weeks: Some(6),
             language: "English".into(),
+            outline: None,
         }
     }
 

@@ -147,12 +147,21 @@ pub fn top_level(mut schema: Value) -> Value {
 
 /// Upper bound on the characters of any reply the schema allows.
 pub fn max_reply_chars(schema: &Value) -> u64 {
+    if let Some(fixed) = schema.get("const") {
+        return fixed.to_string().len() as u64;
+    }
     let props = schema.get("properties").and_then(Value::as_object);
     match schema.get("type").and_then(Value::as_str) {
         Some("string") => schema["maxLength"].as_u64().unwrap_or(0) + 2,
         Some("array") => {
             let n = schema["maxItems"].as_u64().unwrap_or(0);
-            2 + n * (max_reply_chars(&schema["items"]) + 1)
+            let prefix: Vec<u64> = schema
+                .get("prefixItems")
+                .and_then(Value::as_array)
+                .map(|items| items.iter().map(|i| max_reply_chars(i) + 1).collect())
+                .unwrap_or_default();
+            let rest = n.saturating_sub(prefix.len() as u64);
+            2 + prefix.iter().sum::<u64>() + rest * (max_reply_chars(&schema["items"]) + 1)
         }
         Some("object") => {
             2 + props.map_or(0, |p| {

@@ -2,10 +2,13 @@
 //! found and loaded in process, or a daemon connected; then one run of the pipeline over
 //! that engine, with its timing record.
 
+use anyhow::Context as _;
+
 use crate::cli::GeneratePlan;
-use crate::course::Syllabus;
+use crate::course::{ModelId, Provenance, Syllabus, PROVENANCE_FORMAT};
 use crate::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel};
 use crate::engine::ollama::{self, OllamaEngine, OllamaOptions};
+use crate::engine::openai::{OpenAiEngine, OpenAiOptions};
 use crate::engine::{BackendKind, Engine, Progress};
 use crate::timing::{Clock, Phases, RunRecord};
 use crate::{models, pack, pipeline};
@@ -18,6 +21,11 @@ pub enum Session {
     Ollama {
         /// Model name on the daemon.
         model: String,
+    },
+    /// An OpenAI-compatible server; connected anew for each run.
+    OpenAi {
+        /// Model name on the server (`None`: the first it lists).
+        model: Option<String>,
     },
 }
 
@@ -32,7 +40,50 @@ impl Session {
                     .clone()
                     .unwrap_or_else(|| crate::engine::DEFAULT_OLLAMA_MODEL.to_string()),
             }),
+            BackendKind::OpenAi => Ok(Self::OpenAi {
+                model: plan.model.clone(),
+            }),
         }
+    }
+
+    /// The model by name, and for a local file its path and sha256 (hashed here: the file
+    /// is in the page cache once loaded).
+    pub fn model_id(&self) -> anyhow::Result<ModelId> {
+        Ok(match self {
+            Self::Llama(m) => {
+                let r = m.resolved();
+                let sha256 = crate::digest::sha256_file(&r.path)
+                    .with_context(|| format!("cannot read {}", r.path.display()))?;
+                ModelId {
+                    name: r.name.clone(),
+                    path: Some(r.path.display().to_string()),
+                    sha256: Some(sha256),
+                }
+            }
+            Self::Ollama { model } => ModelId {
+                name: model.clone(),
+                path: None,
+                sha256: None,
+            },
+            Self::OpenAi { model } => ModelId {
+                name: model.clone().unwrap_or_default(),
+                path: None,
+                sha256: None,
+            },
+        })
+    }
+
+    /// What a JSON syllabus records of this run (`regenerate` reads it).
+    pub fn provenance(&self, plan: &GeneratePlan) -> anyhow::Result<Provenance> {
+        Ok(Provenance {
+            format: PROVENANCE_FORMAT,
+            program: format!("syllabus {}", env!("CARGO_PKG_VERSION")),
+            request: plan.request.clone(),
+            backend: plan.backend.name().to_string(),
+            model: self.model_id()?,
+            seed: plan.seed,
+            strategy: plan.strategy.name().to_string(),
+        })
     }
 
     /// The model's name, for people.
@@ -40,13 +91,14 @@ impl Session {
         match self {
             Self::Llama(m) => &m.resolved().name,
             Self::Ollama { model } => model,
+            Self::OpenAi { model } => model.as_deref().unwrap_or("(first listed)"),
         }
     }
 
     /// Whether opening the engine of a run is part of its load time (connecting to a
     /// daemon is; a model loaded once for many runs is not).
     pub fn loads_per_run(&self) -> bool {
-        matches!(self, Self::Ollama { .. })
+        !matches!(self, Self::Llama(_))
     }
 
     /// An engine for one run timed on `clock`.
@@ -72,6 +124,20 @@ impl Session {
                     sampling: plan.sampling,
                 };
                 Ok(Box::new(OllamaEngine::connect(opts, clock)?))
+            }
+            Self::OpenAi { model } => {
+                progress.stage("connecting to the server");
+                let d = &plan.daemon;
+                let opts = OpenAiOptions {
+                    url: d.base_url.clone(),
+                    model: model.clone().unwrap_or_default(),
+                    api_key: std::env::var(&d.api_key_env).ok().filter(|k| !k.is_empty()),
+                    api_key_env: d.api_key_env.clone(),
+                    parallel: d.parallel,
+                    call_timeout: d.call_timeout,
+                    sampling: plan.sampling,
+                };
+                Ok(Box::new(OpenAiEngine::connect(opts, clock)?))
             }
         }
     }

@@ -188,6 +188,10 @@ pub struct ServerTiming {
     pub total_ms: Option<f64>,
     /// Client wall time minus the server's total: transport and daemon overhead.
     pub overhead_ms: Option<f64>,
+    /// Prompt tokens the server found in its cache (llama.cpp's `cache_n`, OpenAI's
+    /// `cached_tokens`), when it says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_count: Option<u64>,
 }
 
 impl CallRecord {

@@ -385,3 +385,50 @@ fn a_pulled_file_with_the_wrong_checksum_is_removed() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn a_mirror_naming_paths_outside_the_cache_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(common::model_path()).unwrap();
+    let hub = FakeHub::start(REPO, FILE, bytes, "../../../../escaped", None);
+    let out = pull(dir.path(), &hub);
+    assert_fails(&out, 1, "cannot be a cache file name");
+    assert!(!dir.path().join("escaped").exists());
+    let seen = hub.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|s| s.range_start == Some(0)),
+        "no data fetched: {seen:?}"
+    );
+}
+
+#[test]
+fn a_stalled_download_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(common::model_path()).unwrap();
+    let hub = FakeHub::stalling(REPO, FILE, bytes);
+    let start = std::time::Instant::now();
+    let out = syllabus(dir.path())
+        .args(["models", "pull", "smollm2:135m", "--quiet"])
+        .env_remove("HF_HUB_OFFLINE")
+        .env("HF_ENDPOINT", &hub.url)
+        .env("HF_HUB_CACHE", dir.path().join("cache"))
+        .env("SYLLABUS_STALL_SECS", "2")
+        .output()
+        .unwrap();
+    assert_fails(&out, 1, "no data arrived for 2 s");
+    assert!(start.elapsed() < std::time::Duration::from_secs(15));
+}
+
+#[test]
+fn a_cache_whose_refs_main_is_not_a_commit_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = hf_cache(dir.path());
+    let main = cache.join("models--QuantFactory--SmolLM2-135M-Instruct-GGUF/refs/main");
+    std::fs::write(&main, "../../../../etc").unwrap();
+    let out = syllabus(dir.path())
+        .args(["models", "info", "smollm2:135m"])
+        .env("HF_HUB_CACHE", &cache)
+        .output()
+        .unwrap();
+    assert_fails(&out, 1, "not found");
+}

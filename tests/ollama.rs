@@ -357,8 +357,10 @@ fn ctrl_c_cancels_calls_in_flight() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(start.elapsed() < Duration::from_secs(15));
-    assert_fails(&out, 1, "interrupted");
+    assert_fails(&out, 130, "interrupted");
     assert!(!dir.path().join("s.md").exists());
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "no temporary file left: {left:?}");
 }
 
 #[test]
@@ -384,4 +386,63 @@ fn bench_puts_both_backends_side_by_side() {
         .map(|r| r["backend"].as_str().unwrap())
         .collect();
     assert_eq!(backends, ["llama", "ollama"]);
+}
+
+#[test]
+fn a_line_that_never_ends_is_refused_at_its_bound() {
+    let server = FakeOllama::start(&["qwen:latest"], Fault::EndlessLine, NO_DELAY);
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let out = ollama(dir.path(), &server.url, &[]);
+    assert_fails(&out, 1, "longer than 1 MiB");
+    assert!(start.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn replies_in_the_response_field_are_read() {
+    let server = FakeOllama::start(&["qwen:latest"], Fault::ResponseField, NO_DELAY);
+    let dir = tempfile::tempdir().unwrap();
+    let out = ollama(dir.path(), &server.url, &[]);
+    assert_ok(&out);
+    assert_eq!(
+        read_json(dir.path(), "s.json")["modules"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn one_deadline_covers_a_call_and_its_retries() {
+    let server = FakeOllama::start(
+        &["qwen:latest"],
+        Fault::Fail500After(Duration::from_millis(700)),
+        NO_DELAY,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let out = ollama(dir.path(), &server.url, &["--call-timeout-secs", "1"]);
+    assert_fails(&out, 1, "took longer than 1 s");
+    // Three tries of 0.7 s each (and their backoff) would take well over 2 s.
+    assert!(
+        start.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn passwords_in_the_address_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = syllabus(dir.path())
+        .args(["generate", "Astronomy", "--backend", "ollama"])
+        .args(["--ollama-url", "http://teacher:hunter2@127.0.0.1:9"])
+        .output()
+        .unwrap();
+    let err = assert_fails(&out, 1, "cannot reach Ollama at http://127.0.0.1:9/");
+    assert!(
+        !err.contains("hunter2") && !err.contains("teacher"),
+        "{err}"
+    );
 }

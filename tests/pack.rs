@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::cli::{assert_fails, assert_ok, syllabus, MARINE};
+use common::cli::{assert_fails, assert_ok, stderr, syllabus, MARINE};
 use serde_json::Value;
 
 /// Packs the test model into `dir/classroom`.
@@ -161,4 +161,69 @@ fn pack_refuses_a_bad_model_and_keeps_no_partial_file() {
         .unwrap();
     assert_fails(&out, 1, "not a GGUF");
     assert!(!dir.path().join("classroom").exists());
+}
+
+#[test]
+fn the_model_cache_is_private_verified_on_reuse_and_refused_when_not_ours() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let work = tempfile::tempdir().unwrap();
+    let packed = pack(work.path());
+    let (dir, exe) = alone(&packed);
+    let args = ["models", "list", "--json"];
+    // Extraction happens when a model is needed: a short generate.
+    let gen = [
+        &["generate"][..],
+        &MARINE[..],
+        &["--format", "json", "-o", "s.json", "-v"],
+    ]
+    .concat();
+    assert_ok(&run(dir.path(), &exe, &gen));
+    let cache = dir.path().join("home/.cache/syllabus");
+    let models = cache.join("models");
+    for folder in [&cache, &models] {
+        let mode = std::fs::metadata(folder).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is private", folder.display());
+    }
+    let v: Value = serde_json::from_slice(&run(dir.path(), &exe, &args).stdout).unwrap();
+    let sha = v["embedded"]["sha256"].as_str().unwrap().to_string();
+    let file = models.join(format!("{sha}.gguf"));
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // A flipped byte of the same length is found on reuse, and the copy made anew.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    std::fs::write(&file, &bytes).unwrap();
+    let again = run(dir.path(), &exe, &gen);
+    assert_ok(&again);
+    assert!(
+        stderr(&again).contains("extracted and verified"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(syllabus::digest::sha256_file(&file).unwrap(), sha);
+
+    // A cache folder that belongs to someone else is refused (needs root to set up).
+    if effective_uid() == 0 {
+        std::os::unix::fs::chown(&models, Some(65534), Some(65534)).unwrap();
+        let refused = run(dir.path(), &exe, &gen);
+        assert_fails(&refused, 1, "not a folder of this user's");
+        assert_eq!(std::fs::metadata(&models).unwrap().uid(), 65534);
+    } else {
+        eprintln!("SKIPPED the foreign-owner check: it needs root to chown a folder");
+    }
+}
+
+/// This process's effective user id, from /proc (no libc in the tests).
+fn effective_uid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|u| u.parse().ok())
+        .unwrap_or(u32::MAX)
 }

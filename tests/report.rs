@@ -77,45 +77,10 @@ fn bench_compares_strategies_in_a_table_json_and_svg() {
     check_svg_in_browser(&dir.path().join("b.svg"));
 }
 
-/// Renders the chart in headless Chromium when it is installed (CI installs it) and checks
-/// the screenshot is a real picture, not a blank page.
+/// Renders the chart in headless Chromium (CI installs it) and checks the screenshot is a
+/// real picture, not a blank page.
 fn check_svg_in_browser(svg: &Path) {
-    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-    else {
-        assert!(
-            std::env::var_os("SYLLABUS_REQUIRE_CHROMIUM").is_none(),
-            ".ci/run installs chromium to check the SVG"
-        );
-        return;
-    };
-    let dir = svg.parent().unwrap();
-    let png = dir.join("b.png");
-    let out = std::process::Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--window-size=900,300",
-        ])
-        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", svg.display()))
-        .output()
-        .unwrap();
-    let bytes = std::fs::read(&png)
-        .unwrap_or_else(|_| panic!("no screenshot: {}", String::from_utf8_lossy(&out.stderr)));
-    assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
-    assert!(
-        bytes.len() > 5_000,
-        "the page rendered next to nothing ({} bytes)",
-        bytes.len()
-    );
+    common::browser::screenshot(svg, (900, 300));
 }
 
 #[test]

@@ -11,7 +11,8 @@ use anyhow::Context;
 use self::report::{summarize, svg, table, BenchResult};
 use crate::cli::{BenchPlan, GeneratePlan};
 use crate::engine::{BackendKind as Backend, Progress, Strategy};
-use crate::output;
+use crate::interrupt::say;
+use crate::output::{self, Target};
 use crate::progress::Reporter;
 use crate::session::{run_once, Session};
 use crate::timing::Clock;
@@ -63,7 +64,7 @@ fn runs(
             let result = once(strategy, &label);
             if let Err(e) = &result {
                 reporter.finish();
-                eprintln!("{label} failed: {e:#}");
+                say(&format!("{label} failed: {e:#}"));
             }
             let (ok, error, record) = match result {
                 Ok((_, record)) => (true, None, Some(record)),
@@ -84,25 +85,34 @@ fn runs(
 
 /// Runs the bench and prints its table; writes JSON and SVG when asked.
 pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
-    for path in plan.json.iter().chain(&plan.svg) {
-        output::check_writable(path)?;
-    }
+    let json_out = plan
+        .json
+        .as_deref()
+        .map(|p| Target::create(p, None))
+        .transpose()?;
+    let svg_out = plan
+        .svg
+        .as_deref()
+        .map(|p| Target::create(p, None))
+        .transpose()?;
     let reporter = Reporter::new(!plan.base.quiet, plan.base.slow_call_secs);
     let mut results = Vec::new();
     for &backend in &plan.backends {
         let mut base = plan.base.clone();
         base.backend = backend;
-        if backend == Backend::Ollama {
-            base.model = Some(plan.ollama_model.clone());
+        match backend {
+            Backend::Ollama => base.model = Some(plan.ollama_model.clone()),
+            Backend::OpenAi => base.model = plan.openai_model.clone(),
+            Backend::Llama => {}
         }
         let load = Clock::new();
         let session = Session::open(&base, &reporter)?;
         if backend == Backend::Llama {
-            eprintln!(
+            say(&format!(
                 "llama: {} loaded in {:.2} s",
                 session.model_name(),
                 load.now_ms() / 1000.0
-            );
+            ));
         }
         results.extend(runs(plan, &base, &session, &reporter));
     }
@@ -113,7 +123,7 @@ pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
         plan.base.request.topic, plan.base.request.modules, plan.runs
     );
     output::write_stdout(format!("{title}\n{}", table(&rows)).as_bytes())?;
-    if let Some(path) = &plan.json {
+    if let Some(target) = json_out {
         let json = serde_json::to_string_pretty(&serde_json::json!({
             "topic": plan.base.request.topic,
             "modules": plan.base.request.modules,
@@ -122,10 +132,10 @@ pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
             "results": results,
         }))
         .context("bench results")?;
-        output::write_atomic(path, json.as_bytes())?;
+        target.commit(json.as_bytes())?;
     }
-    if let Some(path) = &plan.svg {
-        output::write_atomic(path, svg(&rows, &title).as_bytes())?;
+    if let Some(target) = svg_out {
+        target.commit(svg(&rows, &title).as_bytes())?;
     }
     if results.iter().all(|r| !r.ok) {
         anyhow::bail!("no run produced a valid syllabus");

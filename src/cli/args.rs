@@ -35,6 +35,8 @@ pub struct Cli {
 pub enum Command {
     /// Generate a syllabus: an outline, then one detailed module per outline entry.
     Generate(Box<GenerateArgs>),
+    /// Write one or more modules of a saved JSON syllabus again; everything else stays.
+    Regenerate(Box<RegenerateArgs>),
     /// List, fetch and inspect model files.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -77,6 +79,9 @@ pub struct BenchArgs {
     /// Model name on the Ollama daemon [default: qwen:latest].
     #[arg(long)]
     pub ollama_model: Option<String>,
+    /// Model name on the OpenAI-compatible server [default: the first it lists].
+    #[arg(long)]
+    pub openai_model: Option<String>,
     #[command(flatten)]
     pub daemon: DaemonArgs,
     /// Seed of every run.
@@ -128,13 +133,14 @@ pub enum ModelsCommand {
 pub struct GenerateArgs {
     /// Course topic, e.g. "Introduction to Marine Biology".
     pub topic: String,
-    /// A .gguf file, a catalog alias (qwen2:1.5b, llama3.2:1b, ...), an Ollama name or
-    /// owner/repo/file.gguf [default: the packed model, else smollm2:135m].
+    /// Number of modules [default: 6, or as many as --outline lists].
     #[arg(long)]
-    pub model: Option<String>,
-    /// Number of modules.
-    #[arg(long, default_value_t = 6)]
-    pub modules: usize,
+    pub modules: Option<usize>,
+    /// Your own module list: a text file (one title per line, optionally `Title: focus`),
+    /// or the JSON of an earlier run (or its `modules` array). Those titles are kept, in
+    /// that order; the model writes the rest.
+    #[arg(long, value_name = "FILE")]
+    pub outline: Option<PathBuf>,
     /// Intended learners.
     #[arg(long)]
     pub audience: Option<String>,
@@ -148,15 +154,55 @@ pub struct GenerateArgs {
     /// told, else English].
     #[arg(long)]
     pub language: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Markdown)]
-    pub format: Format,
-    /// Write to FILE (atomically) instead of standard output.
+    #[command(flatten)]
+    pub out: OutputArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Options of `syllabus regenerate`.
+#[derive(Debug, Args)]
+pub struct RegenerateArgs {
+    /// A syllabus written by `syllabus generate --format json`.
+    pub file: PathBuf,
+    /// Module to write again (1-based); repeat for several, written together.
+    #[arg(long = "module", value_name = "N", required = true)]
+    pub modules: Vec<usize>,
+    /// A note to steer the new version, e.g. "more hands-on activities".
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Format of what is written [default: from -o's extension, else JSON].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write to FILE (atomically) [default: FILE itself, rewritten].
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Seed: the same seed and inputs give the same syllabus.
-    #[arg(long, default_value_t = DEFAULT_SEED)]
-    pub seed: u32,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Where and how a syllabus is written.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutputArgs {
+    /// Output format [default: from -o's extension, else markdown].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write to FILE (atomically) instead of standard output; .md, .json, .html or .docx
+    /// picks the format.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// How the model runs: model, sampling, memory, backend, reporting.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// A .gguf file, a catalog alias (qwen2:1.5b, llama3.2:1b, ...), an Ollama name or
+    /// owner/repo/file.gguf [default: the packed model, else smollm2:135m].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Seed: the same seed and inputs give the same syllabus [default: 42].
+    #[arg(long)]
+    pub seed: Option<u32>,
     /// Sampling temperature; 0 is greedy.
     #[arg(long, default_value_t = Sampling::DEFAULT.temperature, allow_negative_numbers = true)]
     pub temperature: f32,
@@ -184,9 +230,9 @@ pub struct GenerateArgs {
     /// Warn about any model call slower than this many seconds.
     #[arg(long, default_value_t = crate::progress::DEFAULT_SLOW_CALL_SECS)]
     pub slow_call_secs: f64,
-    /// Where the model runs: in this process, or an Ollama daemon.
-    #[arg(long, value_enum, default_value_t = BackendKind::Llama)]
-    pub backend: BackendKind,
+    /// Where the model runs: in this process, or an Ollama daemon [default: llama].
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
     #[command(flatten)]
     pub daemon: DaemonArgs,
     /// Never download a model (also when HF_HUB_OFFLINE=1).
@@ -197,12 +243,42 @@ pub struct GenerateArgs {
     pub quiet: bool,
 }
 
+impl RunArgs {
+    /// The defaults, for commands that set only some of these (bench).
+    pub fn defaults() -> Self {
+        Self {
+            model: None,
+            seed: None,
+            temperature: Sampling::DEFAULT.temperature,
+            top_p: Sampling::DEFAULT.top_p,
+            top_k: Sampling::DEFAULT.top_k,
+            dry: Sampling::DEFAULT.dry,
+            threads: None,
+            ctx: None,
+            strategy: Strategy::Parallel,
+            timings: None,
+            slow_call_secs: crate::progress::DEFAULT_SLOW_CALL_SECS,
+            backend: None,
+            daemon: DaemonArgs::default(),
+            offline: false,
+            quiet: false,
+        }
+    }
+}
+
 /// Options of daemon backends (refused in a build without them).
 #[derive(Debug, Clone, Default, Args)]
 pub struct DaemonArgs {
     /// Ollama address [default: $OLLAMA_HOST, else http://127.0.0.1:11434].
     #[arg(long, value_name = "URL")]
     pub ollama_url: Option<String>,
+    /// OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 [default: $OPENAI_BASE_URL,
+    /// else http://127.0.0.1:8080/v1].
+    #[arg(long, value_name = "URL", visible_alias = "openai-url")]
+    pub base_url: Option<String>,
+    /// Environment variable holding the API key [default: OPENAI_API_KEY]; never printed.
+    #[arg(long, value_name = "NAME")]
+    pub api_key_env: Option<String>,
     /// Module calls in flight at once on a daemon (match OLLAMA_NUM_PARALLEL) [default: 1].
     #[arg(long)]
     pub parallel: Option<usize>,

@@ -2,12 +2,18 @@
 //! `plan` (raw flags are parsed once, checked once; nothing later re-validates them).
 
 mod args;
+mod outline;
 mod plan;
+mod regenerate;
+mod usage;
 
-pub use self::args::{BenchArgs, Cli, Command, DaemonArgs, GenerateArgs, ModelsCommand};
-pub use self::plan::{
-    BenchPlan, DaemonPlan, GeneratePlan, UsageError, MAX_MODULES, MAX_TOPIC_CHARS,
+pub use self::args::{
+    BenchArgs, Cli, Command, DaemonArgs, GenerateArgs, ModelsCommand, OutputArgs, RegenerateArgs,
+    RunArgs,
 };
+pub use self::plan::{output_format, BenchPlan, DaemonPlan, GeneratePlan};
+pub use self::regenerate::RegeneratePlan;
+pub use self::usage::{UsageError, MAX_MODULES, MAX_TOPIC_CHARS};
 
 #[cfg(test)]
 mod tests {
@@ -73,6 +79,10 @@ mod tests {
             (vec!["X", "--threads", "0"], "--threads"),
             (vec!["X", "--ctx", "10"], "--ctx"),
             (vec!["X", "--dry", "-1"], "--dry"),
+            (
+                vec!["X", "-o", "a.json", "--timings", "./a.json"],
+                "both name",
+            ),
         ] {
             let err = args(&argv).unwrap_err().to_string();
             assert!(err.contains(needle), "{argv:?}: {err}");

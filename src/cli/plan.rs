@@ -5,31 +5,32 @@ use std::fmt::Display;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::args::{BenchArgs, DaemonArgs, GenerateArgs};
-use crate::course::CourseRequest;
-use crate::engine::{ollama, BackendKind, Sampling, Strategy};
+use super::args::{BenchArgs, DaemonArgs, GenerateArgs, OutputArgs, RunArgs, DEFAULT_SEED};
+use super::outline;
+use super::usage::{UsageError, MAX_MODULES, MAX_TOPIC_CHARS};
+use crate::course::{CourseRequest, GivenOutline};
+use crate::engine::{ollama, openai, BackendKind, Sampling, Strategy};
 use crate::language::{self, LanguageChoice};
 use crate::render::Format;
 
-/// Most modules a syllabus may have.
-pub const MAX_MODULES: usize = 24;
-/// Longest topic, in characters.
-pub const MAX_TOPIC_CHARS: usize = 300;
+/// The OpenAI-compatible server when neither `--base-url` nor `OPENAI_BASE_URL` says.
+const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080/v1";
+/// Modules when neither `--modules` nor `--outline` says.
+const DEFAULT_MODULES: usize = 6;
 /// Daemon calls in flight when `--parallel` is not given.
 const DEFAULT_PARALLEL: usize = 1;
 /// Per-call limit on a daemon when `--call-timeout-secs` is not given.
 const DEFAULT_CALL_TIMEOUT_SECS: f64 = 60.0;
-
-/// A command-line value that cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
 
 /// Checked daemon settings.
 #[derive(Debug, Clone)]
 pub struct DaemonPlan {
     /// `--ollama-url`, unparsed (the engine reads it with OLLAMA_HOST).
     pub url: Option<String>,
+    /// The OpenAI-compatible server's base URL.
+    pub base_url: url::Url,
+    /// The variable holding the API key.
+    pub api_key_env: String,
     /// Calls in flight.
     pub parallel: usize,
     /// Per-call limit.
@@ -86,6 +87,8 @@ pub struct BenchPlan {
     pub backends: Vec<BackendKind>,
     /// Model name on the Ollama daemon.
     pub ollama_model: String,
+    /// Model name on the OpenAI-compatible server (`None`: the first it lists).
+    pub openai_model: Option<String>,
     /// JSON output.
     pub json: Option<PathBuf>,
     /// SVG chart output.
@@ -124,23 +127,75 @@ fn optional_text(flag: &str, value: &Option<String>) -> Result<Option<String>, U
     }
 }
 
+/// Whether two paths name the same file (compared as absolute paths).
+fn same_path(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::path::absolute(a), std::path::absolute(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// An error unless this build has the backend.
 fn backend_enabled(backend: BackendKind) -> Result<(), UsageError> {
     match backend {
         BackendKind::Llama => Ok(()),
         BackendKind::Ollama => ollama::check_enabled().map_err(|e| UsageError(e.into())),
+        BackendKind::OpenAi => openai::check_enabled().map_err(|e| UsageError(e.into())),
     }
+}
+
+/// An error naming `flag` unless this build has the backend that reads it.
+fn flag_enabled(flag: &str, backend: BackendKind) -> Result<(), UsageError> {
+    backend_enabled(backend).map_err(|e| UsageError(format!("{flag} has no use here: {}", e.0)))
 }
 
 impl DaemonArgs {
     /// Checks the values; daemon flags are refused in a build without a daemon backend.
     pub fn plan(&self) -> Result<DaemonPlan, UsageError> {
-        let given = self.ollama_url.is_some()
-            || self.parallel.is_some()
-            || self.call_timeout_secs.is_some();
-        if given {
-            backend_enabled(BackendKind::Ollama)?;
+        if self.ollama_url.is_some() {
+            flag_enabled("--ollama-url", BackendKind::Ollama)?;
         }
+        if self.base_url.is_some() {
+            flag_enabled("--base-url", BackendKind::OpenAi)?;
+        }
+        if self.api_key_env.is_some() {
+            flag_enabled("--api-key-env", BackendKind::OpenAi)?;
+        }
+        for (set, flag) in [
+            (self.parallel.is_some(), "--parallel"),
+            (self.call_timeout_secs.is_some(), "--call-timeout-secs"),
+        ] {
+            if set {
+                flag_enabled(flag, BackendKind::Ollama)
+                    .or_else(|_| flag_enabled(flag, BackendKind::OpenAi))?;
+            }
+        }
+        let raw = self
+            .base_url
+            .clone()
+            .or_else(|| {
+                std::env::var("OPENAI_BASE_URL")
+                    .ok()
+                    .filter(|u| !u.trim().is_empty())
+            })
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        let base_url = url::Url::parse(raw.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "--base-url `{raw}` is not an http(s) address, e.g. http://127.0.0.1:8080/v1"
+                ))
+            })?;
+        let api_key_env = match self.api_key_env.as_deref().map(str::trim) {
+            Some("") => {
+                return Err(UsageError(
+                    "--api-key-env is empty; name a variable such as OPENAI_API_KEY".into(),
+                ))
+            }
+            Some(name) => name.to_string(),
+            None => "OPENAI_API_KEY".to_string(),
+        };
         let parallel = within(
             "--parallel",
             self.parallel.unwrap_or(DEFAULT_PARALLEL),
@@ -151,23 +206,39 @@ impl DaemonArgs {
         let secs = positive("--call-timeout-secs", secs, 86_400.0)?;
         Ok(DaemonPlan {
             url: self.ollama_url.clone(),
+            base_url,
+            api_key_env,
             parallel,
             call_timeout: Duration::from_secs_f64(secs),
         })
     }
 }
 
-impl GenerateArgs {
-    /// Checks every value once; the run trusts the result.
-    pub fn plan(&self) -> Result<GeneratePlan, UsageError> {
-        backend_enabled(self.backend)?;
-        let (request, language) = self.request()?;
+impl RunArgs {
+    /// Checks the run settings into a plan for `request`, written as `out` says; `seed` and
+    /// `model` are the defaults when the flags are absent.
+    pub(super) fn plan(
+        &self,
+        (request, language): (CourseRequest, LanguageChoice),
+        (format, output): (Format, Option<PathBuf>),
+        (seed, model, backend): (u32, Option<String>, BackendKind),
+    ) -> Result<GeneratePlan, UsageError> {
+        let backend = self.backend.unwrap_or(backend);
+        backend_enabled(backend)?;
+        if let (Some(o), Some(t)) = (&output, &self.timings) {
+            if same_path(o, t) {
+                return Err(UsageError(format!(
+                    "-o and --timings both name {}; the timing record would replace the syllabus",
+                    o.display()
+                )));
+            }
+        }
         Ok(GeneratePlan {
             request,
             language,
-            model: self.model_spec()?,
+            model: self.model_spec()?.or(model),
             sampling: self.sampling()?,
-            seed: self.seed,
+            seed: self.seed.unwrap_or(seed),
             threads: within(
                 "--threads",
                 self.threads.unwrap_or_else(num_cpus::get_physical),
@@ -181,46 +252,15 @@ impl GenerateArgs {
                 1 << 20,
             )?,
             strategy: self.strategy,
-            format: self.format,
-            output: self.output.clone(),
+            format,
+            output,
             timings: self.timings.clone(),
             quiet: self.quiet,
             offline: self.offline,
             slow_call_secs: positive("--slow-call-secs", self.slow_call_secs, 86_400.0)?,
-            backend: self.backend,
+            backend,
             daemon: self.daemon.plan()?,
         })
-    }
-
-    fn request(&self) -> Result<(CourseRequest, LanguageChoice), UsageError> {
-        let topic = self.topic.split_whitespace().collect::<Vec<_>>().join(" ");
-        if topic.is_empty() {
-            return Err(UsageError("the topic is empty; say what the course is about, e.g. \"Introduction to Marine Biology\"".into()));
-        }
-        if topic.chars().count() > MAX_TOPIC_CHARS {
-            return Err(UsageError(format!(
-                "the topic is longer than {MAX_TOPIC_CHARS} characters; shorten it"
-            )));
-        }
-        let flag = self.language.as_deref().map(str::trim);
-        if flag == Some("") {
-            return Err(UsageError(
-                "--language is empty; e.g. --language English".into(),
-            ));
-        }
-        let language = language::choose(flag, &topic);
-        let request = CourseRequest {
-            modules: within("--modules", self.modules, 1, MAX_MODULES)?,
-            audience: optional_text("--audience", &self.audience)?,
-            level: optional_text("--level", &self.level)?,
-            weeks: self
-                .weeks
-                .map(|w| within("--weeks", w, 1, 104))
-                .transpose()?,
-            language: language.name.clone(),
-            topic,
-        };
-        Ok((request, language))
     }
 
     fn model_spec(&self) -> Result<Option<String>, UsageError> {
@@ -248,33 +288,116 @@ impl GenerateArgs {
     }
 }
 
+/// The format to write: `--format`, else the output file's extension, else `default`; a
+/// format that disagrees with the extension, or Word to a terminal, is refused.
+pub fn output_format(
+    flag: Option<Format>,
+    output: Option<&std::path::Path>,
+    default: Format,
+) -> Result<Format, UsageError> {
+    let by_name = output.and_then(Format::from_path);
+    let format = match (flag, by_name) {
+        (Some(f), Some(n)) if f != n => {
+            return Err(UsageError(format!(
+                "--format {} disagrees with -o {}, which names a {} file; drop one of them",
+                f.name(),
+                output.map_or(String::new(), |p| p.display().to_string()),
+                n.name()
+            )))
+        }
+        (Some(f), _) | (None, Some(f)) => f,
+        (None, None) => default,
+    };
+    if !format.is_text() && output.is_none() {
+        return Err(UsageError(
+            "a Word document is a file, not text for a terminal: give -o NAME.docx".into(),
+        ));
+    }
+    Ok(format)
+}
+
+impl GenerateArgs {
+    /// Checks every value once; the run trusts the result.
+    pub fn plan(&self) -> Result<GeneratePlan, UsageError> {
+        let given = self.outline.as_deref().map(outline::read).transpose()?;
+        let modules = match (&given, self.modules) {
+            (Some(g), Some(m)) if m != g.modules.len() => {
+                return Err(UsageError(format!(
+                    "--modules {m} disagrees with --outline, which lists {} modules; leave --modules out",
+                    g.modules.len()
+                )))
+            }
+            (Some(g), _) => g.modules.len(),
+            (None, m) => m.unwrap_or(DEFAULT_MODULES),
+        };
+        let request = self.request(modules, given)?;
+        let out = &self.out;
+        let format = output_format(out.format, out.output.as_deref(), Format::Markdown)?;
+        let defaults = (DEFAULT_SEED, None, BackendKind::Llama);
+        self.run
+            .plan(request, (format, out.output.clone()), defaults)
+    }
+
+    fn request(
+        &self,
+        modules: usize,
+        outline: Option<GivenOutline>,
+    ) -> Result<(CourseRequest, LanguageChoice), UsageError> {
+        let topic = self.topic.split_whitespace().collect::<Vec<_>>().join(" ");
+        if topic.is_empty() {
+            return Err(UsageError("the topic is empty; say what the course is about, e.g. \"Introduction to Marine Biology\"".into()));
+        }
+        if topic.chars().count() > MAX_TOPIC_CHARS {
+            return Err(UsageError(format!(
+                "the topic is longer than {MAX_TOPIC_CHARS} characters; shorten it"
+            )));
+        }
+        let flag = self.language.as_deref().map(str::trim);
+        if flag == Some("") {
+            return Err(UsageError(
+                "--language is empty; e.g. --language English".into(),
+            ));
+        }
+        let language = language::choose(flag, &topic);
+        let request = CourseRequest {
+            modules: within("--modules", modules, 1, MAX_MODULES)?,
+            audience: optional_text("--audience", &self.audience)?,
+            level: optional_text("--level", &self.level)?,
+            weeks: self
+                .weeks
+                .map(|w| within("--weeks", w, 1, 104))
+                .transpose()?,
+            language: language.name.clone(),
+            topic,
+            outline,
+        };
+        Ok((request, language))
+    }
+}
+
 impl BenchArgs {
     /// Checks every value once, with generate's defaults for the rest.
     pub fn plan(&self) -> Result<BenchPlan, UsageError> {
         let base = GenerateArgs {
             topic: self.topic.clone(),
-            model: self.model.clone(),
-            modules: self.modules,
+            modules: Some(self.modules),
+            outline: None,
             audience: None,
             level: None,
             weeks: None,
             language: None,
-            format: Format::Json,
-            output: None,
-            seed: self.seed,
-            temperature: Sampling::DEFAULT.temperature,
-            top_p: Sampling::DEFAULT.top_p,
-            top_k: Sampling::DEFAULT.top_k,
-            dry: Sampling::DEFAULT.dry,
-            threads: self.threads,
-            ctx: None,
-            strategy: Strategy::Parallel,
-            timings: None,
-            slow_call_secs: crate::progress::DEFAULT_SLOW_CALL_SECS,
-            backend: BackendKind::Llama,
-            daemon: self.daemon.clone(),
-            offline: self.offline,
-            quiet: false,
+            out: OutputArgs {
+                format: Some(Format::Json),
+                output: None,
+            },
+            run: RunArgs {
+                model: self.model.clone(),
+                seed: Some(self.seed),
+                threads: self.threads,
+                daemon: self.daemon.clone(),
+                offline: self.offline,
+                ..RunArgs::defaults()
+            },
         }
         .plan()?;
         let runs = within("--runs", self.runs, 1, 100)?;
@@ -296,10 +419,18 @@ impl BenchArgs {
         let ollama_model = match self.ollama_model.as_deref().map(str::trim) {
             Some("") => return Err(UsageError("--ollama-model is empty".into())),
             Some(m) => {
-                backend_enabled(BackendKind::Ollama)?;
+                flag_enabled("--ollama-model", BackendKind::Ollama)?;
                 m.to_string()
             }
             None => crate::engine::DEFAULT_OLLAMA_MODEL.to_string(),
+        };
+        let openai_model = match self.openai_model.as_deref().map(str::trim) {
+            Some("") => return Err(UsageError("--openai-model is empty".into())),
+            Some(m) => {
+                flag_enabled("--openai-model", BackendKind::OpenAi)?;
+                Some(m.to_string())
+            }
+            None => None,
         };
         Ok(BenchPlan {
             base,
@@ -307,6 +438,7 @@ impl BenchArgs {
             strategies,
             backends,
             ollama_model,
+            openai_model,
             json: self.json.clone(),
             svg: self.svg.clone(),
         })

@@ -5,12 +5,19 @@
 //! bookkeeping of `schedule`. Nothing in the pipeline knows which engine runs. The records
 //! an engine fills (`CallRecord`, `BatchStats`, ...) live in `timing`, below this module.
 
+#[cfg(any(feature = "ollama", feature = "openai"))]
+pub mod http;
 pub mod llama;
 #[cfg(feature = "ollama")]
 pub mod ollama;
 #[cfg(not(feature = "ollama"))]
 #[path = "ollama_off.rs"]
 pub mod ollama;
+#[cfg(feature = "openai")]
+pub mod openai;
+#[cfg(not(feature = "openai"))]
+#[path = "openai_off.rs"]
+pub mod openai;
 pub mod schedule;
 pub mod stream;
 
@@ -62,6 +69,9 @@ pub enum BackendKind {
     Llama,
     /// An Ollama daemon over HTTP (cargo feature `ollama`).
     Ollama,
+    /// A server with an OpenAI-compatible API: llama.cpp's server, vLLM... (feature `openai`).
+    #[value(name = "openai")]
+    OpenAi,
 }
 
 impl BackendKind {
@@ -70,6 +80,7 @@ impl BackendKind {
         match self {
             Self::Llama => "llama",
             Self::Ollama => "ollama",
+            Self::OpenAi => "openai",
         }
     }
 }

@@ -9,10 +9,9 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
-use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use serde_json::{json, Value};
 
-use super::schedule::Ledger;
+use super::http::{self, CallError, TRIES};
 use super::{
     BatchStats, CallOutput, ChatCall, Engine, EngineInfo, Finish, FollowUp, Progress, Sampling,
     Strategy,
@@ -29,8 +28,6 @@ pub fn check_enabled() -> Result<(), &'static str> {
 pub const DEFAULT_URL: &str = "http://127.0.0.1:11434";
 /// Context size asked of the daemon; fixed for the run, as a change reloads the model.
 pub const NUM_CTX: u32 = 8192;
-/// Tries per call for server errors (5xx) and dropped connections before any reply.
-const TRIES: u32 = 3;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The daemon URL: `--ollama-url`, else `OLLAMA_HOST`, else the default; with or without
@@ -47,11 +44,11 @@ pub fn base_url(flag: Option<&str>) -> anyhow::Result<url::Url> {
     } else {
         format!("http://{raw}")
     };
-    let mut url = url::Url::parse(&with_scheme)
-        .with_context(|| format!("`{raw}` is not a usable Ollama address"))?;
+    let unusable = || format!("`{}` is not a usable Ollama address", http::shown_raw(raw));
+    let mut url = url::Url::parse(&with_scheme).with_context(unusable)?;
     if !raw.contains("://") && url.port().is_none() {
         url.set_port(Some(11434))
-            .map_err(|()| anyhow!("`{raw}` is not a usable Ollama address"))?;
+            .map_err(|()| anyhow!(unusable()))?;
     }
     // 0.0.0.0 means "listen everywhere" to the daemon; a client connects to loopback.
     if url.host_str() == Some("0.0.0.0") {
@@ -86,14 +83,6 @@ pub struct OllamaEngine {
     schema_refused: Cell<bool>,
 }
 
-enum CallError {
-    /// Worth another try: 5xx or a connection lost before any reply.
-    Retry(String),
-    /// The daemon answered 400 to a schema in `format`.
-    SchemaRefused(String),
-    Fatal(anyhow::Error),
-}
-
 fn ns_to_ms(v: &Value) -> Option<f64> {
     v.as_f64().map(|ns| ns / 1e6)
 }
@@ -105,10 +94,7 @@ impl OllamaEngine {
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
-            .context("cannot build the HTTP client")?;
+        let client = http::client(&opts.url, CONNECT_TIMEOUT)?;
         let mut engine = Self {
             opts,
             client,
@@ -128,7 +114,7 @@ impl OllamaEngine {
     fn not_running(&self, e: reqwest::Error) -> anyhow::Error {
         anyhow!(
             "cannot reach Ollama at {} ({}); start it with `ollama serve`, or point --ollama-url / OLLAMA_HOST at it",
-            self.opts.url,
+            http::shown(&self.opts.url),
             e.without_url()
         )
     }
@@ -149,7 +135,7 @@ impl OllamaEngine {
         if status == reqwest::StatusCode::NOT_FOUND {
             bail!(
                 "Ollama at {} does not have the model `{}`; run `ollama pull {}`",
-                self.opts.url,
+                http::shown(&self.opts.url),
                 self.opts.model,
                 self.opts.model
             );
@@ -157,7 +143,7 @@ impl OllamaEngine {
         if !status.is_success() {
             bail!(
                 "Ollama at {} answered {status} to /api/show: {}",
-                self.opts.url,
+                http::shown(&self.opts.url),
                 body.trim()
             );
         }
@@ -179,13 +165,13 @@ impl OllamaEngine {
                 let text = format!(
                     "{}\n\nAnswer with JSON that follows this schema:\n{}",
                     last["content"].as_str().unwrap_or_default(),
-                    call.schema
+                    http::remote_schema(&call.schema)
                 );
                 last["content"] = Value::String(text);
             }
             json!("json")
         } else {
-            call.schema.clone()
+            http::remote_schema(&call.schema)
         };
         let s = &self.opts.sampling;
         json!({
@@ -239,7 +225,7 @@ impl OllamaEngine {
                     self.opts.model,
                     self.opts.model
                 )),
-                400 if !self.schema_refused.get() => CallError::SchemaRefused(message),
+                400 if !self.schema_refused.get() => CallError::FormatRefused(message),
                 500..=599 => CallError::Retry(format!("{status}: {message}")),
                 _ => CallError::Fatal(anyhow!("Ollama answered {status}: {message}")),
             });
@@ -256,49 +242,66 @@ impl OllamaEngine {
         progress: &dyn Progress,
     ) -> Result<(String, usize, Value), CallError> {
         let mut text = String::new();
-        let mut pending: Vec<u8> = Vec::new();
+        let mut lines = http::Lines::default();
         let mut chunks = 0usize;
+        let fatal = |m: String| CallError::Fatal(anyhow!(m));
         loop {
             let bytes = match resp.chunk().await {
                 Ok(Some(b)) => b,
                 Ok(None) => break,
                 Err(e) => {
-                    return Err(CallError::Fatal(anyhow!(
-                        "the reply stream from Ollama broke off: {}",
-                        e.without_url()
-                    )))
+                    let why = e.without_url();
+                    return Err(fatal(format!(
+                        "the reply stream from Ollama broke off: {why}"
+                    )));
                 }
             };
-            pending.extend_from_slice(&bytes);
-            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=nl).collect();
-                let line = String::from_utf8_lossy(&line);
+            lines.push(&bytes).map_err(fatal)?;
+            while let Some(line) = lines.next_line() {
                 let line = line.trim();
                 if line.is_empty() {
                     continue;
                 }
                 let v: Value = serde_json::from_str(line).map_err(|e| {
-                    CallError::Fatal(anyhow!("Ollama sent a line that is not JSON ({e}): {line}"))
+                    let start: String = line.chars().take(200).collect();
+                    fatal(format!(
+                        "Ollama sent a line that is not JSON ({e}): {start}"
+                    ))
                 })?;
                 if let Some(err) = v["error"].as_str() {
-                    return Err(CallError::Fatal(anyhow!("Ollama failed mid-reply: {err}")));
+                    return Err(fatal(format!("Ollama failed mid-reply: {err}")));
                 }
-                if let Some(piece) = v["message"]["content"].as_str() {
-                    if !piece.is_empty() {
-                        text.push_str(piece);
-                        chunks += 1;
-                        let now = self.clock.now_ms();
-                        marks.prompt_done.get_or_insert(now);
-                        marks.first_token.get_or_insert(now);
-                        progress.tokens(call.phase, call.index, chunks);
+                // `/api/chat` streams `message.content`; some Ollama-API proxies stream
+                // `/api/generate`'s `response` field instead.
+                let piece = v["message"]["content"].as_str().or(v["response"].as_str());
+                if let Some(piece) = piece.filter(|p| !p.is_empty()) {
+                    text.push_str(piece);
+                    if text.len() > http::MAX_REPLY_BYTES {
+                        return Err(fatal(format!(
+                            "the reply from Ollama ran past {} MiB without ending",
+                            http::MAX_REPLY_BYTES >> 20
+                        )));
                     }
+                    chunks += 1;
+                    let now = self.clock.now_ms();
+                    marks.prompt_done.get_or_insert(now);
+                    marks.first_token.get_or_insert(now);
+                    progress.tokens(call.phase, call.index, chunks);
                 }
                 if v["done"].as_bool() == Some(true) {
+                    if chunks == 0 {
+                        return Err(fatal(
+                            "the daemon finished its reply without any text (neither \
+                             `message.content` nor `response`): it does not speak Ollama's \
+                             /api/chat as expected"
+                                .into(),
+                        ));
+                    }
                     return Ok((text, chunks, v));
                 }
             }
         }
-        Err(CallError::Fatal(anyhow!(
+        Err(fatal(format!(
             "the reply stream from Ollama ended before its last (`done`) line, after {chunks} pieces"
         )))
     }
@@ -317,10 +320,13 @@ impl OllamaEngine {
         };
         progress.call_started(call);
         let limit = self.opts.call_timeout;
+        // One deadline for the call, retries included.
+        let deadline = tokio::time::Instant::now() + limit;
         let mut tries = 0;
         let (text, chunks, done) = loop {
             tries += 1;
-            let attempt = tokio::time::timeout(limit, self.try_call(call, &mut marks, progress));
+            let attempt =
+                tokio::time::timeout_at(deadline, self.try_call(call, &mut marks, progress));
             match attempt.await {
                 Err(_) => bail!(
                     "an Ollama call ({}) took longer than {} s; raise --call-timeout-secs or use a smaller model",
@@ -329,13 +335,13 @@ impl OllamaEngine {
                 ),
                 Ok(Ok(reply)) => break reply,
                 Ok(Err(CallError::Fatal(e))) => return Err(e),
-                Ok(Err(CallError::SchemaRefused(message))) => {
+                Ok(Err(CallError::FormatRefused(message))) => {
                     tracing::warn!(%message, "the daemon refused a JSON schema in `format`; sending \"json\" with the schema in the prompt");
                     self.schema_refused.set(true);
                 }
                 Ok(Err(CallError::Retry(message))) if tries < TRIES => {
                     tracing::warn!(%message, try = tries, "Ollama call failed; trying again");
-                    tokio::time::sleep(Duration::from_millis(250 << tries)).await;
+                    tokio::time::sleep(http::backoff(tries)).await;
                 }
                 Ok(Err(CallError::Retry(message))) => {
                     bail!("Ollama failed {TRIES} times: {message}")
@@ -354,6 +360,7 @@ impl OllamaEngine {
             total_ms: ns_to_ms(&done["total_duration"]),
             overhead_ms: ns_to_ms(&done["total_duration"])
                 .map(|server| marks.done - marks.submitted - server),
+            cached_count: None,
         };
         let finish = match done["done_reason"].as_str() {
             Some("length") => Finish::Length,
@@ -399,44 +406,22 @@ impl Engine for OllamaEngine {
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
         let start = self.clock.now_ms();
         let width = strategy.width(self.opts.parallel);
-        let mut ledger: Ledger<()> = Ledger::new(1..=width as i32);
-        for call in calls {
-            ledger.submit(call.clone(), (), 0, start);
-        }
         let this = &*self;
-        let work = async {
-            let mut in_flight = FuturesUnordered::new();
-            loop {
-                while let Some((i, slot)) = ledger.admit(this.clock.now_ms()) {
-                    let e = ledger.entry(i);
-                    let (call, submitted) = (e.call.clone(), e.marks.submitted);
-                    in_flight.push(async move {
-                        let reply = this.call(&call, submitted, progress).await;
-                        (i, slot, reply)
-                    });
-                }
-                // The first failure ends the phase; dropping the futures cancels the calls in flight.
-                let Some((i, slot, reply)) = in_flight.next().await else {
-                    break;
-                };
-                if let Some(next) = ledger.finish(i, slot, reply?, follow_up) {
-                    ledger.submit(next, (), 0, this.clock.now_ms());
-                }
-            }
-            anyhow::Ok(())
-        };
-        self.runtime.block_on(async {
-            tokio::select! {
-                r = work => r,
-                _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted: the Ollama calls in flight were cancelled")),
-            }
-        })?;
+        let work = http::run_calls(
+            calls,
+            width,
+            self.clock,
+            follow_up,
+            |call, submitted| async move { this.call(&call, submitted, progress).await },
+        );
+        // Ctrl-C ends the whole process (see `interrupt`), calls in flight with it.
+        let outputs = self.runtime.block_on(work)?;
         let stats = BatchStats {
             max_parallel: width.min(calls.len()),
             wall_ms: self.clock.now_ms() - start,
             ..BatchStats::default()
         };
-        Ok((ledger.into_outputs()?, stats))
+        Ok((outputs, stats))
     }
 }
 

@@ -64,6 +64,8 @@ pub struct GgufInfo {
     pub parameters: u64,
     /// Metadata by key.
     pub metadata: BTreeMap<String, MetaValue>,
+    /// Bytes of the longest token in `tokenizer.ggml.tokens` (0 without a vocabulary).
+    pub longest_token: u64,
 }
 
 impl GgufInfo {
@@ -156,6 +158,8 @@ struct Reader<R> {
     inner: R,
     pos: u64,
     size: u64,
+    /// Bytes of the longest string read since this was last reset.
+    longest: u64,
 }
 
 impl<R: Read> Reader<R> {
@@ -195,6 +199,7 @@ impl<R: Read> Reader<R> {
 
     fn string(&mut self) -> Result<String, String> {
         let n = self.u64()?;
+        self.longest = self.longest.max(n);
         Ok(String::from_utf8_lossy(&self.bytes(n)?).into_owned())
     }
 
@@ -285,6 +290,7 @@ pub fn read_from<R: Read + Seek>(
         inner,
         pos: 0,
         size,
+        longest: 0,
     };
     match r.array::<4>() {
         Ok(m) if &m == MAGIC => {}
@@ -306,10 +312,15 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<GgufInfo, String> {
     let tensor_count = r.count("tensor")?;
     let kv_count = r.count("metadata")?;
     let mut metadata = BTreeMap::new();
+    let mut longest_token = 0;
     for _ in 0..kv_count {
         let key = r.string()?;
         let ty = r.u32()?;
+        r.longest = 0;
         let value = r.value(ty).map_err(|e| format!("metadata `{key}`: {e}"))?;
+        if key == "tokenizer.ggml.tokens" {
+            longest_token = r.longest;
+        }
         metadata.insert(key, value);
     }
     let alignment = match metadata.get("general.alignment") {
@@ -317,7 +328,9 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<GgufInfo, String> {
         None => 32,
         Some(other) => return Err(format!("general.alignment {other:?} is not a power of two")),
     };
-    let mut tensors = Vec::with_capacity(tensor_count as usize);
+    // A tensor entry takes at least 32 bytes: reserve no more than the file can hold.
+    let fits = r.size.saturating_sub(r.pos) / 32;
+    let mut tensors = Vec::with_capacity(tensor_count.min(fits) as usize);
     let mut parameters: u64 = 0;
     for _ in 0..tensor_count {
         let name = r.string()?;
@@ -359,6 +372,7 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<GgufInfo, String> {
         tensor_count,
         parameters,
         metadata,
+        longest_token,
     })
 }
 

@@ -15,6 +15,16 @@ use hf_hub::Cache;
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 /// How long to wait for the endpoint to accept a connection before giving up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A download that receives nothing for this long is stopped (hf-hub sets no read
+/// timeout); `SYLLABUS_STALL_SECS` changes it.
+fn stall() -> Duration {
+    let secs = std::env::var("SYLLABUS_STALL_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(60);
+    Duration::from_secs(secs)
+}
 
 /// `HF_HUB_OFFLINE` as huggingface_hub reads it: 1, ON, YES or TRUE in any case.
 pub fn offline_from_env() -> bool {
@@ -56,12 +66,28 @@ impl HfFile {
     }
 }
 
-/// The cached copy of `file` in `cache`, read offline through `refs/main`.
+/// Whether `s` is a commit hash as the Hub writes them: 40 hexadecimal digits.
+fn is_commit(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The cached copy of `file` in `cache`, read offline through `refs/main`. A `refs/main`
+/// that is not a commit hash (`../../elsewhere`, say) is ignored with a warning, and the
+/// file must resolve to a blob inside the repository's own folder.
 pub fn cached(cache: &Path, file: &HfFile) -> Option<PathBuf> {
-    Cache::new(cache.to_path_buf())
-        .model(file.repo.clone())
-        .get(&file.file)
-        .filter(|p| p.is_file())
+    let repo = cache.join(format!("models--{}", file.repo.replace('/', "--")));
+    let rev = std::fs::read_to_string(repo.join("refs").join("main")).ok()?;
+    let rev = rev.trim();
+    if !is_commit(rev) {
+        tracing::warn!(cache = %repo.display(), "ignoring a cached copy whose refs/main is not a commit hash");
+        return None;
+    }
+    let path = repo.join("snapshots").join(rev).join(&file.file);
+    let inside = std::fs::canonicalize(&path)
+        .ok()
+        .zip(std::fs::canonicalize(&repo).ok())
+        .is_some_and(|(p, r)| p.starts_with(r));
+    (inside && path.is_file()).then_some(path)
 }
 
 /// Why a download failed.
@@ -120,6 +146,12 @@ fn check_reachable(endpoint: &str) -> Result<(), DownloadError> {
         reason,
     };
     let url = url::Url::parse(endpoint).map_err(|e| unreachable(format!("bad URL: {e}")))?;
+    // Through a proxy, the proxy is what must answer.
+    let url = match proxy_for(&url) {
+        Some(proxy) => url::Url::parse(&proxy)
+            .map_err(|e| unreachable(format!("bad proxy URL {proxy}: {e}")))?,
+        None => url,
+    };
     let host = url
         .host_str()
         .ok_or_else(|| unreachable("no host in URL".into()))?;
@@ -138,6 +170,120 @@ fn check_reachable(endpoint: &str) -> Result<(), DownloadError> {
         }
     }
     Err(unreachable(last))
+}
+
+/// The proxy the environment names for `url` (as reqwest and curl read it), unless
+/// `NO_PROXY` exempts its host.
+fn proxy_for(url: &url::Url) -> Option<String> {
+    let var = |k: &str| {
+        std::env::var(k)
+            .or_else(|_| std::env::var(k.to_lowercase()))
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+    };
+    let host = url.host_str()?;
+    let exempt = var("NO_PROXY").is_some_and(|list| {
+        list.split(',').map(str::trim).any(|n| {
+            n == "*"
+                || (!n.is_empty()
+                    && (host == n.trim_start_matches('.')
+                        || host.ends_with(&format!(".{}", n.trim_start_matches('.')))))
+        })
+    });
+    if exempt {
+        return None;
+    }
+    let scheme_var = if url.scheme() == "https" {
+        "HTTPS_PROXY"
+    } else {
+        "HTTP_PROXY"
+    };
+    var(scheme_var).or_else(|| var("ALL_PROXY")).map(|p| {
+        if p.contains("://") {
+            p
+        } else {
+            format!("http://{p}")
+        }
+    })
+}
+
+/// Asks the endpoint about `url` as hf-hub will (a one-byte range, relative redirects
+/// followed) and checks the commit and etag it names before hf-hub turns them into cache
+/// paths: a hostile or broken mirror could name `../..` folders.
+async fn check_mirror(url: &str, token: Option<&str>) -> Result<(), String> {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let relative = attempt
+            .previous()
+            .last()
+            .is_none_or(|last| last.make_relative(attempt.url()).is_some());
+        if attempt.previous().len() > 10 || !relative {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    });
+    let client = reqwest::Client::builder()
+        .redirect(policy)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(stall())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut request = client.get(url).header(reqwest::header::RANGE, "bytes=0-0");
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    let resp = request
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    if !resp.status().is_success() && !resp.status().is_redirection() {
+        // hf-hub reports the status itself.
+        return Ok(());
+    }
+    let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(commit) = header("x-repo-commit") {
+        if !is_commit(commit) {
+            return Err(format!(
+                "the endpoint names the commit `{commit}`, not a 40-digit hash"
+            ));
+        }
+    }
+    if let Some(etag) = header("x-linked-etag").or(header("etag")) {
+        let etag = etag.replace('"', "");
+        let plain = !etag.is_empty()
+            && etag.len() <= 128
+            && etag != "."
+            && etag != ".."
+            && etag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !plain {
+            return Err(format!(
+                "the endpoint names the file version `{etag}`, which cannot be a cache file name"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// hf-hub progress that also records when bytes last arrived, for the stall watchdog.
+#[derive(Clone)]
+struct Watched {
+    bar: indicatif::ProgressBar,
+    last: std::sync::Arc<std::sync::Mutex<std::time::Instant>>,
+}
+
+impl hf_hub::api::tokio::Progress for Watched {
+    async fn init(&mut self, size: usize, filename: &str) {
+        hf_hub::api::tokio::Progress::init(&mut self.bar, size, filename).await;
+    }
+    async fn update(&mut self, size: usize) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+        hf_hub::api::tokio::Progress::update(&mut self.bar, size).await;
+    }
+    async fn finish(&mut self) {
+        hf_hub::api::tokio::Progress::finish(&mut self.bar).await;
+    }
 }
 
 /// Downloads `file` into the cache with a progress bar (hidden when `progress` is
@@ -164,7 +310,7 @@ pub fn download(
         .or_else(|| Cache::new(cache.clone()).token());
     let api = ApiBuilder::from_cache(Cache::new(cache))
         .with_endpoint(endpoint)
-        .with_token(token)
+        .with_token(token.clone())
         .with_user_agent("syllabus", env!("CARGO_PKG_VERSION"))
         .build()
         .map_err(|e| failed(e.to_string()))?;
@@ -173,9 +319,32 @@ pub fn download(
         .build()
         .map_err(|e| failed(e.to_string()))?;
     let repo = api.model(file.repo.clone());
+    let url = repo.url(&file.file);
+    runtime
+        .block_on(check_mirror(&url, token.as_deref()))
+        .map_err(|e| failed(format!("{e}; refusing to write it into the cache")))?;
+    let last = std::sync::Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
+    let limit = stall();
+    let watched = Watched {
+        bar: progress,
+        last: last.clone(),
+    };
     let path = runtime
-        .block_on(repo.download_with_progress(&file.file, progress))
-        .map_err(|e| failed(e.to_string()))?;
+        .block_on(async {
+            let stalled = async {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if last.lock().unwrap_or_else(|e| e.into_inner()).elapsed() > limit {
+                        break;
+                    }
+                }
+            };
+            tokio::select! {
+                r = repo.download_with_progress(&file.file, watched) => r.map_err(|e| e.to_string()),
+                () = stalled => Err(format!("no data arrived for {} s", limit.as_secs())),
+            }
+        })
+        .map_err(failed)?;
     if let Some(want) = sha256 {
         let got = crate::digest::sha256_file(&path).map_err(|e| failed(e.to_string()))?;
         if !got.eq_ignore_ascii_case(want) {

@@ -9,6 +9,7 @@ pub mod hf;
 pub mod ollama;
 pub mod places;
 pub mod resolve;
+pub mod vocab;
 
 pub use catalog::{catalog, find_alias, CatalogEntry, DEFAULT_MODEL};
 pub use gguf::{GgufError, GgufInfo};

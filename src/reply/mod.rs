@@ -3,11 +3,12 @@
 //! replies with serde and checks what the grammar cannot enforce.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub mod validate;
 
 use crate::content::Kind;
+use crate::given::{GivenModule, GivenOutline};
 use crate::schema::{self, Field, Letters, MIN_ITEMS};
 
 // Character bounds: the hard stop of the grammar, well above the word counts the prompt
@@ -121,14 +122,45 @@ impl OutlineReply {
         ),
     ];
 
-    /// Schema of the outline reply for exactly `modules` modules.
-    pub fn schema(modules: usize, letters: Letters) -> Value {
-        let entry = schema::object(schema::properties(&OutlineEntry::FIELDS, letters));
+    /// Schema of the outline reply for exactly `modules` modules; what a teacher's outline
+    /// gives is fixed with `const` (the model's tokens for it are forced, not sampled).
+    pub fn schema(modules: usize, letters: Letters, given: Option<&GivenOutline>) -> Value {
+        let entry = |g: Option<&GivenModule>| {
+            let mut props = schema::properties(&OutlineEntry::FIELDS, letters);
+            if let Some(g) = g {
+                props.insert("title".into(), json!({"const": g.title}));
+                if let Some(focus) = &g.focus {
+                    props.insert("focus".into(), json!({"const": focus}));
+                }
+            }
+            schema::object(props)
+        };
         let mut props = schema::properties(&Self::FIELDS, letters);
-        props.insert(
-            "modules".into(),
-            serde_json::json!({"type": "array", "items": entry, "minItems": modules, "maxItems": modules}),
-        );
+        let list = match given {
+            Some(g) => {
+                let fixed = [
+                    ("title", g.title.as_ref().map(|v| json!(v))),
+                    ("description", g.description.as_ref().map(|v| json!(v))),
+                    ("audience", g.audience.as_ref().map(|v| json!(v))),
+                    ("prerequisites", g.prerequisites.as_ref().map(|v| json!(v))),
+                    (
+                        "learning_outcomes",
+                        g.learning_outcomes.as_ref().map(|v| json!(v)),
+                    ),
+                ];
+                for (key, value) in fixed {
+                    if let Some(v) = value {
+                        props.insert(key.into(), json!({"const": v}));
+                    }
+                }
+                let items: Vec<Value> = g.modules.iter().map(|m| entry(Some(m))).collect();
+                json!({"type": "array", "prefixItems": items, "minItems": items.len(), "maxItems": items.len()})
+            }
+            None => {
+                json!({"type": "array", "items": entry(None), "minItems": modules, "maxItems": modules})
+            }
+        };
+        props.insert("modules".into(), list);
         schema::top_level(schema::object(props))
     }
 

@@ -92,7 +92,7 @@ impl Check<'_> {
             Refusal::Empty => ContentError::Empty(field),
             Refusal::Debris => ContentError::Debris {
                 field,
-                text: value.chars().take(60).collect(),
+                text: crate::content::clean(value).chars().take(60).collect(),
             },
             Refusal::Copied(run) => ContentError::Copied { field, run },
             Refusal::Cut => ContentError::Cut(field),
@@ -433,11 +433,11 @@ mod tests {
 
     #[test]
     fn outline_schema_fixes_the_module_count_and_bounds_everything() {
-        let s = OutlineReply::schema(7, Letters::NoCjk);
+        let s = OutlineReply::schema(7, Letters::NoCjk, None);
         assert_eq!(s["properties"]["modules"]["minItems"], 7);
         assert_eq!(s["properties"]["modules"]["maxItems"], 7);
         for schema in [
-            OutlineReply::schema(4, Letters::Any),
+            OutlineReply::schema(4, Letters::Any, None),
             ModuleReply::schema(Letters::NoCjk),
             OutlineEntry::schema(Letters::NoCjk),
         ] {

@@ -36,6 +36,8 @@ struct Served {
     /// Answer 500 once to the first data range starting at or after this byte.
     fail_from: Option<u64>,
     failed: AtomicBool,
+    /// Answer data ranges with headers, then nothing (a stalled server).
+    stall: bool,
 }
 
 impl FakeHub {
@@ -47,6 +49,22 @@ impl FakeHub {
         etag: &str,
         fail_from: Option<u64>,
     ) -> Self {
+        Self::serve(repo, file, bytes, etag, fail_from, false)
+    }
+
+    /// Serves metadata for `repo/file`, then stalls on every data range.
+    pub fn stalling(repo: &str, file: &str, bytes: Vec<u8>) -> Self {
+        Self::serve(repo, file, bytes, "etag1", None, true)
+    }
+
+    fn serve(
+        repo: &str,
+        file: &str,
+        bytes: Vec<u8>,
+        etag: &str,
+        fail_from: Option<u64>,
+        stall: bool,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let served = Arc::new(Served {
@@ -55,6 +73,7 @@ impl FakeHub {
             etag: etag.to_string(),
             fail_from,
             failed: AtomicBool::new(false),
+            stall,
         });
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
@@ -109,6 +128,16 @@ fn handle(mut stream: TcpStream, served: &Served, log: &Mutex<Vec<Seen>>) -> std
             }
         }
         let body = &served.bytes[start as usize..=end as usize];
+        if served.stall && !metadata_probe {
+            write!(
+                stream,
+                "HTTP/1.1 206 Partial Content\r\ncontent-length: {}\r\ncontent-range: bytes {start}-{end}/{len}\r\n\r\n",
+                body.len()
+            )?;
+            stream.flush()?;
+            std::thread::sleep(std::time::Duration::from_secs(120));
+            return Ok(());
+        }
         write!(
             stream,
             "HTTP/1.1 206 Partial Content\r\ncontent-length: {}\r\ncontent-range: bytes {start}-{end}/{len}\r\netag: \"{}\"\r\nx-repo-commit: {COMMIT}\r\naccept-ranges: bytes\r\n\r\n",

@@ -32,6 +32,12 @@ pub enum Fault {
     /// Module requests wait this long, except the first, which gets a reply that is not
     /// JSON after a quarter of it.
     InvalidFirstModule(Duration),
+    /// Every chat request waits this long, then gets a 500.
+    Fail500After(Duration),
+    /// Chat replies are one line that never ends (8 MiB of it, or until the client leaves).
+    EndlessLine,
+    /// Chat pieces come in `/api/generate`'s `response` field, as some proxies send them.
+    ResponseField,
 }
 
 /// One request as the server received it.
@@ -216,6 +222,14 @@ fn chat(
             )
         }
         Fault::Slow(d) => std::thread::sleep(*d),
+        Fault::Fail500After(d) => {
+            std::thread::sleep(*d);
+            return respond(
+                stream,
+                "500 Internal Server Error",
+                &json!({"error": "busy"}),
+            );
+        }
         Fault::SlowModules(d) if module => std::thread::sleep(*d),
         Fault::InvalidFirstModule(d) if module => {
             // The invalid one answers after a quarter of the wait: all have arrived by then.
@@ -255,6 +269,15 @@ fn chat(
         stream,
         "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nConnection: close\r\n\r\n"
     )?;
+    if state.fault == Fault::EndlessLine {
+        let chunk = vec![b'x'; 64 << 10];
+        for _ in 0..128 {
+            if stream.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        return Ok(());
+    }
     let model = body["model"].as_str().unwrap_or_default();
     let pieces: Vec<String> = content
         .chars()
@@ -266,8 +289,12 @@ fn chat(
         if state.fault == Fault::CutStream && i == 3 {
             return stream.flush();
         }
-        let line = json!({"model": model, "created_at": "2026-11-26T00:00:00Z",
-                          "message": {"role": "assistant", "content": piece}, "done": false});
+        let line = if state.fault == Fault::ResponseField {
+            json!({"model": model, "created_at": "2026-11-26T00:00:00Z", "response": piece, "done": false})
+        } else {
+            json!({"model": model, "created_at": "2026-11-26T00:00:00Z",
+                   "message": {"role": "assistant", "content": piece}, "done": false})
+        };
         writeln!(stream, "{line}")?;
         stream.flush()?;
         std::thread::sleep(state.piece_delay);
@@ -294,7 +321,7 @@ fn chat(
 }
 
 /// A value valid for `schema`, distinct per `path` and request `salt`.
-fn instance(schema: &Value, path: &str, salt: usize) -> Value {
+pub fn instance(schema: &Value, path: &str, salt: usize) -> Value {
     match schema["type"].as_str() {
         Some("object") => {
             let mut out = Map::new();

@@ -2,9 +2,11 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cli;
 pub mod fake_hf;
 pub mod fake_ollama;
+pub mod fake_openai;
 pub mod gguf;
 pub mod http;
 
@@ -50,6 +52,7 @@ pub fn jazz_outline(modules: usize) -> (CourseRequest, OutlineReply) {
         level: None,
         weeks: None,
         language: "English".into(),
+        outline: None,
     };
     let outline = OutlineReply {
         title: "A History of Jazz".into(),

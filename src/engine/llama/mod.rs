@@ -131,6 +131,24 @@ impl<'m> LlamaEngine<'m> {
             .iter()
             .map(|c| self.model.prompt_ids(&c.messages, &self.replies))
             .collect::<anyhow::Result<_>>()?;
+        if prompts.iter().any(Vec::is_empty) {
+            bail!("the model's tokenizer turned a prompt into no tokens; its vocabulary cannot be used");
+        }
+        // A model trained on a short context gets budgets that fit it, not a refusal: most
+        // replies end well before the schema's worst case.
+        let train = self.model.n_ctx_train();
+        let calls: Vec<ChatCall> = calls
+            .iter()
+            .zip(&prompts)
+            .map(|(c, p)| ChatCall {
+                max_tokens: c
+                    .max_tokens
+                    .min(train.saturating_sub(p.len()) as u32)
+                    .max(1),
+                ..c.clone()
+            })
+            .collect();
+        let calls = &calls[..];
         let mut plan = self.plan_batch(calls, &prompts, strategy)?;
         plan.prefix = prompts
             .first()
@@ -224,12 +242,19 @@ fn sample_all(
 /// A follow-up's prompt and how much of it sequence 0 holds, checked against its room.
 fn follow_up_prompt(
     (model, replies): (&LoadedModel, &[Reply]),
-    next: &ChatCall,
+    next: &mut ChatCall,
     prefix: &[i32],
     own_cells: usize,
 ) -> anyhow::Result<(Vec<i32>, usize)> {
     let prompt = model.prompt_ids(&next.messages, replies)?;
+    if prompt.is_empty() {
+        bail!(
+            "the model's tokenizer turned a prompt into no tokens; its vocabulary cannot be used"
+        );
+    }
     let cached = common_len(prefix, &prompt).min(prompt.len().saturating_sub(1));
+    let room = model.n_ctx_train().saturating_sub(prompt.len()) as u32;
+    next.max_tokens = next.max_tokens.min(room).max(1);
     let need = prompt.len() - cached + next.max_tokens as usize;
     if need > own_cells {
         bail!(
@@ -311,9 +336,10 @@ impl Engine for LlamaEngine<'_> {
         sequences: usize,
     ) -> anyhow::Result<()> {
         let prompt = self.model.tokenize_chat(&like.messages)?.len();
-        // The shared prefix is not known yet: size as if nothing were shared.
-        let need = prompt + extra_prompt_tokens + like.max_tokens as usize;
+        // The shared prefix is not known yet: size as if nothing were shared, no call
+        // beyond what the model was trained for.
         let train = self.model.n_ctx_train();
+        let need = (prompt + extra_prompt_tokens + like.max_tokens as usize).min(train);
         let layout = memory::plan(train, self.opts.max_ctx, need, 0, sequences)?;
         self.memory
             .ensure(self.model, self.opts.threads, layout)
@@ -376,10 +402,13 @@ impl Engine for LlamaEngine<'_> {
             for l in finished {
                 let output = output(model, &mut ledger, &l, clock.now_ms(), progress);
                 last = Some((l.stream.seq, l.stream.in_cache().to_vec()));
-                if let Some(next) = ledger.finish(l.stream.call, l.stream.seq, output, follow_up) {
+                if let Some(mut next) =
+                    ledger.finish(l.stream.call, l.stream.seq, output, follow_up)
+                {
                     // Joins the running batch on the sequence this call leaves.
                     let with = (model, replies.as_slice());
-                    let (prompt, cached) = follow_up_prompt(with, &next, prefix, plan.own_cells)?;
+                    let (prompt, cached) =
+                        follow_up_prompt(with, &mut next, prefix, plan.own_cells)?;
                     ledger.submit(next, prompt, cached, clock.now_ms());
                 }
             }

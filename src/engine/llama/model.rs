@@ -14,7 +14,7 @@ use llguidance::toktrie::{TokEnv, TokTrie, TokenId, TokenizerEnv};
 use llguidance::{Matcher, ParserFactory};
 
 use crate::engine::{ChatCall, ChatMessage, Sampling};
-use crate::models::ResolvedModel;
+use crate::models::{vocab, ResolvedModel};
 
 /// Reply tokens the DRY sampler looks back over.
 const DRY_LAST_N: i32 = 1024;
@@ -58,6 +58,16 @@ impl TokenizerEnv for VocabEnv {
     fn tokenize_is_canonical(&self) -> bool {
         true
     }
+}
+
+/// Runs `f`, turning a panic (an assertion in a library on a vocabulary it cannot take)
+/// into `None` without printing it.
+fn quietly<T>(f: impl FnOnce() -> T) -> Option<T> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+    std::panic::set_hook(hook);
+    result
 }
 
 /// llama.cpp's built-in template for a model whose file has none it can apply: by
@@ -141,19 +151,30 @@ impl LoadedModel {
         if !resolved.path.is_file() {
             bail!("model file {} does not exist", resolved.path.display());
         }
+        let shown = resolved.path.display().to_string();
+        // llama.cpp and llguidance abort on some vocabularies: refuse those first.
+        vocab::check(&resolved.info).map_err(|why| anyhow::anyhow!("{shown} {why}"))?;
         let model =
             LlamaModel::load_from_file(backend, &resolved.path, &LlamaModelParams::default())
-                .with_context(|| format!("llama.cpp could not load {}", resolved.path.display()))?;
+                .with_context(|| format!("llama.cpp could not load {shown}"))?;
+        let v = model.vocab();
+        vocab::check_end_tokens(v.eos().0, v.eot().0, model.n_vocab())
+            .map_err(|why| anyhow::anyhow!("{shown} {why}"))?;
         let (template, template_name) = choose_template(&model, resolved.info.architecture());
         let model = Arc::new(model);
-        let trie = LlamaSampler::llguidance_tok_env(&model).tok_trie().clone();
+        let trie = quietly(|| LlamaSampler::llguidance_tok_env(&model).tok_trie().clone())
+            .ok_or_else(|| {
+                anyhow::anyhow!("{shown} has a vocabulary the JSON grammar cannot be built for")
+            })?;
         let tok_env: TokEnv = Arc::new(VocabEnv {
             trie,
             model: Arc::clone(&model),
         });
-        let mut factory = ParserFactory::new_simple(&tok_env).map_err(|e| {
-            anyhow::anyhow!("cannot prepare the JSON grammar for this vocabulary: {e}")
-        })?;
+        let mut factory = quietly(|| ParserFactory::new_simple(&tok_env))
+            .ok_or_else(|| anyhow::anyhow!("{shown}: the JSON grammar failed on its vocabulary"))?
+            .map_err(|e| {
+                anyhow::anyhow!("cannot prepare the JSON grammar for this vocabulary: {e}")
+            })?;
         factory.quiet();
         let bos = model.vocab().bos();
         let bos_text = (bos.0 >= 0)

@@ -4,23 +4,23 @@
 //! Replies that fail to parse or validate (or run out of budget) are regenerated with
 //! another seed, up to four times; a fifth failure ends the run with a message naming the call.
 
+mod attempts;
+mod outline;
+
 use anyhow::bail;
+
+use self::attempts::check;
+pub use self::attempts::ATTEMPTS;
+use self::outline::outline_phase;
 
 use crate::content::Checker;
 use crate::course::{CourseRequest, Syllabus};
-use crate::engine::{BatchStats, CallOutput, ChatCall, Engine, Finish, Progress, Strategy};
-use crate::prompt::{self, Calls, Repair};
-use crate::reply::validate::ContentError;
-use crate::reply::{ModuleReply, OutlineEntry, OutlineReply};
+use crate::engine::{BatchStats, ChatCall, Engine, Progress, Strategy};
+use crate::prompt::{self, Calls};
+use crate::reply::{ModuleReply, OutlineReply};
 use crate::schema::max_reply_tokens;
 use crate::timing::{CallRecord, Clock};
 
-/// Attempts per call: the first try and four regenerations. The content checks refuse what
-/// small models often write (a key as a list item, a run-on item cut at its limit, an
-/// instruction parroted back); another seed usually mends it. Measured on the 135M test
-/// model, "Introduction to Marine Biology", 3 modules, seeds 1-16: 7 of 12 seeds valid with
-/// three attempts, 15 of 16 with five.
-pub const ATTEMPTS: u32 = 5;
 /// Module prompts exceed the outline prompt by at most the outline reply plus this (the
 /// module turn: instructions, keys, the module's title and focus).
 const MODULE_PROMPT_EXTRA: usize = 256;
@@ -40,200 +40,11 @@ pub struct PipelineOutput {
     pub modules_ms: f64,
 }
 
-/// The reply of a finished call, parsed and checked; or why not.
-fn check<T>(
-    output: &CallOutput,
-    parse: impl Fn(&str) -> Result<T, ContentError>,
-) -> Result<T, String> {
-    match output.record.finish {
-        Finish::Stop => parse(&output.text).map_err(|e| e.to_string()),
-        Finish::Length => Err(format!(
-            "the reply ran out of its {} token budget before the JSON was complete",
-            output.record.generated_tokens
-        )),
-        Finish::Error => Err("the call failed".into()),
-    }
-}
-
-/// Runs one call until its reply passes `parse`, up to `ATTEMPTS` times; records every try.
-/// Returns the value with the reply text it was read from.
-fn until_valid<T>(
-    engine: &mut dyn Engine,
-    strategy: Strategy,
-    progress: &dyn Progress,
-    calls: &mut Vec<CallRecord>,
-    make: impl Fn(u32) -> ChatCall,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> anyhow::Result<Result<(T, String), String>> {
-    until_valid_from(1, engine, strategy, progress, calls, make, parse)
-}
-
-/// `until_valid` numbering attempts from `first`.
-fn until_valid_from<T>(
-    first: u32,
-    engine: &mut dyn Engine,
-    strategy: Strategy,
-    progress: &dyn Progress,
-    calls: &mut Vec<CallRecord>,
-    make: impl Fn(u32) -> ChatCall,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> anyhow::Result<Result<(T, String), String>> {
-    let mut last_error = String::new();
-    for attempt in first..first + ATTEMPTS {
-        let call = make(attempt);
-        let (mut out, _) = engine.run(std::slice::from_ref(&call), strategy, progress)?;
-        let out = out.remove(0);
-        let result = check(&out, |t| Ok(t.to_string())).and_then(|t| parse(&t));
-        calls.push(out.record);
-        match result {
-            Ok(value) => return Ok(Ok((value, out.text))),
-            Err(e) => {
-                let label = crate::report::call_label(call.phase, call.index);
-                tracing::warn!(call = %label, attempt, error = %e, "reply rejected");
-                tracing::debug!(reply = %out.text, "rejected reply");
-                last_error = e;
-            }
-        }
-    }
-    Ok(Err(last_error))
-}
-
-/// Outlines written before the run gives up: a round is up to `ATTEMPTS` outline calls and
-/// the rewrites of its unusable or repeated entries; a rewrite that fails every attempt
-/// (a tiny model reusing another module's title) starts the next round.
-const OUTLINE_ROUNDS: u32 = 2;
-
-/// A finished outline phase: the outline, its reply exactly as the model wrote it, and
-/// whether module prompts continue its conversation (with the layout for the record).
-struct Outlined {
-    outline: OutlineReply,
-    reply: String,
-    continued: bool,
-    layout: String,
-}
-
-/// Writes the outline, chooses the prompt layout, and rewrites entries that need it.
-fn outline_phase(
-    engine: &mut dyn Engine,
-    strategy: Strategy,
-    request: &CourseRequest,
-    (builder, checker): (&Calls<'_>, &Checker),
-    progress: &dyn Progress,
-    calls: &mut Vec<CallRecord>,
-) -> anyhow::Result<Outlined> {
-    let parse =
-        |t: &str| OutlineReply::parse_clean(t, request.modules, checker).map_err(|e| e.to_string());
-    for round in 1..=OUTLINE_ROUNDS {
-        let first = 1 + (round - 1) * ATTEMPTS;
-        let make = |a| builder.outline(a);
-        let attempts = until_valid_from(first, engine, strategy, progress, calls, make, parse)?;
-        let (unusable, reply) = match attempts {
-            Ok(done) => done,
-            Err(e) => {
-                bail!("the model did not produce a valid outline in {ATTEMPTS} attempts: {e}")
-            }
-        };
-        let (continued, layout) = choose_layout(engine, builder, &reply, strategy);
-        let now = if continued {
-            builder.continuing(&reply)
-        } else {
-            *builder
-        };
-        match repair_entries(engine, strategy, unusable, (&now, checker), progress, calls) {
-            Ok(outline) => {
-                return Ok(Outlined {
-                    outline,
-                    reply,
-                    continued,
-                    layout,
-                })
-            }
-            Err(e) if round < OUTLINE_ROUNDS => {
-                tracing::warn!(error = %format!("{e:#}"), "writing the outline again");
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    unreachable!("the last round returns")
-}
-
-/// Module prompts continue the outline's conversation when the engine keeps its reply
-/// exactly; else they stand alone. Returns whether they continue, and the layout for the
-/// record.
-fn choose_layout(
-    engine: &mut dyn Engine,
-    builder: &Calls<'_>,
-    reply: &str,
-    strategy: Strategy,
-) -> (bool, String) {
-    if strategy == Strategy::Sequential {
-        let why = "separate: the sequential baseline recomputes every prompt";
-        return (false, why.into());
-    }
-    match engine.continues(&builder.conversation(reply)) {
-        Ok(()) => (true, "continued".into()),
-        Err(why) => {
-            tracing::warn!("module prompts stand alone: {why}");
-            (false, format!("separate: {why}"))
-        }
-    }
-}
-
-/// An outline and its module entries (by index) that failed their checks, with why.
-type Unusable = (OutlineReply, Vec<(usize, ContentError)>);
-
-/// Rewrites, by its own small call, every module entry that failed its checks, then every
-/// module whose title repeats an earlier one.
-fn repair_entries(
-    engine: &mut dyn Engine,
-    strategy: Strategy,
-    (mut outline, unusable): Unusable,
-    (builder, checker): (&Calls<'_>, &Checker),
-    progress: &dyn Progress,
-    calls: &mut Vec<CallRecord>,
-) -> anyhow::Result<OutlineReply> {
-    let mut queue: std::collections::VecDeque<(usize, Repair)> = unusable
-        .into_iter()
-        .map(|(i, e)| (i, Repair::Unusable(e.to_string())))
-        .collect();
-    loop {
-        if queue.is_empty() {
-            if let Some(ContentError::DuplicateTitle { first, second, .. }) =
-                outline.first_duplicate()
-            {
-                queue.push_back((second - 1, Repair::Duplicate { first: first - 1 }));
-            }
-        }
-        let Some((index, why)) = queue.pop_front() else {
-            return Ok(outline);
-        };
-        let parse = |t: &str| match OutlineEntry::parse_valid(t, index, checker) {
-            Ok(e) if outline.has_title_besides(&e.title, index) => {
-                Err(format!("the new title \"{}\" repeats another", e.title))
-            }
-            other => other.map_err(|e| e.to_string()),
-        };
-        let make = |a| builder.rename(&outline, index, &why, a);
-        match until_valid(engine, strategy, progress, calls, make, parse)? {
-            Ok((entry, _)) => outline.modules[index] = entry,
-            Err(e) => bail!(
-                "module {} of the outline ({}) could not be rewritten in {ATTEMPTS} attempts: {e}",
-                index + 1,
-                match &why {
-                    Repair::Duplicate { first } =>
-                        format!("its title repeats module {}", first + 1),
-                    Repair::Unusable(reason) => reason.clone(),
-                }
-            ),
-        }
-    }
-}
-
-/// Every module in one batch; a module that fails is regenerated as soon as it finishes,
-/// alongside the others.
+/// Modules `indexes` of `outline` in one batch; a module that fails is regenerated as
+/// soon as it finishes, alongside the others. Replies come in the order of `indexes`.
 fn module_phase(
     engine: &mut dyn Engine,
-    outline: &OutlineReply,
+    (outline, indexes): (&OutlineReply, &[usize]),
     (builder, checker): (&Calls<'_>, &Checker),
     strategy: Strategy,
     progress: &dyn Progress,
@@ -242,7 +53,10 @@ fn module_phase(
     let n = outline.modules.len();
     let mut replies: Vec<Option<ModuleReply>> = vec![None; n];
     let mut errors: Vec<String> = vec![String::new(); n];
-    let batch: Vec<ChatCall> = (0..n).map(|i| builder.module(outline, i, 1)).collect();
+    let batch: Vec<ChatCall> = indexes
+        .iter()
+        .map(|&i| builder.module(outline, i, 1))
+        .collect();
     let (outs, stats) =
         engine.run_with_follow_ups(&batch, strategy, progress, &mut |call, out| {
             let i = call.index;
@@ -253,16 +67,16 @@ fn module_phase(
                 }
                 Err(e) => {
                     tracing::warn!(module = i + 1, attempt = call.attempt, error = %e, "module rejected");
-                    tracing::debug!(reply = %out.text, "rejected module");
+                    tracing::debug!(reply = ?out.text, "rejected module");
                     errors[i] = e;
                     (call.attempt < ATTEMPTS).then(|| builder.module(outline, i, call.attempt + 1))
                 }
             }
         })?;
     calls.extend(outs.into_iter().map(|o| o.record));
-    let mut done = Vec::with_capacity(n);
-    for (i, reply) in replies.into_iter().enumerate() {
-        let Some(reply) = reply else {
+    let mut done = Vec::with_capacity(indexes.len());
+    for &i in indexes {
+        let Some(reply) = replies[i].take() else {
             bail!(
                 "module {} (\"{}\") was not valid after {ATTEMPTS} attempts: {}",
                 i + 1,
@@ -275,6 +89,46 @@ fn module_phase(
     Ok((done, stats))
 }
 
+/// The checker for replies to `request`: schema keys, the prompts' fixed text, its
+/// language, and the teacher's own texts taken as given.
+fn checker(request: &CourseRequest) -> Checker {
+    let fixed = prompt::fixed_texts();
+    let given = request.outline.iter().flat_map(|g| g.texts());
+    Checker::new(prompt::schema_keys(), fixed.iter().map(String::as_str))
+        .for_language(&request.language)
+        .trusting(given)
+}
+
+/// Writes modules `indexes` (0-based) of a finished `outline` again, in one batch, steered
+/// by `note` when given. Prompts stand alone: nothing of the first run is in this process.
+pub fn rewrite_modules(
+    engine: &mut dyn Engine,
+    (request, outline): (&CourseRequest, &OutlineReply),
+    (indexes, note): (&[usize], Option<&str>),
+    (strategy, seed): (Strategy, u32),
+    progress: &dyn Progress,
+) -> anyhow::Result<(Vec<ModuleReply>, Vec<CallRecord>, BatchStats)> {
+    let mut builder = Calls::new(request, seed);
+    if let Some(note) = note {
+        builder = builder.with_note(note);
+    }
+    let checker = checker(request);
+    let like = builder.module(outline, indexes[0], 1);
+    engine.reserve(&like, 64, strategy.width(indexes.len()))?;
+    let mut calls = Vec::new();
+    let with = (&builder, &checker);
+    let (replies, mut stats) = module_phase(
+        engine,
+        (outline, indexes),
+        with,
+        strategy,
+        progress,
+        &mut calls,
+    )?;
+    stats.prompt_layout = Some("separate: a module written again stands alone".into());
+    Ok((replies, calls, stats))
+}
+
 /// Runs the whole pipeline on `engine`.
 pub fn run(
     engine: &mut dyn Engine,
@@ -285,9 +139,7 @@ pub fn run(
     progress: &dyn Progress,
 ) -> anyhow::Result<PipelineOutput> {
     let builder = Calls::new(request, seed);
-    let fixed = prompt::fixed_texts();
-    let checker = Checker::new(prompt::schema_keys(), fixed.iter().map(String::as_str))
-        .for_language(&request.language);
+    let checker = checker(request);
     let mut calls = Vec::new();
     let t0 = clock.now_ms();
     // Size memory once for the largest call of the run.
@@ -316,8 +168,15 @@ pub fn run(
     let outline_ms = clock.now_ms() - t0;
 
     let t1 = clock.now_ms();
-    let (replies, mut stats) =
-        module_phase(engine, &outline, with, strategy, progress, &mut calls)?;
+    let all: Vec<usize> = (0..outline.modules.len()).collect();
+    let (replies, mut stats) = module_phase(
+        engine,
+        (&outline, &all),
+        with,
+        strategy,
+        progress,
+        &mut calls,
+    )?;
     stats.prompt_layout = Some(layout);
     let modules_ms = clock.now_ms() - t1;
     Ok(PipelineOutput {
@@ -332,7 +191,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{ChatMessage, EngineInfo, FollowUp, NoProgress, Phase};
+    use crate::engine::{CallOutput, ChatMessage, EngineInfo, Finish, FollowUp, NoProgress, Phase};
     use crate::timing::{CallMarks, CallTokens};
 
     /// Answers every call with a valid reply and keeps the calls it was given.
@@ -425,6 +284,7 @@ mod tests {
             level: None,
             weeks: None,
             language: "English".into(),
+            outline: None,
         };
         let mut fake = Fake {
             continues,

@@ -1,6 +1,11 @@
-//! Rendering a syllabus as Markdown (for printing) or JSON (for programs).
+//! Rendering a syllabus for people and programs: Markdown (to print or paste), JSON (for
+//! programs, and for `regenerate`), one self-contained HTML page, and a Word document.
 
-use std::fmt::Write as _;
+mod docx;
+mod html;
+mod markdown;
+
+use std::path::Path;
 
 use crate::course::Syllabus;
 
@@ -11,86 +16,65 @@ pub enum Format {
     Markdown,
     /// The syllabus object, pretty-printed.
     Json,
+    /// One self-contained, printable web page.
+    Html,
+    /// A Word document (Office Open XML).
+    Docx,
 }
 
-/// Renders `syllabus` in `format`, ending with a newline.
-pub fn render(syllabus: &Syllabus, format: Format) -> String {
-    match format {
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(syllabus).expect("syllabus serializes");
-            s.push('\n');
-            s
+impl Format {
+    /// The format a file name's extension names, if any.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "md" | "markdown" => Some(Self::Markdown),
+            "json" => Some(Self::Json),
+            "html" | "htm" => Some(Self::Html),
+            "docx" => Some(Self::Docx),
+            _ => None,
         }
-        Format::Markdown => markdown(syllabus),
     }
-}
 
-/// Escapes characters Markdown would read as markup at the start of a line or inline.
-fn md(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(
-            c,
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|'
-        ) {
-            out.push('\\');
+    /// Whether the format is text that may go to a terminal.
+    pub fn is_text(self) -> bool {
+        self != Self::Docx
+    }
+
+    /// Name as written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Markdown => "markdown",
+            Self::Json => "json",
+            Self::Html => "html",
+            Self::Docx => "docx",
         }
-        out.push(c);
     }
-    out
 }
 
-fn list(out: &mut String, heading: &str, items: &[String]) {
-    let _ = writeln!(out, "{heading}\n");
-    for item in items {
-        let _ = writeln!(out, "- {}", md(item));
-    }
-    out.push('\n');
+/// Renders `syllabus` in `format`; text formats end with a newline.
+pub fn render(syllabus: &Syllabus, format: Format) -> anyhow::Result<Vec<u8>> {
+    Ok(match format {
+        Format::Json => json(syllabus).into_bytes(),
+        Format::Markdown => markdown::markdown(syllabus).into_bytes(),
+        Format::Html => html::html(syllabus)?.into_bytes(),
+        Format::Docx => docx::docx(syllabus)?,
+    })
 }
 
-fn markdown(s: &Syllabus) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "# {}\n", md(&s.title));
-    let _ = writeln!(out, "{}\n", md(&s.description));
-    let _ = writeln!(out, "- **Audience:** {}", md(&s.audience));
-    if let Some(level) = &s.level {
-        let _ = writeln!(out, "- **Level:** {}", md(level));
-    }
-    if let Some(weeks) = s.weeks {
-        let _ = writeln!(out, "- **Length:** {weeks} weeks");
-    }
-    let _ = writeln!(out, "- **Modules:** {}\n", s.modules.len());
-    list(&mut out, "## Prerequisites", &s.prerequisites);
-    list(&mut out, "## Learning outcomes", &s.learning_outcomes);
-    let _ = writeln!(out, "## Modules\n");
-    for m in &s.modules {
-        let weeks = m
-            .weeks
-            .as_deref()
-            .map(|w| format!(" (week {w})"))
-            .unwrap_or_default();
-        let _ = writeln!(out, "### Module {}: {}{}\n", m.number, md(&m.title), weeks);
-        let _ = writeln!(out, "*{}*\n", md(&m.focus));
-        let c = &m.content;
-        let _ = writeln!(out, "{}\n", md(&c.summary));
-        list(&mut out, "**Learning objectives**", &c.learning_objectives);
-        list(&mut out, "**Topics**", &c.topics);
-        list(&mut out, "**Activities**", &c.activities);
-        let _ = writeln!(out, "**Assessment:** {}\n", md(&c.assessment));
-    }
-    while out.ends_with("\n\n") {
-        out.pop();
-    }
-    out
+/// The syllabus as pretty-printed JSON, ending with a newline.
+pub fn json(syllabus: &Syllabus) -> String {
+    let mut s = serde_json::to_string_pretty(syllabus).expect("syllabus serializes");
+    s.push('\n');
+    s
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::course::Module;
+pub(crate) mod tests_support {
+    use crate::course::{Module, Syllabus};
     use crate::reply::ModuleReply;
 
-    fn syllabus() -> Syllabus {
+    /// A small syllabus with markup in its text.
+    pub fn syllabus() -> Syllabus {
         Syllabus {
             title: "Marine Biology".into(),
             topic: "Introduction to Marine Biology".into(),
@@ -114,12 +98,19 @@ mod tests {
                     assessment: "Quiz".into(),
                 },
             }],
+            provenance: None,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::syllabus;
+    use super::*;
 
     #[test]
     fn markdown_has_headings_lists_and_no_raw_json() {
-        let text = render(&syllabus(), Format::Markdown);
+        let text = String::from_utf8(render(&syllabus(), Format::Markdown).unwrap()).unwrap();
         assert!(text.starts_with("# Marine Biology\n"));
         assert!(text.contains("### Module 1: Ocean zones (week 1-4)"));
         assert!(text.contains("- Name zones\n"));
@@ -134,7 +125,7 @@ mod tests {
 
     #[test]
     fn json_round_trips_with_the_required_fields() {
-        let text = render(&syllabus(), Format::Json);
+        let text = json(&syllabus());
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         for key in [
             "title",

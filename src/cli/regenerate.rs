@@ -1,0 +1,137 @@
+//! `syllabus regenerate`: the saved syllabus read and checked (written by this program, a
+//! provenance record of a version it reads, the modules asked for in range) into a plan
+//! with the original run's course and model.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use super::args::RegenerateArgs;
+use super::plan::{output_format, GeneratePlan};
+use super::usage::UsageError;
+use crate::course::{Syllabus, PROVENANCE_FORMAT};
+use crate::engine::BackendKind;
+use crate::language::LanguageChoice;
+use crate::render::Format;
+
+/// Checked settings of a regenerate run.
+#[derive(Debug, Clone)]
+pub struct RegeneratePlan {
+    /// The original request and model, with this run's sampling and output.
+    pub base: GeneratePlan,
+    /// The syllabus file read.
+    pub file: PathBuf,
+    /// Modules to write again, 0-based, ascending.
+    pub modules: Vec<usize>,
+    /// The teacher's note.
+    pub note: Option<String>,
+    /// The file as read, so every other field is written back as it was.
+    pub original: Value,
+    /// The same, typed.
+    pub syllabus: Syllabus,
+}
+
+impl RegenerateArgs {
+    /// Reads the file and checks every value once. A file that is not a syllabus of ours
+    /// (or of another provenance version) is a `UsageError`; one that cannot be read is not.
+    pub fn plan(&self) -> anyhow::Result<RegeneratePlan> {
+        let shown = self.file.display();
+        let text =
+            std::fs::read_to_string(&self.file).with_context(|| format!("cannot read {shown}"))?;
+        let not_ours = |why: &str| {
+            UsageError(format!(
+                "{shown} {why}; regenerate takes a syllabus written by `syllabus generate --format json`"
+            ))
+        };
+        let original: Value = serde_json::from_str(&text).map_err(|_| not_ours("is not JSON"))?;
+        // The version first: a later format may change the record's shape.
+        let format = original
+            .pointer("/provenance/format")
+            .and_then(Value::as_u64);
+        if let Some(format) = format.filter(|&f| f != u64::from(PROVENANCE_FORMAT)) {
+            let program = original
+                .pointer("/provenance/program")
+                .and_then(Value::as_str);
+            return Err(UsageError(format!(
+                "{shown} records provenance format {format}; this program reads format {PROVENANCE_FORMAT}: \
+                 use the syllabus version that wrote it ({}), or generate it again",
+                program.unwrap_or("unknown")
+            ))
+            .into());
+        }
+        let syllabus: Syllabus = serde_json::from_value(original.clone())
+            .map_err(|e| not_ours(&format!("is not a syllabus ({e})")))?;
+        let Some(p) = &syllabus.provenance else {
+            return Err(not_ours(
+                "has no `provenance` record (written before syllabus 0.2, or by another program)",
+            )
+            .into());
+        };
+        let modules = self.modules_of(&syllabus)?;
+        let note = self.checked_note()?;
+        let output = self.output.clone().unwrap_or_else(|| self.file.clone());
+        let format = output_format(self.format, Some(&output), Format::Json)?;
+        let language = LanguageChoice {
+            name: p.request.language.clone(),
+            source: "recorded",
+            detail: None,
+        };
+        let backend = match p.backend.as_str() {
+            "ollama" => BackendKind::Ollama,
+            "openai" => BackendKind::OpenAi,
+            _ => BackendKind::Llama,
+        };
+        // The recorded file when it is still there, else the name (an alias, say).
+        let model = p
+            .model
+            .path
+            .clone()
+            .filter(|path| std::path::Path::new(path).is_file())
+            .unwrap_or_else(|| p.model.name.clone());
+        // Another seed than the first run's, so the module comes out differently.
+        let seed = p.seed.wrapping_add(1);
+        let base = self.run.plan(
+            (p.request.clone(), language),
+            (format, Some(output)),
+            (seed, Some(model), backend),
+        )?;
+        Ok(RegeneratePlan {
+            base,
+            file: self.file.clone(),
+            modules,
+            note,
+            original,
+            syllabus,
+        })
+    }
+
+    /// The `--module` values as 0-based indices, each once, in order.
+    fn modules_of(&self, syllabus: &Syllabus) -> Result<Vec<usize>, UsageError> {
+        let n = syllabus.modules.len();
+        let mut modules = Vec::new();
+        for &m in &self.modules {
+            if !(1..=n).contains(&m) {
+                return Err(UsageError(format!(
+                    "--module {m}: {} has {n} modules (1 to {n})",
+                    self.file.display()
+                )));
+            }
+            if !modules.contains(&(m - 1)) {
+                modules.push(m - 1);
+            }
+        }
+        modules.sort_unstable();
+        Ok(modules)
+    }
+
+    /// `--note`, trimmed; an empty one is refused.
+    fn checked_note(&self) -> Result<Option<String>, UsageError> {
+        match self.note.as_deref().map(str::trim) {
+            Some("") => Err(UsageError(
+                "--note is empty; leave it out or say what to change".into(),
+            )),
+            other => Ok(other.map(str::to_string)),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! What HTTP backends share: the client (proxies from the environment for remote hosts,
+//! none for loopback), addresses shown without their passwords, streamed lines read with a
+//! bound (a server that never ends a line cannot exhaust memory), the schema as daemons
+//! get it, retries, and the scheduling of concurrent calls on the ledger.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
+use serde_json::Value;
+use url::Url;
+
+use super::schedule::Ledger;
+use super::{CallOutput, ChatCall, FollowUp};
+use crate::timing::Clock;
+
+/// Tries per call for server errors (5xx, 429) and connections lost before any reply.
+pub const TRIES: u32 = 3;
+
+/// Why one try of a call failed.
+#[derive(Debug)]
+pub enum CallError {
+    /// Worth another try after a pause: 5xx, 429, a connection lost before any reply.
+    Retry(String),
+    /// The server refused the JSON schema; try again at once with the schema in the prompt.
+    FormatRefused(String),
+    /// Not worth another try.
+    Fatal(anyhow::Error),
+}
+
+/// The pause before try `tries + 1`: 0.5 s, 1 s, 2 s...
+pub fn backoff(tries: u32) -> Duration {
+    Duration::from_millis(250 << tries.min(6))
+}
+
+/// `schema` as a daemon is sent it: without llguidance's own keywords and string
+/// patterns, which the JSON-schema converters of llama.cpp's server and Ollama handle only
+/// in part. The content checks after the reply still apply.
+pub fn remote_schema(schema: &Value) -> Value {
+    match schema {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(k, _)| k.as_str() != "pattern" && k.as_str() != "x-guidance")
+                .map(|(k, v)| (k.clone(), remote_schema(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(remote_schema).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Runs `calls` on up to `width` requests at once, `call(call, submitted)` making one;
+/// follow-ups queue as calls finish. The first failure ends the run: dropping the futures
+/// cancels the requests in flight.
+pub async fn run_calls<F, Fut>(
+    calls: &[ChatCall],
+    width: usize,
+    clock: Clock,
+    follow_up: FollowUp<'_>,
+    call: F,
+) -> anyhow::Result<Vec<CallOutput>>
+where
+    F: Fn(ChatCall, f64) -> Fut,
+    Fut: Future<Output = anyhow::Result<CallOutput>>,
+{
+    let start = clock.now_ms();
+    let mut ledger: Ledger<()> = Ledger::new(1..=width.max(1) as i32);
+    for c in calls {
+        ledger.submit(c.clone(), (), 0, start);
+    }
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        while let Some((i, slot)) = ledger.admit(clock.now_ms()) {
+            let e = ledger.entry(i);
+            let reply = call(e.call.clone(), e.marks.submitted);
+            in_flight.push(async move { (i, slot, reply.await) });
+        }
+        let Some((i, slot, reply)) = in_flight.next().await else {
+            break;
+        };
+        if let Some(next) = ledger.finish(i, slot, reply?, follow_up) {
+            ledger.submit(next, (), 0, clock.now_ms());
+        }
+    }
+    ledger.into_outputs()
+}
+
+/// Longest line a streaming server may send.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// Most text one reply may carry.
+pub const MAX_REPLY_BYTES: usize = 4 << 20;
+
+/// Whether `url` names this machine.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// A client for `url`: `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` honoured for remote hosts,
+/// no proxy for loopback (a proxy would not reach this machine's daemon).
+pub fn client(url: &Url, connect_timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().connect_timeout(connect_timeout);
+    if is_loopback(url) {
+        builder = builder.no_proxy();
+    }
+    builder.build().context("cannot build the HTTP client")
+}
+
+/// `url` as it may be printed: user name and password removed.
+pub fn shown(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
+    u.to_string()
+}
+
+/// An address as typed, user name and password removed (for one that does not parse).
+pub fn shown_raw(raw: &str) -> String {
+    let (scheme, rest) = match raw.find("://") {
+        Some(i) => raw.split_at(i + 3),
+        None => ("", raw),
+    };
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}{}", &rest[at + 1..]),
+        None => raw.to_string(),
+    }
+}
+
+/// Lines of a streamed body, each at most `MAX_LINE_BYTES`.
+#[derive(Debug, Default)]
+pub struct Lines {
+    buf: Vec<u8>,
+    /// Bytes of `buf` already searched for a newline.
+    scanned: usize,
+}
+
+impl Lines {
+    /// Adds received bytes; an error once a line runs past the bound.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.buf.extend_from_slice(bytes);
+        // `scanned` bytes hold no newline: the open line starts after the last one beyond.
+        let open_from = self.buf[self.scanned..]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| self.scanned + i + 1);
+        if self.buf.len() - open_from > MAX_LINE_BYTES {
+            return Err(format!(
+                "the server sent a line longer than {} MiB",
+                MAX_LINE_BYTES >> 20
+            ));
+        }
+        Ok(())
+    }
+
+    /// The next complete line, without its end.
+    pub fn next_line(&mut self) -> Option<String> {
+        let at = self.buf[self.scanned..].iter().position(|&b| b == b'\n');
+        match at {
+            Some(i) => {
+                let end = self.scanned + i;
+                let line = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                self.buf.drain(..=end);
+                self.scanned = 0;
+                Some(line)
+            }
+            None => {
+                self.scanned = self.buf.len();
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_across_chunks_and_end_at_the_bound() {
+        let mut l = Lines::default();
+        l.push(b"{\"a\":1}\n{\"b\"").unwrap();
+        assert_eq!(l.next_line().as_deref(), Some("{\"a\":1}"));
+        assert_eq!(l.next_line(), None);
+        l.push(b":2}\n").unwrap();
+        assert_eq!(l.next_line().as_deref(), Some("{\"b\":2}"));
+        let mut endless = Lines::default();
+        let chunk = vec![b'x'; 64 << 10];
+        let err = (0..40).find_map(|_| endless.push(&chunk).err()).unwrap();
+        assert!(err.contains("longer than 1 MiB"), "{err}");
+    }
+
+    #[test]
+    fn daemons_get_the_schema_without_llguidance_extras() {
+        let s = serde_json::json!({"type": "object", "x-guidance": {}, "properties": {
+            "a": {"type": "string", "pattern": "^x$", "maxLength": 3},
+            "b": {"type": "array", "items": {"type": "string", "pattern": "y"}}}});
+        let r = remote_schema(&s);
+        let text = r.to_string();
+        assert!(
+            !text.contains("pattern") && !text.contains("x-guidance"),
+            "{text}"
+        );
+        assert_eq!(r["properties"]["a"]["maxLength"], 3);
+    }
+
+    #[test]
+    fn passwords_never_show_and_loopback_is_told_apart() {
+        let u = Url::parse("http://user:secret@example.com:11434/").unwrap();
+        assert_eq!(shown(&u), "http://example.com:11434/");
+        assert_eq!(shown_raw("http://u:p@host:1/x"), "http://host:1/x");
+        assert_eq!(shown_raw("u:p@host"), "host");
+        assert_eq!(shown_raw("http://host/a@b"), "http://host/a@b");
+        for (url, local) in [
+            ("http://127.0.0.1:1/", true),
+            ("http://localhost:1/", true),
+            ("http://[::1]:1/", true),
+            ("http://10.0.0.2:1/", false),
+            ("https://example.com/", false),
+        ] {
+            assert_eq!(is_loopback(&Url::parse(url).unwrap()), local, "{url}");
+        }
+    }
+}

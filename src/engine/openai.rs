@@ -1,0 +1,454 @@
+//! The OpenAI-compatible backend: the same calls, schemas and timing record, sent to any
+//! server that speaks `POST /v1/chat/completions` with JSON-schema `response_format`
+//! (llama.cpp's server, vLLM, SGLang, LM Studio, TGI), streamed as server-sent events.
+//!
+//! Module calls go out up to `parallel` at a time; the messages are the same as in process
+//! (modules continue the outline's conversation), so a server's prompt cache can reuse the
+//! outline's prefix. llama.cpp's `timings` (prompt, cached and generated tokens, times) are
+//! kept beside the client's clock when the server sends them.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use serde_json::{json, Value};
+
+use super::http::{self, CallError, TRIES};
+use super::{BatchStats, CallOutput, ChatCall, Engine, EngineInfo, Finish, FollowUp, Progress};
+use super::{Sampling, Strategy};
+use crate::report::call_label;
+use crate::timing::{CallMarks, CallRecord, CallTokens, Clock, ServerTiming};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Whether this build has the backend (its twin, `openai_off.rs`, says how to get it).
+pub fn check_enabled() -> Result<(), &'static str> {
+    Ok(())
+}
+
+/// Settings of the OpenAI-compatible engine.
+#[derive(Debug, Clone)]
+pub struct OpenAiOptions {
+    /// Base URL, e.g. `http://127.0.0.1:8080/v1`.
+    pub url: url::Url,
+    /// Model name as the server knows it.
+    pub model: String,
+    /// The API key, when the environment names one.
+    pub api_key: Option<String>,
+    /// The variable the key came from, for messages.
+    pub api_key_env: String,
+    /// Calls in flight at once for module phases.
+    pub parallel: usize,
+    /// Limit on one call, retries included.
+    pub call_timeout: Duration,
+    /// Sampling settings (sent; the server samples).
+    pub sampling: Sampling,
+}
+
+/// An engine that sends calls to an OpenAI-compatible server.
+pub struct OpenAiEngine {
+    opts: OpenAiOptions,
+    client: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+    clock: Clock,
+    /// Set once the server refused `json_schema` (then `json_object`, schema in the prompt).
+    schema_refused: Cell<bool>,
+}
+
+/// What one streamed reply carried.
+struct Reply {
+    text: String,
+    pieces: usize,
+    finish: Finish,
+    /// The last event with `usage` or `timings`, when any.
+    last: Value,
+}
+
+impl OpenAiEngine {
+    /// Connects and checks that the server answers and serves the model.
+    pub fn connect(opts: OpenAiOptions, clock: Clock) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let client = http::client(&opts.url, CONNECT_TIMEOUT)?;
+        let mut engine = Self {
+            opts,
+            client,
+            runtime,
+            clock,
+            schema_refused: Cell::new(false),
+        };
+        engine.opts.model = engine.runtime.block_on(engine.check())?;
+        Ok(engine)
+    }
+
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.opts.url.as_str().trim_end_matches('/'))
+    }
+
+    fn request(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.opts.api_key {
+            Some(key) => builder.bearer_auth(key),
+            None => builder,
+        }
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> anyhow::Error {
+        anyhow!(
+            "cannot reach the server at {} ({}); start it (e.g. llama-server -m MODEL.gguf --port 8080) or point --base-url at it",
+            http::shown(&self.opts.url),
+            e.without_url()
+        )
+    }
+
+    fn refused_key(&self) -> anyhow::Error {
+        anyhow!(
+            "the server at {} refused the API key; set {} to a key it accepts (or --api-key-env NAME)",
+            http::shown(&self.opts.url),
+            self.opts.api_key_env
+        )
+    }
+
+    /// `GET /models`: the server answers and serves the model; returns the model to ask
+    /// for (the first listed when none was named).
+    async fn check(&self) -> anyhow::Result<String> {
+        let named = || match self.opts.model.as_str() {
+            "" => "default".to_string(),
+            m => m.to_string(),
+        };
+        let resp = self
+            .request(self.client.get(self.endpoint("/models")))
+            .timeout(self.opts.call_timeout)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        match resp.status().as_u16() {
+            401 | 403 => return Err(self.refused_key()),
+            // Some servers have no model list: the first call tells.
+            404 | 405 => return Ok(named()),
+            s if !(200..300).contains(&s) => bail!(
+                "the server at {} answered {} to /models",
+                http::shown(&self.opts.url),
+                resp.status()
+            ),
+            _ => {}
+        }
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        let ids: Vec<&str> = v["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["id"].as_str())
+            .collect();
+        match (ids.first(), self.opts.model.as_str()) {
+            (None, _) => Ok(named()),
+            (Some(first), "") => Ok(first.to_string()),
+            (Some(_), m) if ids.contains(&m) => Ok(m.to_string()),
+            (Some(_), m) => bail!(
+                "the server at {} does not serve the model `{m}`; it serves: {}; pass one with --model",
+                http::shown(&self.opts.url),
+                ids.join(", ")
+            ),
+        }
+    }
+
+    fn body(&self, call: &ChatCall) -> Value {
+        let mut messages: Vec<Value> = call
+            .messages
+            .iter()
+            .map(|m| json!({"role": m.role, "content": m.content}))
+            .collect();
+        let schema = http::remote_schema(&call.schema);
+        let format = if self.schema_refused.get() {
+            if let Some(last) = messages.last_mut() {
+                let text = format!(
+                    "{}\n\nAnswer with JSON that follows this schema:\n{schema}",
+                    last["content"].as_str().unwrap_or_default()
+                );
+                last["content"] = Value::String(text);
+            }
+            json!({"type": "json_object"})
+        } else {
+            json!({"type": "json_schema", "json_schema": {"name": "reply", "schema": schema, "strict": true}})
+        };
+        let s = &self.opts.sampling;
+        json!({
+            "model": self.opts.model,
+            "messages": messages,
+            "response_format": format,
+            "max_tokens": call.max_tokens,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "seed": call.seed,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        })
+    }
+
+    /// One try: send, then read the event stream to `[DONE]`.
+    async fn try_call(
+        &self,
+        call: &ChatCall,
+        marks: &mut CallMarks,
+        progress: &dyn Progress,
+    ) -> Result<Reply, CallError> {
+        let resp = self
+            .request(self.client.post(self.endpoint("/chat/completions")))
+            .json(&self.body(call))
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    CallError::Fatal(self.unreachable(e))
+                } else {
+                    CallError::Retry(e.without_url().to_string())
+                }
+            })?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            let message = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v["error"]["message"]
+                        .as_str()
+                        .or(v["error"].as_str())
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| body.trim().chars().take(300).collect());
+            let about_format =
+                message.contains("response_format") || message.contains("json_schema");
+            return Err(match status.as_u16() {
+                401 | 403 => CallError::Fatal(self.refused_key()),
+                404 => CallError::Fatal(anyhow!(
+                    "the server does not have the model `{}` ({message}); pass one it serves with --model",
+                    self.opts.model
+                )),
+                400 | 422 if about_format && !self.schema_refused.get() => {
+                    CallError::FormatRefused(message)
+                }
+                429 | 500..=599 => CallError::Retry(format!("{status}: {message}")),
+                _ => CallError::Fatal(anyhow!("the server answered {status}: {message}")),
+            });
+        }
+        self.read_events(resp, call, marks, progress).await
+    }
+
+    /// Reads server-sent events: `data: {...}` chunks with `choices[0].delta.content`,
+    /// the finish reason, `usage` and llama.cpp's `timings`, then `data: [DONE]`.
+    async fn read_events(
+        &self,
+        mut resp: reqwest::Response,
+        call: &ChatCall,
+        marks: &mut CallMarks,
+        progress: &dyn Progress,
+    ) -> Result<Reply, CallError> {
+        let fatal = |m: String| CallError::Fatal(anyhow!(m));
+        let mut lines = http::Lines::default();
+        let mut reply = Reply {
+            text: String::new(),
+            pieces: 0,
+            finish: Finish::Error,
+            last: Value::Null,
+        };
+        loop {
+            let bytes = match resp.chunk().await {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(fatal(format!(
+                        "the reply stream broke off: {}",
+                        e.without_url()
+                    )))
+                }
+            };
+            lines.push(&bytes).map_err(fatal)?;
+            while let Some(line) = lines.next_line() {
+                let Some(data) = line.trim().strip_prefix("data:").map(str::trim) else {
+                    continue;
+                };
+                if data == "[DONE]" {
+                    if reply.finish == Finish::Error {
+                        return Err(fatal(
+                            "the server ended the stream without a finish reason".into(),
+                        ));
+                    }
+                    return Ok(reply);
+                }
+                let v: Value = serde_json::from_str(data).map_err(|e| {
+                    fatal(format!(
+                        "the server sent an event that is not JSON ({e}): {}",
+                        data.chars().take(200).collect::<String>()
+                    ))
+                })?;
+                if let Some(err) = v["error"]["message"].as_str().or(v["error"].as_str()) {
+                    return Err(fatal(format!("the server failed mid-reply: {err}")));
+                }
+                let choice = &v["choices"][0];
+                if let Some(piece) = choice["delta"]["content"]
+                    .as_str()
+                    .filter(|p| !p.is_empty())
+                {
+                    reply.text.push_str(piece);
+                    if reply.text.len() > http::MAX_REPLY_BYTES {
+                        return Err(fatal("the reply ran past 4 MiB without ending".into()));
+                    }
+                    reply.pieces += 1;
+                    let now = self.clock.now_ms();
+                    marks.prompt_done.get_or_insert(now);
+                    marks.first_token.get_or_insert(now);
+                    progress.tokens(call.phase, call.index, reply.pieces);
+                }
+                match choice["finish_reason"].as_str() {
+                    Some("length") => reply.finish = Finish::Length,
+                    Some(_) => reply.finish = Finish::Stop,
+                    None => {}
+                }
+                if !v["usage"].is_null() || !v["timings"].is_null() {
+                    reply.last = v;
+                }
+            }
+        }
+        Err(fatal(format!(
+            "the reply stream ended before `data: [DONE]`, after {} pieces",
+            reply.pieces
+        )))
+    }
+
+    /// One call with retries within one deadline; returns its output.
+    async fn call(
+        &self,
+        call: &ChatCall,
+        submitted: f64,
+        progress: &dyn Progress,
+    ) -> anyhow::Result<CallOutput> {
+        let mut marks = CallMarks {
+            submitted,
+            admitted: self.clock.now_ms(),
+            ..CallMarks::default()
+        };
+        progress.call_started(call);
+        let limit = self.opts.call_timeout;
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut tries = 0;
+        let reply = loop {
+            tries += 1;
+            let attempt =
+                tokio::time::timeout_at(deadline, self.try_call(call, &mut marks, progress));
+            match attempt.await {
+                Err(_) => bail!(
+                    "a call to the server ({}) took longer than {} s; raise --call-timeout-secs or use a smaller model",
+                    call_label(call.phase, call.index),
+                    limit.as_secs_f64()
+                ),
+                Ok(Ok(reply)) => break reply,
+                Ok(Err(CallError::Fatal(e))) => return Err(e),
+                Ok(Err(CallError::FormatRefused(message))) => {
+                    tracing::warn!(%message, "the server refused a json_schema response_format; sending json_object with the schema in the prompt");
+                    self.schema_refused.set(true);
+                }
+                Ok(Err(CallError::Retry(message))) if tries < TRIES => {
+                    tracing::warn!(%message, try = tries, "server call failed; trying again");
+                    tokio::time::sleep(http::backoff(tries)).await;
+                }
+                Ok(Err(CallError::Retry(message))) => bail!("the server failed {TRIES} times: {message}"),
+            }
+            marks.prompt_done = None;
+            marks.first_token = None;
+        };
+        marks.done = self.clock.now_ms();
+        Ok(self.output(call, reply, marks, progress))
+    }
+
+    fn output(
+        &self,
+        call: &ChatCall,
+        reply: Reply,
+        marks: CallMarks,
+        progress: &dyn Progress,
+    ) -> CallOutput {
+        let (usage, t) = (&reply.last["usage"], &reply.last["timings"]);
+        let cached = t["cache_n"]
+            .as_u64()
+            .or(usage["prompt_tokens_details"]["cached_tokens"].as_u64());
+        let prompt = usage["prompt_tokens"]
+            .as_u64()
+            .or_else(|| Some(t["prompt_n"].as_u64()? + cached.unwrap_or(0)));
+        let generated = usage["completion_tokens"]
+            .as_u64()
+            .or(t["predicted_n"].as_u64());
+        let (prompt_ms, predicted_ms) = (t["prompt_ms"].as_f64(), t["predicted_ms"].as_f64());
+        let total = prompt_ms.zip(predicted_ms).map(|(a, b)| a + b);
+        let server = ServerTiming {
+            prompt_eval_count: prompt,
+            prompt_eval_ms: prompt_ms,
+            eval_count: generated,
+            eval_ms: predicted_ms,
+            load_ms: None,
+            total_ms: total,
+            overhead_ms: total.map(|s| marks.done - marks.submitted - s),
+            cached_count: cached,
+        };
+        let tokens = CallTokens {
+            prompt: prompt.unwrap_or(0) as usize,
+            cached: cached.unwrap_or(0) as usize,
+            generated: generated.map_or(reply.pieces, |n| n as usize),
+        };
+        let mut record = CallRecord::new(
+            call.phase,
+            call.index,
+            call.attempt,
+            marks,
+            tokens,
+            reply.finish,
+        );
+        record.server = Some(server);
+        progress.call_finished(&record);
+        CallOutput {
+            text: reply.text,
+            tokens: Vec::new(),
+            record,
+        }
+    }
+}
+
+impl Engine for OpenAiEngine {
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            backend: "openai".into(),
+            model: self.opts.model.clone(),
+            path: None,
+            size_bytes: None,
+            quantization: None,
+            chat_template: None,
+            threads: 0,
+        }
+    }
+
+    fn run_with_follow_ups(
+        &mut self,
+        calls: &[ChatCall],
+        strategy: Strategy,
+        progress: &dyn Progress,
+        follow_up: FollowUp<'_>,
+    ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
+        let start = self.clock.now_ms();
+        let width = strategy.width(self.opts.parallel);
+        let this = &*self;
+        let work = http::run_calls(
+            calls,
+            width,
+            self.clock,
+            follow_up,
+            |call, submitted| async move { this.call(&call, submitted, progress).await },
+        );
+        let outputs = self.runtime.block_on(work)?;
+        let stats = BatchStats {
+            max_parallel: width.min(calls.len()),
+            wall_ms: self.clock.now_ms() - start,
+            ..BatchStats::default()
+        };
+        Ok((outputs, stats))
+    }
+}

@@ -1,0 +1,153 @@
+//! The `regenerate` command: writes chosen modules of a saved syllabus again, with the
+//! original course, outline and model, optionally steered by a note; every other field of
+//! the file is written back exactly as it was read.
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use crate::cli::RegeneratePlan;
+use crate::interrupt::say;
+use crate::output::Target;
+use crate::pipeline;
+use crate::progress::Reporter;
+use crate::render::{self, Format};
+use crate::reply::{ModuleReply, OutlineEntry, OutlineReply};
+use crate::report::run_table;
+use crate::session::Session;
+use crate::timing::{Clock, Phases, RunRecord};
+
+/// The outline a saved syllabus was written from.
+fn outline_of(s: &crate::course::Syllabus) -> OutlineReply {
+    OutlineReply {
+        title: s.title.clone(),
+        description: s.description.clone(),
+        audience: s.audience.clone(),
+        prerequisites: s.prerequisites.clone(),
+        learning_outcomes: s.learning_outcomes.clone(),
+        modules: s
+            .modules
+            .iter()
+            .map(|m| OutlineEntry {
+                title: m.title.clone(),
+                focus: m.focus.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// `original` with the content of modules `indexes` replaced by `replies`.
+fn replaced(original: &Value, indexes: &[usize], replies: &[ModuleReply]) -> anyhow::Result<Value> {
+    let mut value = original.clone();
+    for (&i, reply) in indexes.iter().zip(replies) {
+        let fields = serde_json::to_value(reply).context("module reply")?;
+        let module = &mut value["modules"][i];
+        for (key, v) in fields.as_object().into_iter().flatten() {
+            module[key.as_str()] = v.clone();
+        }
+    }
+    Ok(value)
+}
+
+/// Runs `syllabus regenerate`.
+pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
+    let base = &plan.base;
+    let path = base.output.as_deref().unwrap_or(&plan.file);
+    let target = Target::create(path, None)?;
+    let timings = base
+        .timings
+        .as_deref()
+        .map(|p| Target::create(p, None))
+        .transpose()?;
+    let clock = Clock::new();
+    let reporter = Reporter::new(!base.quiet, base.slow_call_secs);
+    let session = Session::open(base, &reporter)?;
+    let recorded = plan
+        .syllabus
+        .provenance
+        .as_ref()
+        .and_then(|p| p.model.sha256.clone());
+    if let (Some(recorded), Some(now)) = (recorded, session.model_id()?.sha256) {
+        if recorded != now {
+            tracing::warn!("this model file differs from the one that wrote the syllabus (sha256 {now}, not {recorded})");
+        }
+    }
+    let mut engine = session.engine(base, clock, &reporter)?;
+    let load_ms = clock.now_ms();
+    let outline = outline_of(&plan.syllabus);
+    let (replies, calls, stats) = pipeline::rewrite_modules(
+        engine.as_mut(),
+        (&base.request, &outline),
+        (&plan.modules, plan.note.as_deref()),
+        (base.strategy, base.seed),
+        &reporter,
+    )?;
+    let modules_ms = clock.now_ms() - load_ms;
+    let value = replaced(&plan.original, &plan.modules, &replies)?;
+    let bytes = match base.format {
+        Format::Json => {
+            let mut text = serde_json::to_string_pretty(&value).context("syllabus")?;
+            text.push('\n');
+            text.into_bytes()
+        }
+        other => render::render(&serde_json::from_value(value).context("syllabus")?, other)?,
+    };
+    target.commit(&bytes)?;
+    reporter.finish();
+    let wall_ms = clock.now_ms();
+    let phases = Phases {
+        load_ms,
+        outline_ms: 0.0,
+        modules_ms,
+        finalize_ms: wall_ms - load_ms - modules_ms,
+    };
+    let mut record = RunRecord::new(
+        engine.info(),
+        base.strategy.name(),
+        plan.modules.len(),
+        wall_ms,
+        phases,
+        vec![stats],
+        calls,
+    );
+    record.language = Some(base.language.clone());
+    if let Some(t) = timings {
+        t.commit(
+            serde_json::to_string_pretty(&record)
+                .context("timing record")?
+                .as_bytes(),
+        )?;
+    }
+    if !base.quiet {
+        say(run_table(&record).trim_end());
+        let numbers: Vec<String> = plan.modules.iter().map(|i| (i + 1).to_string()).collect();
+        say(&format!(
+            "wrote {} (module {} written again)",
+            path.display(),
+            numbers.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_chosen_modules_change_and_the_rest_is_written_back_exactly() {
+        let mut s = crate::render::tests_support::syllabus();
+        s.modules.push(s.modules[0].clone());
+        s.modules[1].number = 2;
+        let text = render::json(&s);
+        let original: Value = serde_json::from_str(&text).unwrap();
+        let mut new = s.modules[1].content.clone();
+        new.summary = "A new summary.".into();
+        let value = replaced(&original, &[1], &[new]).unwrap();
+        let written = serde_json::to_string_pretty(&value).unwrap() + "\n";
+        let (a, b): (Vec<&str>, Vec<&str>) = (text.lines().collect(), written.lines().collect());
+        assert_eq!(a.len(), b.len());
+        let changed: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+        assert_eq!(changed.len(), 1, "one line differs: {changed:?}");
+        assert!(b[changed[0]].contains("A new summary."));
+    }
+}

@@ -1,0 +1,69 @@
+//! One self-contained HTML page (no network, no scripts, a print stylesheet), made from a
+//! template with minijinja, which escapes every value the model wrote.
+
+use anyhow::Context as _;
+use minijinja::{context, Environment};
+
+use crate::course::Syllabus;
+
+/// The page template, compiled into the binary.
+const TEMPLATE: &str = include_str!("templates/syllabus.html");
+
+/// The syllabus as an HTML page.
+pub fn html(syllabus: &Syllabus) -> anyhow::Result<String> {
+    let mut env = Environment::new();
+    // A `.html` name turns on HTML escaping of every value.
+    env.add_template("syllabus.html", TEMPLATE)
+        .context("the page template does not parse")?;
+    let page = env
+        .get_template("syllabus.html")
+        .and_then(|t| {
+            t.render(context! {
+                s => syllabus,
+                lang => lang_tag(&syllabus.language),
+                version => env!("CARGO_PKG_VERSION"),
+            })
+        })
+        .context("cannot render the page")?;
+    Ok(page)
+}
+
+/// A BCP 47 tag for the page, so browsers hyphenate and read it aloud in the right language.
+fn lang_tag(language: &str) -> &'static str {
+    match language.to_ascii_lowercase().as_str() {
+        "english" => "en",
+        "spanish" => "es",
+        "german" => "de",
+        "french" => "fr",
+        "italian" => "it",
+        "portuguese" => "pt",
+        "dutch" => "nl",
+        "russian" => "ru",
+        "chinese" | "mandarin" => "zh",
+        "japanese" => "ja",
+        "korean" => "ko",
+        _ => "und",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped_and_the_page_stands_alone() {
+        let mut s = crate::render::tests_support::syllabus();
+        s.title = "Tides <script>alert(1)</script> & waves".into();
+        let page = html(&s).unwrap();
+        // minijinja also escapes `/` (as `&#x2f;`).
+        assert!(page.contains("Tides &lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; waves"));
+        assert!(!page.contains("<script"), "no scripts");
+        assert!(
+            !page.contains("http://") && !page.contains("https://"),
+            "no network"
+        );
+        assert!(page.contains("@media print"));
+        assert!(page.contains("<h3>Module 1: Ocean zones"));
+        assert!(page.contains("<html lang=\"en\">"));
+    }
+}

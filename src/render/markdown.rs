@@ -1,0 +1,65 @@
+//! Markdown: headings and lists a teacher can print or paste, model text escaped.
+
+use std::fmt::Write as _;
+
+use crate::course::Syllabus;
+
+/// Escapes characters Markdown would read as markup at the start of a line or inline.
+fn md(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn list(out: &mut String, heading: &str, items: &[String]) {
+    let _ = writeln!(out, "{heading}\n");
+    for item in items {
+        let _ = writeln!(out, "- {}", md(item));
+    }
+    out.push('\n');
+}
+
+/// The syllabus as Markdown, ending with a newline.
+pub fn markdown(s: &Syllabus) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# {}\n", md(&s.title));
+    let _ = writeln!(out, "{}\n", md(&s.description));
+    let _ = writeln!(out, "- **Audience:** {}", md(&s.audience));
+    if let Some(level) = &s.level {
+        let _ = writeln!(out, "- **Level:** {}", md(level));
+    }
+    if let Some(weeks) = s.weeks {
+        let _ = writeln!(out, "- **Length:** {weeks} weeks");
+    }
+    let _ = writeln!(out, "- **Modules:** {}\n", s.modules.len());
+    list(&mut out, "## Prerequisites", &s.prerequisites);
+    list(&mut out, "## Learning outcomes", &s.learning_outcomes);
+    let _ = writeln!(out, "## Modules\n");
+    for m in &s.modules {
+        let weeks = m
+            .weeks
+            .as_deref()
+            .map(|w| format!(" (week {w})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "### Module {}: {}{}\n", m.number, md(&m.title), weeks);
+        let _ = writeln!(out, "*{}*\n", md(&m.focus));
+        let c = &m.content;
+        let _ = writeln!(out, "{}\n", md(&c.summary));
+        list(&mut out, "**Learning objectives**", &c.learning_objectives);
+        list(&mut out, "**Topics**", &c.topics);
+        list(&mut out, "**Activities**", &c.activities);
+        let _ = writeln!(out, "**Assessment:** {}\n", md(&c.assessment));
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    out
+}

@@ -1,0 +1,224 @@
+//! The real binary against what should not crash it: model files that are well-formed but
+//! hostile, Ctrl-C and SIGTERM mid-run, a stderr closed early, outputs that cannot be
+//! written. Every refusal is one line with a reason, never a panic or an abort.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::cli::{assert_fails, stderr, syllabus};
+use common::gguf::{Gguf, Raw};
+
+/// The test model with `edit` applied, written as `name` in `dir`.
+fn hostile(dir: &Path, name: &str, edit: impl FnOnce(&mut Gguf)) -> PathBuf {
+    let mut g = Gguf::read(&common::model_path());
+    edit(&mut g);
+    let path = dir.join(name);
+    g.write(&path);
+    path
+}
+
+/// Runs `generate` on `model` and checks it is refused with one line naming `needle`.
+fn refused(dir: &Path, model: &Path, needle: &str) {
+    let out = syllabus(dir)
+        .args(["generate", "Geology", "--modules", "2", "--model"])
+        .arg(model)
+        .output()
+        .unwrap();
+    let err = assert_fails(&out, 1, needle);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line:\n{err}");
+    assert!(lines[0].starts_with("syllabus: "), "{err}");
+}
+
+#[test]
+fn hostile_vocabularies_are_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let long_token = hostile(dir.path(), "long-token.gguf", |g| {
+        let mut tokens = g.get("tokenizer.ggml.tokens").unwrap().as_strings();
+        tokens[1000] = vec![b'a'; 4096];
+        g.set("tokenizer.ggml.tokens", Raw::strings(&tokens));
+    });
+    refused(dir.path(), &long_token, "a token of 4096 bytes");
+    let none = hostile(dir.path(), "none.gguf", |g| {
+        g.set("tokenizer.ggml.model", Raw::string("none"));
+    });
+    refused(dir.path(), &none, "has no tokenizer");
+    let bos = hostile(dir.path(), "bos.gguf", |g| {
+        g.set("tokenizer.ggml.bos_token_id", Raw::u32(1_000_000));
+    });
+    refused(dir.path(), &bos, "as its bos token but has only");
+    let unknown = hostile(dir.path(), "unknown.gguf", |g| {
+        g.set("tokenizer.ggml.model", Raw::string("tiktoken9"));
+    });
+    refused(dir.path(), &unknown, "llama.cpp does not know");
+}
+
+#[test]
+fn a_tiny_file_claiming_millions_of_tensors_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend_from_slice(&3u32.to_le_bytes());
+    bytes.extend_from_slice(&(1u64 << 24).to_le_bytes());
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    let path = dir.path().join("claims.gguf");
+    std::fs::write(&path, bytes).unwrap();
+    let start = Instant::now();
+    refused(dir.path(), &path, "damaged or unsupported GGUF");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+/// Starts `args` on the test model in `dir`.
+fn long_run(dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(assert_cmd::cargo::cargo_bin("syllabus"))
+        .args(args)
+        .arg("--model")
+        .arg(common::model_path())
+        .current_dir(dir)
+        .env("HF_HUB_OFFLINE", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// `generate` of 8 modules, the run of the bars.
+const GENERATE: &[&str] = &[
+    "generate",
+    "History of Jazz",
+    "--modules",
+    "8",
+    "-o",
+    "s.md",
+    "--timings",
+    "t.json",
+    "--quiet",
+];
+
+/// Sends `signal` 2 s into `args`; checks it stops within 1.5 s with `code` and one line,
+/// leaving no output and no temporary file.
+fn interrupted(args: &[&str], signal: &str, code: i32) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("keep.md"), "precious").unwrap();
+    let child = long_run(dir.path(), args);
+    std::thread::sleep(Duration::from_secs(2));
+    let sent = Instant::now();
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+    // Lines printed before the signal may stay (bench names the model it loaded).
+    assert_eq!(
+        stderr(&out).trim().lines().last(),
+        Some("syllabus: interrupted"),
+        "{}",
+        stderr(&out)
+    );
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["keep.md"], "no output, no temporary file");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("keep.md")).unwrap(),
+        "precious"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_a_run_at_once_and_leaves_nothing() {
+    interrupted(GENERATE, "-INT", 130);
+}
+
+#[test]
+fn sigterm_stops_a_run_at_once_and_leaves_nothing() {
+    interrupted(GENERATE, "-TERM", 143);
+}
+
+#[test]
+fn ctrl_c_stops_a_bench_as_a_whole() {
+    // Two strategies, two runs each: the signal lands in the first of four runs.
+    let bench = [
+        "bench",
+        "History of Jazz",
+        "--modules",
+        "8",
+        "--runs",
+        "2",
+        "--strategies",
+        "sequential,parallel",
+        "--json",
+        "b.json",
+        "--svg",
+        "b.svg",
+    ];
+    interrupted(&bench, "-INT", 130);
+}
+
+#[test]
+fn a_closed_stderr_is_not_a_panic() {
+    // `syllabus generate ... 2>&1 | head -1`: both streams into a pipe read once.
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("syllabus"))
+        .args([
+            "generate",
+            "Introduction to Marine Biology",
+            "--modules",
+            "2",
+            "--seed",
+            "3",
+        ])
+        .arg("--model")
+        .arg(common::model_path())
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .env("HF_HUB_OFFLINE", "1")
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    let _ = reader.read(&mut first);
+    drop(reader);
+    let status = child.wait().unwrap();
+    assert_ne!(status.code(), Some(101), "panicked on the closed pipe");
+    assert!(status.code().is_some(), "killed by a signal: {status:?}");
+}
+
+#[test]
+fn an_unwritable_output_fails_before_the_model_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let out = syllabus(dir.path())
+        .args([
+            "generate",
+            "Geology",
+            "--modules",
+            "8",
+            "-o",
+            "/proc/x.md",
+            "--model",
+        ])
+        .arg(common::model_path())
+        .output()
+        .unwrap();
+    assert_fails(&out, 1, "cannot create a file in /proc");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    let out = syllabus(dir.path())
+        .args(["generate", "Geology", "-o", "s.json", "--timings", "s.json"])
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "both name");
+}
