@@ -88,9 +88,17 @@ const KEYS: [&str; 12] = [
     "assessment",
 ];
 
-/// Character bounds of strings, old and new: a string that long and ending in a letter was
-/// cut mid-word by the grammar.
-const BOUNDS: [usize; 8] = [60, 120, 240, 320, 70, 150, 300, 420];
+/// A field's character bound before 2026-11-26 and now: a string exactly that long and
+/// ending in a letter was cut mid-word by the grammar.
+fn bounds(field: &str) -> [usize; 2] {
+    match field {
+        "title" | "topics" => [60, 70],
+        "focus" => [120, 100],
+        "description" | "summary" => [320, 420],
+        "assessment" => [240, 300],
+        _ => [120, 150],
+    }
+}
 
 #[derive(Default)]
 struct Tally {
@@ -199,7 +207,7 @@ fn check(tally: &mut Tally, topic: &str, syllabus: &Value, fixed: &[Vec<String>]
         if prose && !matches!(last, '.' | '!' | '?' | '。' | '！' | '？' | ')' | '"') {
             tally.cut_sentences.push(format!("{field}: {text}"));
         }
-        if BOUNDS.contains(&text.chars().count()) && last.is_alphanumeric() {
+        if bounds(&field).contains(&text.chars().count()) && last.is_alphanumeric() {
             tally.cut_words.push(format!("{field}: {text}"));
         }
         if foreign

@@ -222,3 +222,41 @@ fn an_unwritable_output_fails_before_the_model_loads() {
         .unwrap();
     assert_fails(&out, 2, "both name");
 }
+
+#[test]
+fn a_model_trained_on_2048_tokens_runs() {
+    // Every call fits in 2,048 tokens; the budgets are clamped to what the model was
+    // trained on instead of refusing it up front. (Whether the tiny model then writes a
+    // valid syllabus depends on the draw; what matters here is that its calls run.)
+    let dir = tempfile::tempdir().unwrap();
+    let short = hostile(dir.path(), "short.gguf", |g| {
+        g.set("llama.context_length", Raw::u32(2048));
+    });
+    let out = syllabus(dir.path())
+        .args([
+            "generate",
+            "Introduction to Marine Biology",
+            "--modules",
+            "2",
+        ])
+        .args(["--seed", "3", "-o", "s.json", "--model"])
+        .arg(&short)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("does not fit the context"), "{err}");
+    assert!(!err.contains("could not create a context"), "{err}");
+    match out.status.code() {
+        Some(0) => {
+            let s: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
+            assert_eq!(s["modules"].as_array().unwrap().len(), 2);
+        }
+        // A refusal of the tiny model's text, after its module calls ran.
+        Some(1) => assert!(
+            err.contains("module") && err.contains("was not valid"),
+            "{err}"
+        ),
+        other => panic!("exit {other:?}: {err}"),
+    }
+}

@@ -198,12 +198,14 @@ mod tests {
     struct Fake {
         continues: Result<(), String>,
         seen: Vec<ChatCall>,
+        /// Module titles all "Unit 1", renames answering the same.
+        repeat: bool,
     }
 
     /// A focus that runs to its 100-character limit with no clause to end on.
     const RUN_ON: &str = "Part two goes on and on about the many ways the sea rises and falls over the days and the months yea";
 
-    fn reply(call: &ChatCall) -> String {
+    fn reply(call: &ChatCall, repeat: bool) -> String {
         match call.phase {
             Phase::Outline => {
                 let n = call.schema["properties"]["modules"]["maxItems"].as_u64().unwrap();
@@ -211,8 +213,9 @@ mod tests {
                     2 => RUN_ON.to_string(),
                     _ => format!("Part {i} of the course"),
                 };
+                let title = |i| format!("Unit {}", if repeat { 1 } else { i });
                 let modules: Vec<_> = (1..=n)
-                    .map(|i| serde_json::json!({"title": format!("Unit {i}"), "focus": focus(i)}))
+                    .map(|i| serde_json::json!({"title": title(i), "focus": focus(i)}))
                     .collect();
                 serde_json::json!({"title": "Tides", "description": "Why the sea rises and falls.",
                     "audience": "Adults", "prerequisites": ["Reading", "Counting"],
@@ -223,6 +226,9 @@ mod tests {
                 "learning_objectives": ["Name the parts", "Compare the cases"], "topics": ["Moon", "Sun"],
                 "activities": ["Measure a tide", "Draw a chart"], "assessment": "A short quiz."})
             .to_string(),
+            Phase::Rename if repeat => {
+                serde_json::json!({"title": "Unit 1", "focus": "Another part"}).to_string()
+            }
             Phase::Rename => serde_json::json!({"title": "Other", "focus": "Another part"}).to_string(),
         }
     }
@@ -258,7 +264,7 @@ mod tests {
                 let marks = CallMarks::default();
                 let tokens = CallTokens::default();
                 let out = CallOutput {
-                    text: reply(c),
+                    text: reply(c, self.repeat),
                     tokens: Vec::new(),
                     record: CallRecord::new(
                         c.phase,
@@ -277,6 +283,14 @@ mod tests {
     }
 
     fn run_fake(continues: Result<(), String>, strategy: Strategy) -> (Fake, PipelineOutput) {
+        run_fake_with(continues, strategy, false)
+    }
+
+    fn run_fake_with(
+        continues: Result<(), String>,
+        strategy: Strategy,
+        repeat: bool,
+    ) -> (Fake, PipelineOutput) {
         let request = CourseRequest {
             topic: "Tides".into(),
             modules: 2,
@@ -289,6 +303,7 @@ mod tests {
         let mut fake = Fake {
             continues,
             seen: Vec::new(),
+            repeat,
         };
         let out = run(&mut fake, &request, strategy, 1, &Clock::new(), &NoProgress).unwrap();
         (fake, out)
@@ -297,7 +312,7 @@ mod tests {
     #[test]
     fn module_prompts_continue_the_outline_conversation_when_the_engine_can() {
         let (fake, out) = run_fake(Ok(()), Strategy::Parallel);
-        let outline_reply = reply(&fake.seen[0]);
+        let outline_reply = reply(&fake.seen[0], false);
         let module = fake.seen.iter().find(|c| c.phase == Phase::Module).unwrap();
         assert_eq!(module.messages[..2], fake.seen[0].messages[..]);
         assert_eq!(
@@ -343,5 +358,23 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("sequential"));
+    }
+
+    #[test]
+    fn a_repeated_title_the_model_cannot_replace_is_numbered() {
+        let (fake, out) = run_fake_with(Ok(()), Strategy::Parallel, true);
+        let renames = fake
+            .seen
+            .iter()
+            .filter(|c| c.phase == Phase::Rename)
+            .count();
+        assert!(renames >= ATTEMPTS as usize, "{renames} rename calls");
+        let titles: Vec<&str> = out
+            .syllabus
+            .modules
+            .iter()
+            .map(|m| m.title.as_str())
+            .collect();
+        assert_eq!(titles, ["Unit 1", "Unit 1 (2)"]);
     }
 }

@@ -84,6 +84,10 @@ fn choose_layout(
         let why = "separate: the sequential baseline recomputes every prompt";
         return (false, why.into());
     }
+    // For side-by-side measurements of the two layouts on one binary.
+    if std::env::var_os(SEPARATE_VAR).is_some_and(|v| v == "separate") {
+        return (false, format!("separate: {SEPARATE_VAR}=separate"));
+    }
     match engine.continues(&builder.conversation(reply)) {
         Ok(()) => (true, "continued".into()),
         Err(why) => {
@@ -92,6 +96,18 @@ fn choose_layout(
         }
     }
 }
+
+/// Module `index`'s title with the first number that makes it unique: "Economics (2)".
+fn numbered(outline: &OutlineReply, index: usize) -> String {
+    let base = outline.modules[index].title.trim();
+    (2..)
+        .map(|k| format!("{base} ({k})"))
+        .find(|t| !outline.has_title_besides(t, index))
+        .expect("some number is free")
+}
+
+/// `SYLLABUS_PROMPT_LAYOUT=separate` makes module prompts stand alone (a measurement switch).
+pub const SEPARATE_VAR: &str = "SYLLABUS_PROMPT_LAYOUT";
 
 /// An outline and its module entries (by index) that failed their checks, with why.
 type Unusable = (OutlineReply, Vec<(usize, ContentError)>);
@@ -121,16 +137,29 @@ fn repair_entries(
         let Some((index, why)) = queue.pop_front() else {
             return Ok(outline);
         };
+        // The last entry refused only for repeating a title.
+        let repeating = std::cell::RefCell::new(None);
         let parse = |t: &str| match OutlineEntry::parse_valid(t, index, checker) {
             Ok(e) if outline.has_title_besides(&e.title, index) => {
-                Err(format!("the new title \"{}\" repeats another", e.title))
+                let why = format!("the new title \"{}\" repeats another", e.title);
+                *repeating.borrow_mut() = Some(e);
+                Err(why)
             }
             other => other.map_err(|e| e.to_string()),
         };
         let make = |a| builder.rename(&outline, index, &why, a);
-        match until_valid(engine, strategy, progress, calls, make, parse)? {
-            Ok((entry, _)) => outline.modules[index] = entry,
-            Err(e) => bail!(
+        let result = until_valid(engine, strategy, progress, calls, make, parse)?;
+        let repeating = repeating.into_inner();
+        match (result, repeating) {
+            (Ok((entry, _)), _) => outline.modules[index] = entry,
+            // A title the model keeps repeating is numbered rather than the run lost.
+            (Err(e), Some(entry)) => {
+                outline.modules[index] = entry;
+                let title = numbered(&outline, index);
+                tracing::warn!(module = index + 1, %title, error = %e, "title numbered");
+                outline.modules[index].title = title;
+            }
+            (Err(e), None) => bail!(
                 "module {} of the outline ({}) could not be rewritten in {ATTEMPTS} attempts: {e}",
                 index + 1,
                 match &why {

@@ -122,6 +122,11 @@ impl Check<'_> {
             match self.0.text(value, Kind::Line, item) {
                 Ok(text) if seen.insert(text.to_lowercase()) => cleaned.push(text),
                 Ok(_) | Err(Refusal::Empty) => {}
+                // One item cut at its bound is left out, not the whole reply regenerated;
+                // the list must still have enough items.
+                Err(Refusal::Cut) => {
+                    tracing::debug!(field = f.key, item = %value, "cut item left out")
+                }
                 Err(r) => return Err(Self::refusal(f.key, value, r)),
             }
         }
@@ -409,6 +414,17 @@ mod tests {
             Some('.'),
             "ended at a full sentence"
         );
+        // A list item cut at its bound with no clause to end on is left out...
+        let cut_item: String = "Tides and currents in the open ocean and the deep sea floor eco"
+            .chars()
+            .chain(std::iter::repeat('x'))
+            .take(70)
+            .collect();
+        let reply = with("topics", serde_json::json!(["Light", "Pressure", cut_item])).unwrap();
+        assert_eq!(reply.topics, ["Light", "Pressure"]);
+        // ...unless too few items would be left.
+        let err = with("topics", serde_json::json!(["Light", cut_item])).unwrap_err();
+        assert!(matches!(err, ContentError::TooFew { .. }), "{err}");
     }
 
     #[test]
