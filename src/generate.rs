@@ -16,16 +16,8 @@ use crate::timing::Clock;
 pub fn generate(plan: &GeneratePlan) -> anyhow::Result<()> {
     // The output files exist as temporaries from the start: an unwritable folder fails
     // before minutes of model work, and nothing appears until the run has succeeded.
-    let output = plan
-        .output
-        .as_deref()
-        .map(|p| Target::create(p, None))
-        .transpose()?;
-    let timings = plan
-        .timings
-        .as_deref()
-        .map(|p| Target::create(p, None))
-        .transpose()?;
+    let output = Target::optional(plan.output.as_deref())?;
+    let timings = Target::optional(plan.timings.as_deref())?;
     let clock = Clock::new();
     let reporter = Reporter::new(!plan.quiet, plan.slow_call_secs);
     let session = Session::open(plan, &reporter)?;

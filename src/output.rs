@@ -24,6 +24,11 @@ pub struct Target {
 }
 
 impl Target {
+    /// `create` for a file that is only written when asked for (`--timings`, `--json`, ...).
+    pub fn optional(path: Option<&Path>) -> anyhow::Result<Option<Self>> {
+        path.map(|p| Self::create(p, None)).transpose()
+    }
+
     /// Creates the temporary file for `path` (mode `mode`, else as `write_atomic_with`).
     pub fn create(path: &Path, mode: Option<u32>) -> anyhow::Result<Self> {
         check_writable(path)?;

@@ -53,11 +53,7 @@ pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
     let base = &plan.base;
     let path = base.output.as_deref().unwrap_or(&plan.file);
     let target = Target::create(path, None)?;
-    let timings = base
-        .timings
-        .as_deref()
-        .map(|p| Target::create(p, None))
-        .transpose()?;
+    let timings = Target::optional(base.timings.as_deref())?;
     let clock = Clock::new();
     let reporter = Reporter::new(!base.quiet, base.slow_call_secs);
     let session = Session::open(base, &reporter)?;

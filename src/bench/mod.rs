@@ -85,16 +85,8 @@ fn runs(
 
 /// Runs the bench and prints its table; writes JSON and SVG when asked.
 pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
-    let json_out = plan
-        .json
-        .as_deref()
-        .map(|p| Target::create(p, None))
-        .transpose()?;
-    let svg_out = plan
-        .svg
-        .as_deref()
-        .map(|p| Target::create(p, None))
-        .transpose()?;
+    let json_out = Target::optional(plan.json.as_deref())?;
+    let svg_out = Target::optional(plan.svg.as_deref())?;
     let reporter = Reporter::new(!plan.base.quiet, plan.base.slow_call_secs);
     let mut results = Vec::new();
     for &backend in &plan.backends {

@@ -12,7 +12,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::schedule::Ledger;
-use super::{CallOutput, ChatCall, FollowUp};
+use super::{BatchStats, CallOutput, ChatCall, FollowUp};
 use crate::timing::Clock;
 
 /// Tries per call for server errors (5xx, 429) and connections lost before any reply.
@@ -53,7 +53,7 @@ pub fn remote_schema(schema: &Value) -> Value {
 /// Runs `calls` on up to `width` requests at once, `call(call, submitted)` making one;
 /// follow-ups queue as calls finish. The first failure ends the run: dropping the futures
 /// cancels the requests in flight.
-pub async fn run_calls<F, Fut>(
+async fn run_calls<F, Fut>(
     calls: &[ChatCall],
     width: usize,
     clock: Clock,
@@ -84,6 +84,37 @@ where
         }
     }
     ledger.into_outputs()
+}
+
+/// The single-threaded runtime an HTTP engine drives its requests on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// `run_calls` on `runtime`, with the batch figures an HTTP engine reports. Ctrl-C ends the
+/// whole process (see `interrupt`), the requests in flight with it.
+pub fn run_batch<F, Fut>(
+    runtime: &tokio::runtime::Runtime,
+    (calls, width): (&[ChatCall], usize),
+    clock: Clock,
+    follow_up: FollowUp<'_>,
+    call: F,
+) -> anyhow::Result<(Vec<CallOutput>, BatchStats)>
+where
+    F: Fn(ChatCall, f64) -> Fut,
+    Fut: Future<Output = anyhow::Result<CallOutput>>,
+{
+    let start = clock.now_ms();
+    let outputs = runtime.block_on(run_calls(calls, width, clock, follow_up, call))?;
+    let stats = BatchStats {
+        max_parallel: width.min(calls.len()),
+        wall_ms: clock.now_ms() - start,
+        ..BatchStats::default()
+    };
+    Ok((outputs, stats))
 }
 
 /// Longest line a streaming server may send.

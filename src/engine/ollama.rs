@@ -90,10 +90,7 @@ fn ns_to_ms(v: &Value) -> Option<f64> {
 impl OllamaEngine {
     /// Connects, and checks that the daemon runs and has the model.
     pub fn connect(opts: OllamaOptions, clock: Clock) -> anyhow::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
+        let runtime = http::runtime()?;
         let client = http::client(&opts.url, CONNECT_TIMEOUT)?;
         let mut engine = Self {
             opts,
@@ -404,24 +401,15 @@ impl Engine for OllamaEngine {
         progress: &dyn Progress,
         follow_up: FollowUp<'_>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
-        let start = self.clock.now_ms();
         let width = strategy.width(self.opts.parallel);
         let this = &*self;
-        let work = http::run_calls(
-            calls,
-            width,
+        http::run_batch(
+            &self.runtime,
+            (calls, width),
             self.clock,
             follow_up,
             |call, submitted| async move { this.call(&call, submitted, progress).await },
-        );
-        // Ctrl-C ends the whole process (see `interrupt`), calls in flight with it.
-        let outputs = self.runtime.block_on(work)?;
-        let stats = BatchStats {
-            max_parallel: width.min(calls.len()),
-            wall_ms: self.clock.now_ms() - start,
-            ..BatchStats::default()
-        };
-        Ok((outputs, stats))
+        )
     }
 }
 

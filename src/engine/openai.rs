@@ -10,7 +10,7 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
 
 use super::http::{self, CallError, TRIES};
@@ -67,10 +67,7 @@ struct Reply {
 impl OpenAiEngine {
     /// Connects and checks that the server answers and serves the model.
     pub fn connect(opts: OpenAiOptions, clock: Clock) -> anyhow::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
+        let runtime = http::runtime()?;
         let client = http::client(&opts.url, CONNECT_TIMEOUT)?;
         let mut engine = Self {
             opts,
@@ -433,22 +430,14 @@ impl Engine for OpenAiEngine {
         progress: &dyn Progress,
         follow_up: FollowUp<'_>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
-        let start = self.clock.now_ms();
         let width = strategy.width(self.opts.parallel);
         let this = &*self;
-        let work = http::run_calls(
-            calls,
-            width,
+        http::run_batch(
+            &self.runtime,
+            (calls, width),
             self.clock,
             follow_up,
             |call, submitted| async move { this.call(&call, submitted, progress).await },
-        );
-        let outputs = self.runtime.block_on(work)?;
-        let stats = BatchStats {
-            max_parallel: width.min(calls.len()),
-            wall_ms: self.clock.now_ms() - start,
-            ..BatchStats::default()
-        };
-        Ok((outputs, stats))
+        )
     }
 }
