@@ -6,6 +6,7 @@
 //! (records) and `report` (tables). `generate`, `regenerate` and `bench` are the commands
 //! on top.
 
+pub mod batch;
 pub mod bench;
 pub mod build_info;
 pub mod cli;

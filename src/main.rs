@@ -80,6 +80,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ));
             Ok(())
         }
+        Command::Batch(args) => {
+            init_logging(cli.verbose, args.run.quiet);
+            syllabus::batch::run(&args.plan()?)
+        }
         Command::Bench(args) => {
             init_logging(cli.verbose, false);
             syllabus::bench::run(&args.plan()?)

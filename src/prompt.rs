@@ -177,6 +177,7 @@ impl<'a> Calls<'a> {
         ChatCall {
             phase,
             index,
+            group: 0,
             attempt,
             messages,
             max_tokens: max_reply_tokens(&schema),

@@ -348,7 +348,7 @@ fn continued_run(
     let mut like = outline_call.clone();
     like.max_tokens = like.max_tokens.max(1000);
     let extra = outline_call.max_tokens as usize + 256;
-    engine.reserve(&like, extra, modules).unwrap();
+    engine.reserve(&like, extra, (modules, 1)).unwrap();
     let prompt = engine.prompt_tokens(&outline_call.messages).unwrap();
     let (mut outs, _) = engine
         .run(

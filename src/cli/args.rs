@@ -37,6 +37,8 @@ pub enum Command {
     Generate(Box<GenerateArgs>),
     /// Write one or more modules of a saved JSON syllabus again; everything else stays.
     Regenerate(Box<RegenerateArgs>),
+    /// Write many courses from a CSV, JSON Lines or TOML file, sharing the model's batches.
+    Batch(Box<BatchArgs>),
     /// List, fetch and inspect model files.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -285,4 +287,27 @@ pub struct DaemonArgs {
     /// Limit on one daemon call, in seconds [default: 60].
     #[arg(long)]
     pub call_timeout_secs: Option<f64>,
+}
+
+/// Options of `syllabus batch`.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// The courses: .csv (header: topic,modules,audience,level,weeks,language,outline),
+    /// .jsonl (one object a line, same keys) or .toml ([[course]] tables).
+    pub courses: PathBuf,
+    /// Folder for the syllabi (NAME.json each, named from the topic) and summary.json.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
+    /// Also write each syllabus in this format beside its JSON.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write every course again, even those whose output is already there and valid.
+    #[arg(long)]
+    pub force: bool,
+    /// Courses in progress at once, sharing the model's batches (in process) or the
+    /// server's `--parallel` calls.
+    #[arg(long, value_name = "N")]
+    pub courses_at_once: Option<usize>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }

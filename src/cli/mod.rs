@@ -2,15 +2,18 @@
 //! `plan` (raw flags are parsed once, checked once; nothing later re-validates them).
 
 mod args;
+mod batch;
+pub mod courses;
 mod outline;
 mod plan;
 mod regenerate;
 mod usage;
 
 pub use self::args::{
-    BenchArgs, Cli, Command, DaemonArgs, GenerateArgs, ModelsCommand, OutputArgs, RegenerateArgs,
-    RunArgs,
+    BatchArgs, BenchArgs, Cli, Command, DaemonArgs, GenerateArgs, ModelsCommand, OutputArgs,
+    RegenerateArgs, RunArgs,
 };
+pub use self::batch::{BatchCourse, BatchPlan};
 pub use self::plan::{output_format, BenchPlan, DaemonPlan, GeneratePlan};
 pub use self::regenerate::RegeneratePlan;
 pub use self::usage::{UsageError, MAX_MODULES, MAX_TOPIC_CHARS};

@@ -96,7 +96,12 @@ pub struct BenchPlan {
 }
 
 /// `value` if within `lo..=hi`, else an error naming `flag`.
-fn within<T: PartialOrd + Display>(flag: &str, value: T, lo: T, hi: T) -> Result<T, UsageError> {
+pub(super) fn within<T: PartialOrd + Display>(
+    flag: &str,
+    value: T,
+    lo: T,
+    hi: T,
+) -> Result<T, UsageError> {
     if value >= lo && value <= hi {
         Ok(value)
     } else {

@@ -7,6 +7,7 @@
 
 #[cfg(any(feature = "ollama", feature = "openai"))]
 pub mod http;
+pub mod joint;
 pub mod llama;
 #[cfg(feature = "ollama")]
 pub mod ollama;
@@ -134,6 +135,8 @@ pub struct ChatCall {
     pub phase: Phase,
     /// Position within its phase (module number - 1).
     pub index: usize,
+    /// Calls that may share a prompt prefix: one course's (0 when a run writes one course).
+    pub group: usize,
     /// 1 for the first try, 2 and 3 for regenerations.
     pub attempt: u32,
     /// Chat messages, rendered with the model's template.
@@ -180,12 +183,13 @@ pub trait Engine {
     fn info(&self) -> EngineInfo;
 
     /// Announces the largest calls of the run so memory is sized once: up to `sequences`
-    /// calls at once, each with at most `extra_prompt_tokens` more prompt than `like`.
+    /// calls at once in up to `groups` groups, each with at most `extra_prompt_tokens` more
+    /// prompt than `like`.
     fn reserve(
         &mut self,
         _like: &ChatCall,
         _extra_prompt_tokens: usize,
-        _sequences: usize,
+        _at_once: (usize, usize),
     ) -> anyhow::Result<()> {
         Ok(())
     }
@@ -218,7 +222,50 @@ pub trait Engine {
         progress: &dyn Progress,
         follow_up: FollowUp<'_>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)>;
+
+    /// Like `run_with_follow_ups`, with calls that keep coming from `more` until it has
+    /// none while nothing runs. This default runs what `more` gives as batches one after
+    /// another (right for daemons, whose prompts always continue); the in-process engine
+    /// lets new calls join the running batch. Stats are those of the last batch.
+    fn run_open(
+        &mut self,
+        calls: &[ChatCall],
+        strategy: Strategy,
+        progress: &dyn Progress,
+        follow_up: FollowUp<'_>,
+        more: More<'_>,
+    ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
+        let (mut outputs, mut stats) = (Vec::new(), BatchStats::default());
+        let mut next = calls.to_vec();
+        loop {
+            if next.is_empty() {
+                next = more(Ask {
+                    idle: true,
+                    continues: &|_| Ok(()),
+                });
+                if next.is_empty() {
+                    return Ok((outputs, stats));
+                }
+            }
+            let (outs, s) = self.run_with_follow_ups(&next, strategy, progress, follow_up)?;
+            outputs.extend(outs);
+            stats = s;
+            next.clear();
+        }
+    }
 }
 
 /// Decides, when a call has finished, whether to run another call after it.
 pub type FollowUp<'a> = &'a mut dyn FnMut(&ChatCall, &CallOutput) -> Option<ChatCall>;
+
+/// What an open run tells the source of its further calls.
+pub struct Ask<'a> {
+    /// Nothing is running: the source may wait for calls, and an empty answer ends the run.
+    pub idle: bool,
+    /// Whether the engine can continue a conversation (`Engine::continues`), for sources
+    /// that need to know while the engine is busy.
+    pub continues: &'a dyn Fn(&[ChatMessage]) -> Result<(), String>,
+}
+
+/// Gives an open run its further calls (any group): asked after every step.
+pub type More<'a> = &'a mut dyn FnMut(Ask<'_>) -> Vec<ChatCall>;

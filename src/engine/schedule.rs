@@ -139,6 +139,7 @@ mod tests {
         ChatCall {
             phase: Phase::Module,
             index,
+            group: 0,
             attempt: 1,
             messages: Vec::new(),
             schema: serde_json::Value::Null,

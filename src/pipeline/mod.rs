@@ -114,7 +114,7 @@ pub fn rewrite_modules(
     }
     let checker = checker(request);
     let like = builder.module(outline, indexes[0], 1);
-    engine.reserve(&like, 64, strategy.width(indexes.len()))?;
+    engine.reserve(&like, 64, (strategy.width(indexes.len()), 1))?;
     let mut calls = Vec::new();
     let with = (&builder, &checker);
     let (replies, mut stats) = module_phase(
@@ -127,6 +127,25 @@ pub fn rewrite_modules(
     )?;
     stats.prompt_layout = Some("separate: a module written again stands alone".into());
     Ok((replies, calls, stats))
+}
+
+/// Sizes `engine`'s memory once for the largest call of a run of `request`, `courses`
+/// such runs at once (each its own group of calls).
+pub fn reserve(
+    engine: &mut dyn Engine,
+    request: &CourseRequest,
+    strategy: Strategy,
+    courses: usize,
+) -> anyhow::Result<()> {
+    let builder = Calls::new(request, 0);
+    let first = builder.outline(1);
+    let mut like = first.clone();
+    like.max_tokens = like
+        .max_tokens
+        .max(max_reply_tokens(&ModuleReply::schema(builder.letters())));
+    let extra = first.max_tokens as usize + MODULE_PROMPT_EXTRA;
+    let at_once = strategy.width(request.modules) * courses;
+    engine.reserve(&like, extra, (at_once, courses))
 }
 
 /// Runs the whole pipeline on `engine`.
@@ -142,14 +161,7 @@ pub fn run(
     let checker = checker(request);
     let mut calls = Vec::new();
     let t0 = clock.now_ms();
-    // Size memory once for the largest call of the run.
-    let first = builder.outline(1);
-    let mut like = first.clone();
-    like.max_tokens = like
-        .max_tokens
-        .max(max_reply_tokens(&ModuleReply::schema(builder.letters())));
-    let extra = first.max_tokens as usize + MODULE_PROMPT_EXTRA;
-    engine.reserve(&like, extra, strategy.width(request.modules))?;
+    reserve(engine, request, strategy, 1)?;
     let done = outline_phase(
         engine,
         strategy,

@@ -40,6 +40,14 @@ impl Format {
         self != Self::Docx
     }
 
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Markdown => "md",
+            other => other.name(),
+        }
+    }
+
     /// Name as written on the command line.
     pub fn name(self) -> &'static str {
         match self {

@@ -1,6 +1,7 @@
 //! The llama.cpp context and its KV memory: sized once for the run, grown only when a
-//! batch needs more, with sequence 0 holding the prompt prefix shared by a batch's calls
-//! (kept between batches, so the next batch recomputes only what changed).
+//! batch needs more. Sequences `0..groups` hold the prompt prefixes, one per group of calls
+//! that share one (a course), kept between batches so the next batch recomputes only what
+//! changed; calls decode on the sequences after them.
 
 use std::num::NonZeroU32;
 
@@ -13,8 +14,6 @@ use llama_cpp_2::token::LlamaToken;
 use super::model::{backend, LoadedModel};
 use crate::engine::stream::BatchEntry;
 
-/// Sequence id that holds the shared prefix.
-pub(super) const PREFIX_SEQ: i32 = 0;
 /// Tokens per decode call (prompt chunks and generation steps alike).
 pub(super) const N_BATCH: usize = 512;
 /// KV cells are allocated per sequence in multiples of this (llama.cpp pads to 256).
@@ -25,19 +24,30 @@ const SEQ_ALIGN: usize = 256;
 pub(super) struct Layout {
     /// KV cells for all sequences together (one unified cache).
     pub cells: usize,
-    /// Sequences for calls (the prefix sequence comes on top).
+    /// Sequences for calls (the prefix sequences come on top).
     pub slots: usize,
+    /// Prefix sequences, one per group (sequence `g` for group `g`).
+    pub groups: usize,
 }
 
-/// Plans the layout for calls needing `seq_need` cells each, of which `shared` are a prefix
-/// common to all, `wanted` at once, within the model's training context and `max_ctx`.
-pub(super) fn plan(
-    train: usize,
-    max_ctx: usize,
-    seq_need: usize,
-    shared: usize,
-    wanted: usize,
-) -> anyhow::Result<Layout> {
+/// What a batch needs of memory.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Need {
+    /// Cells of the largest call: prompt plus reply budget.
+    pub seq: usize,
+    /// Prefix cells, all groups together (and the conversations lone calls leave).
+    pub shared: usize,
+    /// Cells a call needs beyond its group's prefix, at most.
+    pub own: usize,
+    /// Calls wanted at once.
+    pub wanted: usize,
+    /// Prefix sequences.
+    pub groups: usize,
+}
+
+/// Plans the layout for `need` within the model's training context and `max_ctx`.
+pub(super) fn plan(train: usize, max_ctx: usize, need: Need) -> anyhow::Result<Layout> {
+    let seq_need = need.seq;
     if seq_need > train {
         bail!(
             "one call needs {seq_need} tokens of context (prompt plus reply budget) but the model was trained for {train}; \
@@ -51,10 +61,26 @@ pub(super) fn plan(
         );
     }
     // In one unified cache the prefix cells are shared by every sequence that copies them.
-    let own = (seq_need - shared).max(1);
-    let slots = wanted.clamp(1, ((max_ctx - shared) / own).max(1));
-    let cells = (shared + slots * own).div_ceil(SEQ_ALIGN) * SEQ_ALIGN;
-    Ok(Layout { cells, slots })
+    let own = need.own.max(1);
+    let slots = need
+        .wanted
+        .clamp(1, (max_ctx.saturating_sub(need.shared) / own).max(1));
+    let cells = (need.shared + slots * own).div_ceil(SEQ_ALIGN) * SEQ_ALIGN;
+    Ok(Layout {
+        cells,
+        slots,
+        groups: need.groups.max(1),
+    })
+}
+
+/// A layout of all `max_ctx` cells (at least `seq`) for `slots` calls in `groups` groups:
+/// for runs of several groups, whose needs vary from batch to batch, sized once.
+pub(super) fn whole(max_ctx: usize, seq: usize, slots: usize, groups: usize) -> Layout {
+    Layout {
+        cells: max_ctx.max(seq).div_ceil(SEQ_ALIGN) * SEQ_ALIGN,
+        slots: slots.max(1),
+        groups: groups.max(1),
+    }
 }
 
 /// The context of an engine and what its sequence 0 holds.
@@ -63,14 +89,25 @@ pub(super) struct Memory<'m> {
     ctx: Option<(LlamaContext<'m>, Layout)>,
     /// Contexts created so far (1 when sizing up front worked).
     pub contexts_created: usize,
-    /// Tokens whose KV sequence 0 holds.
-    prefix: Vec<i32>,
+    /// Per group, the tokens whose KV its prefix sequence holds.
+    prefixes: Vec<Vec<i32>>,
+}
+
+/// A group's prefix in a batch: sequence `group` holds `tokens`, the first `reused` of them
+/// from before.
+#[derive(Debug, Clone)]
+pub(super) struct GroupPrefix {
+    pub group: usize,
+    pub tokens: Vec<i32>,
+    pub reused: usize,
 }
 
 impl<'m> Memory<'m> {
-    /// How many leading tokens of `prompt` sequence 0 already holds.
-    pub fn reusable(&self, prompt: &[i32]) -> usize {
-        common_len(&self.prefix, prompt)
+    /// How many leading tokens of `prompt` group `group`'s prefix sequence already holds.
+    pub fn reusable(&self, group: usize, prompt: &[i32]) -> usize {
+        self.prefixes
+            .get(group)
+            .map_or(0, |held| common_len(held, prompt))
     }
 
     /// Makes sure the context has at least `layout`; creates it (again) only when needed.
@@ -81,7 +118,10 @@ impl<'m> Memory<'m> {
         layout: Layout,
     ) -> anyhow::Result<Layout> {
         if let Some((_, have)) = &self.ctx {
-            if have.cells >= layout.cells && have.slots >= layout.slots {
+            if have.cells >= layout.cells
+                && have.slots >= layout.slots
+                && have.groups >= layout.groups
+            {
                 return Ok(*have);
             }
         }
@@ -89,10 +129,11 @@ impl<'m> Memory<'m> {
             Some((_, have)) => Layout {
                 cells: have.cells.max(layout.cells),
                 slots: have.slots.max(layout.slots),
+                groups: have.groups.max(layout.groups),
             },
             None => layout,
         };
-        let n_seq = layout.slots + 1;
+        let n_seq = layout.slots + layout.groups;
         let n_ctx = u32::try_from(layout.cells).context("context too large")?;
         let threads = i32::try_from(threads).unwrap_or(i32::MAX);
         let params = LlamaContextParams::default()
@@ -112,72 +153,79 @@ impl<'m> Memory<'m> {
             .new_context(backend()?, params)
             .with_context(|| format!("llama.cpp could not create a context of {n_ctx} tokens; lower --ctx or --modules"))?;
         self.contexts_created += 1;
-        self.prefix.clear();
+        self.prefixes = vec![Vec::new(); layout.groups];
         self.ctx = Some((ctx, layout));
         Ok(layout)
     }
 
-    /// Starts a batch whose shared prefix is `prefix`, of which sequence 0 already holds the
-    /// first `reused` tokens: every other sequence is cleared, and so is the rest of
-    /// sequence 0. Returns the context for the batch; call `fill_prefix` next.
+    /// Starts a batch with `prefixes`: every call sequence is cleared, each prefix sequence
+    /// past what it reuses, and the prefix of a group not in the batch entirely. Returns the
+    /// context and the first call sequence; call `fill_prefixes` next.
     pub fn start_batch(
         &mut self,
-        prefix: &[i32],
-        reused: usize,
-    ) -> anyhow::Result<&mut LlamaContext<'m>> {
+        prefixes: &[GroupPrefix],
+    ) -> anyhow::Result<(&mut LlamaContext<'m>, usize)> {
         let (ctx, layout) = self.ctx.as_mut().context("no context: call ensure first")?;
         // Metadata only: zeroing the buffers would cost a pass over all KV memory.
-        if reused == 0 {
+        if prefixes.iter().all(|p| p.reused == 0) {
             ctx.clear_kv_cache_seq(None, None, None)?;
         } else {
-            for seq in 1..=layout.slots as u32 {
+            let first = layout.groups as u32;
+            for seq in first..first + layout.slots as u32 {
                 ctx.clear_kv_cache_seq(Some(seq), None, None)?;
             }
-            ctx.clear_kv_cache_seq(Some(PREFIX_SEQ as u32), Some(reused as u32), None)?;
         }
-        self.prefix = prefix.to_vec();
-        Ok(ctx)
+        for g in 0..layout.groups {
+            let mine = prefixes.iter().find(|p| p.group == g);
+            let reused = mine.map_or(0, |p| p.reused);
+            ctx.clear_kv_cache_seq(Some(g as u32), Some(reused as u32), None)?;
+            self.prefixes[g] = mine.map_or_else(Vec::new, |p| p.tokens.clone());
+        }
+        Ok((ctx, layout.groups))
+    }
+
+    /// Records that group `group`'s prefix sequence now holds `tokens` (see `keep`).
+    pub fn kept(&mut self, group: usize, tokens: &[i32]) {
+        if let Some(held) = self.prefixes.get_mut(group) {
+            *held = tokens.to_vec();
+        }
     }
 }
 
-impl Memory<'_> {
-    /// Makes sequence 0 hold what sequence `seq` holds (`tokens`): a finished call's whole
-    /// conversation, its reply included, for the next batch to continue from.
-    pub fn keep(&mut self, seq: i32, tokens: &[i32]) -> anyhow::Result<()> {
-        let (ctx, _) = self.ctx.as_mut().context("no context: call ensure first")?;
-        ctx.clear_kv_cache_seq(Some(PREFIX_SEQ as u32), None, None)?;
-        // Same KV stream: the copy only tags the cells with sequence 0.
-        ctx.copy_kv_cache_seq(seq, PREFIX_SEQ, None, None)?;
-        self.prefix = tokens.to_vec();
-        Ok(())
-    }
+/// Makes prefix sequence `group` hold what sequence `seq` holds: a finished call's whole
+/// conversation, its reply included, for the next batch to continue from. Record it with
+/// `Memory::kept` once the batch is over.
+pub(super) fn keep(ctx: &mut LlamaContext<'_>, seq: i32, group: usize) -> anyhow::Result<()> {
+    ctx.clear_kv_cache_seq(Some(group as u32), None, None)?;
+    // Same KV stream: the copy only tags the cells with the group's sequence.
+    ctx.copy_kv_cache_seq(seq, group as i32, None, None)?;
+    Ok(())
 }
 
-/// Decodes `prefix[reused..]` into sequence 0, in chunks; returns the decode calls made.
-pub(super) fn fill_prefix(
+/// Decodes every group's prefix past what it reuses into its sequence, groups packed
+/// together in chunks; returns the decode calls made.
+pub(super) fn fill_prefixes(
     ctx: &mut LlamaContext<'_>,
     batch: &mut LlamaBatch,
-    prefix: &[i32],
-    reused: usize,
+    prefixes: &[GroupPrefix],
 ) -> anyhow::Result<usize> {
-    let mut calls = 0;
-    let mut entries = Vec::with_capacity(N_BATCH);
-    for (k, chunk) in prefix[reused.min(prefix.len())..]
-        .chunks(N_BATCH)
-        .enumerate()
-    {
-        let start = reused + k * N_BATCH;
-        entries.clear();
-        entries.extend(chunk.iter().enumerate().map(|(i, &token)| BatchEntry {
-            token,
-            pos: (start + i) as i32,
-            seq: PREFIX_SEQ,
-            logits: false,
-        }));
-        decode(ctx, batch, &entries)?;
-        calls += 1;
+    let all = prefixes.iter().flat_map(|p| {
+        let from = p.reused.min(p.tokens.len());
+        p.tokens[from..]
+            .iter()
+            .enumerate()
+            .map(move |(i, &token)| BatchEntry {
+                token,
+                pos: (from + i) as i32,
+                seq: p.group as i32,
+                logits: false,
+            })
+    });
+    let entries: Vec<BatchEntry> = all.collect();
+    for chunk in entries.chunks(N_BATCH) {
+        decode(ctx, batch, chunk)?;
     }
-    Ok(calls)
+    Ok(entries.len().div_ceil(N_BATCH))
 }
 
 /// One llama.cpp decode of `entries`.
@@ -228,17 +276,34 @@ mod tests {
 
     #[test]
     fn layout_shares_the_prefix_and_caps_parallel_sequences() {
-        let l = plan(8192, 32_768, 1000, 600, 8).unwrap();
+        let need = |seq, shared, wanted| Need {
+            seq,
+            shared,
+            own: seq - shared,
+            wanted,
+            groups: 1,
+        };
+        let l = plan(8192, 32_768, need(1000, 600, 8)).unwrap();
         assert_eq!(l.slots, 8);
         assert_eq!(l.cells, (600 + 8 * 400_usize).div_ceil(256) * 256);
         // Room for only two calls beside the prefix.
-        let l = plan(8192, 1500, 1000, 600, 8).unwrap();
+        let l = plan(8192, 1500, need(1000, 600, 8)).unwrap();
         assert_eq!(l.slots, 2);
-        assert!(plan(8192, 900, 1000, 600, 8)
+        assert!(plan(8192, 900, need(1000, 600, 8))
             .unwrap_err()
             .to_string()
             .contains("raise --ctx to at least 1000"));
-        assert!(plan(512, 32_768, 1000, 0, 1)
+        let l = plan(
+            8192,
+            32_768,
+            Need {
+                groups: 3,
+                ..need(1000, 600, 8)
+            },
+        )
+        .unwrap();
+        assert_eq!((l.slots, l.groups), (8, 3));
+        assert!(plan(512, 32_768, need(1000, 0, 1))
             .unwrap_err()
             .to_string()
             .contains("trained for 512"));

@@ -1,23 +1,26 @@
 //! The in-process llama.cpp engine: shared-prefix fork, batched decoding, JSON grammar.
 //!
-//! One context, one unified KV cache, serves the whole run. Sequence 0 holds the prompt
-//! prefix shared by every call of a batch, decoded once; each call gets its own sequence,
-//! starts from a copy of sequence 0 (its cells are shared, not duplicated) and decodes
-//! only its own suffix. With `Strategy::Parallel` all calls share each decode; when memory
+//! One context, one unified KV cache, serves the whole run. Calls come in groups (the
+//! calls of one course; a run of one course is one group): sequence `g` holds the prompt
+//! prefix shared by group `g`'s calls of a batch, decoded once; each call gets its own
+//! sequence, starts from a copy of its group's (its cells are shared, not duplicated) and
+//! decodes only its own suffix. With `Strategy::Parallel` all calls share each decode; when memory
 //! holds fewer sequences than calls, a finished call's sequence is handed to the next
 //! waiting call, and a follow-up call (a regeneration) queues the same way. Every call
 //! samples through an llguidance JSON-schema matcher, first in its sampler chain, so
 //! replies follow the schema by construction; the tokens the schema forces are fed without
 //! sampling (jump-forward), several in one decode.
 //!
-//! A lone call (the outline) leaves its whole conversation, reply included, in sequence 0:
+//! A lone call of its group (the outline) leaves its whole conversation, reply included,
+//! in its group's sequence:
 //! module prompts that continue that conversation (see `prompt`) find it there and compute
 //! only their own turn. Replies are remembered with the token ids they were sampled as, so
 //! a prompt that repeats a reply keeps those exact tokens, and the cache stays valid.
 //!
-//! `model` loads weights, template and grammar; `memory` owns the context and sequence 0;
+//! `model` loads weights, template and grammar; `memory` owns the context and prefixes;
 //! `live` is one call being decoded; the loop below is llama.cpp's `examples/batched`.
 
+mod calls;
 mod live;
 mod memory;
 mod model;
@@ -26,24 +29,24 @@ use anyhow::bail;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 
+use self::calls::{admit, follow_up_prompt, inject, lone_groups, output, sample_all, Sink};
 use self::live::Live;
 pub use self::memory::shared_prefix_len;
-use self::memory::{common_len, decode, fill_prefix, Memory, N_BATCH, PREFIX_SEQ};
+use self::memory::{decode, fill_prefixes, keep, GroupPrefix, Memory, Need, N_BATCH};
 pub use self::model::LoadedModel;
 use self::model::Reply;
-use super::schedule::{Entry, Ledger};
-use super::stream::{BatchEntry, Stream};
+use super::schedule::Ledger;
+use super::stream::BatchEntry;
 use super::{
-    BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineInfo, FollowUp, Progress,
-    Sampling, Strategy,
+    Ask, BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineInfo, FollowUp, More,
+    Progress, Sampling, Strategy,
 };
-use crate::report::call_label;
 use crate::timing::Clock;
 
 /// Default cap on KV cells for all sequences together when `--ctx` is not given.
 pub const DEFAULT_MAX_CTX: usize = 32_768;
 /// Replies remembered for prompts that continue them.
-const REMEMBERED_REPLIES: usize = 8;
+const REMEMBERED_REPLIES: usize = 512;
 
 /// Settings of the llama.cpp engine.
 #[derive(Debug, Clone, Copy)]
@@ -72,15 +75,11 @@ pub struct LlamaEngine<'m> {
 
 /// What a batch shares and how much room each call has beside it.
 struct BatchPlan {
-    /// Prompt tokens common to every call, kept in sequence 0.
-    prefix: Vec<i32>,
-    /// Of those, tokens sequence 0 already holds.
-    reused: usize,
-    /// `prefix.len()`.
-    shared: usize,
+    /// Per group of calls, the prompt tokens common to its calls, in its sequence.
+    prefixes: Vec<GroupPrefix>,
     /// Calls decoded at once.
     slots: usize,
-    /// KV cells each call may use beyond the shared prefix; follow-ups must fit in them.
+    /// KV cells each call may use beyond its group's prefix; follow-ups must fit in them.
     own_cells: usize,
 }
 
@@ -102,30 +101,19 @@ impl<'m> LlamaEngine<'m> {
         self.model.prompt_ids(messages, &self.replies)
     }
 
-    /// Remembers the replies of `outputs` for prompts that continue them.
-    fn remember(&mut self, outputs: &[CallOutput]) {
-        for o in outputs.iter().filter(|o| !o.tokens.is_empty()) {
-            self.replies.push(Reply {
-                text: o.text.clone(),
-                ids: o.tokens.clone(),
-            });
-        }
-        let extra = self.replies.len().saturating_sub(REMEMBERED_REPLIES);
-        self.replies.drain(..extra);
-    }
-
     /// How many contexts this engine has created (1 when sizing up front worked).
     pub fn contexts_created(&self) -> usize {
         self.memory.contexts_created
     }
 
-    /// Tokenizes and queues `calls`, sizes memory, and decides the prefix they share and
-    /// how much of it sequence 0 already holds.
+    /// Tokenizes and queues `calls`, sizes memory, and decides the prefix each group shares
+    /// and how much of it its sequence already holds.
     fn prepare(
         &mut self,
         calls: &[ChatCall],
         strategy: Strategy,
         start: f64,
+        open: bool,
     ) -> anyhow::Result<(Ledger<Vec<i32>>, BatchPlan)> {
         let prompts: Vec<Vec<i32>> = calls
             .iter()
@@ -148,170 +136,113 @@ impl<'m> LlamaEngine<'m> {
                 ..c.clone()
             })
             .collect();
-        let calls = &calls[..];
-        let mut plan = self.plan_batch(calls, &prompts, strategy)?;
-        plan.prefix = prompts
-            .first()
-            .map_or(&[][..], |p| &p[..plan.shared])
-            .to_vec();
-        // The baseline strategy never reuses anything.
-        plan.reused = match strategy {
-            Strategy::Sequential => 0,
-            _ => self.memory.reusable(&plan.prefix),
-        };
-        let mut ledger = Ledger::new(1..=plan.slots as i32);
-        for (call, prompt) in calls.iter().zip(prompts) {
-            ledger.submit(call.clone(), prompt, plan.shared, start);
+        let (plan, first_seq) = self.plan_batch(&calls, &prompts, strategy, open)?;
+        let mut ledger = Ledger::new(first_seq as i32..(first_seq + plan.slots) as i32);
+        for (call, prompt) in calls.into_iter().zip(prompts) {
+            let shared = plan
+                .prefixes
+                .iter()
+                .find(|p| p.group == call.group)
+                .map_or(0, |p| p.tokens.len());
+            ledger.submit(call, prompt, shared, start);
         }
         Ok((ledger, plan))
     }
 
-    /// Sizes memory for `calls` and decides what they share.
+    /// Sizes memory for `calls` and decides what each group shares; returns the plan and
+    /// the first call sequence. An `open` batch gets every sequence memory has.
     fn plan_batch(
         &mut self,
         calls: &[ChatCall],
         prompts: &[Vec<i32>],
         strategy: Strategy,
-    ) -> anyhow::Result<BatchPlan> {
-        let shared = match (strategy, prompts) {
-            (Strategy::Sequential, _) | (_, []) => 0,
-            (_, [one]) => {
-                // A lone call (a regeneration, say) shares what the last batch left.
-                self.memory.reusable(one).min(one.len().saturating_sub(1))
-            }
-            _ => shared_prefix_len(prompts),
+        open: bool,
+    ) -> anyhow::Result<(BatchPlan, usize)> {
+        let mut groups: Vec<usize> = calls.iter().map(|c| c.group).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        let mut prefixes = Vec::with_capacity(groups.len());
+        for &g in &groups {
+            let mine: Vec<&Vec<i32>> = calls
+                .iter()
+                .zip(prompts)
+                .filter(|(c, _)| c.group == g)
+                .map(|(_, p)| p)
+                .collect();
+            let shared = match (strategy, &mine[..]) {
+                (Strategy::Sequential, _) | (_, []) => 0,
+                // A lone call (an outline, a regeneration) shares what the last batch left.
+                (_, [one]) => self
+                    .memory
+                    .reusable(g, one)
+                    .min(one.len().saturating_sub(1)),
+                _ => shared_prefix_len(&mine.iter().map(|p| p.to_vec()).collect::<Vec<_>>()),
+            };
+            let tokens = mine.first().map_or(&[][..], |p| &p[..shared]).to_vec();
+            // The baseline strategy never reuses anything.
+            let reused = match strategy {
+                Strategy::Sequential => 0,
+                _ => self.memory.reusable(g, &tokens),
+            };
+            prefixes.push(GroupPrefix {
+                group: g,
+                tokens,
+                reused,
+            });
+        }
+        let shared_of = |g: usize| {
+            prefixes
+                .iter()
+                .find(|p| p.group == g)
+                .map_or(0, |p| p.tokens.len())
         };
-        let seq_need = calls
+        let need_of = |(c, p): (&ChatCall, &Vec<i32>)| p.len() + c.max_tokens as usize;
+        let seq = calls.iter().zip(prompts).map(need_of).max().unwrap_or(1);
+        let own = calls
             .iter()
             .zip(prompts)
-            .map(|(c, p)| p.len() + c.max_tokens as usize)
+            .map(|(c, p)| need_of((c, p)) - shared_of(c.group))
             .max()
             .unwrap_or(1);
-        let wanted = strategy.width(calls.len());
-        let train = self.model.n_ctx_train();
-        let layout = memory::plan(train, self.opts.max_ctx, seq_need, shared, wanted)?;
-        let layout = self.memory.ensure(self.model, self.opts.threads, layout)?;
-        Ok(BatchPlan {
-            prefix: Vec::new(),
-            reused: 0,
+        let mut shared: usize = prefixes.iter().map(|p| p.tokens.len()).sum();
+        if groups.len() > 1 {
+            // A lone call's conversation stays in its group's sequence while the call's own
+            // sequence goes to another group's call.
+            shared += own * lone_groups(calls, strategy).len();
+        }
+        let need = Need {
+            seq,
             shared,
-            slots: layout.slots.min(wanted),
-            own_cells: seq_need - shared,
-        })
+            own,
+            wanted: strategy.width(calls.len()),
+            groups: groups.last().map_or(1, |g| g + 1),
+        };
+        let layout = memory::plan(self.model.n_ctx_train(), self.opts.max_ctx, need)?;
+        let layout = self.memory.ensure(self.model, self.opts.threads, layout)?;
+        let plan = BatchPlan {
+            prefixes,
+            // An open batch may take every sequence for the calls still to come.
+            slots: match (open, strategy) {
+                (true, Strategy::Parallel) => layout.slots,
+                _ => layout.slots.min(need.wanted),
+            },
+            own_cells: own,
+        };
+        Ok((plan, layout.groups))
     }
 }
 
 impl BatchPlan {
     /// The batch's figures before anything runs.
     fn stats(&self) -> BatchStats {
+        let shared: usize = self.prefixes.iter().map(|p| p.tokens.len()).sum();
+        let reused: usize = self.prefixes.iter().map(|p| p.reused).sum();
         BatchStats {
-            shared_prefix_tokens: self.shared,
-            reused_prefix_tokens: self.reused,
-            computed_prefix_tokens: self.shared - self.reused,
+            shared_prefix_tokens: shared,
+            reused_prefix_tokens: reused,
+            computed_prefix_tokens: shared - reused,
             ..BatchStats::default()
         }
-    }
-}
-
-/// Samples every call that has logits after the decode at `now`: marks its first token,
-/// reports progress; returns the tokens the grammar forced.
-fn sample_all(
-    ctx: &LlamaContext<'_>,
-    model: &LoadedModel,
-    live: &mut [Live],
-    ledger: &mut Ledger<Vec<i32>>,
-    (clock, now): (Clock, f64),
-    progress: &dyn Progress,
-) -> usize {
-    let mut forced_tokens = 0;
-    for l in live {
-        let Some((forced, eog)) = l.sample(ctx, model) else {
-            continue;
-        };
-        forced_tokens += forced;
-        let e = ledger.entry_mut(l.stream.call);
-        e.marks.prompt_done.get_or_insert(now);
-        if !eog {
-            e.marks.first_token.get_or_insert(clock.now_ms());
-        }
-        progress.tokens(e.call.phase, e.call.index, l.stream.generated().len());
-    }
-    forced_tokens
-}
-
-/// A follow-up's prompt and how much of it sequence 0 holds, checked against its room.
-fn follow_up_prompt(
-    (model, replies): (&LoadedModel, &[Reply]),
-    next: &mut ChatCall,
-    prefix: &[i32],
-    own_cells: usize,
-) -> anyhow::Result<(Vec<i32>, usize)> {
-    let prompt = model.prompt_ids(&next.messages, replies)?;
-    if prompt.is_empty() {
-        bail!(
-            "the model's tokenizer turned a prompt into no tokens; its vocabulary cannot be used"
-        );
-    }
-    let cached = common_len(prefix, &prompt).min(prompt.len().saturating_sub(1));
-    let room = model.n_ctx_train().saturating_sub(prompt.len()) as u32;
-    next.max_tokens = next.max_tokens.min(room).max(1);
-    let need = prompt.len() - cached + next.max_tokens as usize;
-    if need > own_cells {
-        bail!(
-            "a regeneration of {} needs {need} tokens of context beyond the shared prompt, \
-             more than its batch planned ({own_cells})",
-            call_label(next.phase, next.index)
-        );
-    }
-    Ok((prompt, cached))
-}
-
-/// Puts call `i` on sequence `seq`: the shared prefix tagged with `seq`, a fresh sampler.
-fn admit(
-    ctx: &mut LlamaContext<'_>,
-    model: &LoadedModel,
-    opts: &LlamaOptions,
-    e: &Entry<Vec<i32>>,
-    (i, seq): (usize, i32),
-) -> anyhow::Result<(Live, usize)> {
-    ctx.clear_kv_cache_seq(Some(seq as u32), None, None)?;
-    if e.cached > 0 {
-        // Same KV stream: the copy only tags the prefix cells with `seq`.
-        ctx.copy_kv_cache_seq(PREFIX_SEQ, seq, None, Some(e.cached as u32))?;
-    }
-    let (sampler, guide) =
-        model.sampler(&e.call, &opts.sampling, opts.grammar, opts.jump_forward)?;
-    let stream = Stream::new(
-        i,
-        seq,
-        e.prompt.clone(),
-        e.cached,
-        e.call.max_tokens as usize,
-    );
-    Ok(Live::new(stream, sampler, guide))
-}
-
-/// A call's output once its stream has finished, marked done at `now`.
-fn output(
-    model: &LoadedModel,
-    ledger: &mut Ledger<Vec<i32>>,
-    l: &Live,
-    now: f64,
-    progress: &dyn Progress,
-) -> CallOutput {
-    let e = ledger.entry_mut(l.stream.call);
-    e.marks.done = now;
-    let generated = l.stream.generated();
-    let finish = l
-        .stream
-        .finish()
-        .expect("only finished streams are retired");
-    let record = e.record(e.prompt.len(), generated.len(), finish);
-    progress.call_finished(&record);
-    CallOutput {
-        text: model.detokenize(generated),
-        tokens: generated.to_vec(),
-        record,
     }
 }
 
@@ -333,14 +264,24 @@ impl Engine for LlamaEngine<'_> {
         &mut self,
         like: &ChatCall,
         extra_prompt_tokens: usize,
-        sequences: usize,
+        (sequences, groups): (usize, usize),
     ) -> anyhow::Result<()> {
         let prompt = self.model.tokenize_chat(&like.messages)?.len();
         // The shared prefix is not known yet: size as if nothing were shared, no call
-        // beyond what the model was trained for.
+        // beyond what the model was trained for. Several groups take the whole `--ctx`.
         let train = self.model.n_ctx_train();
-        let need = (prompt + extra_prompt_tokens + like.max_tokens as usize).min(train);
-        let layout = memory::plan(train, self.opts.max_ctx, need, 0, sequences)?;
+        let seq = (prompt + extra_prompt_tokens + like.max_tokens as usize).min(train);
+        let need = Need {
+            seq,
+            shared: 0,
+            own: seq,
+            wanted: sequences,
+            groups,
+        };
+        let mut layout = memory::plan(train, self.opts.max_ctx, need)?;
+        if groups > 1 {
+            layout = memory::whole(self.opts.max_ctx, seq, sequences, groups);
+        }
         self.memory
             .ensure(self.model, self.opts.threads, layout)
             .map(|_| ())
@@ -357,27 +298,67 @@ impl Engine for LlamaEngine<'_> {
         progress: &dyn Progress,
         follow_up: FollowUp<'_>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
+        self.run_loop(calls, strategy, progress, follow_up, None)
+    }
+
+    fn run_open(
+        &mut self,
+        calls: &[ChatCall],
+        strategy: Strategy,
+        progress: &dyn Progress,
+        follow_up: FollowUp<'_>,
+        more: More<'_>,
+    ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
+        self.run_loop(calls, strategy, progress, follow_up, Some(more))
+    }
+}
+
+impl LlamaEngine<'_> {
+    /// The decode loop of a batch, open to further calls from `more` when given.
+    fn run_loop(
+        &mut self,
+        calls: &[ChatCall],
+        strategy: Strategy,
+        progress: &dyn Progress,
+        follow_up: FollowUp<'_>,
+        mut more: Option<More<'_>>,
+    ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
         let start = self.clock.now_ms();
-        let (mut ledger, plan) = self.prepare(calls, strategy, start)?;
-        let (prefix, reused) = (&plan.prefix, plan.reused);
+        let mut lone = lone_groups(calls, strategy);
+        let (mut ledger, plan) = self.prepare(calls, strategy, start, more.is_some())?;
         let mut stats = plan.stats();
-        let (model, opts, clock, replies) = (self.model, self.opts, self.clock, &self.replies);
+        let (model, opts, clock) = (self.model, self.opts, self.clock);
+        let mut replies = std::mem::take(&mut self.replies);
         let mut batch = LlamaBatch::new(N_BATCH, 1);
-        let ctx = self.memory.start_batch(prefix, reused)?;
+        let (ctx, groups) = self.memory.start_batch(&plan.prefixes)?;
+        let mut held = vec![Vec::new(); groups];
+        plan.prefixes
+            .iter()
+            .for_each(|p| held[p.group] = p.tokens.clone());
+        let room = more.as_ref().map_or(plan.own_cells, |_| usize::MAX);
         let t = clock.now_ms();
-        stats.decode_calls += fill_prefix(ctx, &mut batch, prefix, reused)?;
+        stats.decode_calls += fill_prefixes(ctx, &mut batch, &plan.prefixes)?;
         stats.decode_ms += clock.now_ms() - t;
 
         let mut entries: Vec<BatchEntry> = Vec::with_capacity(N_BATCH);
-        let mut live: Vec<Live> = Vec::with_capacity(plan.slots);
-        let mut last = None;
+        let mut live: Vec<Live> = Vec::new();
         loop {
             while let Some(slot) = ledger.admit(clock.now_ms()) {
                 let e = ledger.entry(slot.0);
                 progress.call_started(&e.call);
-                let (l, forced) = admit(ctx, model, &opts, e, slot)?;
+                let sampler = (&opts.sampling, opts.grammar, opts.jump_forward);
+                let (l, forced) = admit(ctx, model, sampler, e, slot)?;
                 stats.forced_tokens += forced;
                 live.push(l);
+            }
+            if let Some(more) = more.as_mut() {
+                let with = (model, replies.as_slice(), strategy);
+                let sink = (&mut *ctx, &mut batch, &mut held, &mut lone);
+                let idle = live.is_empty();
+                if let Some(n) = take_more(more, idle, with, sink, &mut ledger, clock)? {
+                    stats.decode_calls += n;
+                    continue;
+                }
             }
             if live.is_empty() {
                 break;
@@ -399,29 +380,94 @@ impl Engine for LlamaEngine<'_> {
             let (finished, running): (Vec<Live>, Vec<Live>) =
                 live.into_iter().partition(|l| l.stream.finish().is_some());
             live = running;
-            for l in finished {
-                let output = output(model, &mut ledger, &l, clock.now_ms(), progress);
-                last = Some((l.stream.seq, l.stream.in_cache().to_vec()));
-                if let Some(mut next) =
-                    ledger.finish(l.stream.call, l.stream.seq, output, follow_up)
-                {
-                    // Joins the running batch on the sequence this call leaves.
-                    let with = (model, replies.as_slice());
-                    let (prompt, cached) =
-                        follow_up_prompt(with, &mut next, prefix, plan.own_cells)?;
-                    ledger.submit(next, prompt, cached, clock.now_ms());
-                }
-            }
+            let books = (&mut ledger, &mut replies, &mut held, lone.as_slice());
+            let with = (&mut *ctx, model, clock, progress);
+            settle(finished, with, books, follow_up, room)?;
         }
-        // A lone call's conversation is where the next batch continues from.
-        if let (Some((seq, tokens)), false) =
-            (last, strategy == Strategy::Sequential || calls.len() > 1)
-        {
-            self.memory.keep(seq, &tokens)?;
+        for (group, tokens) in held.iter().enumerate() {
+            self.memory.kept(group, tokens);
         }
+        let extra = replies.len().saturating_sub(REMEMBERED_REPLIES);
+        replies.drain(..extra);
+        self.replies = replies;
         stats.wall_ms = clock.now_ms() - start;
         let outputs = ledger.into_outputs()?;
-        self.remember(&outputs);
         Ok((outputs, stats))
     }
+}
+
+/// What finishing calls updates: the ledger, the replies, each group's prefix tokens, and
+/// which groups are lone.
+type Books<'a> = (
+    &'a mut Ledger<Vec<i32>>,
+    &'a mut Vec<Reply>,
+    &'a mut Vec<Vec<i32>>,
+    &'a [usize],
+);
+
+/// Retires `finished` calls: outputs recorded, replies remembered, follow-ups queued on the
+/// sequences they leave (within `room` cells), a lone call's conversation kept.
+fn settle(
+    finished: Vec<Live>,
+    (ctx, model, clock, progress): (&mut LlamaContext<'_>, &LoadedModel, Clock, &dyn Progress),
+    (ledger, replies, held, lone): Books<'_>,
+    follow_up: FollowUp<'_>,
+    room: usize,
+) -> anyhow::Result<()> {
+    for l in finished {
+        let output = output(model, ledger, &l, clock.now_ms(), progress);
+        if !output.tokens.is_empty() {
+            replies.push(Reply {
+                text: output.text.clone(),
+                ids: output.tokens.clone(),
+            });
+        }
+        let (call, seq) = (l.stream.call, l.stream.seq);
+        let group = ledger.entry(call).call.group;
+        match ledger.finish(call, seq, output, follow_up) {
+            Some(mut next) => {
+                // Joins the running batch on the sequence this call leaves.
+                next.group = group;
+                let with = (model, replies.as_slice());
+                let (prompt, cached) = follow_up_prompt(with, &mut next, &held[group], room)?;
+                ledger.submit(next, prompt, cached, clock.now_ms());
+            }
+            // A lone call's conversation is where its group's next batch continues from;
+            // kept now, before another call takes the sequence.
+            None if lone.contains(&group) => {
+                keep(ctx, seq, group)?;
+                held[group] = l.stream.in_cache().to_vec();
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// Asks `more` for calls and queues them; the decode calls their prefixes took, or `None`
+/// when none came.
+fn take_more(
+    more: &mut More<'_>,
+    idle: bool,
+    (model, replies, strategy): (&LoadedModel, &[Reply], Strategy),
+    sink: Sink<'_, '_, '_>,
+    ledger: &mut Ledger<Vec<i32>>,
+    clock: Clock,
+) -> anyhow::Result<Option<usize>> {
+    let ask = Ask {
+        idle,
+        continues: &|c| model.check_continuation(c, replies),
+    };
+    let new = more(ask);
+    if new.is_empty() {
+        return Ok(None);
+    }
+    inject(
+        (model, replies, strategy),
+        sink,
+        ledger,
+        new,
+        clock.now_ms(),
+    )
+    .map(Some)
 }

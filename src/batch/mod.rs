@@ -1,0 +1,326 @@
+//! `syllabus batch`: many courses from one file, one model in memory. Courses already
+//! written (and valid) are skipped; the rest run several at once, each pipeline on its own
+//! thread with a seat at one shared engine (`engine::joint`), so their outlines decode
+//! together and then their modules; a finished course's place goes to the next. One
+//! failing course does not stop the others; `summary.json` records every course.
+
+mod summary;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::channel;
+
+use anyhow::{bail, Context as _};
+
+use self::summary::{CourseSummary, Status, Summary};
+use crate::cli::{BatchCourse, BatchPlan};
+use crate::course::{Provenance, Syllabus, PROVENANCE_FORMAT};
+use crate::engine::joint::{Seat, Table};
+use crate::engine::{BatchStats, ChatCall, Engine, NoProgress, Phase};
+use crate::interrupt::say;
+use crate::output::Target;
+use crate::progress::Reporter;
+use crate::render::{self, Format};
+use crate::session::Session;
+use crate::timing::{Clock, Phases, RunRecord};
+
+/// The files a course writes: its JSON, and the other format when asked.
+fn outputs(plan: &BatchPlan, course: &BatchCourse) -> Vec<PathBuf> {
+    let json = plan.out_dir.join(format!("{}.json", course.name));
+    let mut paths = vec![json];
+    if let Some(f) = plan.also {
+        paths.push(
+            plan.out_dir
+                .join(format!("{}.{}", course.name, f.extension())),
+        );
+    }
+    paths
+}
+
+/// Whether `course` was written already: its JSON is a syllabus of this provenance format
+/// for the same request with every module, and the other file is there.
+fn written_already(course: &BatchCourse, paths: &[PathBuf]) -> bool {
+    let Ok(text) = std::fs::read_to_string(&paths[0]) else {
+        return false;
+    };
+    let Ok(s) = serde_json::from_str::<Syllabus>(&text) else {
+        return false;
+    };
+    let request = &course.plan.request;
+    let same = s.provenance.as_ref().is_some_and(|p| {
+        p.format == PROVENANCE_FORMAT && p.request == *request && p.seed == course.plan.seed
+    });
+    same && s.modules.len() == request.modules
+        && s.modules.iter().all(|m| !m.title.trim().is_empty())
+        && paths[1..]
+            .iter()
+            .all(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+}
+
+/// What one course's thread needs besides its seat.
+struct Job<'a> {
+    course: &'a BatchCourse,
+    paths: Vec<PathBuf>,
+    provenance: Provenance,
+    also: Option<Format>,
+    clock: Clock,
+}
+
+/// Writes one course on `seat`: the pipeline, then its files (atomically); its record.
+fn run_course(seat: &mut Seat, job: &Job<'_>) -> anyhow::Result<RunRecord> {
+    let plan = &job.course.plan;
+    let targets: Vec<Target> = job
+        .paths
+        .iter()
+        .map(|p| Target::create(p, None))
+        .collect::<anyhow::Result<_>>()?;
+    let t0 = job.clock.now_ms();
+    let out = crate::pipeline::run(
+        seat,
+        &plan.request,
+        plan.strategy,
+        plan.seed,
+        &job.clock,
+        &NoProgress,
+    )?;
+    let mut syllabus = out.syllabus;
+    let other = job.also.map(|f| render::render(&syllabus, f)).transpose()?;
+    syllabus.provenance = Some(Provenance {
+        request: plan.request.clone(),
+        ..job.provenance.clone()
+    });
+    let json = render::render(&syllabus, Format::Json)?;
+    let mut targets = targets.into_iter();
+    if let Some(t) = targets.next() {
+        t.commit(&json)?;
+    }
+    if let (Some(t), Some(bytes)) = (targets.next(), other) {
+        t.commit(&bytes)?;
+    }
+    let wall_ms = job.clock.now_ms() - t0;
+    let phases = Phases {
+        load_ms: 0.0,
+        outline_ms: out.outline_ms,
+        modules_ms: out.modules_ms,
+        finalize_ms: (wall_ms - out.outline_ms - out.modules_ms).max(0.0),
+    };
+    let mut record = RunRecord::new(
+        seat.info(),
+        plan.strategy.name(),
+        plan.request.modules,
+        wall_ms,
+        phases,
+        out.module_batches,
+        out.calls,
+    );
+    record.language = Some(plan.language.clone());
+    Ok(record)
+}
+
+/// Runs `syllabus batch`.
+pub fn run(plan: &BatchPlan) -> anyhow::Result<()> {
+    let clock = Clock::new();
+    std::fs::create_dir_all(&plan.out_dir)
+        .with_context(|| format!("cannot create {}", plan.out_dir.display()))?;
+    let summary_path = plan.out_dir.join("summary.json");
+    // Fails now, not after the courses, when the folder cannot be written.
+    let summary_target = Target::create(&summary_path, None)?;
+    let paths: Vec<Vec<PathBuf>> = plan.courses.iter().map(|c| outputs(plan, c)).collect();
+    let mut results: Vec<CourseSummary> = plan
+        .courses
+        .iter()
+        .zip(&paths)
+        .map(|(c, p)| CourseSummary::new(c, p))
+        .collect();
+    let todo: Vec<usize> = (0..plan.courses.len())
+        .filter(|&i| plan.force || !written_already(&plan.courses[i], &paths[i]))
+        .collect();
+    for (i, r) in results.iter_mut().enumerate() {
+        if !todo.contains(&i) {
+            r.status = Status::Skipped;
+        }
+    }
+    let base = &plan.courses[todo.first().copied().unwrap_or(0)].plan;
+    let quiet = base.quiet;
+    let mut summary = Summary::new(plan);
+    if !todo.is_empty() {
+        let reporter = Reporter::new(!quiet, base.slow_call_secs);
+        let session = Session::open(base, &reporter)?;
+        let mut engine = session.engine(base, clock, &reporter)?;
+        reporter.finish();
+        summary.load_ms = clock.now_ms();
+        summary.engine = Some(engine.info());
+        let provenance = session.provenance(base)?;
+        let widest = todo
+            .iter()
+            .map(|&i| &plan.courses[i].plan.request)
+            .max_by_key(|r| r.modules)
+            .expect("some course to do");
+        let at_once = plan.at_once.min(todo.len());
+        crate::pipeline::reserve(engine.as_mut(), widest, base.strategy, at_once)?;
+        let jobs: Vec<Job> = todo
+            .iter()
+            .map(|&i| Job {
+                course: &plan.courses[i],
+                paths: paths[i].clone(),
+                provenance: provenance.clone(),
+                also: plan.also,
+                clock,
+            })
+            .collect();
+        let (done, stats) = run_all(engine.as_mut(), &jobs, at_once, quiet);
+        summary.engine_run = stats.ok();
+        for (k, outcome) in done.into_iter().enumerate() {
+            let r = &mut results[todo[k]];
+            match outcome {
+                Some(Ok(record)) => {
+                    r.status = Status::Written;
+                    r.record = Some(record);
+                }
+                Some(Err(e)) => {
+                    r.status = Status::Failed;
+                    r.error = Some(e);
+                }
+                None => {
+                    r.status = Status::Failed;
+                    r.error = Some("the course's thread stopped without a result".into());
+                }
+            }
+        }
+    }
+    summary.wall_ms = clock.now_ms();
+    summary.courses = results;
+    let json = serde_json::to_string_pretty(&summary).context("summary")?;
+    summary_target.commit(json.as_bytes())?;
+    report(&summary, &summary_path, quiet)
+}
+
+/// Runs `jobs`, `at_once` at a time, on `engine`; the outcome of each job in order.
+fn run_all(
+    engine: &mut dyn Engine,
+    jobs: &[Job<'_>],
+    at_once: usize,
+    quiet: bool,
+) -> (
+    Vec<Option<Result<RunRecord, String>>>,
+    anyhow::Result<BatchStats>,
+) {
+    let table = Table::new(engine.info());
+    let (results_tx, results_rx) = channel();
+    let total_modules: usize = jobs.iter().map(|j| j.course.plan.request.modules).sum();
+    let bar = bar(quiet, jobs.len(), total_modules);
+    let mut outcomes: Vec<Option<Result<RunRecord, String>>> = Vec::new();
+    outcomes.resize_with(jobs.len(), || None);
+    let mut stats = Ok(Default::default());
+    std::thread::scope(|scope| {
+        let mut next = 0;
+        let mut start = |group: usize| {
+            if next >= jobs.len() {
+                return false;
+            }
+            let (k, job, tx) = (next, &jobs[next], results_tx.clone());
+            let mut seat = table.seats().seat(group);
+            next += 1;
+            scope.spawn(move || {
+                let outcome = run_course(&mut seat, job).map_err(|e| format!("{e:#}"));
+                let _ = tx.send((k, outcome));
+                drop(seat);
+            });
+            true
+        };
+        let mut seated = 0;
+        for group in 0..at_once {
+            seated += usize::from(start(group));
+        }
+        let settled = |call: &ChatCall| {
+            if call.phase == Phase::Module {
+                bar.inc(1);
+            }
+        };
+        let mut on_leave = |group| {
+            while let Ok((k, outcome)) = results_rx.try_recv() {
+                announce(&bar, quiet, &jobs[k], &outcome);
+                outcomes[k] = Some(outcome);
+            }
+            start(group)
+        };
+        let strategy = jobs[0].course.plan.strategy;
+        stats = table.serve(
+            engine,
+            (seated, strategy),
+            &NoProgress,
+            &mut on_leave,
+            &settled,
+        );
+    });
+    drop(results_tx);
+    while let Ok((k, outcome)) = results_rx.try_recv() {
+        announce(&bar, quiet, &jobs[k], &outcome);
+        outcomes[k] = Some(outcome);
+    }
+    bar.finish_and_clear();
+    (outcomes, stats)
+}
+
+/// A bar over the modules of the batch, drawn on a terminal unless quiet.
+fn bar(quiet: bool, courses: usize, modules: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+    if quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(modules as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {msg} modules {pos}/{len} {wide_bar} {elapsed}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.set_message(format!("{courses} courses,"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// One line per finished course.
+fn announce(
+    bar: &indicatif::ProgressBar,
+    quiet: bool,
+    job: &Job<'_>,
+    outcome: &Result<RunRecord, String>,
+) {
+    if quiet {
+        return;
+    }
+    let line = match outcome {
+        Ok(r) => format!(
+            "wrote {} ({} modules, {:.1} s)",
+            job.paths[0].display(),
+            job.course.plan.request.modules,
+            r.wall_ms / 1000.0
+        ),
+        Err(e) => format!("{}: failed: {e}", job.course.place.label),
+    };
+    bar.suspend(|| say(&line));
+}
+
+/// The closing lines; an error (exit 1) when a course failed.
+fn report(summary: &Summary, path: &Path, quiet: bool) -> anyhow::Result<()> {
+    let count = |s: Status| summary.courses.iter().filter(|c| c.status == s).count();
+    let (written, skipped, failed) = (
+        count(Status::Written),
+        count(Status::Skipped),
+        count(Status::Failed),
+    );
+    if !quiet {
+        say(&format!(
+            "{written} written, {skipped} already there, {failed} failed, in {:.1} s; summary in {}",
+            summary.wall_ms / 1000.0,
+            path.display()
+        ));
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} courses failed (see {}); the same command again redoes only those",
+            summary.courses.len(),
+            path.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! `summary.json` of a batch: every course with its status, files and run record.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::cli::{BatchCourse, BatchPlan};
+use crate::timing::{BatchStats, EngineInfo, RunRecord};
+
+/// Version of the summary's shape.
+const SUMMARY_FORMAT: u32 = 1;
+
+/// What became of a course.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Written by this run.
+    Written,
+    /// Already there and valid: left as it was.
+    Skipped,
+    /// Not written; `error` says why.
+    Failed,
+}
+
+/// One course in the summary.
+#[derive(Debug, Serialize)]
+pub struct CourseSummary {
+    /// 1-based row in the course file.
+    pub row: usize,
+    /// The topic as checked.
+    pub topic: String,
+    /// What became of it.
+    pub status: Status,
+    /// Its files.
+    pub outputs: Vec<PathBuf>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its run record (written courses); times are on the batch's shared batches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<RunRecord>,
+}
+
+impl CourseSummary {
+    /// A course not run yet (failed until it succeeds).
+    pub fn new(course: &BatchCourse, outputs: &[PathBuf]) -> Self {
+        Self {
+            row: course.place.row,
+            topic: course.plan.request.topic.clone(),
+            status: Status::Failed,
+            outputs: outputs.to_vec(),
+            error: None,
+            record: None,
+        }
+    }
+}
+
+/// The whole batch.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// `SUMMARY_FORMAT`.
+    pub format: u32,
+    /// The program that wrote it.
+    pub program: String,
+    /// The course file.
+    pub courses_file: PathBuf,
+    /// Courses in progress at once.
+    pub courses_at_once: usize,
+    /// Backend and model, when a course ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineInfo>,
+    /// Figures of the engine's one open run over every course (in process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_run: Option<BatchStats>,
+    /// Loading the model (or connecting), milliseconds from the start.
+    pub load_ms: f64,
+    /// The whole batch, milliseconds.
+    pub wall_ms: f64,
+    /// Every course, in file order.
+    pub courses: Vec<CourseSummary>,
+}
+
+impl Summary {
+    /// A summary of `plan` before anything ran.
+    pub fn new(plan: &BatchPlan) -> Self {
+        Self {
+            format: SUMMARY_FORMAT,
+            program: format!("syllabus {}", env!("CARGO_PKG_VERSION")),
+            courses_file: plan.file.clone(),
+            courses_at_once: plan.at_once,
+            engine: None,
+            engine_run: None,
+            load_ms: 0.0,
+            wall_ms: 0.0,
+            courses: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! `syllabus batch`: its flags, and the course file checked row by row into the plans of
+//! the runs, with generate's own rules (a bad row is refused before any model work).
+
+use std::path::PathBuf;
+
+use super::args::{BatchArgs, GenerateArgs, OutputArgs};
+use super::courses::{self, RowPlace};
+use super::plan::{within, GeneratePlan};
+use super::usage::UsageError;
+use crate::render::Format;
+
+/// Courses written at once when `--courses-at-once` is not given.
+const DEFAULT_AT_ONCE: usize = 6;
+
+/// One course of a batch, checked.
+#[derive(Debug, Clone)]
+pub struct BatchCourse {
+    /// Where it is in the file.
+    pub place: RowPlace,
+    /// File name without extension, unique in the batch.
+    pub name: String,
+    /// The run, as `generate` would plan it.
+    pub plan: GeneratePlan,
+}
+
+/// Checked settings of a batch.
+#[derive(Debug, Clone)]
+pub struct BatchPlan {
+    /// The course file.
+    pub file: PathBuf,
+    /// Every course, in file order.
+    pub courses: Vec<BatchCourse>,
+    /// Output folder.
+    pub out_dir: PathBuf,
+    /// A format written beside the JSON (`None`: JSON only).
+    pub also: Option<Format>,
+    /// Redo courses already written.
+    pub force: bool,
+    /// Courses in progress at once.
+    pub at_once: usize,
+}
+
+impl BatchArgs {
+    /// Reads the course file and checks every row and flag once.
+    pub fn plan(&self) -> anyhow::Result<BatchPlan> {
+        if self.run.timings.is_some() {
+            return Err(UsageError(
+                "--timings has no use in a batch: every run's record goes into summary.json in --out-dir".into(),
+            )
+            .into());
+        }
+        let at_once = within(
+            "--courses-at-once",
+            self.courses_at_once.unwrap_or(DEFAULT_AT_ONCE),
+            1,
+            64,
+        )?;
+        let rows = courses::read(&self.courses)?;
+        let names = courses::names(rows.iter().map(|(_, r)| r.topic.as_str()));
+        let mut courses = Vec::with_capacity(rows.len());
+        for ((place, row), name) in rows.into_iter().zip(names) {
+            let args = GenerateArgs {
+                topic: row.topic,
+                modules: row.modules,
+                outline: row.outline,
+                audience: row.audience,
+                level: row.level,
+                weeks: row.weeks,
+                language: row.language,
+                out: OutputArgs {
+                    format: Some(Format::Json),
+                    output: None,
+                },
+                run: self.run.clone(),
+            };
+            // Generate's messages name flags; in a file they are columns.
+            let plan = args
+                .plan()
+                .map_err(|e| UsageError(format!("{}: {}", place.label, e.0.replace("--", ""))))?;
+            courses.push(BatchCourse { place, name, plan });
+        }
+        Ok(BatchPlan {
+            file: self.courses.clone(),
+            courses,
+            out_dir: self.out_dir.clone(),
+            also: self.format.filter(|&f| f != Format::Json),
+            force: self.force,
+            at_once,
+        })
+    }
+}

@@ -1,0 +1,266 @@
+//! Course files for `syllabus batch`: one course per row, as CSV (with a header), JSON
+//! Lines or TOML (`[[course]]` tables), read into rows whose errors name the row.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use super::usage::UsageError;
+
+/// One course as written in the file; checked later with generate's own rules.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CourseRow {
+    /// Subject of the course.
+    pub topic: String,
+    /// Modules (generate's default when absent).
+    pub modules: Option<usize>,
+    /// Intended learners.
+    pub audience: Option<String>,
+    /// Level.
+    pub level: Option<String>,
+    /// Length in weeks.
+    pub weeks: Option<u32>,
+    /// Language to write in (else detected from the topic).
+    pub language: Option<String>,
+    /// An outline file, relative to the course file's folder.
+    pub outline: Option<PathBuf>,
+}
+
+/// Where a row came from, for messages: "courses.csv row 3".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowPlace {
+    /// 1-based course number in the file.
+    pub row: usize,
+    /// How people find it: the file and row (and line for CSV and JSON Lines).
+    pub label: String,
+}
+
+/// Reads every course of `path`; the kind of file from its extension. An unreadable file
+/// is an error; a file we cannot read as courses is a `UsageError` naming the row.
+pub fn read(path: &Path) -> anyhow::Result<Vec<(RowPlace, CourseRow)>> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let rows = match ext.as_deref() {
+        Some("csv") => csv_rows(&shown, &text)?,
+        Some("jsonl" | "ndjson") => jsonl_rows(&shown, &text)?,
+        Some("toml") => toml_rows(&shown, &text)?,
+        _ => {
+            return Err(UsageError(format!(
+                "{shown}: give courses as .csv (with a header row), .jsonl (one JSON object a line) or .toml ([[course]] tables)"
+            ))
+            .into())
+        }
+    };
+    if rows.is_empty() {
+        return Err(UsageError(format!("{shown} lists no course")).into());
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    Ok(rows
+        .into_iter()
+        .map(|(place, mut row)| {
+            row.outline = row.outline.map(|o| base.join(o));
+            (place, row)
+        })
+        .collect())
+}
+
+fn csv_rows(shown: &str, text: &str) -> Result<Vec<(RowPlace, CourseRow)>, UsageError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    for (i, record) in reader.deserialize::<CourseRow>().enumerate() {
+        let line = i + 2;
+        let label = format!("{shown} row {} (line {line})", i + 1);
+        let row = record.map_err(|e| UsageError(format!("{label}: {}", csv_error(&e))))?;
+        rows.push((RowPlace { row: i + 1, label }, row));
+    }
+    Ok(rows)
+}
+
+/// A CSV error without the position csv repeats (the row is named already).
+fn csv_error(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Deserialize { err, .. } => match err.field() {
+            Some(_) => err.kind().to_string(),
+            None => err.to_string(),
+        },
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("{len} fields where the header has {expected_len}"),
+        _ => e.to_string(),
+    }
+}
+
+fn jsonl_rows(shown: &str, text: &str) -> Result<Vec<(RowPlace, CourseRow)>, UsageError> {
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row_no = rows.len() + 1;
+        let label = format!("{shown} row {row_no} (line {})", i + 1);
+        let row: CourseRow =
+            serde_json::from_str(line).map_err(|e| UsageError(format!("{label}: {e}")))?;
+        rows.push((RowPlace { row: row_no, label }, row));
+    }
+    Ok(rows)
+}
+
+fn toml_rows(shown: &str, text: &str) -> Result<Vec<(RowPlace, CourseRow)>, UsageError> {
+    // Each table alone, so an error names its course.
+    let value: toml::Value =
+        toml::from_str(text).map_err(|e| UsageError(format!("{shown}: {}", e.message())))?;
+    let tables = value
+        .get("course")
+        .and_then(toml::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut rows = Vec::new();
+    for (i, table) in tables.into_iter().enumerate() {
+        let label = format!("{shown} course {}", i + 1);
+        let row: CourseRow = table
+            .try_into()
+            .map_err(|e: toml::de::Error| UsageError(format!("{label}: {}", e.message())))?;
+        rows.push((RowPlace { row: i + 1, label }, row));
+    }
+    if let Some(key) = value
+        .as_table()
+        .and_then(|t| t.keys().find(|k| *k != "course"))
+    {
+        return Err(UsageError(format!(
+            "{shown}: unknown key `{key}`; courses are [[course]] tables"
+        )));
+    }
+    Ok(rows)
+}
+
+/// A file name for `topic`: lowercase letters and digits joined by dashes, at most 60
+/// characters, "course" when nothing is left.
+pub fn slug(topic: &str) -> String {
+    let mut out = String::new();
+    for c in topic.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+        if out.chars().count() >= 60 {
+            break;
+        }
+    }
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() {
+        "course".into()
+    } else {
+        out
+    }
+}
+
+/// Names for `topics` in order: their slugs, "-2", "-3"... added to repeats (compared
+/// without case, as some file systems do).
+pub fn names<'a>(topics: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    let mut names = Vec::new();
+    for topic in topics {
+        let base = slug(topic);
+        let name = std::iter::once(base.clone())
+            .chain((2..).map(|k| format!("{base}-{k}")))
+            .find(|n| !taken.contains(&n.to_lowercase()))
+            .expect("some number is free");
+        taken.insert(name.to_lowercase());
+        names.push(name);
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn the_three_formats_read_the_same_courses() {
+        let csv = "topic,modules,audience,level,weeks,language,outline\n\
+                   History of Jazz,4,,,,,\n\"Tides, Moon and Sun\",3,Adults,Beginner,6,English,jazz.txt\n";
+        let jsonl = "{\"topic\":\"History of Jazz\",\"modules\":4}\n\n\
+                     {\"topic\":\"Tides, Moon and Sun\",\"modules\":3,\"audience\":\"Adults\",\"level\":\"Beginner\",\"weeks\":6,\"language\":\"English\",\"outline\":\"jazz.txt\"}\n";
+        let toml = "[[course]]\ntopic = \"History of Jazz\"\nmodules = 4\n\n[[course]]\n\
+                    topic = \"Tides, Moon and Sun\"\nmodules = 3\naudience = \"Adults\"\nlevel = \"Beginner\"\nweeks = 6\nlanguage = \"English\"\noutline = \"jazz.txt\"\n";
+        for (name, text) in [("c.csv", csv), ("c.jsonl", jsonl), ("c.toml", toml)] {
+            let (dir, path) = write(name, text);
+            let rows = read(&path).unwrap();
+            assert_eq!(rows.len(), 2, "{name}");
+            assert_eq!(rows[0].1.topic, "History of Jazz");
+            assert_eq!(rows[0].1.modules, Some(4));
+            assert_eq!(rows[0].1.audience, None, "{name}: an empty cell is absent");
+            let second = &rows[1].1;
+            assert_eq!(second.weeks, Some(6));
+            assert_eq!(second.outline, Some(dir.path().join("jazz.txt")), "{name}");
+            assert_eq!(rows[1].0.row, 2);
+        }
+    }
+
+    #[test]
+    fn a_bad_row_is_named() {
+        for (name, text, needle) in [
+            (
+                "c.csv",
+                "topic,modules\nJazz,4\nTides,four\n",
+                "row 2 (line 3)",
+            ),
+            ("c.csv", "topic,modules\nJazz,4,9\n", "row 1 (line 2)"),
+            (
+                "c.jsonl",
+                "{\"topic\":\"Jazz\"}\n{\"topic\":\"T\",\"modulez\":3}\n",
+                "row 2 (line 2)",
+            ),
+            ("c.jsonl", "{\"topic\":\"Jazz\"}\nnot json\n", "row 2"),
+            (
+                "c.toml",
+                "[[course]]\ntopic = \"Jazz\"\n[[course]]\nmodules = 3\n",
+                "course 2",
+            ),
+            ("c.csv", "topic,modules\n", "lists no course"),
+            ("c.txt", "Jazz\n", ".csv"),
+        ] {
+            let (_dir, path) = write(name, text);
+            let err = read(&path).unwrap_err();
+            assert!(err.is::<UsageError>(), "{name}");
+            assert!(err.to_string().contains(needle), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn names_are_slugs_without_collisions() {
+        assert_eq!(
+            names([
+                "History of Jazz",
+                "history of jazz!",
+                "Économie",
+                "???",
+                "Jazz-2"
+            ]),
+            [
+                "history-of-jazz",
+                "history-of-jazz-2",
+                "économie",
+                "course",
+                "jazz-2"
+            ]
+        );
+        assert!(slug(&"a ".repeat(100)).chars().count() <= 60);
+    }
+}

@@ -1,0 +1,456 @@
+//! One engine shared by pipelines that run at once (the courses of a batch).
+//!
+//! Each pipeline runs on its own thread with a `Seat`: an `Engine` whose calls go to the
+//! thread that owns the real engine (a llama.cpp context is not shared across threads).
+//! That thread, in `Table::serve`, keeps one open run of the engine going: the calls of
+//! every seat join it as they come, each seat's calls their own group (so a course's calls
+//! share its prefix and continue its own outline); each follow-up question goes to the
+//! pipeline that asked, and a pipeline gets its outputs as soon as its own calls are done,
+//! while the others' calls go on decoding.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::mpsc::{channel, Receiver, Sender};
+
+use anyhow::anyhow;
+
+use super::{
+    Ask, BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineInfo, FollowUp, Phase,
+    Progress, Strategy,
+};
+
+type Outcome = Result<(Vec<CallOutput>, BatchStats), String>;
+
+enum Request {
+    Run {
+        group: usize,
+        calls: Vec<ChatCall>,
+        answer: Sender<Answer>,
+    },
+    Continues {
+        conversation: Vec<ChatMessage>,
+        answer: Sender<Result<(), String>>,
+    },
+    Leave {
+        group: usize,
+    },
+}
+
+enum Answer {
+    FollowUp {
+        call: Box<ChatCall>,
+        output: Box<CallOutput>,
+        next: Sender<Option<ChatCall>>,
+    },
+    Done(Outcome),
+}
+
+/// The owner's side: seats pipelines and serves their calls.
+pub struct Table {
+    requests: Receiver<Request>,
+    seats: Seats,
+}
+
+/// Makes seats for pipelines; cheap to clone and `Send`.
+#[derive(Clone)]
+pub struct Seats {
+    to_table: Sender<Request>,
+    info: EngineInfo,
+}
+
+/// A pipeline's engine: its calls run on the table's engine, as group `group`. Leaves the
+/// table when dropped (also when its pipeline panics), so the others never wait for it.
+pub struct Seat {
+    group: usize,
+    seats: Seats,
+}
+
+impl Seats {
+    /// A seat for a pipeline whose calls form group `group` (unique among seated pipelines).
+    pub fn seat(&self, group: usize) -> Seat {
+        Seat {
+            group,
+            seats: self.clone(),
+        }
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let _ = self
+            .seats
+            .to_table
+            .send(Request::Leave { group: self.group });
+    }
+}
+
+impl Table {
+    /// A table for an engine described by `info`.
+    pub fn new(info: EngineInfo) -> Self {
+        let (to_table, requests) = channel();
+        Self {
+            requests,
+            seats: Seats { to_table, info },
+        }
+    }
+
+    /// What makes seats for this table.
+    pub fn seats(&self) -> &Seats {
+        &self.seats
+    }
+
+    /// Serves `seated` pipelines on `engine` with `strategy` until every one has left.
+    /// When a pipeline leaves group `g`, `on_leave(g)` may seat another in its place
+    /// (returns whether it did). `settled` hears of every call whose reply needs no further
+    /// call. Returns the figures of the whole run.
+    pub fn serve(
+        &self,
+        engine: &mut dyn Engine,
+        (seated, strategy): (usize, Strategy),
+        progress: &dyn Progress,
+        on_leave: &mut dyn FnMut(usize) -> bool,
+        settled: &dyn Fn(&ChatCall),
+    ) -> anyhow::Result<BatchStats> {
+        let state = RefCell::new(Host {
+            requests: &self.requests,
+            seated,
+            seats: HashMap::new(),
+            on_leave,
+        });
+        let mut follow_up = |call: &ChatCall, output: &CallOutput| {
+            let next = state.borrow_mut().follow_up(call, output);
+            if next.is_none() {
+                settled(call);
+            }
+            next
+        };
+        let mut more = |ask: Ask<'_>| state.borrow_mut().more(&ask);
+        let result = engine.run_open(&[], strategy, progress, &mut follow_up, &mut more);
+        let mut host = state.into_inner();
+        match result {
+            Ok((_, stats)) => Ok(stats),
+            Err(e) => {
+                // Every pipeline hears of it, now and at each later call, until all leave.
+                let why = format!("{e:#}");
+                host.fail_all(&why);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A seated pipeline's calls in the open run.
+struct SeatCalls {
+    answer: Sender<Answer>,
+    /// Position of each call (by phase, index, attempt) among the seat's outputs.
+    positions: HashMap<(Phase, usize, u32), usize>,
+    outputs: Vec<(usize, CallOutput)>,
+    outstanding: usize,
+}
+
+/// The table's side of an open run.
+struct Host<'a> {
+    requests: &'a Receiver<Request>,
+    seated: usize,
+    seats: HashMap<usize, SeatCalls>,
+    on_leave: &'a mut dyn FnMut(usize) -> bool,
+}
+
+fn key(c: &ChatCall) -> (Phase, usize, u32) {
+    (c.phase, c.index, c.attempt)
+}
+
+impl Host<'_> {
+    /// Routes a finished call to its pipeline; hands it its outputs once all are done.
+    fn follow_up(&mut self, call: &ChatCall, output: &CallOutput) -> Option<ChatCall> {
+        let seat = self.seats.get_mut(&call.group)?;
+        let (next_tx, next_rx) = channel();
+        let question = Answer::FollowUp {
+            call: Box::new(call.clone()),
+            output: Box::new(output.clone()),
+            next: next_tx,
+        };
+        let next = match seat.answer.send(question) {
+            Ok(()) => next_rx.recv().ok().flatten(),
+            Err(_) => None,
+        };
+        let position = seat
+            .positions
+            .get(&key(call))
+            .copied()
+            .unwrap_or(usize::MAX);
+        seat.outputs.push((position, output.clone()));
+        match next {
+            Some(n) => {
+                let n = ChatCall {
+                    group: call.group,
+                    ..n
+                };
+                let at = seat.positions.len();
+                seat.positions.insert(key(&n), at);
+                Some(n)
+            }
+            None => {
+                seat.outstanding -= 1;
+                if seat.outstanding == 0 {
+                    let mut seat = self.seats.remove(&call.group).expect("found above");
+                    seat.outputs.sort_by_key(|(p, _)| *p);
+                    let outputs = seat.outputs.into_iter().map(|(_, o)| o).collect();
+                    let done = Answer::Done(Ok((outputs, BatchStats::default())));
+                    let _ = seat.answer.send(done);
+                }
+                None
+            }
+        }
+    }
+
+    /// New calls from the seats; waits for some when the engine is idle and a pipeline is
+    /// still seated. Answers questions about continuing meanwhile.
+    fn more(&mut self, ask: &Ask<'_>) -> Vec<ChatCall> {
+        let mut new = Vec::new();
+        loop {
+            let wait = ask.idle && new.is_empty() && self.seated > 0;
+            let request = if wait {
+                match self.requests.recv() {
+                    Ok(r) => r,
+                    Err(_) => return new,
+                }
+            } else {
+                match self.requests.try_recv() {
+                    Ok(r) => r,
+                    Err(_) => return new,
+                }
+            };
+            match request {
+                Request::Continues {
+                    conversation,
+                    answer,
+                } => {
+                    let _ = answer.send((ask.continues)(&conversation));
+                }
+                Request::Run {
+                    group,
+                    calls,
+                    answer,
+                } => {
+                    let positions = calls.iter().enumerate().map(|(i, c)| (key(c), i));
+                    let seat = SeatCalls {
+                        answer,
+                        positions: positions.collect(),
+                        outputs: Vec::new(),
+                        outstanding: calls.len(),
+                    };
+                    if calls.is_empty() {
+                        let _ = seat.answer.send(Answer::Done(Ok(Default::default())));
+                        continue;
+                    }
+                    self.seats.insert(group, seat);
+                    new.extend(calls.into_iter().map(|c| ChatCall { group, ..c }));
+                }
+                Request::Leave { group } => {
+                    self.seats.remove(&group);
+                    self.seated -= 1;
+                    if (self.on_leave)(group) {
+                        self.seated += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// After the engine failed: every call waiting and to come is answered with `why`.
+    fn fail_all(&mut self, why: &str) {
+        for (_, seat) in self.seats.drain() {
+            let _ = seat.answer.send(Answer::Done(Err(why.to_string())));
+        }
+        while self.seated > 0 {
+            let Ok(request) = self.requests.recv() else {
+                return;
+            };
+            match request {
+                Request::Run { answer, .. } => {
+                    let _ = answer.send(Answer::Done(Err(why.to_string())));
+                }
+                Request::Continues { answer, .. } => {
+                    let _ = answer.send(Err(why.to_string()));
+                }
+                Request::Leave { group } => {
+                    self.seated -= 1;
+                    if (self.on_leave)(group) {
+                        self.seated += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn stopped() -> anyhow::Error {
+    anyhow!("the shared engine has stopped")
+}
+
+impl Engine for Seat {
+    fn info(&self) -> EngineInfo {
+        self.seats.info.clone()
+    }
+
+    fn continues(&mut self, conversation: &[ChatMessage]) -> Result<(), String> {
+        let (answer, reply) = channel();
+        let request = Request::Continues {
+            conversation: conversation.to_vec(),
+            answer,
+        };
+        self.seats
+            .to_table
+            .send(request)
+            .map_err(|_| stopped().to_string())?;
+        reply.recv().map_err(|_| stopped().to_string())?
+    }
+
+    fn run_with_follow_ups(
+        &mut self,
+        calls: &[ChatCall],
+        _strategy: Strategy,
+        _progress: &dyn Progress,
+        follow_up: FollowUp<'_>,
+    ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
+        let (answer, replies) = channel();
+        let request = Request::Run {
+            group: self.group,
+            calls: calls.to_vec(),
+            answer,
+        };
+        self.seats.to_table.send(request).map_err(|_| stopped())?;
+        loop {
+            match replies.recv().map_err(|_| stopped())? {
+                Answer::FollowUp { call, output, next } => {
+                    let _ = next.send(follow_up(&call, &output));
+                }
+                Answer::Done(outcome) => return outcome.map_err(anyhow::Error::msg),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Finish, NoProgress};
+    use crate::timing::{CallMarks, CallRecord, CallTokens};
+
+    /// Answers each call with "group/index/attempt"; runs follow-ups as they are asked.
+    struct Echo {
+        batches: usize,
+    }
+
+    impl Engine for Echo {
+        fn info(&self) -> EngineInfo {
+            EngineInfo {
+                backend: "echo".into(),
+                model: "echo".into(),
+                path: None,
+                size_bytes: None,
+                quantization: None,
+                chat_template: None,
+                threads: 1,
+            }
+        }
+
+        fn run_with_follow_ups(
+            &mut self,
+            calls: &[ChatCall],
+            _strategy: Strategy,
+            _progress: &dyn Progress,
+            follow_up: FollowUp<'_>,
+        ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
+            self.batches += 1;
+            let mut queue: std::collections::VecDeque<ChatCall> = calls.iter().cloned().collect();
+            let mut outputs = Vec::new();
+            while let Some(c) = queue.pop_front() {
+                let out = CallOutput {
+                    text: format!("{}/{}/{}", c.group, c.index, c.attempt),
+                    tokens: Vec::new(),
+                    record: CallRecord::new(
+                        c.phase,
+                        c.index,
+                        c.attempt,
+                        CallMarks::default(),
+                        CallTokens::default(),
+                        Finish::Stop,
+                    ),
+                };
+                if let Some(next) = follow_up(&c, &out) {
+                    queue.push_back(next);
+                }
+                outputs.push(out);
+            }
+            Ok((outputs, BatchStats::default()))
+        }
+    }
+
+    fn call(index: usize) -> ChatCall {
+        ChatCall {
+            phase: Phase::Module,
+            index,
+            group: 0,
+            attempt: 1,
+            messages: Vec::new(),
+            schema: serde_json::Value::Null,
+            max_tokens: 8,
+            seed: 0,
+        }
+    }
+
+    #[test]
+    fn each_seat_gets_its_own_outputs_and_follow_ups() {
+        let mut engine = Echo { batches: 0 };
+        let table = Table::new(engine.info());
+        let settled = std::sync::Mutex::new(0);
+        let texts = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|g| {
+                    let mut seat = table.seats().seat(g);
+                    s.spawn(move || {
+                        let calls = [call(0), call(1)];
+                        // Group 1 asks once for a regeneration of its first call.
+                        let mut redo = |c: &ChatCall, _: &CallOutput| {
+                            (g == 1 && c.index == 0 && c.attempt == 1).then(|| ChatCall {
+                                attempt: 2,
+                                ..c.clone()
+                            })
+                        };
+                        let (outs, _) = seat
+                            .run_with_follow_ups(&calls, Strategy::Parallel, &NoProgress, &mut redo)
+                            .unwrap();
+                        let second = seat.run(&[call(5)], Strategy::Parallel, &NoProgress);
+                        let mut texts: Vec<String> = outs.into_iter().map(|o| o.text).collect();
+                        texts.extend(second.unwrap().0.into_iter().map(|o| o.text));
+                        texts
+                    })
+                })
+                .collect();
+            let mut on_leave = |_| false;
+            let count = |_: &ChatCall| *settled.lock().unwrap() += 1;
+            table
+                .serve(
+                    &mut engine,
+                    (2, Strategy::Parallel),
+                    &NoProgress,
+                    &mut on_leave,
+                    &count,
+                )
+                .unwrap();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(texts[0], ["0/0/1", "0/1/1", "0/5/1"]);
+        assert_eq!(texts[1], ["1/0/1", "1/1/1", "1/0/2", "1/5/1"]);
+        assert_eq!(
+            *settled.lock().unwrap(),
+            6,
+            "every call that needed nothing more"
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! What happens to calls at each point of the decode loop: admitted to a sequence,
+//! sampled, finished, followed up, or joining the running batch.
+
+use anyhow::bail;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_batch::LlamaBatch;
+
+use super::live::Live;
+use super::memory::{common_len, fill_prefixes, shared_prefix_len, GroupPrefix};
+use super::model::{LoadedModel, Reply};
+use crate::engine::schedule::{Entry, Ledger};
+use crate::engine::stream::Stream;
+use crate::engine::{CallOutput, ChatCall, Progress, Sampling, Strategy};
+use crate::report::call_label;
+use crate::timing::Clock;
+
+/// Samples every call that has logits after the decode at `now`: marks its first token,
+/// reports progress; returns the tokens the grammar forced.
+pub(super) fn sample_all(
+    ctx: &LlamaContext<'_>,
+    model: &LoadedModel,
+    live: &mut [Live],
+    ledger: &mut Ledger<Vec<i32>>,
+    (clock, now): (Clock, f64),
+    progress: &dyn Progress,
+) -> usize {
+    let mut forced_tokens = 0;
+    for l in live {
+        let Some((forced, eog)) = l.sample(ctx, model) else {
+            continue;
+        };
+        forced_tokens += forced;
+        let e = ledger.entry_mut(l.stream.call);
+        e.marks.prompt_done.get_or_insert(now);
+        if !eog {
+            e.marks.first_token.get_or_insert(clock.now_ms());
+        }
+        progress.tokens(e.call.phase, e.call.index, l.stream.generated().len());
+    }
+    forced_tokens
+}
+
+/// A follow-up's prompt and how much of it its group's sequence holds, checked against its room.
+pub(super) fn follow_up_prompt(
+    (model, replies): (&LoadedModel, &[Reply]),
+    next: &mut ChatCall,
+    prefix: &[i32],
+    own_cells: usize,
+) -> anyhow::Result<(Vec<i32>, usize)> {
+    let prompt = model.prompt_ids(&next.messages, replies)?;
+    if prompt.is_empty() {
+        bail!(
+            "the model's tokenizer turned a prompt into no tokens; its vocabulary cannot be used"
+        );
+    }
+    let cached = common_len(prefix, &prompt).min(prompt.len().saturating_sub(1));
+    let room = model.n_ctx_train().saturating_sub(prompt.len()) as u32;
+    next.max_tokens = next.max_tokens.min(room).max(1);
+    let need = prompt.len() - cached + next.max_tokens as usize;
+    if need > own_cells {
+        bail!(
+            "a regeneration of {} needs {need} tokens of context beyond the shared prompt, \
+             more than its batch planned ({own_cells})",
+            call_label(next.phase, next.index)
+        );
+    }
+    Ok((prompt, cached))
+}
+
+/// Puts call `i` on sequence `seq`: its group's prefix tagged with `seq`, a fresh sampler.
+pub(super) fn admit(
+    ctx: &mut LlamaContext<'_>,
+    model: &LoadedModel,
+    (sampling, grammar, jump_forward): (&Sampling, bool, bool),
+    e: &Entry<Vec<i32>>,
+    (i, seq): (usize, i32),
+) -> anyhow::Result<(Live, usize)> {
+    ctx.clear_kv_cache_seq(Some(seq as u32), None, None)?;
+    if e.cached > 0 {
+        // Same KV stream: the copy only tags the prefix cells with `seq`.
+        ctx.copy_kv_cache_seq(e.call.group as i32, seq, None, Some(e.cached as u32))?;
+    }
+    let (sampler, guide) = model.sampler(&e.call, sampling, grammar, jump_forward)?;
+    let stream = Stream::new(
+        i,
+        seq,
+        e.prompt.clone(),
+        e.cached,
+        e.call.max_tokens as usize,
+    );
+    Ok(Live::new(stream, sampler, guide))
+}
+
+/// A call's output once its stream has finished, marked done at `now`.
+pub(super) fn output(
+    model: &LoadedModel,
+    ledger: &mut Ledger<Vec<i32>>,
+    l: &Live,
+    now: f64,
+    progress: &dyn Progress,
+) -> CallOutput {
+    let e = ledger.entry_mut(l.stream.call);
+    e.marks.done = now;
+    let generated = l.stream.generated();
+    let finish = l
+        .stream
+        .finish()
+        .expect("only finished streams are retired");
+    let record = e.record(e.prompt.len(), generated.len(), finish);
+    progress.call_finished(&record);
+    CallOutput {
+        text: model.detokenize(generated),
+        tokens: generated.to_vec(),
+        record,
+    }
+}
+
+/// Where injected calls go: the context, a batch, each group's prefix tokens, lone groups.
+pub(super) type Sink<'a, 'b, 'm> = (
+    &'a mut LlamaContext<'m>,
+    &'a mut LlamaBatch<'b>,
+    &'a mut Vec<Vec<i32>>,
+    &'a mut Vec<usize>,
+);
+
+/// Queues calls that join a running batch: each group's common prefix computed into its
+/// sequence first (unless held already); returns the decode calls made.
+pub(super) fn inject(
+    (model, replies, strategy): (&LoadedModel, &[Reply], Strategy),
+    (ctx, batch, held, lone): Sink<'_, '_, '_>,
+    ledger: &mut Ledger<Vec<i32>>,
+    calls: Vec<ChatCall>,
+    now: f64,
+) -> anyhow::Result<usize> {
+    let mut groups: Vec<usize> = calls.iter().map(|c| c.group).collect();
+    groups.dedup();
+    let mut decodes = 0;
+    let train = model.n_ctx_train();
+    for g in groups {
+        let Some(holds) = held.get(g) else {
+            bail!(
+                "a call of group {g} came, but memory was sized for {}",
+                held.len()
+            );
+        };
+        let mine: Vec<ChatCall> = calls.iter().filter(|c| c.group == g).cloned().collect();
+        let mut prompts = Vec::with_capacity(mine.len());
+        for c in &mine {
+            let p = model.prompt_ids(&c.messages, replies)?;
+            if p.is_empty() {
+                bail!("the model's tokenizer turned a prompt into no tokens; its vocabulary cannot be used");
+            }
+            prompts.push(p);
+        }
+        lone.retain(|&x| x != g);
+        let cached: Vec<usize> = match (strategy, &prompts[..]) {
+            (Strategy::Sequential, _) => vec![0; prompts.len()],
+            (_, [one]) => {
+                lone.push(g);
+                vec![common_len(holds, one).min(one.len() - 1)]
+            }
+            _ => {
+                let shared = shared_prefix_len(&prompts);
+                let tokens = prompts[0][..shared].to_vec();
+                let reused = common_len(holds, &tokens);
+                if reused < shared {
+                    ctx.clear_kv_cache_seq(Some(g as u32), Some(reused as u32), None)?;
+                    let prefix = GroupPrefix {
+                        group: g,
+                        tokens,
+                        reused,
+                    };
+                    decodes += fill_prefixes(ctx, batch, std::slice::from_ref(&prefix))?;
+                    held[g] = prefix.tokens;
+                }
+                vec![shared; prompts.len()]
+            }
+        };
+        for ((mut call, prompt), cached) in mine.into_iter().zip(prompts).zip(cached) {
+            let room = train.saturating_sub(prompt.len()) as u32;
+            call.max_tokens = call.max_tokens.min(room).max(1);
+            ledger.submit(call, prompt, cached, now);
+        }
+    }
+    Ok(decodes)
+}
+
+/// The groups with one call in `calls` (none for the baseline strategy): their
+/// conversation is kept for the group's next batch.
+pub(super) fn lone_groups(calls: &[ChatCall], strategy: Strategy) -> Vec<usize> {
+    if strategy == Strategy::Sequential {
+        return Vec::new();
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for c in calls {
+        *counts.entry(c.group).or_insert(0) += 1;
+    }
+    counts
+        .into_iter()
+        .filter(|&(_, n)| n == 1)
+        .map(|(g, _)| g)
+        .collect()
+}

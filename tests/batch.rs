@@ -1,0 +1,122 @@
+//! `syllabus batch` on the real binary and the test model: several courses sharing one
+//! engine, the summary, resume, `--force`, and a bad row refused before any model work.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Instant;
+
+use common::cli::{assert_fails, assert_ok, syllabus};
+use serde_json::Value;
+
+fn batch(dir: &Path, extra: &[&str]) -> Output {
+    syllabus(dir)
+        .args(["batch", "courses.jsonl", "--out-dir", "out", "--model"])
+        .arg(common::model_path())
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn summary(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("out/summary.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn statuses(s: &Value) -> Vec<String> {
+    s["courses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn courses_share_the_engine_then_resume_and_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("courses.jsonl"),
+        "{\"topic\":\"Introduction to Marine Biology\",\"modules\":2}\n\
+         {\"topic\":\"Urban Gardening\",\"modules\":2,\"audience\":\"Adults\"}\n",
+    )
+    .unwrap();
+    let out = batch(d, &["--seed", "3", "--format", "markdown"]);
+    assert_ok(&out);
+    let s = summary(d);
+    assert_eq!(statuses(&s), ["written", "written"], "{s:#}");
+    for (name, topic) in [
+        (
+            "introduction-to-marine-biology",
+            "Introduction to Marine Biology",
+        ),
+        ("urban-gardening", "Urban Gardening"),
+    ] {
+        let text = std::fs::read_to_string(d.join(format!("out/{name}.json"))).unwrap();
+        let syllabus: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(syllabus["topic"], topic);
+        assert_eq!(syllabus["modules"].as_array().unwrap().len(), 2);
+        assert_eq!(syllabus["provenance"]["request"]["topic"], topic);
+        let md = std::fs::read_to_string(d.join(format!("out/{name}.md"))).unwrap();
+        assert!(md.contains(syllabus["title"].as_str().unwrap()));
+    }
+    // Both courses ran in one open run of the engine, their calls decoded together.
+    assert!(
+        s["engine_run"]["max_parallel"].as_u64().unwrap() >= 2,
+        "{s:#}"
+    );
+    let record = &s["courses"][1]["record"];
+    assert_eq!(record["modules"], 2);
+    assert_eq!(record["module_batches"][0]["prompt_layout"], "continued");
+
+    let before = std::fs::read(d.join("out/urban-gardening.json")).unwrap();
+    let t = Instant::now();
+    let again = batch(d, &["--seed", "3", "--format", "markdown"]);
+    assert_ok(&again);
+    assert!(t.elapsed().as_secs_f64() < 2.0, "{:?}", t.elapsed());
+    assert_eq!(statuses(&summary(d)), ["skipped", "skipped"]);
+    assert_eq!(
+        std::fs::read(d.join("out/urban-gardening.json")).unwrap(),
+        before
+    );
+
+    // A damaged output is written again; the other stays.
+    std::fs::write(d.join("out/urban-gardening.json"), "{").unwrap();
+    let out = batch(d, &["--seed", "3", "--format", "markdown"]);
+    assert_ok(&out);
+    assert_eq!(statuses(&summary(d)), ["skipped", "written"]);
+
+    let out = batch(d, &["--seed", "3", "--format", "markdown", "--force"]);
+    assert_ok(&out);
+    assert_eq!(statuses(&summary(d)), ["written", "written"]);
+}
+
+#[test]
+fn a_bad_row_is_named_before_any_model_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("courses.csv"),
+        "topic,modules\nHistory of Jazz,3\nTides,300\n",
+    )
+    .unwrap();
+    let out = syllabus(d)
+        .args([
+            "batch",
+            "courses.csv",
+            "--out-dir",
+            "out",
+            "--model",
+            "missing.gguf",
+        ])
+        .output()
+        .unwrap();
+    let err = assert_fails(&out, 2, "courses.csv row 2 (line 3)");
+    assert!(err.contains("modules"), "{err}");
+    assert!(
+        !d.join("out").exists(),
+        "nothing written for a refused file"
+    );
+}
