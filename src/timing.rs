@@ -80,6 +80,22 @@ pub struct EngineInfo {
     pub threads: usize,
 }
 
+#[cfg(test)]
+impl EngineInfo {
+    /// A fake engine named `name` (backend and model), for tests.
+    pub(crate) fn fake(name: &str) -> Self {
+        Self {
+            backend: name.into(),
+            model: name.into(),
+            path: None,
+            size_bytes: None,
+            quantization: None,
+            chat_template: None,
+            threads: 1,
+        }
+    }
+}
+
 /// Milliseconds since the run started.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {

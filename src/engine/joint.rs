@@ -4,9 +4,9 @@
 //! thread that owns the real engine (a llama.cpp context is not shared across threads).
 //! That thread, in `Table::serve`, keeps one open run of the engine going: the calls of
 //! every seat join it as they come, each seat's calls their own group (so a course's calls
-//! share its prefix and continue its own outline); each follow-up question goes to the
-//! pipeline that asked, and a pipeline gets its outputs as soon as its own calls are done,
-//! while the others' calls go on decoding.
+//! share its prefix and continue its own outline); each finished call goes to the pipeline
+//! that made it (with the follow-up question), and a pipeline goes on as soon as its own
+//! calls are done, while the others' calls go on decoding.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -18,8 +18,6 @@ use super::{
     Ask, BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineInfo, FollowUp, Phase,
     Progress, Strategy,
 };
-
-type Outcome = Result<(Vec<CallOutput>, BatchStats), String>;
 
 enum Request {
     Run {
@@ -42,7 +40,8 @@ enum Answer {
         output: Box<CallOutput>,
         next: Sender<Option<ChatCall>>,
     },
-    Done(Outcome),
+    /// Every call of the seat's run has finished (or the engine failed, with why).
+    Done(Result<(), String>),
 }
 
 /// The owner's side: seats pipelines and serves their calls.
@@ -139,12 +138,10 @@ impl Table {
     }
 }
 
-/// A seated pipeline's calls in the open run.
+/// A seated pipeline's run in the open run.
 struct SeatCalls {
     answer: Sender<Answer>,
-    /// Position of each call (by phase, index, attempt) among the seat's outputs.
-    positions: HashMap<(Phase, usize, u32), usize>,
-    outputs: Vec<(usize, CallOutput)>,
+    /// Calls not finished yet (follow-ups included).
     outstanding: usize,
 }
 
@@ -161,7 +158,8 @@ fn key(c: &ChatCall) -> (Phase, usize, u32) {
 }
 
 impl Host<'_> {
-    /// Routes a finished call to its pipeline; hands it its outputs once all are done.
+    /// Hands a finished call to its pipeline, which says whether another call follows;
+    /// tells the pipeline when all its calls are done.
     fn follow_up(&mut self, call: &ChatCall, output: &CallOutput) -> Option<ChatCall> {
         let seat = self.seats.get_mut(&call.group)?;
         let (next_tx, next_rx) = channel();
@@ -174,33 +172,28 @@ impl Host<'_> {
             Ok(()) => next_rx.recv().ok().flatten(),
             Err(_) => None,
         };
-        let position = seat
-            .positions
-            .get(&key(call))
-            .copied()
-            .unwrap_or(usize::MAX);
-        seat.outputs.push((position, output.clone()));
         match next {
-            Some(n) => {
-                let n = ChatCall {
-                    group: call.group,
-                    ..n
-                };
-                let at = seat.positions.len();
-                seat.positions.insert(key(&n), at);
-                Some(n)
-            }
+            Some(n) => Some(ChatCall {
+                group: call.group,
+                ..n
+            }),
             None => {
                 seat.outstanding -= 1;
                 if seat.outstanding == 0 {
-                    let mut seat = self.seats.remove(&call.group).expect("found above");
-                    seat.outputs.sort_by_key(|(p, _)| *p);
-                    let outputs = seat.outputs.into_iter().map(|(_, o)| o).collect();
-                    let done = Answer::Done(Ok((outputs, BatchStats::default())));
-                    let _ = seat.answer.send(done);
+                    let seat = self.seats.remove(&call.group).expect("found above");
+                    let _ = seat.answer.send(Answer::Done(Ok(())));
                 }
                 None
             }
+        }
+    }
+
+    /// A pipeline left group `group`: another may take its place.
+    fn leave(&mut self, group: usize) {
+        self.seats.remove(&group);
+        self.seated -= 1;
+        if (self.on_leave)(group) {
+            self.seated += 1;
         }
     }
 
@@ -233,27 +226,21 @@ impl Host<'_> {
                     calls,
                     answer,
                 } => {
-                    let positions = calls.iter().enumerate().map(|(i, c)| (key(c), i));
-                    let seat = SeatCalls {
-                        answer,
-                        positions: positions.collect(),
-                        outputs: Vec::new(),
-                        outstanding: calls.len(),
-                    };
                     if calls.is_empty() {
-                        let _ = seat.answer.send(Answer::Done(Ok(Default::default())));
+                        let _ = answer.send(Answer::Done(Ok(())));
                         continue;
                     }
-                    self.seats.insert(group, seat);
+                    let outstanding = calls.len();
+                    self.seats.insert(
+                        group,
+                        SeatCalls {
+                            answer,
+                            outstanding,
+                        },
+                    );
                     new.extend(calls.into_iter().map(|c| ChatCall { group, ..c }));
                 }
-                Request::Leave { group } => {
-                    self.seats.remove(&group);
-                    self.seated -= 1;
-                    if (self.on_leave)(group) {
-                        self.seated += 1;
-                    }
-                }
+                Request::Leave { group } => self.leave(group),
             }
         }
     }
@@ -274,12 +261,7 @@ impl Host<'_> {
                 Request::Continues { answer, .. } => {
                     let _ = answer.send(Err(why.to_string()));
                 }
-                Request::Leave { group } => {
-                    self.seated -= 1;
-                    if (self.on_leave)(group) {
-                        self.seated += 1;
-                    }
-                }
+                Request::Leave { group } => self.leave(group),
             }
         }
     }
@@ -321,12 +303,27 @@ impl Engine for Seat {
             answer,
         };
         self.seats.to_table.send(request).map_err(|_| stopped())?;
+        // Outputs in the order an engine gives them: the calls, then follow-ups as asked.
+        let mut order: HashMap<(Phase, usize, u32), usize> =
+            calls.iter().enumerate().map(|(i, c)| (key(c), i)).collect();
+        let mut outputs: Vec<(usize, CallOutput)> = Vec::new();
         loop {
             match replies.recv().map_err(|_| stopped())? {
                 Answer::FollowUp { call, output, next } => {
-                    let _ = next.send(follow_up(&call, &output));
+                    let then = follow_up(&call, &output);
+                    if let Some(n) = &then {
+                        order.insert(key(n), order.len());
+                    }
+                    let _ = next.send(then);
+                    let at = order.get(&key(&call)).copied().unwrap_or(usize::MAX);
+                    outputs.push((at, *output));
                 }
-                Answer::Done(outcome) => return outcome.map_err(anyhow::Error::msg),
+                Answer::Done(outcome) => {
+                    outcome.map_err(anyhow::Error::msg)?;
+                    outputs.sort_by_key(|(at, _)| *at);
+                    let outputs = outputs.into_iter().map(|(_, o)| o).collect();
+                    return Ok((outputs, BatchStats::default()));
+                }
             }
         }
     }
@@ -339,21 +336,11 @@ mod tests {
     use crate::timing::{CallMarks, CallRecord, CallTokens};
 
     /// Answers each call with "group/index/attempt"; runs follow-ups as they are asked.
-    struct Echo {
-        batches: usize,
-    }
+    struct Echo;
 
     impl Engine for Echo {
         fn info(&self) -> EngineInfo {
-            EngineInfo {
-                backend: "echo".into(),
-                model: "echo".into(),
-                path: None,
-                size_bytes: None,
-                quantization: None,
-                chat_template: None,
-                threads: 1,
-            }
+            EngineInfo::fake("echo")
         }
 
         fn run_with_follow_ups(
@@ -363,7 +350,6 @@ mod tests {
             _progress: &dyn Progress,
             follow_up: FollowUp<'_>,
         ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
-            self.batches += 1;
             let mut queue: std::collections::VecDeque<ChatCall> = calls.iter().cloned().collect();
             let mut outputs = Vec::new();
             while let Some(c) = queue.pop_front() {
@@ -388,22 +374,9 @@ mod tests {
         }
     }
 
-    fn call(index: usize) -> ChatCall {
-        ChatCall {
-            phase: Phase::Module,
-            index,
-            group: 0,
-            attempt: 1,
-            messages: Vec::new(),
-            schema: serde_json::Value::Null,
-            max_tokens: 8,
-            seed: 0,
-        }
-    }
-
     #[test]
     fn each_seat_gets_its_own_outputs_and_follow_ups() {
-        let mut engine = Echo { batches: 0 };
+        let mut engine = Echo;
         let table = Table::new(engine.info());
         let settled = std::sync::Mutex::new(0);
         let texts = std::thread::scope(|s| {
@@ -411,7 +384,7 @@ mod tests {
                 .map(|g| {
                     let mut seat = table.seats().seat(g);
                     s.spawn(move || {
-                        let calls = [call(0), call(1)];
+                        let calls = [ChatCall::bare(0), ChatCall::bare(1)];
                         // Group 1 asks once for a regeneration of its first call.
                         let mut redo = |c: &ChatCall, _: &CallOutput| {
                             (g == 1 && c.index == 0 && c.attempt == 1).then(|| ChatCall {
@@ -422,7 +395,8 @@ mod tests {
                         let (outs, _) = seat
                             .run_with_follow_ups(&calls, Strategy::Parallel, &NoProgress, &mut redo)
                             .unwrap();
-                        let second = seat.run(&[call(5)], Strategy::Parallel, &NoProgress);
+                        let second =
+                            seat.run(&[ChatCall::bare(5)], Strategy::Parallel, &NoProgress);
                         let mut texts: Vec<String> = outs.into_iter().map(|o| o.text).collect();
                         texts.extend(second.unwrap().0.into_iter().map(|o| o.text));
                         texts

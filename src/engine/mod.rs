@@ -149,6 +149,23 @@ pub struct ChatCall {
     pub seed: u32,
 }
 
+#[cfg(test)]
+impl ChatCall {
+    /// First try of module `index`, without messages or schema, for bookkeeping tests.
+    pub(crate) fn bare(index: usize) -> Self {
+        Self {
+            phase: Phase::Module,
+            index,
+            group: 0,
+            attempt: 1,
+            messages: Vec::new(),
+            schema: Value::Null,
+            max_tokens: 8,
+            seed: 0,
+        }
+    }
+}
+
 /// A call's reply text with its timing record.
 #[derive(Debug, Clone)]
 pub struct CallOutput {

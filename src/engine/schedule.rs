@@ -133,20 +133,6 @@ impl<P> Ledger<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timing::Phase;
-
-    fn call(index: usize) -> ChatCall {
-        ChatCall {
-            phase: Phase::Module,
-            index,
-            group: 0,
-            attempt: 1,
-            messages: Vec::new(),
-            schema: serde_json::Value::Null,
-            max_tokens: 8,
-            seed: 0,
-        }
-    }
 
     fn output(ledger: &Ledger<()>, i: usize) -> CallOutput {
         CallOutput {
@@ -160,7 +146,7 @@ mod tests {
     fn calls_wait_for_free_slots_in_submission_order() {
         let mut l: Ledger<()> = Ledger::new(1..=2);
         for i in 0..3 {
-            l.submit(call(i), (), 0, 0.0);
+            l.submit(ChatCall::bare(i), (), 0, 0.0);
         }
         assert_eq!(l.admit(1.0), Some((0, 1)));
         assert_eq!(l.admit(1.0), Some((1, 2)));
@@ -181,8 +167,8 @@ mod tests {
     #[test]
     fn follow_ups_queue_behind_waiting_calls_and_outputs_keep_submission_order() {
         let mut l: Ledger<()> = Ledger::new(1..=1);
-        l.submit(call(0), (), 3, 0.0);
-        l.submit(call(1), (), 3, 0.0);
+        l.submit(ChatCall::bare(0), (), 3, 0.0);
+        l.submit(ChatCall::bare(1), (), 3, 0.0);
         let (i, slot) = l.admit(0.0).unwrap();
         let out = output(&l, i);
         let next = l.finish(i, slot, out, &mut |c, _| {
@@ -213,7 +199,7 @@ mod tests {
     #[test]
     fn an_unfinished_call_is_an_error_not_a_panic() {
         let mut l: Ledger<()> = Ledger::new(1..=1);
-        l.submit(call(0), (), 0, 0.0);
+        l.submit(ChatCall::bare(0), (), 0, 0.0);
         assert!(l.into_outputs().is_err());
     }
 }

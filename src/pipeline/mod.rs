@@ -247,15 +247,7 @@ mod tests {
 
     impl Engine for Fake {
         fn info(&self) -> EngineInfo {
-            EngineInfo {
-                backend: "fake".into(),
-                model: "fake".into(),
-                path: None,
-                size_bytes: None,
-                quantization: None,
-                chat_template: None,
-                threads: 1,
-            }
+            EngineInfo::fake("fake")
         }
 
         fn continues(&mut self, conversation: &[ChatMessage]) -> Result<(), String> {

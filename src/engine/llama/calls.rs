@@ -6,7 +6,7 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 
 use super::live::Live;
-use super::memory::{common_len, fill_prefixes, shared_prefix_len, GroupPrefix};
+use super::memory::{common_len, fill_prefixes, group_prefix};
 use super::model::{LoadedModel, Reply};
 use crate::engine::schedule::{Entry, Ledger};
 use crate::engine::stream::Stream;
@@ -152,30 +152,18 @@ pub(super) fn inject(
             }
             prompts.push(p);
         }
+        let refs: Vec<&[i32]> = prompts.iter().map(Vec::as_slice).collect();
+        let prefix = group_prefix(g, strategy, holds, &refs);
         lone.retain(|&x| x != g);
-        let cached: Vec<usize> = match (strategy, &prompts[..]) {
-            (Strategy::Sequential, _) => vec![0; prompts.len()],
-            (_, [one]) => {
-                lone.push(g);
-                vec![common_len(holds, one).min(one.len() - 1)]
-            }
-            _ => {
-                let shared = shared_prefix_len(&prompts);
-                let tokens = prompts[0][..shared].to_vec();
-                let reused = common_len(holds, &tokens);
-                if reused < shared {
-                    ctx.clear_kv_cache_seq(Some(g as u32), Some(reused as u32), None)?;
-                    let prefix = GroupPrefix {
-                        group: g,
-                        tokens,
-                        reused,
-                    };
-                    decodes += fill_prefixes(ctx, batch, std::slice::from_ref(&prefix))?;
-                    held[g] = prefix.tokens;
-                }
-                vec![shared; prompts.len()]
-            }
-        };
+        if strategy != Strategy::Sequential && prompts.len() == 1 {
+            lone.push(g);
+        }
+        if prefix.reused < prefix.tokens.len() {
+            ctx.clear_kv_cache_seq(Some(g as u32), Some(prefix.reused as u32), None)?;
+            decodes += fill_prefixes(ctx, batch, std::slice::from_ref(&prefix))?;
+            held[g] = prefix.tokens.clone();
+        }
+        let cached = vec![prefix.tokens.len(); prompts.len()];
         for ((mut call, prompt), cached) in mine.into_iter().zip(prompts).zip(cached) {
             let room = train.saturating_sub(prompt.len()) as u32;
             call.max_tokens = call.max_tokens.min(room).max(1);

@@ -13,6 +13,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::model::{backend, LoadedModel};
 use crate::engine::stream::BatchEntry;
+use crate::engine::Strategy;
 
 /// Tokens per decode call (prompt chunks and generation steps alike).
 pub(super) const N_BATCH: usize = 512;
@@ -103,11 +104,9 @@ pub(super) struct GroupPrefix {
 }
 
 impl<'m> Memory<'m> {
-    /// How many leading tokens of `prompt` group `group`'s prefix sequence already holds.
-    pub fn reusable(&self, group: usize, prompt: &[i32]) -> usize {
-        self.prefixes
-            .get(group)
-            .map_or(0, |held| common_len(held, prompt))
+    /// The tokens group `group`'s prefix sequence holds.
+    pub fn held(&self, group: usize) -> &[i32] {
+        self.prefixes.get(group).map_or(&[][..], Vec::as_slice)
     }
 
     /// Makes sure the context has at least `layout`; creates it (again) only when needed.
@@ -248,16 +247,40 @@ pub(super) fn common_len<T: PartialEq>(a: &[T], b: &[T]) -> usize {
 }
 
 /// Length of the token prefix shared by all prompts, leaving every prompt at least one token.
-pub fn shared_prefix_len<T: PartialEq>(prompts: &[Vec<T>]) -> usize {
+pub fn shared_prefix_len<T: PartialEq, P: AsRef<[T]>>(prompts: &[P]) -> usize {
     let Some((first, rest)) = prompts.split_first() else {
         return 0;
     };
+    let first = first.as_ref();
     let mut n = first.len();
     for p in rest {
-        n = n.min(common_len(first, p));
+        n = n.min(common_len(first, p.as_ref()));
     }
-    let shortest = prompts.iter().map(Vec::len).min().unwrap_or(0);
+    let shortest = prompts.iter().map(|p| p.as_ref().len()).min().unwrap_or(0);
     n.min(shortest.saturating_sub(1))
+}
+
+/// The prefix group `group`'s `prompts` share, and how much of it its sequence already
+/// holds (`held`): a lone call shares what the sequence holds (an earlier conversation);
+/// several share their common start; the baseline strategy shares nothing.
+pub(super) fn group_prefix(
+    group: usize,
+    strategy: Strategy,
+    held: &[i32],
+    prompts: &[&[i32]],
+) -> GroupPrefix {
+    let shared = match (strategy, prompts) {
+        (Strategy::Sequential, _) | (_, []) => 0,
+        (_, [one]) => common_len(held, one).min(one.len().saturating_sub(1)),
+        _ => shared_prefix_len(prompts),
+    };
+    let tokens = prompts.first().map_or(&[][..], |p| &p[..shared]).to_vec();
+    let reused = common_len(held, &tokens);
+    GroupPrefix {
+        group,
+        tokens,
+        reused,
+    }
 }
 
 #[cfg(test)]
@@ -270,7 +293,7 @@ mod tests {
         assert_eq!(shared_prefix_len(&[vec![1, 2, 3], vec![1, 2, 3]]), 2);
         assert_eq!(shared_prefix_len(&[vec![1, 2, 3], vec![1, 2]]), 1);
         assert_eq!(shared_prefix_len(&[vec![9, 2], vec![1, 2]]), 0);
-        assert_eq!(shared_prefix_len::<i32>(&[]), 0);
+        assert_eq!(shared_prefix_len::<i32, Vec<i32>>(&[]), 0);
         assert_eq!(shared_prefix_len(&[vec![1, 2, 3]]), 2);
     }
 

@@ -32,7 +32,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use self::calls::{admit, follow_up_prompt, inject, lone_groups, output, sample_all, Sink};
 use self::live::Live;
 pub use self::memory::shared_prefix_len;
-use self::memory::{decode, fill_prefixes, keep, GroupPrefix, Memory, Need, N_BATCH};
+use self::memory::{decode, fill_prefixes, group_prefix, keep, GroupPrefix, Memory, Need, N_BATCH};
 pub use self::model::LoadedModel;
 use self::model::Reply;
 use super::schedule::Ledger;
@@ -81,6 +81,8 @@ struct BatchPlan {
     slots: usize,
     /// KV cells each call may use beyond its group's prefix; follow-ups must fit in them.
     own_cells: usize,
+    /// Groups with one call: their conversation is kept for their next batch.
+    lone: Vec<usize>,
 }
 
 impl<'m> LlamaEngine<'m> {
@@ -161,35 +163,18 @@ impl<'m> LlamaEngine<'m> {
         let mut groups: Vec<usize> = calls.iter().map(|c| c.group).collect();
         groups.sort_unstable();
         groups.dedup();
-        let mut prefixes = Vec::with_capacity(groups.len());
-        for &g in &groups {
-            let mine: Vec<&Vec<i32>> = calls
-                .iter()
-                .zip(prompts)
-                .filter(|(c, _)| c.group == g)
-                .map(|(_, p)| p)
-                .collect();
-            let shared = match (strategy, &mine[..]) {
-                (Strategy::Sequential, _) | (_, []) => 0,
-                // A lone call (an outline, a regeneration) shares what the last batch left.
-                (_, [one]) => self
-                    .memory
-                    .reusable(g, one)
-                    .min(one.len().saturating_sub(1)),
-                _ => shared_prefix_len(&mine.iter().map(|p| p.to_vec()).collect::<Vec<_>>()),
-            };
-            let tokens = mine.first().map_or(&[][..], |p| &p[..shared]).to_vec();
-            // The baseline strategy never reuses anything.
-            let reused = match strategy {
-                Strategy::Sequential => 0,
-                _ => self.memory.reusable(g, &tokens),
-            };
-            prefixes.push(GroupPrefix {
-                group: g,
-                tokens,
-                reused,
-            });
-        }
+        let prefixes: Vec<GroupPrefix> = groups
+            .iter()
+            .map(|&g| {
+                let mine: Vec<&[i32]> = calls
+                    .iter()
+                    .zip(prompts)
+                    .filter(|(c, _)| c.group == g)
+                    .map(|(_, p)| p.as_slice())
+                    .collect();
+                group_prefix(g, strategy, self.memory.held(g), &mine)
+            })
+            .collect();
         let shared_of = |g: usize| {
             prefixes
                 .iter()
@@ -205,10 +190,11 @@ impl<'m> LlamaEngine<'m> {
             .max()
             .unwrap_or(1);
         let mut shared: usize = prefixes.iter().map(|p| p.tokens.len()).sum();
+        let lone = lone_groups(calls, strategy);
         if groups.len() > 1 {
             // A lone call's conversation stays in its group's sequence while the call's own
             // sequence goes to another group's call.
-            shared += own * lone_groups(calls, strategy).len();
+            shared += own * lone.len();
         }
         let need = Need {
             seq,
@@ -227,6 +213,7 @@ impl<'m> LlamaEngine<'m> {
                 _ => layout.slots.min(need.wanted),
             },
             own_cells: own,
+            lone,
         };
         Ok((plan, layout.groups))
     }
@@ -324,8 +311,8 @@ impl LlamaEngine<'_> {
         mut more: Option<More<'_>>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
         let start = self.clock.now_ms();
-        let mut lone = lone_groups(calls, strategy);
         let (mut ledger, plan) = self.prepare(calls, strategy, start, more.is_some())?;
+        let mut lone = plan.lone.clone();
         let mut stats = plan.stats();
         let (model, opts, clock) = (self.model, self.opts, self.clock);
         let mut replies = std::mem::take(&mut self.replies);
