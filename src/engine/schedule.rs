@@ -75,6 +75,11 @@ impl<P> Ledger<P> {
         self.entries.len() - 1
     }
 
+    /// The call that `admit` would take next, if any waits.
+    pub fn next_waiting(&self) -> Option<usize> {
+        self.waiting.front().copied()
+    }
+
     /// The next waiting call on a free slot, marked admitted at `now`; `None` when either
     /// no call waits or no slot is free.
     pub fn admit(&mut self, now: f64) -> Option<(usize, i32)> {
@@ -152,6 +157,7 @@ mod tests {
         assert_eq!(l.admit(1.0), Some((1, 2)));
         assert_eq!(l.admit(1.0), None, "no slot free");
         assert!(l.has_waiting());
+        assert_eq!(l.next_waiting(), Some(2));
         let out = output(&l, 1);
         assert!(l.finish(1, 2, out, &mut |_, _| None).is_none());
         assert_eq!(

@@ -6,11 +6,11 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 
 use super::live::Live;
-use super::memory::{common_len, fill_prefixes, group_prefix};
+use super::memory::{common_len, fill_prefixes, group_prefix, keep};
 use super::model::{LoadedModel, Reply};
 use crate::engine::schedule::{Entry, Ledger};
 use crate::engine::stream::Stream;
-use crate::engine::{CallOutput, ChatCall, Progress, Sampling, Strategy};
+use crate::engine::{Ask, CallOutput, ChatCall, FollowUp, More, Progress, Sampling, Strategy};
 use crate::report::call_label;
 use crate::timing::Clock;
 
@@ -41,7 +41,7 @@ pub(super) fn sample_all(
 }
 
 /// A follow-up's prompt and how much of it its group's sequence holds, checked against its room.
-pub(super) fn follow_up_prompt(
+fn follow_up_prompt(
     (model, replies): (&LoadedModel, &[Reply]),
     next: &mut ChatCall,
     prefix: &[i32],
@@ -68,7 +68,7 @@ pub(super) fn follow_up_prompt(
 }
 
 /// Puts call `i` on sequence `seq`: its group's prefix tagged with `seq`, a fresh sampler.
-pub(super) fn admit(
+fn admit(
     ctx: &mut LlamaContext<'_>,
     model: &LoadedModel,
     (sampling, grammar, jump_forward): (&Sampling, bool, bool),
@@ -92,7 +92,7 @@ pub(super) fn admit(
 }
 
 /// A call's output once its stream has finished, marked done at `now`.
-pub(super) fn output(
+fn output(
     model: &LoadedModel,
     ledger: &mut Ledger<Vec<i32>>,
     l: &Live,
@@ -116,7 +116,7 @@ pub(super) fn output(
 }
 
 /// Where injected calls go: the context, a batch, each group's prefix tokens, lone groups.
-pub(super) type Sink<'a, 'b, 'm> = (
+type Sink<'a, 'b, 'm> = (
     &'a mut LlamaContext<'m>,
     &'a mut LlamaBatch<'b>,
     &'a mut Vec<Vec<i32>>,
@@ -125,7 +125,7 @@ pub(super) type Sink<'a, 'b, 'm> = (
 
 /// Queues calls that join a running batch: each group's common prefix computed into its
 /// sequence first (unless held already); returns the decode calls made.
-pub(super) fn inject(
+fn inject(
     (model, replies, strategy): (&LoadedModel, &[Reply], Strategy),
     (ctx, batch, held, lone): Sink<'_, '_, '_>,
     ledger: &mut Ledger<Vec<i32>>,
@@ -173,6 +173,11 @@ pub(super) fn inject(
     Ok(decodes)
 }
 
+/// KV cells call `e` may take beyond its group's prefix: its uncached prompt and budget.
+fn cells_needed(e: &Entry<Vec<i32>>) -> usize {
+    e.prompt.len() - e.cached + e.call.max_tokens as usize
+}
+
 /// The groups with one call in `calls` (none for the baseline strategy): their
 /// conversation is kept for the group's next batch.
 pub(super) fn lone_groups(calls: &[ChatCall], strategy: Strategy) -> Vec<usize> {
@@ -188,4 +193,112 @@ pub(super) fn lone_groups(calls: &[ChatCall], strategy: Strategy) -> Vec<usize> 
         .filter(|&(_, n)| n == 1)
         .map(|(g, _)| g)
         .collect()
+}
+
+/// What finishing calls updates: the ledger, the replies, each group's prefix tokens, and
+/// which groups are lone.
+pub(super) type Books<'a> = (
+    &'a mut Ledger<Vec<i32>>,
+    &'a mut Vec<Reply>,
+    &'a mut Vec<Vec<i32>>,
+    &'a [usize],
+);
+
+/// Retires `finished` calls: outputs recorded, replies remembered, follow-ups queued on the
+/// sequences they leave (within `room` cells), a lone call's conversation kept.
+pub(super) fn settle(
+    finished: Vec<Live>,
+    (ctx, model, clock, progress): (&mut LlamaContext<'_>, &LoadedModel, Clock, &dyn Progress),
+    (ledger, replies, held, lone): Books<'_>,
+    follow_up: FollowUp<'_>,
+    room: usize,
+) -> anyhow::Result<()> {
+    for l in finished {
+        let output = output(model, ledger, &l, clock.now_ms(), progress);
+        if !output.tokens.is_empty() {
+            replies.push(Reply {
+                text: output.text.clone(),
+                ids: output.tokens.clone(),
+            });
+        }
+        let (call, seq) = (l.stream.call, l.stream.seq);
+        let group = ledger.entry(call).call.group;
+        match ledger.finish(call, seq, output, follow_up) {
+            Some(mut next) => {
+                // Joins the running batch on the sequence this call leaves.
+                next.group = group;
+                let with = (model, replies.as_slice());
+                let (prompt, cached) = follow_up_prompt(with, &mut next, &held[group], room)?;
+                ledger.submit(next, prompt, cached, clock.now_ms());
+            }
+            // A lone call's conversation is where its group's next batch continues from;
+            // kept now, before another call takes the sequence.
+            None if lone.contains(&group) => {
+                keep(ctx, seq, group)?;
+                held[group] = l.stream.in_cache().to_vec();
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// Asks `more` for calls and queues them; the decode calls their prefixes took, or `None`
+/// when none came.
+pub(super) fn take_more(
+    more: &mut More<'_>,
+    idle: bool,
+    (model, replies, strategy): (&LoadedModel, &[Reply], Strategy),
+    sink: Sink<'_, '_, '_>,
+    ledger: &mut Ledger<Vec<i32>>,
+    clock: Clock,
+) -> anyhow::Result<Option<usize>> {
+    let ask = Ask {
+        idle,
+        continues: &|c| model.check_continuation(c, replies),
+    };
+    let new = more(ask);
+    if new.is_empty() {
+        return Ok(None);
+    }
+    inject(
+        (model, replies, strategy),
+        sink,
+        ledger,
+        new,
+        clock.now_ms(),
+    )
+    .map(Some)
+}
+
+/// Puts waiting calls on free sequences while the worst case of every call in flight fits
+/// in `cells` beside the `held` prefixes, so no decode finds the cache full (sized so up
+/// front for one group; checked here for several). Returns the tokens the grammar forced.
+pub(super) fn admit_waiting(
+    (ctx, model, sampler): (&mut LlamaContext<'_>, &LoadedModel, (&Sampling, bool, bool)),
+    ledger: &mut Ledger<Vec<i32>>,
+    live: &mut Vec<Live>,
+    (held, cells): (&[Vec<i32>], usize),
+    (clock, progress): (Clock, &dyn Progress),
+) -> anyhow::Result<usize> {
+    let mut forced_tokens = 0;
+    while let Some(next) = ledger.next_waiting() {
+        let in_flight: usize = live
+            .iter()
+            .map(|l| cells_needed(ledger.entry(l.stream.call)))
+            .sum();
+        let used = held.iter().map(Vec::len).sum::<usize>() + in_flight;
+        if !live.is_empty() && used + cells_needed(ledger.entry(next)) > cells {
+            break;
+        }
+        let Some(slot) = ledger.admit(clock.now_ms()) else {
+            break;
+        };
+        let e = ledger.entry(slot.0);
+        progress.call_started(&e.call);
+        let (l, forced) = admit(ctx, model, sampler, e, slot)?;
+        forced_tokens += forced;
+        live.push(l);
+    }
+    Ok(forced_tokens)
 }

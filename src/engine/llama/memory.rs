@@ -75,7 +75,8 @@ pub(super) fn plan(train: usize, max_ctx: usize, need: Need) -> anyhow::Result<L
 }
 
 /// A layout of all `max_ctx` cells (at least `seq`) for `slots` calls in `groups` groups:
-/// for runs of several groups, whose needs vary from batch to batch, sized once.
+/// for runs of several groups, whose needs vary from batch to batch, sized once (calls are
+/// admitted only while the worst case of those in flight fits, see `cells_needed`).
 pub(super) fn whole(max_ctx: usize, seq: usize, slots: usize, groups: usize) -> Layout {
     Layout {
         cells: max_ctx.max(seq).div_ceil(SEQ_ALIGN) * SEQ_ALIGN,
@@ -159,11 +160,11 @@ impl<'m> Memory<'m> {
 
     /// Starts a batch with `prefixes`: every call sequence is cleared, each prefix sequence
     /// past what it reuses, and the prefix of a group not in the batch entirely. Returns the
-    /// context and the first call sequence; call `fill_prefixes` next.
+    /// context and its layout; call `fill_prefixes` next.
     pub fn start_batch(
         &mut self,
         prefixes: &[GroupPrefix],
-    ) -> anyhow::Result<(&mut LlamaContext<'m>, usize)> {
+    ) -> anyhow::Result<(&mut LlamaContext<'m>, Layout)> {
         let (ctx, layout) = self.ctx.as_mut().context("no context: call ensure first")?;
         // Metadata only: zeroing the buffers would cost a pass over all KV memory.
         if prefixes.iter().all(|p| p.reused == 0) {
@@ -180,7 +181,7 @@ impl<'m> Memory<'m> {
             ctx.clear_kv_cache_seq(Some(g as u32), Some(reused as u32), None)?;
             self.prefixes[g] = mine.map_or_else(Vec::new, |p| p.tokens.clone());
         }
-        Ok((ctx, layout.groups))
+        Ok((ctx, *layout))
     }
 
     /// Records that group `group`'s prefix sequence now holds `tokens` (see `keep`).

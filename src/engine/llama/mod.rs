@@ -26,20 +26,19 @@ mod memory;
 mod model;
 
 use anyhow::bail;
-use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 
-use self::calls::{admit, follow_up_prompt, inject, lone_groups, output, sample_all, Sink};
+use self::calls::{admit_waiting, lone_groups, sample_all, settle, take_more};
 use self::live::Live;
 pub use self::memory::shared_prefix_len;
-use self::memory::{decode, fill_prefixes, group_prefix, keep, GroupPrefix, Memory, Need, N_BATCH};
+use self::memory::{decode, fill_prefixes, group_prefix, GroupPrefix, Memory, Need, N_BATCH};
 pub use self::model::LoadedModel;
 use self::model::Reply;
 use super::schedule::Ledger;
 use super::stream::BatchEntry;
 use super::{
-    Ask, BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineInfo, FollowUp, More,
-    Progress, Sampling, Strategy,
+    BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineInfo, FollowUp, More, Progress,
+    Sampling, Strategy,
 };
 use crate::timing::Clock;
 
@@ -255,18 +254,30 @@ impl Engine for LlamaEngine<'_> {
     ) -> anyhow::Result<()> {
         let prompt = self.model.tokenize_chat(&like.messages)?.len();
         // The shared prefix is not known yet: size as if nothing were shared, no call
-        // beyond what the model was trained for. Several groups take the whole `--ctx`.
+        // beyond what the model was trained for. Several groups (courses at once) each keep
+        // a conversation of at most one call's size beside the calls.
         let train = self.model.n_ctx_train();
         let seq = (prompt + extra_prompt_tokens + like.max_tokens as usize).min(train);
-        let need = Need {
-            seq,
-            shared: 0,
-            own: seq,
-            wanted: sequences,
-            groups,
-        };
-        let mut layout = memory::plan(train, self.opts.max_ctx, need)?;
+        let mut layout = memory::plan(
+            train,
+            self.opts.max_ctx,
+            Need {
+                seq,
+                shared: 0,
+                own: seq,
+                wanted: sequences,
+                groups,
+            },
+        )?;
         if groups > 1 {
+            // Every conversation kept and one call beside them must fit; the rest of the
+            // cells go to calls while their worst case fits (admission in `run_loop`).
+            let least = (groups + 1) * seq;
+            if least > self.opts.max_ctx {
+                bail!(
+                    "{groups} courses at once need up to {least} tokens of context; raise --ctx to at least that or lower --courses-at-once"
+                );
+            }
             layout = memory::whole(self.opts.max_ctx, seq, sequences, groups);
         }
         self.memory
@@ -317,12 +328,13 @@ impl LlamaEngine<'_> {
         let (model, opts, clock) = (self.model, self.opts, self.clock);
         let mut replies = std::mem::take(&mut self.replies);
         let mut batch = LlamaBatch::new(N_BATCH, 1);
-        let (ctx, groups) = self.memory.start_batch(&plan.prefixes)?;
-        let mut held = vec![Vec::new(); groups];
+        let (ctx, layout) = self.memory.start_batch(&plan.prefixes)?;
+        let mut held = vec![Vec::new(); layout.groups];
         plan.prefixes
             .iter()
             .for_each(|p| held[p.group] = p.tokens.clone());
         let room = more.as_ref().map_or(plan.own_cells, |_| usize::MAX);
+        let sampler = (&opts.sampling, opts.grammar, opts.jump_forward);
         let t = clock.now_ms();
         stats.decode_calls += fill_prefixes(ctx, &mut batch, &plan.prefixes)?;
         stats.decode_ms += clock.now_ms() - t;
@@ -330,14 +342,10 @@ impl LlamaEngine<'_> {
         let mut entries: Vec<BatchEntry> = Vec::with_capacity(N_BATCH);
         let mut live: Vec<Live> = Vec::new();
         loop {
-            while let Some(slot) = ledger.admit(clock.now_ms()) {
-                let e = ledger.entry(slot.0);
-                progress.call_started(&e.call);
-                let sampler = (&opts.sampling, opts.grammar, opts.jump_forward);
-                let (l, forced) = admit(ctx, model, sampler, e, slot)?;
-                stats.forced_tokens += forced;
-                live.push(l);
-            }
+            let on = (&mut *ctx, model, sampler);
+            let cells = (&held[..], layout.cells);
+            let shown = (clock, progress);
+            stats.forced_tokens += admit_waiting(on, &mut ledger, &mut live, cells, shown)?;
             if let Some(more) = more.as_mut() {
                 let with = (model, replies.as_slice(), strategy);
                 let sink = (&mut *ctx, &mut batch, &mut held, &mut lone);
@@ -381,80 +389,4 @@ impl LlamaEngine<'_> {
         let outputs = ledger.into_outputs()?;
         Ok((outputs, stats))
     }
-}
-
-/// What finishing calls updates: the ledger, the replies, each group's prefix tokens, and
-/// which groups are lone.
-type Books<'a> = (
-    &'a mut Ledger<Vec<i32>>,
-    &'a mut Vec<Reply>,
-    &'a mut Vec<Vec<i32>>,
-    &'a [usize],
-);
-
-/// Retires `finished` calls: outputs recorded, replies remembered, follow-ups queued on the
-/// sequences they leave (within `room` cells), a lone call's conversation kept.
-fn settle(
-    finished: Vec<Live>,
-    (ctx, model, clock, progress): (&mut LlamaContext<'_>, &LoadedModel, Clock, &dyn Progress),
-    (ledger, replies, held, lone): Books<'_>,
-    follow_up: FollowUp<'_>,
-    room: usize,
-) -> anyhow::Result<()> {
-    for l in finished {
-        let output = output(model, ledger, &l, clock.now_ms(), progress);
-        if !output.tokens.is_empty() {
-            replies.push(Reply {
-                text: output.text.clone(),
-                ids: output.tokens.clone(),
-            });
-        }
-        let (call, seq) = (l.stream.call, l.stream.seq);
-        let group = ledger.entry(call).call.group;
-        match ledger.finish(call, seq, output, follow_up) {
-            Some(mut next) => {
-                // Joins the running batch on the sequence this call leaves.
-                next.group = group;
-                let with = (model, replies.as_slice());
-                let (prompt, cached) = follow_up_prompt(with, &mut next, &held[group], room)?;
-                ledger.submit(next, prompt, cached, clock.now_ms());
-            }
-            // A lone call's conversation is where its group's next batch continues from;
-            // kept now, before another call takes the sequence.
-            None if lone.contains(&group) => {
-                keep(ctx, seq, group)?;
-                held[group] = l.stream.in_cache().to_vec();
-            }
-            None => {}
-        }
-    }
-    Ok(())
-}
-
-/// Asks `more` for calls and queues them; the decode calls their prefixes took, or `None`
-/// when none came.
-fn take_more(
-    more: &mut More<'_>,
-    idle: bool,
-    (model, replies, strategy): (&LoadedModel, &[Reply], Strategy),
-    sink: Sink<'_, '_, '_>,
-    ledger: &mut Ledger<Vec<i32>>,
-    clock: Clock,
-) -> anyhow::Result<Option<usize>> {
-    let ask = Ask {
-        idle,
-        continues: &|c| model.check_continuation(c, replies),
-    };
-    let new = more(ask);
-    if new.is_empty() {
-        return Ok(None);
-    }
-    inject(
-        (model, replies, strategy),
-        sink,
-        ledger,
-        new,
-        clock.now_ms(),
-    )
-    .map(Some)
 }
