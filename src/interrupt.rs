@@ -2,12 +2,23 @@
 //! daemon call, packing), with one line and exit status 128 + the signal (130 for Ctrl-C),
 //! after removing the temporary files it registered. Finished files are never touched:
 //! outputs are written to registered temporary files and renamed only when complete.
+//! A command that stops gracefully (`serve`) sets a hook: the first signal calls it, a
+//! second one stops the process at once.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
+
+/// Called on the first signal instead of stopping, when set.
+static ON_SIGNAL: Mutex<Option<Box<dyn FnOnce() + Send>>> = Mutex::new(None);
+
+/// Makes the next Ctrl-C or SIGTERM call `hook` instead of stopping the process; a
+/// signal after that stops it at once.
+pub fn on_signal(hook: Box<dyn FnOnce() + Send>) {
+    *ON_SIGNAL.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
+}
 
 /// Temporary files to remove when the process is interrupted.
 static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -22,7 +33,12 @@ pub fn install() -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
+            for signal in signals.forever() {
+                let hook = ON_SIGNAL.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(hook) = hook {
+                    hook();
+                    continue;
+                }
                 for path in temporaries().iter() {
                     let _ = std::fs::remove_file(path);
                 }

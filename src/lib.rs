@@ -29,5 +29,6 @@ pub mod render;
 pub mod reply;
 pub mod report;
 pub mod schema;
+pub mod serve;
 pub mod session;
 pub mod timing;

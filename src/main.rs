@@ -44,7 +44,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let Some(command) = cli.command else {
         return Err(UsageError(
-            "say what to do: generate, regenerate, bench, models or pack (see --help)".into(),
+            "say what to do: generate, regenerate, batch, serve, bench, models or pack (see --help)".into(),
         )
         .into());
     };
@@ -83,6 +83,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Batch(args) => {
             init_logging(cli.verbose, args.run.quiet);
             syllabus::batch::run(&args.plan()?)
+        }
+        Command::Serve(args) => {
+            init_logging(cli.verbose, args.run.quiet);
+            syllabus::serve::run(&args.plan()?)
         }
         Command::Bench(args) => {
             init_logging(cli.verbose, false);

@@ -44,6 +44,8 @@ pub enum Command {
     Models(ModelsCommand),
     /// Time whole runs per strategy and backend, side by side, after a warm-up.
     Bench(Box<BenchArgs>),
+    /// Serve a web page and an HTTP API that write syllabi, with the model loaded once.
+    Serve(Box<ServeArgs>),
     /// Write one executable with a model inside, for machines with nothing else.
     Pack {
         /// Model to put inside: path, alias, Ollama name or owner/repo/file.gguf.
@@ -308,6 +310,32 @@ pub struct BatchArgs {
     /// server's `--parallel` calls.
     #[arg(long, value_name = "N")]
     pub courses_at_once: Option<usize>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Options of `syllabus serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on; port 0 picks a free one (the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    pub listen: String,
+    /// Secret every request must carry (Authorization: Bearer, or the page's sign-in);
+    /// needed to listen beyond this machine [default: $SYLLABUS_TOKEN].
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Listen beyond this machine without a token (anyone on the network can use it).
+    #[arg(long)]
+    pub allow_open: bool,
+    /// Courses written at once, sharing the model's batches [default: 3].
+    #[arg(long, value_name = "N")]
+    pub concurrent: Option<usize>,
+    /// Requests that may wait for a place beyond those [default: 16].
+    #[arg(long, value_name = "N")]
+    pub queue: Option<usize>,
+    /// Most modules a request may ask for [default: 12].
+    #[arg(long, value_name = "N")]
+    pub max_modules: Option<usize>,
     #[command(flatten)]
     pub run: RunArgs,
 }

@@ -7,15 +7,17 @@ pub mod courses;
 mod outline;
 mod plan;
 mod regenerate;
+mod serve;
 mod usage;
 
 pub use self::args::{
     BatchArgs, BenchArgs, Cli, Command, DaemonArgs, GenerateArgs, ModelsCommand, OutputArgs,
-    RegenerateArgs, RunArgs,
+    RegenerateArgs, RunArgs, ServeArgs,
 };
 pub use self::batch::{BatchCourse, BatchPlan};
 pub use self::plan::{output_format, BenchPlan, DaemonPlan, GeneratePlan};
 pub use self::regenerate::RegeneratePlan;
+pub use self::serve::{CourseFields, ServePlan};
 pub use self::usage::{UsageError, MAX_MODULES, MAX_TOPIC_CHARS};
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub mod openai;
 pub mod schedule;
 pub mod stream;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::timing::CallRecord;
@@ -32,7 +32,7 @@ pub use crate::timing::{BatchStats, EngineInfo, Finish, Phase};
 pub const DEFAULT_OLLAMA_MODEL: &str = "qwen:latest";
 
 /// How module calls are scheduled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// One call after another, each from an empty cache (the design before this one, kept as the baseline).
@@ -187,6 +187,10 @@ pub trait Progress {
     fn tokens(&self, _phase: Phase, _index: usize, _tokens: usize) {}
     /// A call finished.
     fn call_finished(&self, _record: &CallRecord) {}
+    /// The outline is written and valid: these are the module titles.
+    fn outline_ready(&self, _titles: &[String]) {}
+    /// Module `index` (0-based) is written and valid.
+    fn module_ready(&self, _index: usize, _title: &str) {}
 }
 
 /// Progress that shows nothing.
@@ -254,11 +258,14 @@ pub trait Engine {
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
         let (mut outputs, mut stats) = (Vec::new(), BatchStats::default());
         let mut next = calls.to_vec();
+        // A daemon's calls in flight cannot be cut; withdrawn groups get no follow-ups.
+        let mut withdrawn = Vec::new();
         loop {
             if next.is_empty() {
                 next = more(Ask {
                     idle: true,
                     continues: &|_| Ok(()),
+                    withdrawn: &mut withdrawn,
                 });
                 if next.is_empty() {
                     return Ok((outputs, stats));
@@ -282,6 +289,9 @@ pub struct Ask<'a> {
     /// Whether the engine can continue a conversation (`Engine::continues`), for sources
     /// that need to know while the engine is busy.
     pub continues: &'a dyn Fn(&[ChatMessage]) -> Result<(), String>,
+    /// Groups whose calls the source withdraws (their course was cancelled): the engine
+    /// cuts their running calls and drops their waiting ones.
+    pub withdrawn: &'a mut Vec<usize>,
 }
 
 /// Gives an open run its further calls (any group): asked after every step.

@@ -117,6 +117,28 @@ impl<P> Ledger<P> {
         next
     }
 
+    /// Drops the waiting calls `which` picks, each finished at `now` as an error with an
+    /// empty output; returns how many.
+    pub fn withdraw(&mut self, which: impl Fn(&ChatCall) -> bool, now: f64) -> usize {
+        let entries = &mut self.entries;
+        let before = self.waiting.len();
+        self.waiting.retain(|&i| {
+            let e = &mut entries[i];
+            if !which(&e.call) {
+                return true;
+            }
+            e.marks.admitted = now;
+            let record = e.record(0, 0, Finish::Error);
+            e.output = Some(CallOutput {
+                text: String::new(),
+                tokens: Vec::new(),
+                record,
+            });
+            false
+        });
+        before - self.waiting.len()
+    }
+
     /// Whether a call waits for a slot.
     pub fn has_waiting(&self) -> bool {
         !self.waiting.is_empty()
@@ -200,6 +222,36 @@ mod tests {
         let outs = l.into_outputs().unwrap();
         let texts: Vec<_> = outs.iter().map(|o| o.text.as_str()).collect();
         assert_eq!(texts, ["reply 0", "reply 1", "reply 2"]);
+    }
+
+    #[test]
+    fn withdrawn_calls_leave_the_queue_with_empty_outputs() {
+        let mut l: Ledger<()> = Ledger::new(1..=1);
+        for (i, group) in [(0, 0), (1, 1), (2, 0)] {
+            l.submit(
+                ChatCall {
+                    group,
+                    ..ChatCall::bare(i)
+                },
+                (),
+                0,
+                0.0,
+            );
+        }
+        assert_eq!(l.admit(1.0), Some((0, 1)));
+        assert_eq!(
+            l.withdraw(|c| c.group == 0, 2.0),
+            1,
+            "only the waiting call of group 0"
+        );
+        let out = output(&l, 0);
+        l.finish(0, 1, out, &mut |_, _| None);
+        assert_eq!(l.admit(3.0), Some((1, 1)), "group 1 goes on");
+        let out = output(&l, 1);
+        l.finish(1, 1, out, &mut |_, _| None);
+        let outs = l.into_outputs().unwrap();
+        assert_eq!(outs[2].record.finish, Finish::Error);
+        assert!(outs[2].text.is_empty());
     }
 
     #[test]

@@ -136,6 +136,11 @@ impl Stream {
         self.finish.get_or_insert(Finish::Stop);
     }
 
+    /// Ends the stream as withdrawn (its course was cancelled): finished as an error.
+    pub fn cut(&mut self) {
+        self.finish.get_or_insert(Finish::Error);
+    }
+
     fn push(&mut self, token: i32) {
         self.tokens.push(token);
         if self.generated().len() >= self.max_tokens {

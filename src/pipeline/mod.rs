@@ -62,6 +62,7 @@ fn module_phase(
             let i = call.index;
             match check(out, |t| ModuleReply::parse_valid(t, checker)) {
                 Ok(reply) => {
+                    progress.module_ready(i, &outline.modules[i].title);
                     replies[i] = Some(reply);
                     None
                 }
@@ -176,6 +177,8 @@ pub fn run(
         builder
     };
     let (outline, layout) = (done.outline, done.layout);
+    let titles: Vec<String> = outline.modules.iter().map(|m| m.title.clone()).collect();
+    progress.outline_ready(&titles);
     let with = (&builder, &checker);
     let outline_ms = clock.now_ms() - t0;
 

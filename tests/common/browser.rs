@@ -1,8 +1,13 @@
-//! Headless Chromium for pages the program writes: a screenshot, and the DOM as rendered.
+//! Headless Chromium for pages the program writes: a screenshot, the DOM as rendered, and
+//! a page driven over the DevTools protocol (headless_chrome).
 //! `.ci/run` installs Chromium and sets SYLLABUS_REQUIRE_CHROMIUM, so CI never skips these.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
+
+use headless_chrome::{Browser, LaunchOptions, Tab};
 
 /// Chromium's path; `None` (allowed only outside CI) when it is not installed.
 pub fn chromium() -> Option<&'static str> {
@@ -74,4 +79,53 @@ pub fn dom(page: &Path) -> Option<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A tab of a new headless Chromium at `url`; keep the browser alive while using the tab.
+pub fn open_tab(chromium: &str, url: &str) -> (std::sync::Arc<Tab>, Browser) {
+    let options = LaunchOptions::default_builder()
+        .path(Some(PathBuf::from(chromium)))
+        .headless(true)
+        .sandbox(false)
+        .idle_browser_timeout(Duration::from_secs(900))
+        .args(
+            [
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-quic",
+                "--no-first-run",
+            ]
+            .map(OsStr::new)
+            .to_vec(),
+        )
+        .build()
+        .unwrap();
+    let browser = Browser::new(options).unwrap();
+    let tab = browser.new_tab().unwrap();
+    tab.set_default_timeout(Duration::from_secs(60));
+    tab.navigate_to(url)
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
+    (tab, browser)
+}
+
+/// Clicks the field `selector` and types `text` into it, as a person would.
+pub fn type_into(tab: &Tab, selector: &str, text: &str) {
+    tab.wait_for_element(selector).unwrap().click().unwrap();
+    tab.type_str(text).unwrap();
+}
+
+/// Polls the expression `js` until it is true, for up to `limit`; whether it became true.
+pub fn wait_for(tab: &Tab, limit: Duration, js: &str) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if tab.evaluate(js, false).unwrap().value == Some(serde_json::Value::Bool(true)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    false
 }

@@ -9,6 +9,7 @@ pub mod fake_ollama;
 pub mod fake_openai;
 pub mod gguf;
 pub mod http;
+pub mod server;
 
 use std::path::PathBuf;
 

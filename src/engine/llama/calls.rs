@@ -13,6 +13,7 @@ use crate::engine::stream::Stream;
 use crate::engine::{Ask, CallOutput, ChatCall, FollowUp, More, Progress, Sampling, Strategy};
 use crate::report::call_label;
 use crate::timing::Clock;
+use crate::timing::Finish;
 
 /// Samples every call that has logits after the decode at `now`: marks its first token,
 /// reports progress; returns the tokens the grammar forced.
@@ -215,7 +216,7 @@ pub(super) fn settle(
 ) -> anyhow::Result<()> {
     for l in finished {
         let output = output(model, ledger, &l, clock.now_ms(), progress);
-        if !output.tokens.is_empty() {
+        if !output.tokens.is_empty() && output.record.finish != Finish::Error {
             replies.push(Reply {
                 text: output.text.clone(),
                 ids: output.tokens.clone(),
@@ -243,21 +244,26 @@ pub(super) fn settle(
     Ok(())
 }
 
-/// Asks `more` for calls and queues them; the decode calls their prefixes took, or `None`
-/// when none came.
+/// Asks `more` for calls and queues them, and cuts the calls of groups it withdraws; the
+/// decode calls the new calls' prefixes took, or `None` when none came.
 pub(super) fn take_more(
     more: &mut More<'_>,
     idle: bool,
     (model, replies, strategy): (&LoadedModel, &[Reply], Strategy),
     sink: Sink<'_, '_, '_>,
-    ledger: &mut Ledger<Vec<i32>>,
+    (ledger, live): (&mut Ledger<Vec<i32>>, &mut [Live]),
     clock: Clock,
 ) -> anyhow::Result<Option<usize>> {
+    let mut withdrawn = Vec::new();
     let ask = Ask {
         idle,
         continues: &|c| model.check_continuation(c, replies),
+        withdrawn: &mut withdrawn,
     };
     let new = more(ask);
+    if !withdrawn.is_empty() {
+        withdraw(&withdrawn, live, ledger, clock.now_ms());
+    }
     if new.is_empty() {
         return Ok(None);
     }
@@ -301,4 +307,15 @@ pub(super) fn admit_waiting(
         live.push(l);
     }
     Ok(forced_tokens)
+}
+
+/// Cuts the running calls of `groups` and drops their waiting ones (their outputs empty,
+/// finished as errors); the cut calls are settled with the next finished ones.
+fn withdraw(groups: &[usize], live: &mut [Live], ledger: &mut Ledger<Vec<i32>>, now: f64) {
+    for l in live.iter_mut() {
+        if groups.contains(&ledger.entry(l.stream.call).call.group) {
+            l.stream.cut();
+        }
+    }
+    ledger.withdraw(|c| groups.contains(&c.group), now);
 }

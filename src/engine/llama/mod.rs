@@ -350,7 +350,8 @@ impl LlamaEngine<'_> {
                 let with = (model, replies.as_slice(), strategy);
                 let sink = (&mut *ctx, &mut batch, &mut held, &mut lone);
                 let idle = live.is_empty();
-                if let Some(n) = take_more(more, idle, with, sink, &mut ledger, clock)? {
+                let books = (&mut ledger, live.as_mut_slice());
+                if let Some(n) = take_more(more, idle, with, sink, books, clock)? {
                     stats.decode_calls += n;
                     continue;
                 }
@@ -365,7 +366,9 @@ impl LlamaEngine<'_> {
                 l.stream.fill(&mut entries, budget);
             }
             let t = clock.now_ms();
-            decode(ctx, &mut batch, &entries)?;
+            if !entries.is_empty() {
+                decode(ctx, &mut batch, &entries)?;
+            }
             let now = clock.now_ms();
             (stats.decode_ms, stats.decode_calls) =
                 (stats.decode_ms + now - t, stats.decode_calls + 1);

@@ -1,4 +1,5 @@
-//! One engine shared by pipelines that run at once (the courses of a batch).
+//! One engine shared by pipelines that run at once (the courses of a batch, the requests
+//! of `serve`).
 //!
 //! Each pipeline runs on its own thread with a `Seat`: an `Engine` whose calls go to the
 //! thread that owns the real engine (a llama.cpp context is not shared across threads).
@@ -6,11 +7,17 @@
 //! every seat join it as they come, each seat's calls their own group (so a course's calls
 //! share its prefix and continue its own outline); each finished call goes to the pipeline
 //! that made it (with the follow-up question), and a pipeline goes on as soon as its own
-//! calls are done, while the others' calls go on decoding.
+//! calls are done, while the others' calls go on decoding. An open table (`serve_open`)
+//! takes pipelines that join at any time, and a course can be cancelled mid-run.
+
+mod host;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
+
+pub use self::host::CANCELLED;
+use self::host::{Answer, Host, Request};
 
 use anyhow::anyhow;
 
@@ -18,31 +25,6 @@ use super::{
     Ask, BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineInfo, FollowUp, Phase,
     Progress, Strategy,
 };
-
-enum Request {
-    Run {
-        group: usize,
-        calls: Vec<ChatCall>,
-        answer: Sender<Answer>,
-    },
-    Continues {
-        conversation: Vec<ChatMessage>,
-        answer: Sender<Result<(), String>>,
-    },
-    Leave {
-        group: usize,
-    },
-}
-
-enum Answer {
-    FollowUp {
-        call: Box<ChatCall>,
-        output: Box<CallOutput>,
-        next: Sender<Option<ChatCall>>,
-    },
-    /// Every call of the seat's run has finished (or the engine failed, with why).
-    Done(Result<(), String>),
-}
 
 /// The owner's side: seats pipelines and serves their calls.
 pub struct Table {
@@ -71,6 +53,17 @@ impl Seats {
             group,
             seats: self.clone(),
         }
+    }
+
+    /// Abandons the course of `group`: its running calls are cut, its pipeline's engine
+    /// calls fail with `CANCELLED` until its seat leaves.
+    pub fn cancel(&self, group: usize) {
+        let _ = self.to_table.send(Request::Cancel { group });
+    }
+
+    /// Ends an open table once nothing runs (`Table::serve_open` returns).
+    pub fn close(&self) {
+        let _ = self.to_table.send(Request::Close);
     }
 }
 
@@ -110,161 +103,60 @@ impl Table {
         on_leave: &mut dyn FnMut(usize) -> bool,
         settled: &dyn Fn(&ChatCall),
     ) -> anyhow::Result<BatchStats> {
-        let state = RefCell::new(Host {
-            requests: &self.requests,
-            seated,
-            seats: HashMap::new(),
-            on_leave,
-        });
-        let mut follow_up = |call: &ChatCall, output: &CallOutput| {
-            let next = state.borrow_mut().follow_up(call, output);
-            if next.is_none() {
-                settled(call);
-            }
-            next
-        };
-        let mut more = |ask: Ask<'_>| state.borrow_mut().more(&ask);
-        let result = engine.run_open(&[], strategy, progress, &mut follow_up, &mut more);
+        let state = RefCell::new(Host::new(&self.requests, (seated, false), on_leave));
+        let result = open_run(engine, strategy, progress, &state, settled);
         let mut host = state.into_inner();
-        match result {
-            Ok((_, stats)) => Ok(stats),
-            Err(e) => {
-                // Every pipeline hears of it, now and at each later call, until all leave.
-                let why = format!("{e:#}");
-                host.fail_all(&why);
-                Err(e)
+        result.inspect_err(|e| {
+            // Every pipeline hears of it, now and at each later call, until all leave.
+            host.fail_all(&format!("{e:#}"));
+        })
+    }
+
+    /// Serves pipelines that join at any time (seats made from `seats()`, each with a group
+    /// not seated at the moment) until `Seats::close`. An engine failure fails the calls in
+    /// flight; the table then goes on with a new run.
+    pub fn serve_open(&self, engine: &mut dyn Engine, strategy: Strategy) -> anyhow::Result<()> {
+        let mut on_leave = |_| false;
+        loop {
+            let state = RefCell::new(Host::new(&self.requests, (0, true), &mut on_leave));
+            let result = open_run(engine, strategy, &super::NoProgress, &state, &|_| {});
+            let mut host = state.into_inner();
+            match result {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "the shared engine failed; its calls in flight fail");
+                    host.fail_all(&format!("{e:#}"));
+                    if !host.open {
+                        return Err(e);
+                    }
+                }
             }
         }
     }
 }
 
-/// A seated pipeline's run in the open run.
-struct SeatCalls {
-    answer: Sender<Answer>,
-    /// Calls not finished yet (follow-ups included).
-    outstanding: usize,
-}
-
-/// The table's side of an open run.
-struct Host<'a> {
-    requests: &'a Receiver<Request>,
-    seated: usize,
-    seats: HashMap<usize, SeatCalls>,
-    on_leave: &'a mut dyn FnMut(usize) -> bool,
+/// One open run of `engine` for the seats `host` serves.
+fn open_run(
+    engine: &mut dyn Engine,
+    strategy: Strategy,
+    progress: &dyn Progress,
+    host: &RefCell<Host<'_>>,
+    settled: &dyn Fn(&ChatCall),
+) -> anyhow::Result<BatchStats> {
+    let mut follow_up = |call: &ChatCall, output: &CallOutput| {
+        let next = host.borrow_mut().follow_up(call, output);
+        if next.is_none() {
+            settled(call);
+        }
+        next
+    };
+    let mut more = |ask: Ask<'_>| host.borrow_mut().more(ask);
+    let (_, stats) = engine.run_open(&[], strategy, progress, &mut follow_up, &mut more)?;
+    Ok(stats)
 }
 
 fn key(c: &ChatCall) -> (Phase, usize, u32) {
     (c.phase, c.index, c.attempt)
-}
-
-impl Host<'_> {
-    /// Hands a finished call to its pipeline, which says whether another call follows;
-    /// tells the pipeline when all its calls are done.
-    fn follow_up(&mut self, call: &ChatCall, output: &CallOutput) -> Option<ChatCall> {
-        let seat = self.seats.get_mut(&call.group)?;
-        let (next_tx, next_rx) = channel();
-        let question = Answer::FollowUp {
-            call: Box::new(call.clone()),
-            output: Box::new(output.clone()),
-            next: next_tx,
-        };
-        let next = match seat.answer.send(question) {
-            Ok(()) => next_rx.recv().ok().flatten(),
-            Err(_) => None,
-        };
-        match next {
-            Some(n) => Some(ChatCall {
-                group: call.group,
-                ..n
-            }),
-            None => {
-                seat.outstanding -= 1;
-                if seat.outstanding == 0 {
-                    let seat = self.seats.remove(&call.group).expect("found above");
-                    let _ = seat.answer.send(Answer::Done(Ok(())));
-                }
-                None
-            }
-        }
-    }
-
-    /// A pipeline left group `group`: another may take its place.
-    fn leave(&mut self, group: usize) {
-        self.seats.remove(&group);
-        self.seated -= 1;
-        if (self.on_leave)(group) {
-            self.seated += 1;
-        }
-    }
-
-    /// New calls from the seats; waits for some when the engine is idle and a pipeline is
-    /// still seated. Answers questions about continuing meanwhile.
-    fn more(&mut self, ask: &Ask<'_>) -> Vec<ChatCall> {
-        let mut new = Vec::new();
-        loop {
-            let wait = ask.idle && new.is_empty() && self.seated > 0;
-            let request = if wait {
-                match self.requests.recv() {
-                    Ok(r) => r,
-                    Err(_) => return new,
-                }
-            } else {
-                match self.requests.try_recv() {
-                    Ok(r) => r,
-                    Err(_) => return new,
-                }
-            };
-            match request {
-                Request::Continues {
-                    conversation,
-                    answer,
-                } => {
-                    let _ = answer.send((ask.continues)(&conversation));
-                }
-                Request::Run {
-                    group,
-                    calls,
-                    answer,
-                } => {
-                    if calls.is_empty() {
-                        let _ = answer.send(Answer::Done(Ok(())));
-                        continue;
-                    }
-                    let outstanding = calls.len();
-                    self.seats.insert(
-                        group,
-                        SeatCalls {
-                            answer,
-                            outstanding,
-                        },
-                    );
-                    new.extend(calls.into_iter().map(|c| ChatCall { group, ..c }));
-                }
-                Request::Leave { group } => self.leave(group),
-            }
-        }
-    }
-
-    /// After the engine failed: every call waiting and to come is answered with `why`.
-    fn fail_all(&mut self, why: &str) {
-        for (_, seat) in self.seats.drain() {
-            let _ = seat.answer.send(Answer::Done(Err(why.to_string())));
-        }
-        while self.seated > 0 {
-            let Ok(request) = self.requests.recv() else {
-                return;
-            };
-            match request {
-                Request::Run { answer, .. } => {
-                    let _ = answer.send(Answer::Done(Err(why.to_string())));
-                }
-                Request::Continues { answer, .. } => {
-                    let _ = answer.send(Err(why.to_string()));
-                }
-                Request::Leave { group } => self.leave(group),
-            }
-        }
-    }
 }
 
 fn stopped() -> anyhow::Error {
@@ -293,7 +185,7 @@ impl Engine for Seat {
         &mut self,
         calls: &[ChatCall],
         _strategy: Strategy,
-        _progress: &dyn Progress,
+        progress: &dyn Progress,
         follow_up: FollowUp<'_>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
         let (answer, replies) = channel();
@@ -310,6 +202,7 @@ impl Engine for Seat {
         loop {
             match replies.recv().map_err(|_| stopped())? {
                 Answer::FollowUp { call, output, next } => {
+                    progress.call_finished(&output.record);
                     let then = follow_up(&call, &output);
                     if let Some(n) = &then {
                         order.insert(key(n), order.len());
@@ -426,5 +319,31 @@ mod tests {
             6,
             "every call that needed nothing more"
         );
+    }
+
+    #[test]
+    fn an_open_table_takes_late_seats_and_a_cancelled_course_ends_alone() {
+        let mut engine = Echo;
+        let table = Table::new(engine.info());
+        let seats = table.seats().clone();
+        let client = std::thread::spawn(move || {
+            let run = |seat: &mut Seat| {
+                seat.run(&[ChatCall::bare(0)], Strategy::Parallel, &NoProgress)
+                    .map(|(outs, _)| outs[0].text.clone())
+            };
+            let (mut a, mut b) = (seats.seat(0), seats.seat(1));
+            seats.cancel(0);
+            let cancelled = run(&mut a).unwrap_err().to_string();
+            let other = run(&mut b).unwrap();
+            drop(a);
+            // The group is free again once its seat left.
+            let again = run(&mut seats.seat(0)).unwrap();
+            seats.close();
+            (cancelled, other, again)
+        });
+        table.serve_open(&mut engine, Strategy::Parallel).unwrap();
+        let (cancelled, other, again) = client.join().unwrap();
+        assert!(cancelled.contains(CANCELLED), "{cancelled}");
+        assert_eq!((other.as_str(), again.as_str()), ("1/0/1", "0/0/1"));
     }
 }

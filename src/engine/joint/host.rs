@@ -1,0 +1,215 @@
+//! The table's side of an open run: the requests seats send, and what the engine's thread
+//! does with them (calls joined to the run, finished calls routed to their pipelines,
+//! cancelled courses withdrawn).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{channel, Receiver, Sender};
+
+use crate::engine::{Ask, CallOutput, ChatCall, ChatMessage};
+
+/// Why a cancelled course's calls end.
+pub const CANCELLED: &str = "cancelled";
+
+/// What a seat (or whoever holds `Seats`) asks of the table.
+pub(super) enum Request {
+    Run {
+        group: usize,
+        calls: Vec<ChatCall>,
+        answer: Sender<Answer>,
+    },
+    Continues {
+        conversation: Vec<ChatMessage>,
+        answer: Sender<Result<(), String>>,
+    },
+    Leave {
+        group: usize,
+    },
+    /// The course of `group` is abandoned: its calls are cut, its pipeline told.
+    Cancel {
+        group: usize,
+    },
+    /// An open table ends once nothing runs.
+    Close,
+}
+
+/// What the table tells a seat about its run.
+pub(super) enum Answer {
+    FollowUp {
+        call: Box<ChatCall>,
+        output: Box<CallOutput>,
+        next: Sender<Option<ChatCall>>,
+    },
+    /// Every call of the seat's run has finished (or the engine failed, with why).
+    Done(Result<(), String>),
+}
+
+/// A seated pipeline's run in the open run.
+struct SeatCalls {
+    answer: Sender<Answer>,
+    /// Calls not finished yet (follow-ups included).
+    outstanding: usize,
+}
+
+/// The table's side of an open run.
+pub(super) struct Host<'a> {
+    requests: &'a Receiver<Request>,
+    seated: usize,
+    /// Waits for calls while nothing is seated, until `Close`.
+    pub open: bool,
+    seats: HashMap<usize, SeatCalls>,
+    /// Groups cancelled and not yet left: their calls are refused.
+    cancelled: HashSet<usize>,
+    on_leave: &'a mut dyn FnMut(usize) -> bool,
+}
+
+impl<'a> Host<'a> {
+    /// A host reading `requests` for `seated` pipelines (open: for any that join).
+    pub fn new(
+        requests: &'a Receiver<Request>,
+        (seated, open): (usize, bool),
+        on_leave: &'a mut dyn FnMut(usize) -> bool,
+    ) -> Self {
+        Self {
+            requests,
+            seated,
+            open,
+            seats: HashMap::new(),
+            cancelled: HashSet::new(),
+            on_leave,
+        }
+    }
+
+    /// Hands a finished call to its pipeline, which says whether another call follows;
+    /// tells the pipeline when all its calls are done.
+    pub fn follow_up(&mut self, call: &ChatCall, output: &CallOutput) -> Option<ChatCall> {
+        let seat = self.seats.get_mut(&call.group)?;
+        let (next_tx, next_rx) = channel();
+        let question = Answer::FollowUp {
+            call: Box::new(call.clone()),
+            output: Box::new(output.clone()),
+            next: next_tx,
+        };
+        let next = match seat.answer.send(question) {
+            Ok(()) => next_rx.recv().ok().flatten(),
+            Err(_) => None,
+        };
+        match next {
+            Some(n) => Some(ChatCall {
+                group: call.group,
+                ..n
+            }),
+            None => {
+                seat.outstanding -= 1;
+                if seat.outstanding == 0 {
+                    let seat = self.seats.remove(&call.group).expect("found above");
+                    let _ = seat.answer.send(Answer::Done(Ok(())));
+                }
+                None
+            }
+        }
+    }
+
+    /// A pipeline left group `group`: calls it left running are withdrawn, and another
+    /// pipeline may take its place.
+    fn leave(&mut self, group: usize, withdrawn: &mut Vec<usize>) {
+        if self.seats.remove(&group).is_some() {
+            withdrawn.push(group);
+        }
+        self.cancelled.remove(&group);
+        self.seated = self.seated.saturating_sub(1);
+        if (self.on_leave)(group) {
+            self.seated += 1;
+        }
+    }
+
+    /// The course of `group` is abandoned: its pipeline hears so, its calls are withdrawn.
+    fn cancel(&mut self, group: usize, withdrawn: &mut Vec<usize>) {
+        if let Some(seat) = self.seats.remove(&group) {
+            let _ = seat.answer.send(Answer::Done(Err(CANCELLED.into())));
+            withdrawn.push(group);
+        }
+        self.cancelled.insert(group);
+    }
+
+    /// New calls from the seats; waits for some when the engine is idle and a pipeline is
+    /// still seated (or the table is open). Answers other requests meanwhile.
+    pub fn more(&mut self, ask: Ask<'_>) -> Vec<ChatCall> {
+        let mut new = Vec::new();
+        loop {
+            let wait = ask.idle && new.is_empty() && (self.seated > 0 || self.open);
+            let request = if wait {
+                match self.requests.recv() {
+                    Ok(r) => r,
+                    Err(_) => return new,
+                }
+            } else {
+                match self.requests.try_recv() {
+                    Ok(r) => r,
+                    Err(_) => return new,
+                }
+            };
+            match request {
+                Request::Continues {
+                    conversation,
+                    answer,
+                } => {
+                    let _ = answer.send((ask.continues)(&conversation));
+                }
+                Request::Run {
+                    group,
+                    calls,
+                    answer,
+                } => {
+                    if self.cancelled.contains(&group) {
+                        let _ = answer.send(Answer::Done(Err(CANCELLED.into())));
+                        continue;
+                    }
+                    if calls.is_empty() {
+                        let _ = answer.send(Answer::Done(Ok(())));
+                        continue;
+                    }
+                    let outstanding = calls.len();
+                    self.seats.insert(
+                        group,
+                        SeatCalls {
+                            answer,
+                            outstanding,
+                        },
+                    );
+                    new.extend(calls.into_iter().map(|c| ChatCall { group, ..c }));
+                }
+                Request::Leave { group } => self.leave(group, ask.withdrawn),
+                Request::Cancel { group } => {
+                    // Calls of the group not yet given to the engine go with it.
+                    new.retain(|c| c.group != group);
+                    self.cancel(group, ask.withdrawn);
+                }
+                Request::Close => self.open = false,
+            }
+        }
+    }
+
+    /// After the engine failed: the calls waiting now are answered with `why`; unless the
+    /// table stays open, so are those to come, until every pipeline has left.
+    pub fn fail_all(&mut self, why: &str) {
+        for (_, seat) in self.seats.drain() {
+            let _ = seat.answer.send(Answer::Done(Err(why.to_string())));
+        }
+        let mut withdrawn = Vec::new();
+        while self.seated > 0 && !self.open {
+            let Ok(request) = self.requests.recv() else {
+                return;
+            };
+            match request {
+                Request::Run { answer, .. } => {
+                    let _ = answer.send(Answer::Done(Err(why.to_string())));
+                }
+                Request::Continues { answer, .. } => {
+                    let _ = answer.send(Err(why.to_string()));
+                }
+                Request::Leave { group } => self.leave(group, &mut withdrawn),
+                Request::Cancel { .. } | Request::Close => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The API: a course asked for as JSON (its result at the end, or its progress as
+//! server-sent events), finished courses and their downloads, health and models.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::Stream;
+use serde_json::json;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+use super::auth::Auth;
+use super::error::ApiError;
+use super::jobs::{Event, Jobs, Refused, Ticket};
+use crate::cli::{CourseFields, ServePlan};
+use crate::engine::EngineInfo;
+use crate::render::{self, Format};
+
+/// Largest request body, bytes.
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// What every handler shares.
+pub struct Shared {
+    /// The courses.
+    pub jobs: Arc<Jobs>,
+    /// The token check.
+    pub auth: Auth,
+    /// The server's plan (request limits, defaults).
+    pub plan: ServePlan,
+    /// The loaded model.
+    pub engine: EngineInfo,
+}
+
+/// The state handlers get.
+pub type AppState = State<Arc<Shared>>;
+
+pub async fn healthz(State(s): AppState) -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "model": s.engine.model, "load": s.jobs.load() }))
+}
+
+pub async fn models(State(s): AppState, headers: HeaderMap) -> Result<Response, ApiError> {
+    s.auth.check(&headers)?;
+    let listed = tokio::task::spawn_blocking(|| crate::models::commands::list(true))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+    let catalog: serde_json::Value = serde_json::from_str(&listed).unwrap_or_default();
+    Ok(Json(json!({ "loaded": s.engine, "catalog": catalog })).into_response())
+}
+
+/// Checks a course request and queues it.
+pub fn submit(
+    s: &Shared,
+    fields: &CourseFields,
+) -> Result<(Ticket, UnboundedReceiver<Event>), ApiError> {
+    let plan = s
+        .plan
+        .request(fields)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.0))?;
+    let (tx, rx) = unbounded_channel();
+    let ticket = s.jobs.submit(plan, tx).map_err(|r| match r {
+        Refused::Full => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the server is busy ({} courses waiting already); try again in a little while",
+                s.plan.queue
+            ),
+        ),
+        Refused::Closing => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
+        }
+    })?;
+    Ok((ticket, rx))
+}
+
+/// Waits for the end of a course: its result, or why it failed.
+pub async fn outcome(
+    rx: &mut UnboundedReceiver<Event>,
+) -> Result<Box<super::jobs::Finished>, ApiError> {
+    while let Some(event) = rx.recv().await {
+        match event {
+            Event::Done(done) => return Ok(done),
+            Event::Failed { message } => {
+                let status = if message.contains("stopping") {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                };
+                return Err(ApiError::new(status, message));
+            }
+            _ => {}
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the course ended without a result",
+    ))
+}
+
+pub async fn create(
+    State(s): AppState,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    s.auth.check(&headers)?;
+    let body = body.map_err(|e| {
+        let status = e.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("the request is larger than {MAX_BODY} bytes")
+        } else {
+            e.body_text()
+        };
+        ApiError::new(status, message)
+    })?;
+    let fields: CourseFields = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the request is not a course as JSON: {e}"),
+        )
+    })?;
+    let (ticket, mut rx) = submit(&s, &fields)?;
+    if fields.stream {
+        return Ok(Sse::new(events(ticket, rx))
+            .keep_alive(KeepAlive::default())
+            .into_response());
+    }
+    // The ticket lives as long as this request: a client that goes away cancels it.
+    let done = outcome(&mut rx).await;
+    drop(ticket);
+    Ok(Json(done?).into_response())
+}
+
+/// A course's events as server-sent events, holding its ticket until the stream ends.
+fn events(
+    ticket: Ticket,
+    rx: UnboundedReceiver<Event>,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    futures_util::stream::unfold(Some((ticket, rx)), |state| async move {
+        let (ticket, mut rx) = state?;
+        let event = rx.recv().await?;
+        let last = matches!(event, Event::Done(_) | Event::Failed { .. });
+        let name = match &event {
+            Event::Queued { .. } => "queued",
+            Event::Started { .. } => "started",
+            Event::Outline { .. } => "outline",
+            Event::Call { .. } => "call",
+            Event::Module { .. } => "module",
+            Event::Done(_) => "done",
+            Event::Failed { .. } => "failed",
+        };
+        let sse = SseEvent::default()
+            .event(name)
+            .json_data(&event)
+            .unwrap_or_else(|_| SseEvent::default().event("failed"));
+        let next = (!last).then_some((ticket, rx));
+        Some((Ok(sse), next))
+    })
+}
+
+fn id_of(id: &str) -> Result<u64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "no such syllabus"))
+}
+
+pub async fn finished(
+    State(s): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    s.auth.check(&headers)?;
+    let done = s.jobs.finished(id_of(&id)?).ok_or_else(gone)?;
+    Ok(Json(&*done).into_response())
+}
+
+fn gone() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such syllabus here (the server keeps the latest 64, until it stops)",
+    )
+}
+
+/// `?inline=1` shows an HTML syllabus in the browser instead of downloading it.
+#[derive(serde::Deserialize)]
+pub struct Shown {
+    #[serde(default)]
+    pub inline: bool,
+}
+
+pub async fn download(
+    State(s): AppState,
+    headers: HeaderMap,
+    Path((id, format)): Path<(String, String)>,
+    Query(shown): Query<Shown>,
+) -> Result<Response, ApiError> {
+    s.auth.check(&headers)?;
+    let done = s.jobs.finished(id_of(&id)?).ok_or_else(gone)?;
+    let (format, mime) = match format.as_str() {
+        "markdown" | "md" => (Format::Markdown, "text/markdown; charset=utf-8"),
+        "json" => (Format::Json, "application/json"),
+        "html" => (Format::Html, "text/html; charset=utf-8"),
+        "docx" => (
+            Format::Docx,
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "formats: markdown, json, html, docx",
+            ))
+        }
+    };
+    let bytes = render::render(&done.syllabus, format)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+    let name = format!(
+        "{}.{}",
+        crate::cli::courses::slug(&done.syllabus.title),
+        format.extension()
+    );
+    let disposition = if shown.inline && format == Format::Html {
+        "inline".to_string()
+    } else {
+        format!("attachment; filename=\"{name}\"")
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,339 @@
+//! The server's courses: up to `concurrent` run at once, each pipeline on its own thread
+//! with a seat at the shared engine (its own group); the rest wait in a bounded queue and
+//! hear their place as it moves. A job whose ticket is dropped (the client went away) is
+//! taken off the queue or cancelled in the engine; finished syllabi are kept for download.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::cli::GeneratePlan;
+use crate::course::{Provenance, Syllabus};
+use crate::engine::joint::{Seats, CANCELLED};
+use crate::engine::{Phase, Progress};
+use crate::session::run_once;
+use crate::timing::{CallRecord, Clock, RunRecord};
+
+/// Finished syllabi kept for download.
+const KEPT: usize = 64;
+
+/// What a client hears about its course, in order; `Done` or `Failed` ends it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// Waiting for a place: `position` requests are ahead (0: next).
+    Queued { id: u64, position: usize },
+    /// The course is being written.
+    Started { id: u64 },
+    /// The outline is written: the module titles.
+    Outline { titles: Vec<String> },
+    /// A model call ended (a rejected reply is written again).
+    Call {
+        phase: Phase,
+        index: usize,
+        attempt: u32,
+        generated_tokens: usize,
+        ms: f64,
+    },
+    /// Module `index` (0-based) is written.
+    Module { index: usize, title: String },
+    /// The whole syllabus, its timing record, and where to download it.
+    Done(Box<Finished>),
+    /// The course could not be written.
+    Failed { message: String },
+}
+
+/// A finished course.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finished {
+    /// Its number on this server.
+    pub id: u64,
+    /// The syllabus, with how it was made.
+    pub syllabus: Syllabus,
+    /// Wall-clock record of the run.
+    pub record: RunRecord,
+    /// Time spent waiting for a place, milliseconds.
+    pub queued_ms: f64,
+    /// Download paths by format.
+    pub downloads: HashMap<&'static str, String>,
+}
+
+/// Why a course was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The queue is full.
+    Full,
+    /// The server is stopping.
+    Closing,
+}
+
+/// A client's hold on its course: dropping it abandons the course.
+pub struct Ticket {
+    id: u64,
+    jobs: Arc<Jobs>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.jobs.abandon(self.id);
+    }
+}
+
+struct Waiting {
+    id: u64,
+    plan: Box<GeneratePlan>,
+    events: UnboundedSender<Event>,
+    since: Clock,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    free: Vec<usize>,
+    queue: VecDeque<Waiting>,
+    /// Running course id -> its group.
+    running: HashMap<u64, usize>,
+    finished: VecDeque<Arc<Finished>>,
+    closing: bool,
+}
+
+/// Every course of the server.
+pub struct Jobs {
+    state: Mutex<State>,
+    seats: Seats,
+    provenance: Provenance,
+    queue_limit: usize,
+}
+
+/// Counts for `/healthz`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Load {
+    /// Courses being written.
+    pub running: usize,
+    /// Courses waiting for a place.
+    pub queued: usize,
+    /// Places for courses at once.
+    pub concurrent: usize,
+    /// Most courses that may wait.
+    pub queue_limit: usize,
+}
+
+impl Jobs {
+    /// Courses on `seats`, `concurrent` at once and `queue_limit` waiting; each syllabus
+    /// records `provenance` (with its own request, seed and strategy).
+    pub fn new(
+        seats: Seats,
+        provenance: Provenance,
+        (concurrent, queue_limit): (usize, usize),
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State {
+                free: (0..concurrent).rev().collect(),
+                ..State::default()
+            }),
+            seats,
+            provenance,
+            queue_limit,
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a course; `events` hears of it until `Done` or `Failed`.
+    pub fn submit(
+        self: &Arc<Self>,
+        plan: GeneratePlan,
+        events: UnboundedSender<Event>,
+    ) -> Result<Ticket, Refused> {
+        let mut state = self.state();
+        if state.closing {
+            return Err(Refused::Closing);
+        }
+        if state.free.is_empty() && state.queue.len() >= self.queue_limit {
+            return Err(Refused::Full);
+        }
+        state.next_id += 1;
+        let id = state.next_id;
+        state.queue.push_back(Waiting {
+            id,
+            plan: Box::new(plan),
+            events,
+            since: Clock::new(),
+        });
+        self.start_next(&mut state);
+        if let Some(position) = state.queue.iter().position(|w| w.id == id) {
+            let _ = state.queue[position]
+                .events
+                .send(Event::Queued { id, position });
+        }
+        Ok(Ticket {
+            id,
+            jobs: Arc::clone(self),
+        })
+    }
+
+    /// Starts waiting courses while places are free.
+    fn start_next(self: &Arc<Self>, state: &mut State) {
+        let mut started = false;
+        while !state.free.is_empty() && !state.queue.is_empty() {
+            let group = state.free.pop().expect("checked");
+            let job = state.queue.pop_front().expect("checked");
+            state.running.insert(job.id, group);
+            let jobs = Arc::clone(self);
+            let spawned = std::thread::Builder::new()
+                .name(format!("course-{}", job.id))
+                .spawn(move || jobs.write(job, group));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a thread for a course");
+                state.running.retain(|_, g| *g != group);
+                state.free.push(group);
+                break;
+            }
+            started = true;
+        }
+        if started {
+            for (position, w) in state.queue.iter().enumerate() {
+                let _ = w.events.send(Event::Queued { id: w.id, position });
+            }
+        }
+    }
+
+    /// Writes one course on a seat of group `group` (on its own thread).
+    fn write(self: Arc<Self>, job: Waiting, group: usize) {
+        let queued_ms = job.since.now_ms();
+        let _ = job.events.send(Event::Started { id: job.id });
+        let progress = Relay(job.events.clone());
+        let mut seat = self.seats.seat(group);
+        let clock = Clock::new();
+        let result = run_once(&mut seat, &job.plan, &clock, 0.0, &progress, |_| Ok(()));
+        {
+            // Under the lock: a cancel for this course is sent before its seat leaves, or
+            // not at all, so it never reaches the next course of the group.
+            let mut state = self.state();
+            state.running.remove(&job.id);
+            drop(seat);
+            state.free.push(group);
+            if !state.closing {
+                self.start_next(&mut state);
+            }
+        }
+        let event = match result {
+            Ok((mut syllabus, record)) => {
+                syllabus.provenance = Some(Provenance {
+                    request: job.plan.request.clone(),
+                    seed: job.plan.seed,
+                    strategy: job.plan.strategy.name().to_string(),
+                    ..self.provenance.clone()
+                });
+                let downloads = ["markdown", "json", "html", "docx"]
+                    .into_iter()
+                    .map(|f| (f, format!("/api/syllabus/{}/{f}", job.id)))
+                    .collect();
+                let done = Arc::new(Finished {
+                    id: job.id,
+                    syllabus,
+                    record,
+                    queued_ms,
+                    downloads,
+                });
+                let mut state = self.state();
+                state.finished.push_back(Arc::clone(&done));
+                if state.finished.len() > KEPT {
+                    state.finished.pop_front();
+                }
+                Event::Done(Box::new((*done).clone()))
+            }
+            Err(e) => {
+                let closing = self.state().closing;
+                let message = match format!("{e:#}") {
+                    m if m.contains(CANCELLED) && closing => "the server is stopping".into(),
+                    m if m.contains(CANCELLED) => "cancelled".into(),
+                    m => m,
+                };
+                Event::Failed { message }
+            }
+        };
+        let _ = job.events.send(event);
+    }
+
+    /// The client of course `id` went away: off the queue, or cancelled in the engine.
+    fn abandon(&self, id: u64) {
+        let mut state = self.state();
+        if let Some(at) = state.queue.iter().position(|w| w.id == id) {
+            state.queue.remove(at);
+            for (position, w) in state.queue.iter().enumerate().skip(at) {
+                let _ = w.events.send(Event::Queued { id: w.id, position });
+            }
+        } else if let Some(&group) = state.running.get(&id) {
+            tracing::info!(course = id, "client went away; course cancelled");
+            self.seats.cancel(group);
+        }
+    }
+
+    /// A finished course still kept.
+    pub fn finished(&self, id: u64) -> Option<Arc<Finished>> {
+        self.state().finished.iter().find(|f| f.id == id).cloned()
+    }
+
+    /// Courses running and waiting.
+    pub fn load(&self) -> Load {
+        let state = self.state();
+        Load {
+            running: state.running.len(),
+            queued: state.queue.len(),
+            concurrent: state.free.len() + state.running.len(),
+            queue_limit: self.queue_limit,
+        }
+    }
+
+    /// Stops taking courses: waiting ones fail, running ones are cancelled. Returns once
+    /// every running course has ended.
+    pub async fn shut_down(&self) {
+        {
+            let mut state = self.state();
+            state.closing = true;
+            for w in state.queue.drain(..) {
+                let message = "the server is stopping".to_string();
+                let _ = w.events.send(Event::Failed { message });
+            }
+            for &group in state.running.values() {
+                self.seats.cancel(group);
+            }
+        }
+        while self.state().running.values().len() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Progress of one course, sent to its client.
+struct Relay(UnboundedSender<Event>);
+
+impl Progress for Relay {
+    fn call_finished(&self, record: &CallRecord) {
+        let _ = self.0.send(Event::Call {
+            phase: record.phase,
+            index: record.index,
+            attempt: record.attempt,
+            generated_tokens: record.generated_tokens,
+            ms: record.total_ms,
+        });
+    }
+
+    fn outline_ready(&self, titles: &[String]) {
+        let _ = self.0.send(Event::Outline {
+            titles: titles.to_vec(),
+        });
+    }
+
+    fn module_ready(&self, index: usize, title: &str) {
+        let _ = self.0.send(Event::Module {
+            index,
+            title: title.to_string(),
+        });
+    }
+}

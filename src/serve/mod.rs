@@ -1,0 +1,148 @@
+//! `syllabus serve`: a page for teachers and an HTTP API, with the model loaded once.
+//!
+//! The thread that loaded the engine keeps one open run of it (`engine::joint`); every
+//! request is a course whose pipeline runs on its own thread with a seat at that table, so
+//! courses written at once share the model's batches (`jobs`). The HTTP side (`api`,
+//! `page`, `auth`) runs on a tokio runtime of its own thread. Ctrl-C or SIGTERM stops
+//! taking requests, cancels the courses in flight (their clients hear why), and returns.
+
+mod api;
+mod auth;
+mod error;
+mod jobs;
+mod page;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+
+use self::api::{Shared, MAX_BODY};
+use self::auth::Auth;
+use self::error::ApiError;
+use self::jobs::Jobs;
+use crate::cli::{CourseFields, ServePlan};
+use crate::engine::joint::Table;
+use crate::interrupt::say;
+use crate::progress::Reporter;
+use crate::session::Session;
+use crate::timing::Clock;
+
+/// Longest wait, after a stop signal, for clients to take their last replies.
+const CLOSING_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs `syllabus serve` until Ctrl-C or SIGTERM.
+pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
+    // Bound before the model loads: a port in use fails at once.
+    let listener = std::net::TcpListener::bind(plan.listen)
+        .with_context(|| format!("cannot listen on {}", plan.listen))?;
+    let addr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    let base = &plan.base;
+    let reporter = Reporter::new(!base.quiet, base.slow_call_secs);
+    let session = Session::open(base, &reporter)?;
+    let mut engine = session.engine(base, Clock::new(), &reporter)?;
+    reporter.finish();
+    let widest = CourseFields {
+        topic: "sizing".into(),
+        modules: Some(plan.max_modules),
+        ..CourseFields::default()
+    };
+    let widest = plan.request(&widest)?.request;
+    crate::pipeline::reserve(engine.as_mut(), &widest, base.strategy, plan.concurrent)?;
+    let table = Table::new(engine.info());
+    let shared = Arc::new(Shared {
+        jobs: Jobs::new(
+            table.seats().clone(),
+            session.provenance(base)?,
+            (plan.concurrent, plan.queue),
+        ),
+        auth: Auth::new(plan.token.as_deref()),
+        plan: plan.clone(),
+        engine: engine.info(),
+    });
+    let seats = table.seats().clone();
+    let http = std::thread::Builder::new()
+        .name("http".into())
+        .spawn(move || {
+            let served = serve_http(listener, shared);
+            seats.close();
+            served
+        })?;
+    if !base.quiet {
+        let reach = if plan.token.is_some() {
+            " (with its token)"
+        } else {
+            ""
+        };
+        say(&format!(
+            "serving {} at http://{addr}/{reach}; Ctrl-C stops",
+            session.model_name()
+        ));
+    }
+    // The one line on stdout: where the server is, once it answers.
+    crate::output::write_stdout(format!("http://{addr}/\n").as_bytes())?;
+    let engine_result = table.serve_open(engine.as_mut(), base.strategy);
+    let http_result = http
+        .join()
+        .map_err(|_| anyhow::anyhow!("the HTTP thread panicked"))?;
+    engine_result?;
+    http_result?;
+    if !base.quiet {
+        say("stopped");
+    }
+    Ok(())
+}
+
+/// Serves HTTP on `listener` until a stop signal, then shuts the courses down.
+fn serve_http(listener: std::net::TcpListener, shared: Arc<Shared>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("http-worker")
+        .enable_all()
+        .build()
+        .context("cannot start the HTTP runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        crate::interrupt::on_signal(Box::new(move || {
+            let _ = stop_tx.send(true);
+        }));
+        let jobs = Arc::clone(&shared.jobs);
+        let mut stopping = stop_rx.clone();
+        let stop = async move {
+            let _ = stopping.wait_for(|s| *s).await;
+            say("stopping: no new requests; courses in progress are cancelled (Ctrl-C again stops at once)");
+            jobs.shut_down().await;
+        };
+        let server = axum::serve(listener, router(shared)).with_graceful_shutdown(stop);
+        let mut stopped = stop_rx;
+        let grace = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(CLOSING_GRACE).await;
+        };
+        tokio::select! {
+            served = server => served.context("the HTTP server failed"),
+            () = grace => Ok(()),
+        }
+    })
+}
+
+/// The routes.
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(page::index).post(page::form))
+        .route("/healthz", get(api::healthz))
+        .route("/api/models", get(api::models))
+        .route("/api/syllabus", post(api::create))
+        .route("/api/syllabus/{id}", get(api::finished))
+        .route("/api/syllabus/{id}/{format}", get(api::download))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(shared)
+}

@@ -1,0 +1,293 @@
+//! `syllabus serve` on the real binary and the test model: the API, courses at once, the
+//! queue limit, a client going away, the token, the stop signal, and the page in Chromium.
+
+mod common;
+
+use std::io::BufReader;
+use std::time::{Duration, Instant};
+
+use common::browser;
+use common::cli::{assert_fails, syllabus};
+use common::server::{events_until, open, post_json, request, wait_for_load, Server};
+use serde_json::{json, Value};
+
+/// Requests the test model answers validly on this machine.
+const GARDENING: &str = r#"{"topic":"Urban Gardening","modules":3}"#;
+
+fn titles(syllabus: &Value) -> Vec<String> {
+    syllabus["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn assert_course(reply: &common::server::Reply, modules: usize) -> Value {
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let done = reply.json();
+    let s = &done["syllabus"];
+    assert_eq!(titles(s).len(), modules, "{done}");
+    assert!(titles(s).iter().all(|t| !t.trim().is_empty()));
+    assert!(done["record"]["wall_ms"].as_f64().unwrap() > 0.0);
+    assert!(!done["record"]["calls"].as_array().unwrap().is_empty());
+    assert_eq!(s["provenance"]["request"]["modules"], modules);
+    done
+}
+
+#[test]
+fn api_writes_courses_one_and_two_at_once_and_refuses_bad_input() {
+    let server = Server::start(&[]);
+    let health = request(&server.at("healthz"), "GET", &[], b"");
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+
+    let body: Value = serde_json::from_str(GARDENING).unwrap();
+    let one = post_json(&server.at("api/syllabus"), &body);
+    let done = assert_course(&one, 3);
+    let md = request(
+        &server.at(done["downloads"]["markdown"].as_str().unwrap()),
+        "GET",
+        &[],
+        b"",
+    );
+    assert_eq!(md.status, 200);
+    assert!(md.header("content-disposition").unwrap().contains(".md"));
+    for t in titles(&done["syllabus"]) {
+        assert!(md.body.contains(&t), "{t} not in the Markdown");
+    }
+    let docx = request(
+        &server.at(done["downloads"]["docx"].as_str().unwrap()),
+        "GET",
+        &[],
+        b"",
+    );
+    assert_eq!(docx.status, 200);
+
+    // Two at once share the engine; both succeed.
+    let url = server.at("api/syllabus");
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| post_json(&url, &json!({"topic": "Urban Gardening", "modules": 3})));
+        let b = s.spawn(|| {
+            post_json(
+                &url,
+                &json!({"topic": "Introduction to Marine Biology", "modules": 3, "seed": 7}),
+            )
+        });
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_course(&a, 3);
+    assert_course(&b, 3);
+
+    let json_header = [("Content-Type", "application/json")];
+    for (body, status, needle) in [
+        (&b"{\"topic\":"[..], 400, "not a course as JSON"),
+        (
+            &b"{\"topic\":\"X\",\"outline\":\"a.txt\"}"[..],
+            400,
+            "unknown field",
+        ),
+        (
+            &b"{\"topic\":\"X\",\"modules\":99}"[..],
+            400,
+            "modules must be between 1 and 12",
+        ),
+        (&b"{\"topic\":\"  \"}"[..], 400, "topic"),
+        (&[b' '; 40_000][..], 413, "larger than"),
+    ] {
+        let r = request(&url, "POST", &json_header, body);
+        assert_eq!(r.status, status, "{}", r.body);
+        assert!(
+            r.json()["error"].as_str().unwrap().contains(needle),
+            "{}",
+            r.body
+        );
+    }
+    let other_site = [("Origin", "http://evil.example")];
+    assert_eq!(
+        request(&url, "POST", &other_site, GARDENING.as_bytes()).status,
+        403
+    );
+    assert_eq!(
+        request(&server.at("api/syllabus/999/markdown"), "GET", &[], b"").status,
+        404
+    );
+    assert_eq!(request(&server.at("healthz"), "GET", &[], b"").status, 200);
+
+    // The page without JavaScript: the form posts, the syllabus opens as its HTML page.
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let posted = request(
+        &server.at(""),
+        "POST",
+        &form,
+        b"topic=Urban+Gardening&modules=3&seed=",
+    );
+    assert_eq!(posted.status, 303, "{}", posted.body);
+    let page = posted.header("location").unwrap().to_string();
+    let html = request(&server.at(&page), "GET", &[], b"");
+    assert!(html.body.contains("<html") && html.body.contains("Urban Gardening"));
+    let bad = request(&server.at(""), "POST", &form, b"topic=X&modules=lots");
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("modules must be a whole number"));
+}
+
+#[test]
+fn the_queue_is_bounded_and_a_client_that_goes_away_is_cancelled() {
+    let server = Server::start(&["--concurrent", "1", "--queue", "1"]);
+    let url = server.at("api/syllabus");
+    let sse = [("Content-Type", "application/json")];
+    let body = |topic: &str| json!({"topic": topic, "modules": 3, "stream": true}).to_string();
+    let mut first = BufReader::new(open(&url, "POST", &sse, body("History of Jazz").as_bytes()));
+    let seen = events_until(&mut first, &["started"]);
+    assert_eq!(seen.last().unwrap()["event"], "started");
+    let mut second = BufReader::new(open(
+        &url,
+        "POST",
+        &sse,
+        body("Basic Photography").as_bytes(),
+    ));
+    let seen = events_until(&mut second, &["queued"]);
+    assert_eq!(seen.last().unwrap()["position"], 0);
+
+    let third = request(&url, "POST", &sse, body("The Solar System").as_bytes());
+    assert_eq!(third.status, 503, "{}", third.body);
+    assert!(third.json()["error"].as_str().unwrap().contains("busy"));
+    assert_eq!(third.header("retry-after"), Some("30"));
+
+    // The first client goes away: its course is cancelled and the waiting one starts.
+    drop(first);
+    let seen = events_until(&mut second, &["started"]);
+    assert_eq!(seen.last().unwrap()["event"], "started");
+    wait_for_load(&server, Duration::from_secs(10), |l| {
+        l["running"] == 1 && l["queued"] == 0
+    });
+    drop(second);
+    wait_for_load(&server, Duration::from_secs(10), |l| l["running"] == 0);
+    // Healthy afterwards: a course is written in full.
+    let after = post_json(&url, &serde_json::from_str(GARDENING).unwrap());
+    assert_course(&after, 3);
+}
+
+#[test]
+fn the_token_guards_everything_but_healthz() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = syllabus(dir.path())
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .env_remove("SYLLABUS_TOKEN")
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "--token");
+
+    let server = Server::start(&["--token", "staff-room-42"]);
+    assert_eq!(request(&server.at("healthz"), "GET", &[], b"").status, 200);
+    let models = server.at("api/models");
+    let no = request(&models, "GET", &[], b"");
+    assert_eq!(no.status, 401);
+    assert!(no.json()["error"].as_str().unwrap().contains("token"));
+    let wrong = [("Authorization", "Bearer staff-room-41")];
+    assert_eq!(request(&models, "GET", &wrong, b"").status, 401);
+    let right = [("Authorization", "Bearer staff-room-42")];
+    let listed = request(&models, "GET", &right, b"");
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(listed.json()["loaded"]["model"]
+        .as_str()
+        .unwrap()
+        .contains("SmolLM2"));
+    let post = request(
+        &server.at("api/syllabus"),
+        "POST",
+        &[],
+        GARDENING.as_bytes(),
+    );
+    assert_eq!(post.status, 401);
+
+    let signin = request(&server.at(""), "GET", &[], b"");
+    assert_eq!(signin.status, 200);
+    assert!(signin.body.contains("needs its token") && !signin.body.contains("id=\"course\""));
+    assert_eq!(
+        request(&server.at("?token=nope"), "GET", &[], b"").status,
+        401
+    );
+    let ok = request(&server.at("?token=staff-room-42"), "GET", &[], b"");
+    assert_eq!(ok.status, 303);
+    let cookie = ok
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = request(&server.at(""), "GET", &[("Cookie", &cookie)], b"");
+    assert!(page.body.contains("id=\"course\""), "{}", page.body);
+}
+
+#[test]
+fn a_stop_signal_cancels_courses_and_exits_cleanly() {
+    let mut server = Server::start(&[]);
+    let sse = [("Content-Type", "application/json")];
+    let body = json!({"topic": "Urban Gardening", "modules": 3, "stream": true}).to_string();
+    let mut client = BufReader::new(open(
+        &server.at("api/syllabus"),
+        "POST",
+        &sse,
+        body.as_bytes(),
+    ));
+    events_until(&mut client, &["started"]);
+    let start = Instant::now();
+    assert_eq!(server.stop(Duration::from_secs(30)), Some(0));
+    let rest = events_until(&mut client, &["failed", "done"]);
+    let last = rest.last().expect("the client heard why");
+    assert_eq!(last["event"], "failed", "{last}");
+    assert!(last["message"].as_str().unwrap().contains("stopping"));
+    eprintln!("stopped in {:?}", start.elapsed());
+}
+
+#[test]
+fn the_page_writes_a_course_in_chromium() {
+    let Some(chromium) = browser::chromium() else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let (tab, _browser) = browser::open_tab(chromium, &server.url);
+    browser::type_into(&tab, "#topic", "Urban Gardening");
+    tab.evaluate("document.getElementById('modules').value = '3'", false)
+        .unwrap();
+    tab.find_element("#write").unwrap().click().unwrap();
+    let shown = browser::wait_for(&tab, Duration::from_secs(600), "document.querySelectorAll('#downloads a').length > 0 || !!document.getElementById('error')");
+    assert!(shown, "the page never finished");
+    let error = tab
+        .evaluate(
+            "(document.getElementById('error') || {}).textContent || ''",
+            false,
+        )
+        .unwrap();
+    assert_eq!(error.value, Some(json!("")), "the page showed an error");
+    let done = tab
+        .evaluate(
+            "document.querySelectorAll('#progress li.done').length",
+            false,
+        )
+        .unwrap();
+    assert_eq!(
+        done.value,
+        Some(json!(3)),
+        "progress shows every module written"
+    );
+    let headings = tab
+        .evaluate("JSON.stringify([...document.querySelectorAll('.module-title')].map(h => h.textContent))", false)
+        .unwrap();
+    let headings: Vec<String> =
+        serde_json::from_str(headings.value.unwrap().as_str().unwrap()).unwrap();
+    assert_eq!(headings.len(), 3, "{headings:?}");
+    let md = tab
+        .evaluate("fetch(document.querySelector('#downloads a[data-format=markdown]').href).then(r => r.text())", true)
+        .unwrap();
+    let md = md.value.unwrap().as_str().unwrap().to_string();
+    for h in headings {
+        let title = h.split_once(": ").unwrap().1;
+        assert!(
+            md.contains(title),
+            "{title} not in the Markdown download:\n{md}"
+        );
+    }
+}
