@@ -48,6 +48,52 @@ fn replaced(original: &Value, indexes: &[usize], replies: &[ModuleReply]) -> any
     Ok(value)
 }
 
+/// `syllabus` with modules `indexes` (0-based) written again on `engine`, steered by `note`,
+/// and the record of that run (for `serve`, whose courses are in memory, not in files).
+pub fn rewrite(
+    engine: &mut dyn crate::engine::Engine,
+    syllabus: &crate::course::Syllabus,
+    (indexes, note): (&[usize], Option<&str>),
+    (strategy, seed): (crate::engine::Strategy, u32),
+    progress: &dyn crate::engine::Progress,
+) -> anyhow::Result<(crate::course::Syllabus, RunRecord)> {
+    let clock = Clock::new();
+    let request = &syllabus
+        .provenance
+        .as_ref()
+        .context("this syllabus does not record its request")?
+        .request;
+    let (replies, calls, stats) = pipeline::rewrite_modules(
+        engine,
+        (request, &outline_of(syllabus)),
+        (indexes, note),
+        (strategy, seed),
+        progress,
+    )?;
+    let mut new = syllabus.clone();
+    for (&i, reply) in indexes.iter().zip(replies) {
+        progress.module_ready(i, &new.modules[i].title);
+        new.modules[i].content = reply;
+    }
+    let wall_ms = clock.now_ms();
+    let phases = Phases {
+        load_ms: 0.0,
+        outline_ms: 0.0,
+        modules_ms: wall_ms,
+        finalize_ms: 0.0,
+    };
+    let record = RunRecord::new(
+        engine.info(),
+        strategy.name(),
+        indexes.len(),
+        wall_ms,
+        phases,
+        vec![stats],
+        calls,
+    );
+    Ok((new, record))
+}
+
 /// Runs `syllabus regenerate`.
 pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
     let base = &plan.base;

@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::BufReader;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::browser;
@@ -81,7 +82,7 @@ fn api_writes_courses_one_and_two_at_once_and_refuses_bad_input() {
 
     let json_header = [("Content-Type", "application/json")];
     for (body, status, needle) in [
-        (&b"{\"topic\":"[..], 400, "not a course as JSON"),
+        (&b"{\"topic\":"[..], 400, "not valid JSON"),
         (
             &b"{\"topic\":\"X\",\"outline\":\"a.txt\"}"[..],
             400,

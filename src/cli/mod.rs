@@ -17,7 +17,7 @@ pub use self::args::{
 pub use self::batch::{BatchCourse, BatchPlan};
 pub use self::plan::{output_format, BenchPlan, DaemonPlan, GeneratePlan};
 pub use self::regenerate::RegeneratePlan;
-pub use self::serve::{CourseFields, ServePlan};
+pub use self::serve::{CourseFields, ServePlan, MAX_FIELD_CHARS};
 pub use self::usage::{UsageError, MAX_MODULES, MAX_TOPIC_CHARS};
 
 #[cfg(test)]

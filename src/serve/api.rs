@@ -12,13 +12,15 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::Stream;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::auth::Auth;
 use super::error::ApiError;
-use super::jobs::{Event, Jobs, Refused, Ticket};
-use crate::cli::{CourseFields, ServePlan};
+use super::jobs::{Event, Jobs, Refused, Ticket, Work};
+use crate::cli::{CourseFields, ServePlan, MAX_FIELD_CHARS};
 use crate::engine::EngineInfo;
 use crate::render::{self, Format};
 
@@ -63,8 +65,13 @@ pub fn submit(
         .plan
         .request(fields)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.0))?;
+    queue(s, Work::Course(Box::new(plan)))
+}
+
+/// Queues `work`, or says why not.
+fn queue(s: &Shared, work: Work) -> Result<(Ticket, UnboundedReceiver<Event>), ApiError> {
     let (tx, rx) = unbounded_channel();
-    let ticket = s.jobs.submit(plan, tx).map_err(|r| match r {
+    let ticket = s.jobs.submit(work, tx).map_err(|r| match r {
         Refused::Full => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -103,12 +110,11 @@ pub async fn outcome(
     ))
 }
 
-pub async fn create(
-    State(s): AppState,
-    headers: HeaderMap,
+/// A request body as JSON of `T` (an empty body is `T::default()` when `empty` allows).
+fn body_json<T: DeserializeOwned + Default>(
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    s.auth.check(&headers)?;
+    empty: bool,
+) -> Result<T, ApiError> {
     let body = body.map_err(|e| {
         let status = e.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -118,22 +124,95 @@ pub async fn create(
         };
         ApiError::new(status, message)
     })?;
-    let fields: CourseFields = serde_json::from_slice(&body).map_err(|e| {
+    if empty && body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("the request is not a course as JSON: {e}"),
+            format!("the request is not valid JSON for this call: {e}"),
         )
-    })?;
-    let (ticket, mut rx) = submit(&s, &fields)?;
-    if fields.stream {
+    })
+}
+
+/// The reply to a job: its events as they come, or its result at the end. The ticket
+/// lives as long as the reply: a client that goes away cancels the job.
+async fn reply(
+    stream: bool,
+    ticket: Ticket,
+    mut rx: UnboundedReceiver<Event>,
+) -> Result<Response, ApiError> {
+    if stream {
         return Ok(Sse::new(events(ticket, rx))
             .keep_alive(KeepAlive::default())
             .into_response());
     }
-    // The ticket lives as long as this request: a client that goes away cancels it.
     let done = outcome(&mut rx).await;
     drop(ticket);
     Ok(Json(done?).into_response())
+}
+
+/// `POST /api/syllabus`: a course.
+pub async fn create(
+    State(s): AppState,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    s.auth.check(&headers)?;
+    let fields: CourseFields = body_json(body, false)?;
+    let (ticket, rx) = submit(&s, &fields)?;
+    reply(fields.stream, ticket, rx).await
+}
+
+/// What `POST /api/syllabus/{id}/modules/{n}` may say.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewriteFields {
+    /// What to change, e.g. "more hands-on activities".
+    note: Option<String>,
+    /// Progress as server-sent events.
+    #[serde(default)]
+    stream: bool,
+}
+
+/// `POST /api/syllabus/{id}/modules/{n}`: module `n` of a finished course written again;
+/// the result is a new syllabus (its own id), the first one stays.
+pub async fn rewrite(
+    State(s): AppState,
+    headers: HeaderMap,
+    Path((id, n)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    s.auth.check(&headers)?;
+    let of = s.jobs.finished(id_of(&id)?).ok_or_else(gone)?;
+    let count = of.syllabus.modules.len();
+    let index = n
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=count).contains(n))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("module must be between 1 and {count}, not {n}"),
+            )
+        })?
+        - 1;
+    let fields: RewriteFields = body_json(body, true)?;
+    let note = fields
+        .note
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    if note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_FIELD_CHARS)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("note is longer than {MAX_FIELD_CHARS} characters; shorten it"),
+        ));
+    }
+    let (ticket, rx) = queue(&s, Work::Module { of, index, note })?;
+    reply(fields.stream, ticket, rx).await
 }
 
 /// A course's events as server-sent events, holding its ticket until the stream ends.

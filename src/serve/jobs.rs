@@ -11,8 +11,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::cli::GeneratePlan;
 use crate::course::{Provenance, Syllabus};
-use crate::engine::joint::{Seats, CANCELLED};
-use crate::engine::{Phase, Progress};
+use crate::engine::joint::{Seat, Seats, CANCELLED};
+use crate::engine::{Phase, Progress, Strategy};
 use crate::session::run_once;
 use crate::timing::{CallRecord, Clock, RunRecord};
 
@@ -81,9 +81,24 @@ impl Drop for Ticket {
     }
 }
 
+/// What a job writes.
+pub enum Work {
+    /// A whole course.
+    Course(Box<GeneratePlan>),
+    /// Module `index` (0-based) of a finished course again, steered by `note`.
+    Module {
+        /// The course.
+        of: Arc<Finished>,
+        /// Which module.
+        index: usize,
+        /// What to change, if said.
+        note: Option<String>,
+    },
+}
+
 struct Waiting {
     id: u64,
-    plan: Box<GeneratePlan>,
+    work: Work,
     events: UnboundedSender<Event>,
     since: Clock,
 }
@@ -104,6 +119,7 @@ pub struct Jobs {
     state: Mutex<State>,
     seats: Seats,
     provenance: Provenance,
+    strategy: Strategy,
     queue_limit: usize,
 }
 
@@ -125,7 +141,7 @@ impl Jobs {
     /// records `provenance` (with its own request, seed and strategy).
     pub fn new(
         seats: Seats,
-        provenance: Provenance,
+        (provenance, strategy): (Provenance, Strategy),
         (concurrent, queue_limit): (usize, usize),
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -135,6 +151,7 @@ impl Jobs {
             }),
             seats,
             provenance,
+            strategy,
             queue_limit,
         })
     }
@@ -143,10 +160,10 @@ impl Jobs {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes a course; `events` hears of it until `Done` or `Failed`.
+    /// Takes a job; `events` hears of it until `Done` or `Failed`.
     pub fn submit(
         self: &Arc<Self>,
-        plan: GeneratePlan,
+        work: Work,
         events: UnboundedSender<Event>,
     ) -> Result<Ticket, Refused> {
         let mut state = self.state();
@@ -160,7 +177,7 @@ impl Jobs {
         let id = state.next_id;
         state.queue.push_back(Waiting {
             id,
-            plan: Box::new(plan),
+            work,
             events,
             since: Clock::new(),
         });
@@ -202,14 +219,46 @@ impl Jobs {
         }
     }
 
-    /// Writes one course on a seat of group `group` (on its own thread).
+    /// The syllabus and record of `work`, written on `seat` as job `id`.
+    fn produce(
+        &self,
+        (id, work): (u64, &Work),
+        seat: &mut Seat,
+        progress: &Relay,
+    ) -> anyhow::Result<(Syllabus, RunRecord)> {
+        match work {
+            Work::Course(plan) => {
+                let clock = Clock::new();
+                let (mut syllabus, record) =
+                    run_once(seat, plan, &clock, 0.0, progress, |_| Ok(()))?;
+                syllabus.provenance = Some(Provenance {
+                    request: plan.request.clone(),
+                    seed: plan.seed,
+                    strategy: plan.strategy.name().to_string(),
+                    ..self.provenance.clone()
+                });
+                Ok((syllabus, record))
+            }
+            Work::Module { of, index, note } => {
+                // Another seed each time: the same module asked again reads differently.
+                let course_seed = of.syllabus.provenance.as_ref().map(|p| p.seed);
+                let seed = course_seed
+                    .unwrap_or(self.provenance.seed)
+                    .wrapping_add((id as u32).wrapping_mul(7919));
+                let how = (self.strategy, seed);
+                let (indexes, note) = (&[*index][..], note.as_deref());
+                crate::regenerate::rewrite(seat, &of.syllabus, (indexes, note), how, progress)
+            }
+        }
+    }
+
+    /// Writes one job on a seat of group `group` (on its own thread).
     fn write(self: Arc<Self>, job: Waiting, group: usize) {
         let queued_ms = job.since.now_ms();
         let _ = job.events.send(Event::Started { id: job.id });
         let progress = Relay(job.events.clone());
         let mut seat = self.seats.seat(group);
-        let clock = Clock::new();
-        let result = run_once(&mut seat, &job.plan, &clock, 0.0, &progress, |_| Ok(()));
+        let result = self.produce((job.id, &job.work), &mut seat, &progress);
         {
             // Under the lock: a cancel for this course is sent before its seat leaves, or
             // not at all, so it never reaches the next course of the group.
@@ -222,13 +271,7 @@ impl Jobs {
             }
         }
         let event = match result {
-            Ok((mut syllabus, record)) => {
-                syllabus.provenance = Some(Provenance {
-                    request: job.plan.request.clone(),
-                    seed: job.plan.seed,
-                    strategy: job.plan.strategy.name().to_string(),
-                    ..self.provenance.clone()
-                });
+            Ok((syllabus, record)) => {
                 let downloads = ["markdown", "json", "html", "docx"]
                     .into_iter()
                     .map(|f| (f, format!("/api/syllabus/{}/{f}", job.id)))

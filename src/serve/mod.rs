@@ -59,7 +59,7 @@ pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
     let shared = Arc::new(Shared {
         jobs: Jobs::new(
             table.seats().clone(),
-            session.provenance(base)?,
+            (session.provenance(base)?, base.strategy),
             (plan.concurrent, plan.queue),
         ),
         auth: Auth::new(plan.token.as_deref()),
@@ -142,6 +142,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/syllabus", post(api::create))
         .route("/api/syllabus/{id}", get(api::finished))
         .route("/api/syllabus/{id}/{format}", get(api::download))
+        .route("/api/syllabus/{id}/modules/{n}", post(api::rewrite))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
