@@ -65,6 +65,33 @@ fn api_writes_courses_one_and_two_at_once_and_refuses_bad_input() {
     );
     assert_eq!(docx.status, 200);
 
+    // Module 2 written again: a new syllabus, the rest unchanged, the first one kept.
+    let id = done["id"].as_u64().unwrap();
+    let again = post_json(
+        &server.at(&format!("api/syllabus/{id}/modules/2")),
+        &json!({"note": "more hands-on activities"}),
+    );
+    let redone = assert_course(&again, 3);
+    assert_ne!(redone["id"], done["id"]);
+    let (old, new) = (&done["syllabus"]["modules"], &redone["syllabus"]["modules"]);
+    assert_eq!(old[0], new[0]);
+    assert_eq!(old[2], new[2]);
+    assert_eq!(old[1]["title"], new[1]["title"]);
+    assert_eq!(
+        request(&server.at(&format!("api/syllabus/{id}")), "GET", &[], b"").status,
+        200
+    );
+    let none = [("Content-Type", "application/json")];
+    let out_of_range = request(
+        &server.at(&format!("api/syllabus/{id}/modules/9")),
+        "POST",
+        &none,
+        b"",
+    );
+    assert_eq!(out_of_range.status, 400, "{}", out_of_range.body);
+    let unknown = request(&server.at("api/syllabus/999/modules/1"), "POST", &none, b"");
+    assert_eq!(unknown.status, 404);
+
     // Two at once share the engine; both succeed.
     let url = server.at("api/syllabus");
     let (a, b) = std::thread::scope(|s| {
@@ -284,11 +311,49 @@ fn the_page_writes_a_course_in_chromium() {
         .evaluate("fetch(document.querySelector('#downloads a[data-format=markdown]').href).then(r => r.text())", true)
         .unwrap();
     let md = md.value.unwrap().as_str().unwrap().to_string();
-    for h in headings {
+    for h in &headings {
         let title = h.split_once(": ").unwrap().1;
         assert!(
             md.contains(title),
             "{title} not in the Markdown download:\n{md}"
         );
     }
+
+    // A picture of the finished page, for people (target/tmp/serve-page.png).
+    let png = tab
+        .capture_screenshot(
+            headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption::Png,
+            None,
+            None,
+            true,
+        )
+        .unwrap();
+    assert!(png.len() > 20_000, "the page rendered next to nothing");
+    std::fs::write(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-page.png"),
+        png,
+    )
+    .unwrap();
+
+    // Module 1 written again from the page: new downloads, the same titles.
+    let link = "document.querySelector('#downloads a[data-format=markdown]').getAttribute('href')";
+    let before = tab.evaluate(link, false).unwrap().value.unwrap();
+    tab.find_element(".again button").unwrap().click().unwrap();
+    let js = format!("{link} !== {before} || !!document.getElementById('error')");
+    assert!(
+        browser::wait_for(&tab, Duration::from_secs(600), &js),
+        "never rewritten"
+    );
+    let error = tab
+        .evaluate(
+            "(document.getElementById('error') || {}).textContent || ''",
+            false,
+        )
+        .unwrap();
+    assert_eq!(error.value, Some(json!("")), "the page showed an error");
+    let after = tab
+        .evaluate("JSON.stringify([...document.querySelectorAll('.module-title')].map(h => h.textContent))", false)
+        .unwrap();
+    let after: Vec<String> = serde_json::from_str(after.value.unwrap().as_str().unwrap()).unwrap();
+    assert_eq!(after, headings);
 }
