@@ -19,6 +19,10 @@ pub struct BuildInfo {
     pub cpu_features: Vec<String>,
     /// llama.cpp's own line of CPU features in use.
     pub llama_system_info: String,
+    /// The CPU variant running (x86-64-v3, or x86-64-v4 chosen at start).
+    pub cpu_variant: String,
+    /// The CPU features this machine reports that decide the variant.
+    pub cpu_detected: Vec<String>,
 }
 
 fn c_text(ptr: *const std::os::raw::c_char) -> String {
@@ -47,6 +51,11 @@ pub fn build_info() -> BuildInfo {
             .map(str::to_string)
             .collect(),
         llama_system_info: c_text(unsafe { llama_cpp_sys_2::llama_print_system_info() }),
+        cpu_variant: crate::cpu::compiled_variant().into(),
+        cpu_detected: crate::cpu::detected()
+            .into_iter()
+            .map(String::from)
+            .collect(),
     }
 }
 

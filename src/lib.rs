@@ -12,6 +12,7 @@ pub mod build_info;
 pub mod cli;
 pub mod content;
 pub mod course;
+pub mod cpu;
 pub mod digest;
 pub mod engine;
 pub mod generate;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use syllabus::cli::{Cli, Command, ModelsCommand, UsageError};
+use syllabus::cli::{Cli, Command, CpuCommand, ModelsCommand, UsageError};
 use syllabus::models::commands;
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -29,6 +29,7 @@ fn init_logging(verbose: u8, quiet: bool) {
 
 fn version() -> anyhow::Result<String> {
     let mut text = format!("syllabus {}\n", env!("CARGO_PKG_VERSION"));
+    text += &syllabus::cpu::describe();
     if let Some(e) = syllabus::pack::embedded()? {
         text += &format!(
             "packed model: {} ({} bytes, sha256 {})\n",
@@ -36,6 +37,27 @@ fn version() -> anyhow::Result<String> {
         );
     }
     Ok(text)
+}
+
+fn cpu_command(cmd: CpuCommand) -> anyhow::Result<()> {
+    match cmd {
+        CpuCommand::Info => syllabus::output::write_stdout(syllabus::cpu::describe().as_bytes()),
+        CpuCommand::Embed {
+            variant,
+            name,
+            output,
+        } => {
+            let e = syllabus::cpu::embed(&variant, &name, &output)?;
+            syllabus::interrupt::say(&format!(
+                "wrote {}: {} ({} bytes, sha256 {}) inside",
+                output.display(),
+                e.name,
+                e.length,
+                e.sha256
+            ));
+            Ok(())
+        }
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -84,6 +106,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(cli.verbose, args.run.quiet);
             syllabus::batch::run(&args.plan()?)
         }
+        Command::Cpu(cmd) => {
+            init_logging(cli.verbose, false);
+            cpu_command(cmd)
+        }
         Command::Serve(args) => {
             init_logging(cli.verbose, args.run.quiet);
             syllabus::serve::run(&args.plan()?)
@@ -106,6 +132,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Before anything else: this process may become the build for this CPU.
+    if let Err(err) = syllabus::cpu::choose() {
+        syllabus::interrupt::say(&format!("syllabus: {err:#}"));
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     if let Err(e) = syllabus::interrupt::install() {
         syllabus::interrupt::say(&format!("syllabus: cannot watch for Ctrl-C: {e}"));

@@ -22,8 +22,32 @@ use crate::digest::{copy_hashing, hex};
 use crate::models::{self, gguf, ResolvedModel, Source};
 use crate::output;
 
-const MAGIC: &[u8; 8] = b"SYLPACK\0";
 const VERSION: u32 = 1;
+
+/// What a payload of the executable is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    /// A GGUF model (`pack`), at the very end of the file.
+    Model,
+    /// A build of this program for another CPU level (`cpu`), before any model.
+    Variant,
+}
+
+impl Payload {
+    fn magic(self) -> &'static [u8; 8] {
+        match self {
+            Self::Model => b"SYLPACK\0",
+            Self::Variant => b"SYLCPU\0\0",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Self::Model => "model",
+            Self::Variant => "CPU variant",
+        }
+    }
+}
 /// Bytes of the trailer at the end of a packed file.
 pub const TRAILER_LEN: u64 = 128;
 const NAME_LEN: usize = 64;
@@ -34,6 +58,8 @@ const ALIGN: u64 = 32;
 pub struct Embedded {
     /// The packed file.
     pub exe: PathBuf,
+    /// What it is.
+    pub kind: Payload,
     /// Where the GGUF starts.
     pub offset: u64,
     /// GGUF length in bytes.
@@ -44,9 +70,9 @@ pub struct Embedded {
     pub name: String,
 }
 
-fn trailer(offset: u64, length: u64, sha: &[u8; 32], name: &str) -> Vec<u8> {
+fn trailer(kind: Payload, offset: u64, length: u64, sha: &[u8; 32], name: &str) -> Vec<u8> {
     let mut t = Vec::with_capacity(TRAILER_LEN as usize);
-    t.extend_from_slice(MAGIC);
+    t.extend_from_slice(kind.magic());
     t.extend_from_slice(&VERSION.to_le_bytes());
     t.extend_from_slice(&0u32.to_le_bytes());
     t.extend_from_slice(&offset.to_le_bytes());
@@ -64,17 +90,24 @@ fn trailer(offset: u64, length: u64, sha: &[u8; 32], name: &str) -> Vec<u8> {
     t
 }
 
-/// Reads the trailer of `exe`: `Ok(None)` for a plain executable.
+/// Reads the model trailer of `exe`: `Ok(None)` for a file without a packed model.
 pub fn read_trailer(exe: &Path) -> anyhow::Result<Option<Embedded>> {
+    let size = std::fs::metadata(exe)
+        .with_context(|| format!("cannot open {}", exe.display()))?
+        .len();
+    read_trailer_at(exe, size, Payload::Model)
+}
+
+/// Reads a `kind` trailer of `exe` that ends at byte `end`: `Ok(None)` when there is none.
+pub fn read_trailer_at(exe: &Path, end: u64, kind: Payload) -> anyhow::Result<Option<Embedded>> {
     let mut f = File::open(exe).with_context(|| format!("cannot open {}", exe.display()))?;
-    let size = f.metadata()?.len();
-    if size < TRAILER_LEN {
+    if end < TRAILER_LEN {
         return Ok(None);
     }
     let mut t = [0u8; TRAILER_LEN as usize];
-    f.seek(SeekFrom::Start(size - TRAILER_LEN))?;
+    f.seek(SeekFrom::Start(end - TRAILER_LEN))?;
     f.read_exact(&mut t)?;
-    if &t[..8] != MAGIC {
+    if &t[..8] != kind.magic() {
         return Ok(None);
     }
     let u32_at = |i: usize| u32::from_le_bytes(t[i..i + 4].try_into().expect("4 bytes"));
@@ -82,23 +115,34 @@ pub fn read_trailer(exe: &Path) -> anyhow::Result<Option<Embedded>> {
     let version = u32_at(8);
     if version != VERSION {
         bail!(
-            "{} carries a packed model of format {version}; this program reads format {VERSION}",
-            exe.display()
+            "{} carries a packed {} of format {version}; this program reads format {VERSION}",
+            exe.display(),
+            kind.what()
         );
     }
     let (offset, length) = (u64_at(16), u64_at(24));
-    let end = offset.checked_add(length);
-    if end != Some(size - TRAILER_LEN) {
+    let payload_end = offset.checked_add(length);
+    // A variant is padded so that what follows it starts aligned.
+    let slack = match kind {
+        Payload::Model => 0,
+        Payload::Variant => ALIGN - 1,
+    };
+    let fits =
+        payload_end.is_some_and(|e| e <= end - TRAILER_LEN && end - TRAILER_LEN - e <= slack);
+    if !fits {
         bail!(
-            "{} is damaged: its packed model should span bytes {offset}..{} but the file has {size} bytes; copy it again",
+            "{} is damaged: its packed {} should span bytes {offset}..{} but it ends at byte {}; copy it again",
             exe.display(),
-            end.map_or("overflow".into(), |e| e.to_string()),
+            kind.what(),
+            payload_end.map_or("overflow".into(), |e| e.to_string()),
+            end - TRAILER_LEN,
         );
     }
     let name_bytes = &t[64..64 + NAME_LEN];
     let name_len = name_bytes.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
     Ok(Some(Embedded {
         exe: exe.to_path_buf(),
+        kind,
         offset,
         length,
         sha256: hex(&t[32..64]),
@@ -106,42 +150,72 @@ pub fn read_trailer(exe: &Path) -> anyhow::Result<Option<Embedded>> {
     }))
 }
 
+/// Set in a CPU variant's environment (see `cpu`): the program it was started from.
+pub const OUTER_EXE: &str = "SYLLABUS_OUTER_EXE";
+
+/// The program file: the outer executable when this process is its CPU variant.
+pub fn program_path() -> anyhow::Result<PathBuf> {
+    if let Some(outer) = std::env::var_os(OUTER_EXE).filter(|o| !o.is_empty()) {
+        return Ok(PathBuf::from(outer));
+    }
+    std::env::current_exe().context("cannot find the running executable")
+}
+
 /// The model packed into the running executable, if any.
 pub fn embedded() -> anyhow::Result<Option<Embedded>> {
-    let exe = std::env::current_exe().context("cannot find the running executable")?;
-    read_trailer(&exe)
+    read_trailer(&program_path()?)
 }
 
 /// Writes a copy of the running executable with `model` packed in, to `out`.
 pub fn pack(model: &ResolvedModel, out: &Path) -> anyhow::Result<Embedded> {
-    let exe = std::env::current_exe().context("cannot find the running executable")?;
-    // Packing from a packed binary keeps only its program part.
-    let program_len = match read_trailer(&exe)? {
+    let exe = program_path()?;
+    append(&exe, &model.path, (Payload::Model, &model.name), out)
+}
+
+/// Writes `out`: the program part of `exe` (without its packed model), then `src` as a
+/// `kind` payload named `name` and its trailer.
+pub fn append(
+    exe: &Path,
+    src: &Path,
+    (kind, name): (Payload, &str),
+    out: &Path,
+) -> anyhow::Result<Embedded> {
+    // Packing from a packed binary keeps only its program part (a variant stays).
+    let program_len = match read_trailer(exe)? {
         Some(e) => e.offset,
-        None => std::fs::metadata(&exe)?.len(),
+        None => std::fs::metadata(exe)?.len(),
     };
     output::check_writable(out)?;
-    let mut gguf_file =
-        File::open(&model.path).with_context(|| format!("cannot read {}", model.path.display()))?;
-    let length = gguf_file.metadata()?.len();
+    let mut payload = File::open(src).with_context(|| format!("cannot read {}", src.display()))?;
+    let length = payload.metadata()?.len();
     let offset = program_len.div_ceil(ALIGN) * ALIGN;
+    // After a variant, the file ends aligned: a model packed later follows its trailer.
+    let tail_pad = match kind {
+        Payload::Model => 0,
+        Payload::Variant => {
+            (offset + length + TRAILER_LEN).next_multiple_of(ALIGN)
+                - (offset + length + TRAILER_LEN)
+        }
+    };
     let mut sha = [0u8; 32];
     output::write_atomic_with(out, Some(0o755), |file| {
-        let mut program = File::open(&exe)?;
+        let mut program = File::open(exe)?;
         std::io::copy(&mut (&mut program).take(program_len), file)
             .context("cannot copy the executable")?;
         file.write_all(&vec![0u8; (offset - program_len) as usize])?;
-        sha = copy_hashing(&mut gguf_file, file, length)
-            .with_context(|| format!("cannot copy {}", model.path.display()))?;
-        file.write_all(&trailer(offset, length, &sha, &model.name))?;
+        sha = copy_hashing(&mut payload, file, length)
+            .with_context(|| format!("cannot copy {}", src.display()))?;
+        file.write_all(&vec![0u8; tail_pad as usize])?;
+        file.write_all(&trailer(kind, offset, length, &sha, name))?;
         Ok(())
     })?;
     Ok(Embedded {
         exe: out.to_path_buf(),
+        kind,
         offset,
         length,
         sha256: hex(&sha),
-        name: model.name.clone(),
+        name: name.to_string(),
     })
 }
 
@@ -226,39 +300,52 @@ fn verified(path: &Path, stamp: &Path, e: &Embedded) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// The embedded model as a checked file: extracted and verified on first use, reused after.
-pub fn resolve_embedded(e: &Embedded) -> anyhow::Result<ResolvedModel> {
+/// The payload `e` as a checked file `name` in the cache folder `sub` (mode `mode`):
+/// extracted and verified on first use, reused after.
+pub fn extract(e: &Embedded, (sub, name): (&str, &str), mode: u32) -> anyhow::Result<PathBuf> {
     let dir = cache_dir();
     private_dir(&dir)?;
-    let dir = dir.join("models");
+    let dir = dir.join(sub);
     private_dir(&dir)?;
-    let path = dir.join(format!("{}.gguf", e.sha256));
+    let path = dir.join(name);
     let stamp = dir.join(format!("{}.verified", e.sha256));
     let same_length = std::fs::metadata(&path).is_ok_and(|m| m.len() == e.length);
     if same_length && verified(&path, &stamp, e)? {
-        tracing::info!(path = %path.display(), "embedded model already extracted");
-    } else {
-        let _ = std::fs::remove_file(&stamp);
-        output::write_atomic_with(&path, Some(0o600), |file| {
-            let mut src = File::open(&e.exe)?;
-            src.seek(SeekFrom::Start(e.offset))?;
-            let sha = copy_hashing(&mut src, file, e.length)
-                .with_context(|| format!("cannot read the model packed in {}", e.exe.display()))?;
-            if hex(&sha) != e.sha256 {
-                bail!(
-                    "the model packed in {} is damaged (sha256 {} where the trailer says {}); copy the file again or pack it anew",
-                    e.exe.display(),
-                    hex(&sha),
-                    e.sha256
-                );
-            }
-            Ok(())
-        })?;
-        if let Some(id) = identity(&path) {
-            output::write_atomic_with(&stamp, Some(0o600), |f| Ok(f.write_all(id.as_bytes())?))?;
-        }
-        tracing::info!(path = %path.display(), "embedded model extracted and verified");
+        tracing::info!(path = %path.display(), "packed {} already extracted", e.kind.what());
+        return Ok(path);
     }
+    let _ = std::fs::remove_file(&stamp);
+    output::write_atomic_with(&path, Some(mode), |file| {
+        let mut src = File::open(&e.exe)?;
+        src.seek(SeekFrom::Start(e.offset))?;
+        let sha = copy_hashing(&mut src, file, e.length).with_context(|| {
+            format!(
+                "cannot read the {} packed in {}",
+                e.kind.what(),
+                e.exe.display()
+            )
+        })?;
+        if hex(&sha) != e.sha256 {
+            bail!(
+                "the {} packed in {} is damaged (sha256 {} where the trailer says {}); copy the file again or pack it anew",
+                e.kind.what(),
+                e.exe.display(),
+                hex(&sha),
+                e.sha256
+            );
+        }
+        Ok(())
+    })?;
+    if let Some(id) = identity(&path) {
+        output::write_atomic_with(&stamp, Some(0o600), |f| Ok(f.write_all(id.as_bytes())?))?;
+    }
+    tracing::info!(path = %path.display(), "packed {} extracted and verified", e.kind.what());
+    Ok(path)
+}
+
+/// The embedded model as a checked file: extracted and verified on first use, reused after.
+pub fn resolve_embedded(e: &Embedded) -> anyhow::Result<ResolvedModel> {
+    let path = extract(e, ("models", &format!("{}.gguf", e.sha256)), 0o600)?;
     let info = gguf::read(&path).map_err(models::ModelError::from)?;
     Ok(ResolvedModel {
         name: e.name.clone(),
@@ -280,7 +367,7 @@ mod tests {
         bytes.resize(32, 0);
         bytes.extend_from_slice(b"GGUFdata");
         let long = "é".repeat(40);
-        bytes.extend(trailer(32, 8, &[7u8; 32], &long));
+        bytes.extend(trailer(Payload::Model, 32, 8, &[7u8; 32], &long));
         std::fs::write(&exe, &bytes).unwrap();
         let e = read_trailer(&exe).unwrap().unwrap();
         assert_eq!((e.offset, e.length), (32, 8));
@@ -296,7 +383,7 @@ mod tests {
         assert_eq!(read_trailer(&plain).unwrap(), None);
         let cut = dir.path().join("cut");
         let mut bytes = vec![0u8; 64];
-        bytes.extend(trailer(64, 1000, &[0u8; 32], "m"));
+        bytes.extend(trailer(Payload::Model, 64, 1000, &[0u8; 32], "m"));
         std::fs::write(&cut, &bytes).unwrap();
         let err = read_trailer(&cut).unwrap_err().to_string();
         assert!(err.contains("is damaged"), "{err}");

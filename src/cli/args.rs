@@ -46,6 +46,9 @@ pub enum Command {
     Bench(Box<BenchArgs>),
     /// Serve a web page and an HTTP API that write syllabi, with the model loaded once.
     Serve(Box<ServeArgs>),
+    /// The CPU variants this file carries, and which one runs on this machine.
+    #[command(subcommand)]
+    Cpu(CpuCommand),
     /// Write one executable with a model inside, for machines with nothing else.
     Pack {
         /// Model to put inside: path, alias, Ollama name or owner/repo/file.gguf.
@@ -103,6 +106,25 @@ pub struct BenchArgs {
     /// Never download a model.
     #[arg(long)]
     pub offline: bool,
+}
+
+/// `syllabus cpu ...`
+#[derive(Debug, Subcommand)]
+pub enum CpuCommand {
+    /// The variant running, this CPU's features, and the variant this file carries.
+    Info,
+    /// Write a copy of this program carrying an x86-64-v4 build of it (scripts/build-variants.sh).
+    Embed {
+        /// The same program built with `-C target-cpu=x86-64-v4`.
+        variant: PathBuf,
+        /// What it needs of the CPU: x86-64-v4, with +feature for any feature added to
+        /// the build (e.g. x86-64-v4+avx512vnni).
+        #[arg(long, default_value = "x86-64-v4")]
+        name: String,
+        /// The executable to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
 }
 
 /// `syllabus models ...`

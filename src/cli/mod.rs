@@ -11,8 +11,8 @@ mod serve;
 mod usage;
 
 pub use self::args::{
-    BatchArgs, BenchArgs, Cli, Command, DaemonArgs, GenerateArgs, ModelsCommand, OutputArgs,
-    RegenerateArgs, RunArgs, ServeArgs,
+    BatchArgs, BenchArgs, Cli, Command, CpuCommand, DaemonArgs, GenerateArgs, ModelsCommand,
+    OutputArgs, RegenerateArgs, RunArgs, ServeArgs,
 };
 pub use self::batch::{BatchCourse, BatchPlan};
 pub use self::plan::{output_format, BenchPlan, DaemonPlan, GeneratePlan};
