@@ -275,7 +275,7 @@ impl Engine for LlamaEngine<'_> {
             let least = (groups + 1) * seq;
             if least > self.opts.max_ctx {
                 bail!(
-                    "{groups} courses at once need up to {least} tokens of context; raise --ctx to at least that or lower --courses-at-once"
+                    "{groups} courses at once need up to {least} tokens of context; raise --ctx to at least that, or write fewer courses at once (batch --courses-at-once, serve --concurrent)"
                 );
             }
             layout = memory::whole(self.opts.max_ctx, seq, sequences, groups);
