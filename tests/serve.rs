@@ -270,6 +270,22 @@ fn a_stop_signal_cancels_courses_and_exits_cleanly() {
     eprintln!("stopped in {:?}", start.elapsed());
 }
 
+/// The error the page shows, if any.
+fn page_error(tab: &headless_chrome::Tab) -> String {
+    let js = "(document.getElementById('error') || {}).textContent || ''";
+    let v = tab.evaluate(js, false).unwrap().value;
+    v.and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The module headings of the syllabus shown on the page.
+fn module_titles(tab: &headless_chrome::Tab) -> Vec<String> {
+    let js =
+        "JSON.stringify([...document.querySelectorAll('.module-title')].map(h => h.textContent))";
+    let v = tab.evaluate(js, false).unwrap().value.unwrap();
+    serde_json::from_str(v.as_str().unwrap()).unwrap()
+}
+
 #[test]
 fn the_page_writes_a_course_in_chromium() {
     let Some(chromium) = browser::chromium() else {
@@ -283,13 +299,7 @@ fn the_page_writes_a_course_in_chromium() {
     tab.find_element("#write").unwrap().click().unwrap();
     let shown = browser::wait_for(&tab, Duration::from_secs(600), "document.querySelectorAll('#downloads a').length > 0 || !!document.getElementById('error')");
     assert!(shown, "the page never finished");
-    let error = tab
-        .evaluate(
-            "(document.getElementById('error') || {}).textContent || ''",
-            false,
-        )
-        .unwrap();
-    assert_eq!(error.value, Some(json!("")), "the page showed an error");
+    assert_eq!(page_error(&tab), "", "the page showed an error");
     let done = tab
         .evaluate(
             "document.querySelectorAll('#progress li.done').length",
@@ -301,11 +311,7 @@ fn the_page_writes_a_course_in_chromium() {
         Some(json!(3)),
         "progress shows every module written"
     );
-    let headings = tab
-        .evaluate("JSON.stringify([...document.querySelectorAll('.module-title')].map(h => h.textContent))", false)
-        .unwrap();
-    let headings: Vec<String> =
-        serde_json::from_str(headings.value.unwrap().as_str().unwrap()).unwrap();
+    let headings = module_titles(&tab);
     assert_eq!(headings.len(), 3, "{headings:?}");
     let md = tab
         .evaluate("fetch(document.querySelector('#downloads a[data-format=markdown]').href).then(r => r.text())", true)
@@ -344,16 +350,7 @@ fn the_page_writes_a_course_in_chromium() {
         browser::wait_for(&tab, Duration::from_secs(600), &js),
         "never rewritten"
     );
-    let error = tab
-        .evaluate(
-            "(document.getElementById('error') || {}).textContent || ''",
-            false,
-        )
-        .unwrap();
-    assert_eq!(error.value, Some(json!("")), "the page showed an error");
-    let after = tab
-        .evaluate("JSON.stringify([...document.querySelectorAll('.module-title')].map(h => h.textContent))", false)
-        .unwrap();
-    let after: Vec<String> = serde_json::from_str(after.value.unwrap().as_str().unwrap()).unwrap();
+    assert_eq!(page_error(&tab), "", "the page showed an error");
+    let after = module_titles(&tab);
     assert_eq!(after, headings);
 }
