@@ -71,8 +71,8 @@ fn needs(name: &str) -> Option<Vec<&str>> {
     Some(all)
 }
 
-/// Whether this CPU runs the variant named `name`.
-fn runs(name: &str) -> bool {
+/// Whether this CPU runs the variant named `name` (e.g. `x86-64-v4`).
+pub fn runs(name: &str) -> bool {
     let have = detected();
     needs(name).is_some_and(|n| n.iter().all(|f| have.contains(f)))
 }
@@ -84,20 +84,6 @@ pub fn carried(exe: &Path) -> anyhow::Result<Option<Embedded>> {
         None => std::fs::metadata(exe)?.len(),
     };
     pack::read_trailer_at(exe, end, Payload::Variant)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn variant_names_say_what_they_need() {
-        assert_eq!(needs("x86-64-v3"), None);
-        assert_eq!(needs("bogus"), None);
-        let n = needs("x86-64-v4+avx512vnni").unwrap();
-        assert!(n.contains(&"avx512f") && n.contains(&"avx512vnni"));
-        assert!(!runs("x86-64-v4+an-unknown-feature"));
-    }
 }
 
 /// What `SYLLABUS_CPU` asks for.
@@ -230,4 +216,18 @@ pub fn describe() -> String {
         compiled_variant(),
         detected().join(" ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_names_say_what_they_need() {
+        assert_eq!(needs("x86-64-v3"), None);
+        assert_eq!(needs("bogus"), None);
+        let n = needs("x86-64-v4+avx512vnni").unwrap();
+        assert!(n.contains(&"avx512f") && n.contains(&"avx512vnni"));
+        assert!(!runs("x86-64-v4+an-unknown-feature"));
+    }
 }

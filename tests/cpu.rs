@@ -13,9 +13,7 @@ use common::cli::{assert_fails, assert_ok, stderr, syllabus};
 
 /// Whether this CPU runs x86-64-v4 code (the carried variant's level).
 fn cpu_runs_v4() -> bool {
-    ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"]
-        .iter()
-        .all(|f| syllabus::cpu::detected().contains(f))
+    syllabus::cpu::runs("x86-64-v4")
 }
 
 /// `exe args` in `dir` with HOME `dir` and `SYLLABUS_CPU` as given.
@@ -132,9 +130,8 @@ fn a_carried_variant_is_chosen_extracted_once_and_a_damaged_one_refused() {
     std::fs::write(variant, &bytes).unwrap();
     assert_ok(&run(&exe, h, None, &["--version"]));
     let sha = variant.file_name().unwrap().to_string_lossy()[..64].to_string();
-    let now = std::fs::read(variant).unwrap();
     assert_eq!(
-        syllabus::digest::hex(&sha2_of(&now)),
+        syllabus::digest::sha256_file(variant).unwrap(),
         sha,
         "the cache holds the checked copy"
     );
@@ -154,11 +151,6 @@ fn a_carried_variant_is_chosen_extracted_once_and_a_damaged_one_refused() {
         "nothing half-written kept: {:?}",
         cached(fresh.path())
     );
-}
-
-fn sha2_of(bytes: &[u8]) -> [u8; 32] {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes).into()
 }
 
 fn make_executable(path: &Path) {

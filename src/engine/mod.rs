@@ -22,7 +22,7 @@ pub mod openai;
 pub mod schedule;
 pub mod stream;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::timing::CallRecord;
@@ -32,7 +32,7 @@ pub use crate::timing::{BatchStats, EngineInfo, Finish, Phase};
 pub const DEFAULT_OLLAMA_MODEL: &str = "qwen:latest";
 
 /// How module calls are scheduled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// One call after another, each from an empty cache (the design before this one, kept as the baseline).

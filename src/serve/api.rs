@@ -19,7 +19,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::auth::Auth;
 use super::error::ApiError;
-use super::jobs::{Event, Jobs, Refused, Ticket, Work};
+use super::jobs::{Event, Jobs, Refused, Ticket, Work, STOPPING};
 use crate::cli::{CourseFields, ServePlan, MAX_FIELD_CHARS};
 use crate::engine::EngineInfo;
 use crate::render::{self, Format};
@@ -79,9 +79,7 @@ fn queue(s: &Shared, work: Work) -> Result<(Ticket, UnboundedReceiver<Event>), A
                 s.plan.queue
             ),
         ),
-        Refused::Closing => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
-        }
+        Refused::Closing => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, STOPPING),
     })?;
     Ok((ticket, rx))
 }
@@ -93,8 +91,8 @@ pub async fn outcome(
     while let Some(event) = rx.recv().await {
         match event {
             Event::Done(done) => return Ok(done),
-            Event::Failed { message } => {
-                let status = if message.contains("stopping") {
+            Event::Failed { message, stopping } => {
+                let status = if stopping {
                     StatusCode::SERVICE_UNAVAILABLE
                 } else {
                     StatusCode::UNPROCESSABLE_ENTITY
@@ -224,18 +222,12 @@ fn events(
         let (ticket, mut rx) = state?;
         let event = rx.recv().await?;
         let last = matches!(event, Event::Done(_) | Event::Failed { .. });
-        let name = match &event {
-            Event::Queued { .. } => "queued",
-            Event::Started { .. } => "started",
-            Event::Outline { .. } => "outline",
-            Event::Call { .. } => "call",
-            Event::Module { .. } => "module",
-            Event::Done(_) => "done",
-            Event::Failed { .. } => "failed",
-        };
+        // The SSE event's name is the JSON's own `event` tag.
+        let data = serde_json::to_value(&event).unwrap_or_default();
+        let name = data["event"].as_str().unwrap_or("failed").to_string();
         let sse = SseEvent::default()
             .event(name)
-            .json_data(&event)
+            .json_data(&data)
             .unwrap_or_else(|_| SseEvent::default().event("failed"));
         let next = (!last).then_some((ticket, rx));
         Some((Ok(sse), next))

@@ -18,6 +18,8 @@ use crate::timing::{CallRecord, Clock, RunRecord};
 
 /// Finished syllabi kept for download.
 const KEPT: usize = 64;
+/// What a course that the server's stop ended hears.
+pub const STOPPING: &str = "the server is stopping";
 
 /// What a client hears about its course, in order; `Done` or `Failed` ends it.
 #[derive(Debug, Clone, Serialize)]
@@ -41,8 +43,12 @@ pub enum Event {
     Module { index: usize, title: String },
     /// The whole syllabus, its timing record, and where to download it.
     Done(Box<Finished>),
-    /// The course could not be written.
-    Failed { message: String },
+    /// The course could not be written; `stopping` when the server's stop ended it.
+    Failed {
+        message: String,
+        #[serde(skip)]
+        stopping: bool,
+    },
 }
 
 /// A finished course.
@@ -291,13 +297,13 @@ impl Jobs {
                 Event::Done(Box::new((*done).clone()))
             }
             Err(e) => {
-                let closing = self.state().closing;
+                let stopping = self.state().closing;
                 let message = match format!("{e:#}") {
-                    m if m.contains(CANCELLED) && closing => "the server is stopping".into(),
-                    m if m.contains(CANCELLED) => "cancelled".into(),
+                    m if m.contains(CANCELLED) && stopping => STOPPING.into(),
+                    m if m.contains(CANCELLED) => CANCELLED.into(),
                     m => m,
                 };
-                Event::Failed { message }
+                Event::Failed { message, stopping }
             }
         };
         let _ = job.events.send(event);
@@ -340,14 +346,16 @@ impl Jobs {
             let mut state = self.state();
             state.closing = true;
             for w in state.queue.drain(..) {
-                let message = "the server is stopping".to_string();
-                let _ = w.events.send(Event::Failed { message });
+                let _ = w.events.send(Event::Failed {
+                    message: STOPPING.into(),
+                    stopping: true,
+                });
             }
             for &group in state.running.values() {
                 self.seats.cancel(group);
             }
         }
-        while self.state().running.values().len() > 0 {
+        while !self.state().running.is_empty() {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }

@@ -124,8 +124,9 @@ impl Table {
             match result {
                 Ok(_) => return Ok(()),
                 Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "the shared engine failed; its calls in flight fail");
-                    host.fail_all(&format!("{e:#}"));
+                    let why = format!("{e:#}");
+                    tracing::error!(error = %why, "the shared engine failed; its calls in flight fail");
+                    host.fail_all(&why);
                     if !host.open {
                         return Err(e);
                     }

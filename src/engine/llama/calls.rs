@@ -12,8 +12,7 @@ use crate::engine::schedule::{Entry, Ledger};
 use crate::engine::stream::Stream;
 use crate::engine::{Ask, CallOutput, ChatCall, FollowUp, More, Progress, Sampling, Strategy};
 use crate::report::call_label;
-use crate::timing::Clock;
-use crate::timing::Finish;
+use crate::timing::{Clock, Finish};
 
 /// Samples every call that has logits after the decode at `now`: marks its first token,
 /// reports progress; returns the tokens the grammar forced.
