@@ -155,6 +155,18 @@ impl Checker {
         Ok(ended)
     }
 
+    /// What a refused text still offers a reader, with the refusal: a cut text ended at its
+    /// last word with an ellipsis, another script kept as written; debris, copies and empty
+    /// text give nothing.
+    pub fn best_effort(&self, value: &str, kind: Kind, max: u64) -> (String, Option<Refusal>) {
+        match self.text(value, kind, max) {
+            Ok(text) => (text, None),
+            Err(Refusal::Cut) => (at_last_word(&clean(value)), Some(Refusal::Cut)),
+            Err(r @ Refusal::Script(_)) => (clean(value), Some(r)),
+            Err(r) => (String::new(), Some(r)),
+        }
+    }
+
     fn is_debris(&self, text: &str) -> bool {
         if text.is_empty() {
             return false;
@@ -211,6 +223,20 @@ pub fn clean(value: &str) -> String {
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A cut text ended at its last whole word, with an ellipsis that shows the cut.
+fn at_last_word(text: &str) -> String {
+    let kept = match text.rfind(char::is_whitespace) {
+        Some(i) if i > 0 => &text[..i],
+        _ => text,
+    };
+    let kept = kept.trim_end_matches(|c: char| !c.is_alphanumeric());
+    if kept.is_empty() {
+        String::new()
+    } else {
+        format!("{kept}…")
+    }
 }
 
 fn is_sentence_end(c: char) -> bool {
@@ -456,6 +482,22 @@ mod tests {
             Checker::default().text("\u{7}\u{0}", Kind::Line, 10),
             Err(Refusal::Empty)
         );
+    }
+
+    #[test]
+    fn best_effort_keeps_what_a_reader_can_use() {
+        let c = checker();
+        let cut: String = "Tides rise and fall with the moon and the sun over the open sea floor"
+            .chars()
+            .take(40)
+            .collect();
+        let (text, why) = c.best_effort(&cut, Kind::Title, 40);
+        assert_eq!(why, Some(Refusal::Cut));
+        assert_eq!(text, "Tides rise and fall with the moon and…");
+        let (text, why) = c.best_effort("learning_objectives", Kind::Line, 150);
+        assert_eq!((text.as_str(), why), ("", Some(Refusal::Debris)));
+        let (text, why) = c.best_effort("Ocean zones", Kind::Line, 150);
+        assert_eq!((text.as_str(), why), ("Ocean zones", None));
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub struct Provenance {
     pub seed: u32,
     /// Module scheduling strategy.
     pub strategy: String,
+    /// Files written beside this one from the same syllabus (file name → sha256), written
+    /// before it; `batch` checks them when it resumes.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub files: std::collections::BTreeMap<String, String>,
 }
 
 /// A model by name and, for a local file, its sha256.
@@ -104,9 +108,36 @@ pub struct Syllabus {
     pub learning_outcomes: Vec<String>,
     /// Modules in order.
     pub modules: Vec<Module>,
+    /// Parts kept though they failed their checks: a teacher should read them first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub review: Vec<Review>,
     /// How it was made (JSON output only; absent in syllabi written before 0.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+}
+
+/// A field kept though it failed its checks (the model could not get it right in every
+/// attempt): shown beside it in every format, so a teacher reads it before handing out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    /// 1-based module number; `None` for a course-level field.
+    pub module: Option<usize>,
+    /// The field, as JSON names it ("assessment", "learning_outcomes").
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl Syllabus {
+    /// The review marks of module `number` (1-based).
+    pub fn reviews_of(&self, number: usize) -> impl Iterator<Item = &Review> {
+        self.review.iter().filter(move |r| r.module == Some(number))
+    }
+
+    /// The review marks of the course-level fields.
+    pub fn course_reviews(&self) -> impl Iterator<Item = &Review> {
+        self.review.iter().filter(|r| r.module.is_none())
+    }
 }
 
 /// Weeks covered by module `index` (0-based) when `weeks` are split over `modules` in order.
@@ -154,6 +185,7 @@ impl Syllabus {
             prerequisites: outline.prerequisites,
             learning_outcomes: outline.learning_outcomes,
             modules,
+            review: Vec::new(),
             provenance: None,
         }
     }

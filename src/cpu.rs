@@ -145,7 +145,7 @@ pub fn choose() -> anyhow::Result<()> {
         return Err(err.context(format!("cannot start the variant {}", path.display())));
     }
     // Logging is not set up yet: said directly.
-    crate::interrupt::say(&format!(
+    crate::stderr::say(&format!(
         "syllabus: cannot start the {} variant ({err:#}); running the {here} build",
         variant.name
     ));

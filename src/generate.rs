@@ -4,12 +4,12 @@
 use anyhow::Context;
 
 use crate::cli::GeneratePlan;
-use crate::interrupt::say;
 use crate::output::{self, Target};
 use crate::progress::Reporter;
 use crate::render::{self, Format};
 use crate::report::run_table;
 use crate::session::{run_once, Session};
+use crate::stderr::say;
 use crate::timing::Clock;
 
 /// Runs `syllabus generate`.
@@ -51,6 +51,9 @@ pub fn generate(plan: &GeneratePlan) -> anyhow::Result<()> {
     }
     if !plan.quiet {
         say(run_table(&record).trim_end());
+        if let Some(line) = crate::report::review_line(&syllabus) {
+            say(&line);
+        }
         if let Some(path) = written {
             say(&format!(
                 "wrote {} ({} modules)",

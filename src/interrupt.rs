@@ -67,11 +67,6 @@ impl Drop for Registered {
     }
 }
 
-/// Writes a line to stderr; a closed stderr is not an error (`2>&1 | head -1`).
-pub fn say(text: &str) {
-    let _ = writeln!(std::io::stderr(), "{text}");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

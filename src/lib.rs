@@ -32,4 +32,5 @@ pub mod report;
 pub mod schema;
 pub mod serve;
 pub mod session;
+pub mod stderr;
 pub mod timing;

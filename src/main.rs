@@ -20,7 +20,9 @@ fn init_logging(verbose: u8, quiet: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| syllabus::stderr::Stderr)
+        // Its own complaint about a failed write would go to the same closed stderr.
+        .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
@@ -48,7 +50,7 @@ fn cpu_command(cmd: CpuCommand) -> anyhow::Result<()> {
             output,
         } => {
             let e = syllabus::cpu::embed(&variant, &name, &output)?;
-            syllabus::interrupt::say(&format!(
+            syllabus::stderr::say(&format!(
                 "wrote {}: {} ({} bytes, sha256 {}) inside",
                 output.display(),
                 e.name,
@@ -91,7 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let resolved = syllabus::models::resolve(&model, opts)?;
             let packed = syllabus::pack::pack(&resolved, &output)?;
             let total = std::fs::metadata(&output)?.len();
-            syllabus::interrupt::say(&format!(
+            syllabus::stderr::say(&format!(
                 "wrote {}: {} ({} bytes, sha256 {}) inside; {} bytes in all, {} of them the program",
                 output.display(),
                 packed.name,
@@ -134,22 +136,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     // Before anything else: this process may become the build for this CPU.
     if let Err(err) = syllabus::cpu::choose() {
-        syllabus::interrupt::say(&format!("syllabus: {err:#}"));
+        syllabus::stderr::say(&format!("syllabus: {err:#}"));
+        syllabus::stderr::flush(std::time::Duration::from_secs(2));
         return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
     if let Err(e) = syllabus::interrupt::install() {
-        syllabus::interrupt::say(&format!("syllabus: cannot watch for Ctrl-C: {e}"));
+        syllabus::stderr::say(&format!("syllabus: cannot watch for Ctrl-C: {e}"));
     }
-    match run(cli) {
+    let code = match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            syllabus::interrupt::say(&format!("syllabus: {err:#}"));
+            syllabus::stderr::say(&format!("syllabus: {err:#}"));
             if err.is::<UsageError>() {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
             }
         }
-    }
+    };
+    // A stderr that nobody reads must not keep a finished run from exiting.
+    syllabus::stderr::flush(std::time::Duration::from_secs(2));
+    code
 }

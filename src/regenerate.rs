@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use crate::cli::RegeneratePlan;
-use crate::interrupt::say;
+use crate::course::Review;
 use crate::output::Target;
 use crate::pipeline;
 use crate::progress::Reporter;
@@ -14,6 +14,7 @@ use crate::render::{self, Format};
 use crate::reply::{ModuleReply, OutlineEntry, OutlineReply};
 use crate::report::run_table;
 use crate::session::Session;
+use crate::stderr::say;
 use crate::timing::{Clock, Phases, RunRecord};
 
 /// The outline a saved syllabus was written from.
@@ -48,6 +49,36 @@ fn replaced(original: &Value, indexes: &[usize], replies: &[ModuleReply]) -> any
     Ok(value)
 }
 
+/// The review marks after modules `indexes` (0-based) were written again: theirs are
+/// cleared, and replaced by `new` (marks of a module kept again despite its flaws).
+fn marks_after(old: &[Review], indexes: &[usize], new: Vec<Review>) -> Vec<Review> {
+    let rewritten = |r: &Review| r.module.is_some_and(|m| indexes.contains(&(m - 1)));
+    let mut marks: Vec<Review> = old.iter().filter(|r| !rewritten(r)).cloned().collect();
+    marks.extend(new);
+    marks.sort_by_key(|r| r.module);
+    marks
+}
+
+/// Writes `review` into a syllabus's JSON `value` (removed when empty), where `Syllabus`
+/// puts it: before `provenance`.
+fn set_review(value: &mut Value, review: &[Review]) -> anyhow::Result<()> {
+    let map = value
+        .as_object_mut()
+        .context("a syllabus is a JSON object")?;
+    let provenance = map.remove("provenance");
+    map.remove("review");
+    if !review.is_empty() {
+        map.insert(
+            "review".into(),
+            serde_json::to_value(review).context("review")?,
+        );
+    }
+    if let Some(p) = provenance {
+        map.insert("provenance".into(), p);
+    }
+    Ok(())
+}
+
 /// `syllabus` with modules `indexes` (0-based) written again on `engine`, steered by `note`,
 /// and the record of that run (for `serve`, whose courses are in memory, not in files).
 pub fn rewrite(
@@ -63,18 +94,25 @@ pub fn rewrite(
         .as_ref()
         .context("this syllabus does not record its request")?
         .request;
-    let (replies, calls, stats) = pipeline::rewrite_modules(
+    let settings = pipeline::RunSettings {
+        strategy,
+        seed,
+        strict: false,
+    };
+    let done = pipeline::rewrite_modules(
         engine,
         (request, &outline_of(syllabus)),
         (indexes, note),
-        (strategy, seed),
+        settings,
         progress,
     )?;
     let mut new = syllabus.clone();
-    for (&i, reply) in indexes.iter().zip(replies) {
+    for (&i, reply) in indexes.iter().zip(done.replies) {
         progress.module_ready(i, &new.modules[i].title);
         new.modules[i].content = reply;
     }
+    new.review = marks_after(&syllabus.review, indexes, done.review);
+    let (calls, stats) = (done.calls, done.stats);
     let wall_ms = clock.now_ms();
     let phases = Phases {
         load_ms: 0.0,
@@ -116,15 +154,19 @@ pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
     let mut engine = session.engine(base, clock, &reporter)?;
     let load_ms = clock.now_ms();
     let outline = outline_of(&plan.syllabus);
-    let (replies, calls, stats) = pipeline::rewrite_modules(
+    let done = pipeline::rewrite_modules(
         engine.as_mut(),
         (&base.request, &outline),
         (&plan.modules, plan.note.as_deref()),
-        (base.strategy, base.seed),
+        base.settings(),
         &reporter,
     )?;
     let modules_ms = clock.now_ms() - load_ms;
-    let value = replaced(&plan.original, &plan.modules, &replies)?;
+    let review = marks_after(&plan.syllabus.review, &plan.modules, done.review);
+    let marked = review.len();
+    let mut value = replaced(&plan.original, &plan.modules, &done.replies)?;
+    set_review(&mut value, &review)?;
+    let (calls, stats) = (done.calls, done.stats);
     let bytes = match base.format {
         Format::Json => {
             let mut text = serde_json::to_string_pretty(&value).context("syllabus")?;
@@ -152,6 +194,7 @@ pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
         calls,
     );
     record.language = Some(base.language.clone());
+    record.review = marked;
     if let Some(t) = timings {
         t.commit(
             serde_json::to_string_pretty(&record)

@@ -125,6 +125,23 @@ fn daemon_line(record: &RunRecord) -> Option<String> {
     ))
 }
 
+/// One line on the parts a run kept though they failed their checks, if any.
+pub fn review_line(s: &crate::course::Syllabus) -> Option<String> {
+    let first = s.review.first()?;
+    let place = match first.module {
+        Some(n) => format!("module {n} {}", first.field),
+        None => first.field.clone(),
+    };
+    let more = match s.review.len() {
+        1 => String::new(),
+        n => format!(" and {} more", n - 1),
+    };
+    Some(format!(
+        "needs review: {place} ({}){more}; marked in the output; `syllabus regenerate --module N` writes a module again",
+        first.reason
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,6 +83,7 @@ impl Session {
             model: self.model_id()?,
             seed: plan.seed,
             strategy: plan.strategy.name().to_string(),
+            files: Default::default(),
         })
     }
 
@@ -182,14 +183,7 @@ pub fn run_once(
     progress: &dyn Progress,
     finalize: impl FnOnce(&Syllabus) -> anyhow::Result<()>,
 ) -> anyhow::Result<(Syllabus, RunRecord)> {
-    let out = pipeline::run(
-        engine,
-        &plan.request,
-        plan.strategy,
-        plan.seed,
-        clock,
-        progress,
-    )?;
+    let out = pipeline::run(engine, &plan.request, plan.settings(), clock, progress)?;
     finalize(&out.syllabus)?;
     let wall_ms = clock.now_ms();
     // Assembly ran inside the pipeline after the module phase; it counts here too.
@@ -209,5 +203,6 @@ pub fn run_once(
         out.calls,
     );
     record.language = Some(plan.language.clone());
+    record.review = out.syllabus.review.len();
     Ok((out.syllabus, record))
 }

@@ -311,6 +311,8 @@ pub struct RunRecord {
     /// The language written in, and why (absent in records made without a request).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub language: Option<LanguageChoice>,
+    /// Fields kept though they failed their checks, marked "needs review" in the syllabus.
+    pub review: usize,
     /// Prompt sizes in tokens, from the first try of each call.
     pub prompt_tokens: PromptTokens,
     /// The module phase's batch figures (shared prefix, parallelism, decode time).
@@ -391,6 +393,7 @@ impl RunRecord {
             peak_rss_bytes: peak_rss_bytes(),
             build: crate::build_info::build_info(),
             language: None,
+            review: 0,
             prompt_tokens: PromptTokens::of(&calls, &module_batches),
             module_batches,
             calls,

@@ -16,11 +16,11 @@ use crate::cli::{BatchCourse, BatchPlan};
 use crate::course::{Provenance, Syllabus, PROVENANCE_FORMAT};
 use crate::engine::joint::{Seat, Table};
 use crate::engine::{BatchStats, ChatCall, Engine, NoProgress, Phase};
-use crate::interrupt::say;
 use crate::output::Target;
 use crate::progress::Reporter;
 use crate::render::{self, Format};
 use crate::session::Session;
+use crate::stderr::say;
 use crate::timing::{Clock, Phases, RunRecord};
 
 /// The files a course writes: its JSON, and the other format when asked.
@@ -49,11 +49,23 @@ fn written_already(course: &BatchCourse, paths: &[PathBuf]) -> bool {
     let same = s.provenance.as_ref().is_some_and(|p| {
         p.format == PROVENANCE_FORMAT && p.request == *request && p.seed == course.plan.seed
     });
+    let files = s.provenance.map(|p| p.files).unwrap_or_default();
+    // The other file must be the one written with this JSON, unchanged since.
+    let companion = |p: &PathBuf| {
+        files
+            .get(&file_name(p))
+            .is_some_and(|sum| crate::digest::sha256_file(p).is_ok_and(|now| now == *sum))
+    };
     same && s.modules.len() == request.modules
         && s.modules.iter().all(|m| !m.title.trim().is_empty())
-        && paths[1..]
-            .iter()
-            .all(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+        && paths[1..].iter().all(companion)
+}
+
+/// The last part of `path`, as recorded in provenance.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// What one course's thread needs besides its seat.
@@ -77,25 +89,27 @@ fn run_course(seat: &mut Seat, job: &Job<'_>) -> anyhow::Result<RunRecord> {
     let out = crate::pipeline::run(
         seat,
         &plan.request,
-        plan.strategy,
-        plan.seed,
+        plan.settings(),
         &job.clock,
         &NoProgress,
     )?;
     let mut syllabus = out.syllabus;
+    let review = syllabus.review.len();
     let other = job.also.map(|f| render::render(&syllabus, f)).transpose()?;
-    syllabus.provenance = Some(Provenance {
-        request: plan.request.clone(),
-        ..job.provenance.clone()
-    });
-    let json = render::render(&syllabus, Format::Json)?;
     let mut targets = targets.into_iter();
-    if let Some(t) = targets.next() {
-        t.commit(&json)?;
-    }
+    let json_target = targets.next().context("a course writes its JSON")?;
+    // The other file first: the JSON marks the course done and records the other's sha256.
+    let mut files = std::collections::BTreeMap::new();
     if let (Some(t), Some(bytes)) = (targets.next(), other) {
+        files.insert(file_name(t.path()), crate::digest::sha256_hex(&bytes));
         t.commit(&bytes)?;
     }
+    syllabus.provenance = Some(Provenance {
+        request: plan.request.clone(),
+        files,
+        ..job.provenance.clone()
+    });
+    json_target.commit(&render::render(&syllabus, Format::Json)?)?;
     let wall_ms = job.clock.now_ms() - t0;
     let phases = Phases {
         load_ms: 0.0,
@@ -113,6 +127,7 @@ fn run_course(seat: &mut Seat, job: &Job<'_>) -> anyhow::Result<RunRecord> {
         out.calls,
     );
     record.language = Some(plan.language.clone());
+    record.review = review;
     Ok(record)
 }
 
@@ -188,6 +203,10 @@ pub fn run(plan: &BatchPlan) -> anyhow::Result<()> {
         }
     }
     summary.wall_ms = clock.now_ms();
+    summary.needs_review = results
+        .iter()
+        .filter(|c| c.record.as_ref().is_some_and(|r| r.review > 0))
+        .count();
     summary.courses = results;
     let json = serde_json::to_string_pretty(&summary).context("summary")?;
     summary_target.commit(json.as_bytes())?;
@@ -309,8 +328,12 @@ fn report(summary: &Summary, path: &Path, quiet: bool) -> anyhow::Result<()> {
         count(Status::Failed),
     );
     if !quiet {
+        let marked = match summary.needs_review {
+            0 => String::new(),
+            n => format!(" ({n} with parts marked \"needs review\")"),
+        };
         say(&format!(
-            "{written} written, {skipped} already there, {failed} failed, in {:.1} s; summary in {}",
+            "{written} written{marked}, {skipped} already there, {failed} failed, in {:.1} s; summary in {}",
             summary.wall_ms / 1000.0,
             path.display()
         ));

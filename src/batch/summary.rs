@@ -78,6 +78,8 @@ pub struct Summary {
     pub wall_ms: f64,
     /// Every course, in file order.
     pub courses: Vec<CourseSummary>,
+    /// Courses written this run with parts marked "needs review".
+    pub needs_review: usize,
 }
 
 impl Summary {
@@ -93,6 +95,7 @@ impl Summary {
             load_ms: 0.0,
             wall_ms: 0.0,
             courses: Vec::new(),
+            needs_review: 0,
         }
     }
 }

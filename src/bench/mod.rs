@@ -11,10 +11,10 @@ use anyhow::Context;
 use self::report::{summarize, svg, table, BenchResult};
 use crate::cli::{BenchPlan, GeneratePlan};
 use crate::engine::{BackendKind as Backend, Progress, Strategy};
-use crate::interrupt::say;
 use crate::output::{self, Target};
 use crate::progress::Reporter;
 use crate::session::{run_once, Session};
+use crate::stderr::say;
 use crate::timing::Clock;
 
 /// One warm-up run, then every strategy `plan.runs` times, interleaved.

@@ -267,6 +267,10 @@ pub struct RunArgs {
     /// Print nothing but errors on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Fail (exit 1, nothing written) when a reply fails its checks in every attempt,
+    /// instead of keeping the best one marked "needs review".
+    #[arg(long)]
+    pub strict: bool,
 }
 
 impl RunArgs {
@@ -288,6 +292,7 @@ impl RunArgs {
             daemon: DaemonArgs::default(),
             offline: false,
             quiet: false,
+            strict: false,
         }
     }
 }

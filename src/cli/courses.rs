@@ -61,13 +61,43 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<(RowPlace, CourseRow)>> {
         return Err(UsageError(format!("{shown} lists no course")).into());
     }
     let base = path.parent().unwrap_or(Path::new("."));
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|(place, mut row)| {
-            row.outline = row.outline.map(|o| base.join(o));
-            (place, row)
+            if let Some(o) = row.outline.take() {
+                row.outline = Some(
+                    confined(base, &o)
+                        .map_err(|why| UsageError(format!("{}: {why}", place.label)))?,
+                );
+            }
+            Ok((place, row))
         })
-        .collect())
+        .collect::<Result<_, UsageError>>()
+        .map_err(Into::into)
+}
+
+/// `outline` within the course file's folder `base`: a relative path without `..` that
+/// stays inside it once links are followed; a course file cannot read other files.
+fn confined(base: &Path, outline: &Path) -> Result<PathBuf, String> {
+    use std::path::Component;
+    let shown = outline.display();
+    if !outline
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(format!(
+            "outline {shown} must be a file in the course file's folder (a relative path without ..)"
+        ));
+    }
+    let path = base.join(outline);
+    if let (Ok(real), Ok(root)) = (path.canonicalize(), base.canonicalize()) {
+        if !real.starts_with(&root) {
+            return Err(format!(
+                "outline {shown} leads outside the course file's folder (to {})",
+                real.display()
+            ));
+        }
+    }
+    Ok(path)
 }
 
 fn csv_rows(shown: &str, text: &str) -> Result<Vec<(RowPlace, CourseRow)>, UsageError> {
@@ -163,10 +193,15 @@ pub fn slug(topic: &str) -> String {
     }
 }
 
-/// Names for `topics` in order: their slugs, "-2", "-3"... added to repeats (compared
-/// without case, as some file systems do).
+/// File names the batch writes for itself (`summary.json`).
+pub const RESERVED_NAMES: [&str; 1] = ["summary"];
+
+/// Names for `topics` in order: their slugs, "-2", "-3"... added to repeats and to the
+/// reserved names (compared without case, as some file systems do).
 pub fn names<'a>(topics: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let mut taken = std::collections::HashSet::new();
+    // The batch's own files are never a course's.
+    let mut taken: std::collections::HashSet<String> =
+        RESERVED_NAMES.iter().map(|n| n.to_string()).collect();
     let mut names = Vec::new();
     for topic in topics {
         let base = slug(topic);
@@ -262,5 +297,40 @@ mod tests {
             ]
         );
         assert!(slug(&"a ".repeat(100)).chars().count() <= 60);
+        assert_eq!(names(["Summary", "summary"]), ["summary-2", "summary-3"]);
+    }
+
+    #[test]
+    fn an_outline_outside_the_course_folder_is_refused_with_its_row() {
+        for outline in ["/etc/hostname", "../x.txt", "a/../../x.txt"] {
+            let text = format!("{{\"topic\":\"Tides\",\"modules\":2,\"outline\":\"{outline}\"}}\n");
+            let (_dir, path) = write("c.jsonl", &text);
+            let err = read(&path).unwrap_err();
+            assert!(err.is::<UsageError>(), "{outline}");
+            let msg = err.to_string();
+            assert!(msg.contains("row 1") && msg.contains(outline), "{msg}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("in");
+        std::fs::create_dir(&inner).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", inner.join("link.txt")).unwrap();
+        let path = inner.join("c.jsonl");
+        std::fs::write(
+            &path,
+            "{\"topic\":\"Tides\",\"modules\":2,\"outline\":\"link.txt\"}\n",
+        )
+        .unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(err.contains("outside the course file's folder"), "{err}");
+        std::fs::write(inner.join("mine.txt"), "Waves\nTides\n").unwrap();
+        std::fs::write(
+            &path,
+            "{\"topic\":\"Tides\",\"modules\":2,\"outline\":\"mine.txt\"}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read(&path).unwrap()[0].1.outline,
+            Some(inner.join("mine.txt"))
+        );
     }
 }

@@ -54,6 +54,8 @@ pub struct GeneratePlan {
     pub max_ctx: usize,
     /// Module scheduling.
     pub strategy: Strategy,
+    /// Fail rather than keep a reply marked for review.
+    pub strict: bool,
     /// Output format.
     pub format: Format,
     /// Output file, or stdout.
@@ -72,6 +74,17 @@ pub struct GeneratePlan {
     pub daemon: DaemonPlan,
     /// The language written in, and why.
     pub language: LanguageChoice,
+}
+
+impl GeneratePlan {
+    /// How the pipeline runs.
+    pub fn settings(&self) -> crate::pipeline::RunSettings {
+        crate::pipeline::RunSettings {
+            strategy: self.strategy,
+            seed: self.seed,
+            strict: self.strict,
+        }
+    }
 }
 
 /// Checked settings of a bench.
@@ -257,6 +270,7 @@ impl RunArgs {
                 1 << 20,
             )?,
             strategy: self.strategy,
+            strict: self.strict,
             format,
             output,
             timings: self.timings.clone(),

@@ -1,7 +1,9 @@
 //! Calls tried until their reply passes its checks: up to `ATTEMPTS` tries, each with its
-//! own seed, every try recorded.
+//! own seed, every try recorded. When none passes, the best failed try is kept with its
+//! flaws (best effort), unless the run is strict or nothing of any try can be used.
 
 use crate::engine::{CallOutput, ChatCall, Engine, Finish, Progress, Strategy};
+use crate::reply::salvage::Kept;
 use crate::reply::validate::ContentError;
 use crate::timing::CallRecord;
 
@@ -11,6 +13,11 @@ use crate::timing::CallRecord;
 /// model, "Introduction to Marine Biology", 3 modules, seeds 1-16: 7 of 12 seeds valid with
 /// three attempts, 15 of 16 with five.
 pub const ATTEMPTS: u32 = 5;
+
+/// What the end of a call's attempts says when nothing could be used.
+pub const TOO_SMALL: &str = "this model may be too small for the request: try a larger one \
+     (--model, see `syllabus models list`), fewer modules, or another --seed";
+
 /// The reply of a finished call, parsed and checked; or why not.
 pub(super) fn check<T>(
     output: &CallOutput,
@@ -26,45 +33,83 @@ pub(super) fn check<T>(
     }
 }
 
-/// Runs one call until its reply passes `parse`, up to `ATTEMPTS` times; records every try.
-/// Returns the value with the reply text it was read from.
-pub(super) fn until_valid<T>(
-    engine: &mut dyn Engine,
-    strategy: Strategy,
-    progress: &dyn Progress,
-    calls: &mut Vec<CallRecord>,
-    make: impl Fn(u32) -> ChatCall,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> anyhow::Result<Result<(T, String), String>> {
-    until_valid_from(1, engine, strategy, progress, calls, make, parse)
+/// What a failed try still offers: `None` for a call that failed outright.
+pub(super) fn salvage_of<T>(
+    output: &CallOutput,
+    salvage: impl Fn(&str, bool) -> Option<Kept<T>>,
+) -> Option<Kept<T>> {
+    match output.record.finish {
+        Finish::Stop => salvage(&output.text, false),
+        Finish::Length => salvage(&output.text, true),
+        Finish::Error => None,
+    }
 }
 
-/// `until_valid` numbering attempts from `first`.
+/// The lightest kept try so far (the first of equals).
+pub(super) fn keep_lighter<T>(best: &mut Option<Kept<T>>, new: Option<Kept<T>>) {
+    if let Some(new) = new {
+        if best.as_ref().is_none_or(|b| new.weight() < b.weight()) {
+            *best = Some(new);
+        }
+    }
+}
+
+/// What came of a call's attempts.
+pub(super) enum Attempts<T> {
+    /// A reply passed its checks: the value and the text it was read from.
+    Valid(T, String),
+    /// None passed: the best try, with its flaws and text.
+    Kept(Kept<T>, String),
+    /// Nothing usable; the last reason.
+    Failed(String),
+}
+
+/// One call's tries: how to make attempt `n`, check a reply, and (best effort) what a
+/// failed reply still offers (`None`: strict).
+pub(super) struct Tries<'a, T> {
+    pub make: &'a dyn Fn(u32) -> ChatCall,
+    pub parse: &'a dyn Fn(&str) -> Result<T, String>,
+    pub salvage: Option<&'a dyn Fn(&str, bool) -> Option<Kept<T>>>,
+}
+
+/// Runs one call until its reply passes, up to `ATTEMPTS` times numbered from `first`;
+/// records every try.
 pub(super) fn until_valid_from<T>(
     first: u32,
     engine: &mut dyn Engine,
-    strategy: Strategy,
-    progress: &dyn Progress,
+    (strategy, progress): (Strategy, &dyn Progress),
     calls: &mut Vec<CallRecord>,
-    make: impl Fn(u32) -> ChatCall,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> anyhow::Result<Result<(T, String), String>> {
+    tries: &Tries<'_, T>,
+) -> anyhow::Result<Attempts<T>> {
     let mut last_error = String::new();
+    let mut best: Option<(Kept<T>, String)> = None;
     for attempt in first..first + ATTEMPTS {
-        let call = make(attempt);
+        let call = (tries.make)(attempt);
         let (mut out, _) = engine.run(std::slice::from_ref(&call), strategy, progress)?;
         let out = out.remove(0);
-        let result = check(&out, |t| Ok(t.to_string())).and_then(|t| parse(&t));
-        calls.push(out.record);
+        let result = check(&out, |t| Ok(t.to_string())).and_then(|t| (tries.parse)(&t));
+        calls.push(out.record.clone());
         match result {
-            Ok(value) => return Ok(Ok((value, out.text))),
+            Ok(value) => return Ok(Attempts::Valid(value, out.text)),
             Err(e) => {
                 let label = crate::report::call_label(call.phase, call.index);
                 tracing::warn!(call = %label, attempt, error = %e, "reply rejected");
                 tracing::debug!(reply = ?out.text, "rejected reply");
                 last_error = e;
+                if let Some(salvage) = tries.salvage {
+                    let kept = salvage_of(&out, salvage);
+                    if kept
+                        .as_ref()
+                        .is_some_and(|k| best.as_ref().is_none_or(|(b, _)| k.weight() < b.weight()))
+                    {
+                        best = kept.map(|k| (k, out.text.clone()));
+                    }
+                }
             }
         }
     }
-    Ok(Err(last_error))
+    Ok(match best {
+        Some((kept, text)) => Attempts::Kept(kept, text),
+        None => Attempts::Failed(last_error),
+    })
 }

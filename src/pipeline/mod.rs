@@ -2,21 +2,24 @@
 //! then assembly without the model.
 //!
 //! Replies that fail to parse or validate (or run out of budget) are regenerated with
-//! another seed, up to four times; a fifth failure ends the run with a message naming the call.
+//! another seed, up to four times; after a fifth failure the best try is kept and marked
+//! for review (or, with `strict`, the run ends with a message naming the call). Only a
+//! call none of whose tries can be used at all ends a run that is not strict.
 
 mod attempts;
 mod outline;
 
 use anyhow::bail;
 
-use self::attempts::check;
 pub use self::attempts::ATTEMPTS;
+use self::attempts::{check, keep_lighter, salvage_of, TOO_SMALL};
 use self::outline::outline_phase;
 
 use crate::content::Checker;
-use crate::course::{CourseRequest, Syllabus};
+use crate::course::{CourseRequest, Review, Syllabus};
 use crate::engine::{BatchStats, ChatCall, Engine, Progress, Strategy};
 use crate::prompt::{self, Calls};
+use crate::reply::salvage::{Flaw, Kept};
 use crate::reply::{ModuleReply, OutlineReply};
 use crate::schema::max_reply_tokens;
 use crate::timing::{CallRecord, Clock};
@@ -25,10 +28,22 @@ use crate::timing::{CallRecord, Clock};
 /// module turn: instructions, keys, the module's title and focus).
 const MODULE_PROMPT_EXTRA: usize = 256;
 
+/// How one run goes: module scheduling, its seed, and whether a call that no attempt gets
+/// right ends the run (`strict`) or keeps its best try marked for review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunSettings {
+    /// Module scheduling strategy.
+    pub strategy: Strategy,
+    /// Run seed.
+    pub seed: u32,
+    /// Fail instead of keeping a flawed reply.
+    pub strict: bool,
+}
+
 /// What the pipeline produced, with its call records and phase times.
 #[derive(Debug)]
 pub struct PipelineOutput {
-    /// The validated syllabus.
+    /// The syllabus, with review marks where a reply was kept despite its flaws.
     pub syllabus: Syllabus,
     /// Every call, regenerations included.
     pub calls: Vec<CallRecord>,
@@ -40,25 +55,64 @@ pub struct PipelineOutput {
     pub modules_ms: f64,
 }
 
+/// What the phases of one run share: how calls run and replies are checked, and what the
+/// run has recorded so far.
+pub(crate) struct Ctx<'a> {
+    strategy: Strategy,
+    progress: &'a dyn Progress,
+    checker: &'a Checker,
+    strict: bool,
+    calls: Vec<CallRecord>,
+    review: Vec<Review>,
+}
+
+impl Ctx<'_> {
+    /// Records `flaws` for review: course-level ones (`module` `None`), a module's own, and
+    /// those of an outline entry ("modules[2].title" becomes module 3's "title").
+    fn flag(&mut self, module: Option<usize>, flaws: &[Flaw]) {
+        for f in flaws {
+            let (module, field) = match f.field.strip_prefix("modules[") {
+                Some(rest) => match rest.split_once("].") {
+                    Some((i, field)) => (i.parse::<usize>().ok(), field.to_string()),
+                    None => (module, f.field.clone()),
+                },
+                None => (module, f.field.clone()),
+            };
+            self.review.push(Review {
+                module: module.map(|i| i + 1),
+                field,
+                reason: f.reason.clone(),
+            });
+        }
+    }
+}
+
+/// A module call's outcome: its reply, or (best effort) its lightest failed try.
+enum Written {
+    Valid(ModuleReply),
+    Kept(Kept<ModuleReply>),
+}
+
 /// Modules `indexes` of `outline` in one batch; a module that fails is regenerated as
-/// soon as it finishes, alongside the others. Replies come in the order of `indexes`.
+/// soon as it finishes, alongside the others. Replies come in the order of `indexes`; a
+/// module no attempt gets right keeps its best try (marked for review) unless strict.
 fn module_phase(
     engine: &mut dyn Engine,
     (outline, indexes): (&OutlineReply, &[usize]),
-    (builder, checker): (&Calls<'_>, &Checker),
-    strategy: Strategy,
-    progress: &dyn Progress,
-    calls: &mut Vec<CallRecord>,
+    builder: &Calls<'_>,
+    ctx: &mut Ctx<'_>,
 ) -> anyhow::Result<(Vec<ModuleReply>, BatchStats)> {
     let n = outline.modules.len();
     let mut replies: Vec<Option<ModuleReply>> = vec![None; n];
+    let mut best: Vec<Option<Kept<ModuleReply>>> = (0..n).map(|_| None).collect();
     let mut errors: Vec<String> = vec![String::new(); n];
     let batch: Vec<ChatCall> = indexes
         .iter()
         .map(|&i| builder.module(outline, i, 1))
         .collect();
+    let (checker, strict, progress) = (ctx.checker, ctx.strict, ctx.progress);
     let (outs, stats) =
-        engine.run_with_follow_ups(&batch, strategy, progress, &mut |call, out| {
+        engine.run_with_follow_ups(&batch, ctx.strategy, progress, &mut |call, out| {
             let i = call.index;
             match check(out, |t| ModuleReply::parse_valid(t, checker)) {
                 Ok(reply) => {
@@ -70,22 +124,45 @@ fn module_phase(
                     tracing::warn!(module = i + 1, attempt = call.attempt, error = %e, "module rejected");
                     tracing::debug!(reply = ?out.text, "rejected module");
                     errors[i] = e;
+                    if !strict {
+                        let salvage = |t: &str, early| ModuleReply::salvage(t, early, checker);
+                        keep_lighter(&mut best[i], salvage_of(out, salvage));
+                    }
                     (call.attempt < ATTEMPTS).then(|| builder.module(outline, i, call.attempt + 1))
                 }
             }
         })?;
-    calls.extend(outs.into_iter().map(|o| o.record));
+    ctx.calls.extend(outs.into_iter().map(|o| o.record));
     let mut done = Vec::with_capacity(indexes.len());
     for &i in indexes {
-        let Some(reply) = replies[i].take() else {
-            bail!(
-                "module {} (\"{}\") was not valid after {ATTEMPTS} attempts: {}",
-                i + 1,
-                outline.modules[i].title,
-                errors[i]
-            );
+        let written = match (replies[i].take(), best[i].take()) {
+            (Some(reply), _) => Written::Valid(reply),
+            (None, Some(kept)) => Written::Kept(kept),
+            (None, None) => {
+                let title = &outline.modules[i].title;
+                if strict {
+                    bail!(
+                        "module {} (\"{title}\") was not valid after {ATTEMPTS} attempts: {}",
+                        i + 1,
+                        errors[i]
+                    );
+                }
+                bail!(
+                    "module {} (\"{title}\") gave nothing usable in {ATTEMPTS} attempts (last: {}); {TOO_SMALL}",
+                    i + 1,
+                    errors[i]
+                );
+            }
         };
-        done.push(reply);
+        done.push(match written {
+            Written::Valid(reply) => reply,
+            Written::Kept(kept) => {
+                tracing::warn!(module = i + 1, "module kept for review");
+                progress.module_ready(i, &outline.modules[i].title);
+                ctx.flag(Some(i), &kept.flaws);
+                kept.value
+            }
+        });
     }
     Ok((done, stats))
 }
@@ -100,34 +177,50 @@ fn checker(request: &CourseRequest) -> Checker {
         .trusting(given)
 }
 
+/// Modules written again, with their calls, batch figures and review marks.
+pub struct Rewritten {
+    /// One reply per module asked for, in order.
+    pub replies: Vec<ModuleReply>,
+    /// Every call, regenerations included.
+    pub calls: Vec<CallRecord>,
+    /// Figures of the batch.
+    pub stats: BatchStats,
+    /// Marks of the modules kept despite their flaws.
+    pub review: Vec<Review>,
+}
+
 /// Writes modules `indexes` (0-based) of a finished `outline` again, in one batch, steered
 /// by `note` when given. Prompts stand alone: nothing of the first run is in this process.
 pub fn rewrite_modules(
     engine: &mut dyn Engine,
     (request, outline): (&CourseRequest, &OutlineReply),
     (indexes, note): (&[usize], Option<&str>),
-    (strategy, seed): (Strategy, u32),
+    settings: RunSettings,
     progress: &dyn Progress,
-) -> anyhow::Result<(Vec<ModuleReply>, Vec<CallRecord>, BatchStats)> {
-    let mut builder = Calls::new(request, seed);
+) -> anyhow::Result<Rewritten> {
+    let mut builder = Calls::new(request, settings.seed);
     if let Some(note) = note {
         builder = builder.with_note(note);
     }
     let checker = checker(request);
     let like = builder.module(outline, indexes[0], 1);
-    engine.reserve(&like, 64, (strategy.width(indexes.len()), 1))?;
-    let mut calls = Vec::new();
-    let with = (&builder, &checker);
-    let (replies, mut stats) = module_phase(
-        engine,
-        (outline, indexes),
-        with,
-        strategy,
+    engine.reserve(&like, 64, (settings.strategy.width(indexes.len()), 1))?;
+    let mut ctx = Ctx {
+        strategy: settings.strategy,
         progress,
-        &mut calls,
-    )?;
+        checker: &checker,
+        strict: settings.strict,
+        calls: Vec::new(),
+        review: Vec::new(),
+    };
+    let (replies, mut stats) = module_phase(engine, (outline, indexes), &builder, &mut ctx)?;
     stats.prompt_layout = Some("separate: a module written again stands alone".into());
-    Ok((replies, calls, stats))
+    Ok(Rewritten {
+        replies,
+        calls: ctx.calls,
+        stats,
+        review: ctx.review,
+    })
 }
 
 /// Sizes `engine`'s memory once for the largest call of a run of `request`, `courses`
@@ -153,24 +246,23 @@ pub fn reserve(
 pub fn run(
     engine: &mut dyn Engine,
     request: &CourseRequest,
-    strategy: Strategy,
-    seed: u32,
+    settings: RunSettings,
     clock: &Clock,
     progress: &dyn Progress,
 ) -> anyhow::Result<PipelineOutput> {
-    let builder = Calls::new(request, seed);
+    let builder = Calls::new(request, settings.seed);
     let checker = checker(request);
-    let mut calls = Vec::new();
-    let t0 = clock.now_ms();
-    reserve(engine, request, strategy, 1)?;
-    let done = outline_phase(
-        engine,
-        strategy,
-        request,
-        (&builder, &checker),
+    let mut ctx = Ctx {
+        strategy: settings.strategy,
         progress,
-        &mut calls,
-    )?;
+        checker: &checker,
+        strict: settings.strict,
+        calls: Vec::new(),
+        review: Vec::new(),
+    };
+    let t0 = clock.now_ms();
+    reserve(engine, request, settings.strategy, 1)?;
+    let done = outline_phase(engine, request, &builder, &mut ctx)?;
     let builder = if done.continued {
         builder.continuing(&done.reply)
     } else {
@@ -179,24 +271,19 @@ pub fn run(
     let (outline, layout) = (done.outline, done.layout);
     let titles: Vec<String> = outline.modules.iter().map(|m| m.title.clone()).collect();
     progress.outline_ready(&titles);
-    let with = (&builder, &checker);
     let outline_ms = clock.now_ms() - t0;
 
     let t1 = clock.now_ms();
     let all: Vec<usize> = (0..outline.modules.len()).collect();
-    let (replies, mut stats) = module_phase(
-        engine,
-        (&outline, &all),
-        with,
-        strategy,
-        progress,
-        &mut calls,
-    )?;
+    let (replies, mut stats) = module_phase(engine, (&outline, &all), &builder, &mut ctx)?;
     stats.prompt_layout = Some(layout);
     let modules_ms = clock.now_ms() - t1;
+    let mut syllabus = Syllabus::assemble(request, outline, replies);
+    ctx.review.sort_by_key(|r| r.module);
+    syllabus.review = ctx.review;
     Ok(PipelineOutput {
-        syllabus: Syllabus::assemble(request, outline, replies),
-        calls,
+        syllabus,
+        calls: ctx.calls,
         module_batches: vec![stats],
         outline_ms,
         modules_ms,
@@ -215,6 +302,8 @@ mod tests {
         seen: Vec<ChatCall>,
         /// Module titles all "Unit 1", renames answering the same.
         repeat: bool,
+        /// What every module call answers instead of a valid reply.
+        module_text: Option<&'static str>,
     }
 
     /// A focus that runs to its 100-character limit with no clause to end on.
@@ -267,11 +356,17 @@ mod tests {
         ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
             self.seen.extend(calls.iter().cloned());
             let mut outputs = Vec::new();
-            for c in calls {
+            let mut queue: std::collections::VecDeque<ChatCall> = calls.iter().cloned().collect();
+            while let Some(c) = queue.pop_front() {
+                let c = &c;
                 let marks = CallMarks::default();
                 let tokens = CallTokens::default();
+                let text = match (c.phase, self.module_text) {
+                    (Phase::Module, Some(t)) => t.to_string(),
+                    _ => reply(c, self.repeat),
+                };
                 let out = CallOutput {
-                    text: reply(c, self.repeat),
+                    text,
                     tokens: Vec::new(),
                     record: CallRecord::new(
                         c.phase,
@@ -282,7 +377,11 @@ mod tests {
                         Finish::Stop,
                     ),
                 };
-                assert!(follow_up(c, &out).is_none(), "every reply is valid");
+                if let Some(next) = follow_up(c, &out) {
+                    assert!(self.module_text.is_some(), "every reply is valid");
+                    self.seen.push(next.clone());
+                    queue.push_back(next);
+                }
                 outputs.push(out);
             }
             Ok((outputs, BatchStats::default()))
@@ -298,6 +397,15 @@ mod tests {
         strategy: Strategy,
         repeat: bool,
     ) -> (Fake, PipelineOutput) {
+        let (fake, out) = run_modules_answering(None, false, (continues, strategy, repeat));
+        (fake, out.unwrap())
+    }
+
+    fn run_modules_answering(
+        module_text: Option<&'static str>,
+        strict: bool,
+        (continues, strategy, repeat): (Result<(), String>, Strategy, bool),
+    ) -> (Fake, anyhow::Result<PipelineOutput>) {
         let request = CourseRequest {
             topic: "Tides".into(),
             modules: 2,
@@ -311,8 +419,14 @@ mod tests {
             continues,
             seen: Vec::new(),
             repeat,
+            module_text,
         };
-        let out = run(&mut fake, &request, strategy, 1, &Clock::new(), &NoProgress).unwrap();
+        let settings = RunSettings {
+            strategy,
+            seed: 1,
+            strict,
+        };
+        let out = run(&mut fake, &request, settings, &Clock::new(), &NoProgress);
         (fake, out)
     }
 
@@ -383,5 +497,41 @@ mod tests {
             .map(|m| m.title.as_str())
             .collect();
         assert_eq!(titles, ["Unit 1", "Unit 1 (2)"]);
+    }
+
+    /// A module reply whose topics list has one item: refused by every attempt.
+    const ONE_TOPIC: &str = r#"{"summary": "Learners study one unit.", "learning_objectives": ["Name the parts", "Compare the cases"], "topics": ["Moon"], "activities": ["Measure a tide", "Draw a chart"], "assessment": "A short quiz."}"#;
+
+    #[test]
+    fn a_module_no_attempt_gets_right_is_kept_and_marked_unless_strict() {
+        let how = || (Ok(()), Strategy::Parallel, false);
+        let (fake, out) = run_modules_answering(Some(ONE_TOPIC), false, how());
+        let out = out.unwrap();
+        let modules = fake
+            .seen
+            .iter()
+            .filter(|c| c.phase == Phase::Module)
+            .count();
+        assert_eq!(modules, 2 * ATTEMPTS as usize, "every attempt made");
+        assert_eq!(out.syllabus.modules[0].content.topics, ["Moon"]);
+        let marks: Vec<(Option<usize>, &str)> = out
+            .syllabus
+            .review
+            .iter()
+            .map(|r| (r.module, r.field.as_str()))
+            .collect();
+        assert_eq!(marks, [(Some(1), "topics"), (Some(2), "topics")]);
+        assert!(out.syllabus.review[0].reason.contains("at least 2"));
+
+        let (_, strict) = run_modules_answering(Some(ONE_TOPIC), true, how());
+        let err = format!("{:#}", strict.unwrap_err());
+        assert!(err.contains("was not valid after 5 attempts"), "{err}");
+
+        let (_, nothing) = run_modules_answering(Some("no JSON at all"), false, how());
+        let err = format!("{:#}", nothing.unwrap_err());
+        assert!(
+            err.contains("gave nothing usable") && err.contains("--model"),
+            "{err}"
+        );
     }
 }

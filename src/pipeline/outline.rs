@@ -3,14 +3,14 @@
 
 use anyhow::bail;
 
-use super::attempts::{until_valid, until_valid_from, ATTEMPTS};
-use crate::content::Checker;
+use super::attempts::{until_valid_from, Attempts, Tries, ATTEMPTS, TOO_SMALL};
+use super::Ctx;
 use crate::course::CourseRequest;
-use crate::engine::{Engine, Progress, Strategy};
+use crate::engine::{Engine, Strategy};
 use crate::prompt::{Calls, Repair};
+use crate::reply::salvage::Kept;
 use crate::reply::validate::ContentError;
 use crate::reply::{OutlineEntry, OutlineReply};
-use crate::timing::CallRecord;
 
 /// Outlines written before the run gives up: a round is up to `ATTEMPTS` outline calls and
 /// the rewrites of its unusable or repeated entries; a rewrite that fails every attempt
@@ -26,34 +26,69 @@ pub(super) struct Outlined {
     pub layout: String,
 }
 
+/// An outline and its module entries (by index) that failed their checks, with why.
+type Unusable = (OutlineReply, Vec<(usize, ContentError)>);
+
+/// The outline of a round: valid, or (best effort) the lightest failed try with its
+/// course-level flaws recorded for review.
+fn write_outline(
+    engine: &mut dyn Engine,
+    round: u32,
+    (request, builder): (&CourseRequest, &Calls<'_>),
+    ctx: &mut Ctx<'_>,
+) -> anyhow::Result<(Unusable, String)> {
+    let checker = ctx.checker;
+    let parse =
+        |t: &str| OutlineReply::parse_clean(t, request.modules, checker).map_err(|e| e.to_string());
+    let salvage = |t: &str, ended_early: bool| {
+        OutlineReply::salvage(t, (request.modules, ended_early), checker).map(|k| {
+            k.map(|mut outline| {
+                let unusable = outline.check_entries(checker);
+                (outline, unusable)
+            })
+        })
+    };
+    let make = |a| builder.outline(a);
+    let tries = Tries {
+        make: &make,
+        parse: &parse,
+        salvage: (!ctx.strict).then_some(&salvage as _),
+    };
+    let first = 1 + (round - 1) * ATTEMPTS;
+    let shown = (ctx.strategy, ctx.progress);
+    match until_valid_from(first, engine, shown, &mut ctx.calls, &tries)? {
+        Attempts::Valid(done, reply) => Ok((done, reply)),
+        Attempts::Kept(kept, reply) => {
+            tracing::warn!("no outline passed its checks: keeping the best, marked for review");
+            ctx.flag(None, &kept.flaws);
+            Ok((kept.value, reply))
+        }
+        Attempts::Failed(e) if ctx.strict => {
+            bail!("the model did not produce a valid outline in {ATTEMPTS} attempts: {e}")
+        }
+        Attempts::Failed(e) => bail!(
+            "no attempt of the outline gave anything usable in {ATTEMPTS} attempts (last: {e}); {TOO_SMALL}"
+        ),
+    }
+}
+
 /// Writes the outline, chooses the prompt layout, and rewrites entries that need it.
 pub(super) fn outline_phase(
     engine: &mut dyn Engine,
-    strategy: Strategy,
     request: &CourseRequest,
-    (builder, checker): (&Calls<'_>, &Checker),
-    progress: &dyn Progress,
-    calls: &mut Vec<CallRecord>,
+    builder: &Calls<'_>,
+    ctx: &mut Ctx<'_>,
 ) -> anyhow::Result<Outlined> {
-    let parse =
-        |t: &str| OutlineReply::parse_clean(t, request.modules, checker).map_err(|e| e.to_string());
     for round in 1..=OUTLINE_ROUNDS {
-        let first = 1 + (round - 1) * ATTEMPTS;
-        let make = |a| builder.outline(a);
-        let attempts = until_valid_from(first, engine, strategy, progress, calls, make, parse)?;
-        let (unusable, reply) = match attempts {
-            Ok(done) => done,
-            Err(e) => {
-                bail!("the model did not produce a valid outline in {ATTEMPTS} attempts: {e}")
-            }
-        };
-        let (continued, layout) = choose_layout(engine, builder, &reply, strategy);
+        let marks = ctx.review.len();
+        let (unusable, reply) = write_outline(engine, round, (request, builder), ctx)?;
+        let (continued, layout) = choose_layout(engine, builder, &reply, ctx.strategy);
         let now = if continued {
             builder.continuing(&reply)
         } else {
             *builder
         };
-        match repair_entries(engine, strategy, unusable, (&now, checker), progress, calls) {
+        match repair_entries(engine, unusable, &now, ctx) {
             Ok(outline) => {
                 return Ok(Outlined {
                     outline,
@@ -63,6 +98,7 @@ pub(super) fn outline_phase(
                 })
             }
             Err(e) if round < OUTLINE_ROUNDS => {
+                ctx.review.truncate(marks);
                 tracing::warn!(error = %format!("{e:#}"), "writing the outline again");
             }
             Err(e) => return Err(e),
@@ -109,18 +145,14 @@ fn numbered(outline: &OutlineReply, index: usize) -> String {
 /// `SYLLABUS_PROMPT_LAYOUT=separate` makes module prompts stand alone (a measurement switch).
 pub const SEPARATE_VAR: &str = "SYLLABUS_PROMPT_LAYOUT";
 
-/// An outline and its module entries (by index) that failed their checks, with why.
-type Unusable = (OutlineReply, Vec<(usize, ContentError)>);
-
 /// Rewrites, by its own small call, every module entry that failed its checks, then every
-/// module whose title repeats an earlier one.
+/// module whose title repeats an earlier one. An entry no attempt mends is numbered (a
+/// repeated title) or, best effort, kept as written with a review mark.
 fn repair_entries(
     engine: &mut dyn Engine,
-    strategy: Strategy,
     (mut outline, unusable): Unusable,
-    (builder, checker): (&Calls<'_>, &Checker),
-    progress: &dyn Progress,
-    calls: &mut Vec<CallRecord>,
+    builder: &Calls<'_>,
+    ctx: &mut Ctx<'_>,
 ) -> anyhow::Result<OutlineReply> {
     let mut queue: std::collections::VecDeque<(usize, Repair)> = unusable
         .into_iter()
@@ -137,6 +169,7 @@ fn repair_entries(
         let Some((index, why)) = queue.pop_front() else {
             return Ok(outline);
         };
+        let checker = ctx.checker;
         // The last entry refused only for repeating a title.
         let repeating = std::cell::RefCell::new(None);
         let parse = |t: &str| match OutlineEntry::parse_valid(t, index, checker) {
@@ -148,18 +181,31 @@ fn repair_entries(
             other => other.map_err(|e| e.to_string()),
         };
         let make = |a| builder.rename(&outline, index, &why, a);
-        let result = until_valid(engine, strategy, progress, calls, make, parse)?;
+        let tries = Tries {
+            make: &make,
+            parse: &parse,
+            salvage: None,
+        };
+        let shown = (ctx.strategy, ctx.progress);
+        let result = until_valid_from(1, engine, shown, &mut ctx.calls, &tries)?;
         let repeating = repeating.into_inner();
-        match (result, repeating) {
-            (Ok((entry, _)), _) => outline.modules[index] = entry,
+        match (result, repeating, &why) {
+            (Attempts::Valid(entry, _), ..) => outline.modules[index] = entry,
             // A title the model keeps repeating is numbered rather than the run lost.
-            (Err(e), Some(entry)) => {
+            (Attempts::Failed(e), Some(entry), _) => {
                 outline.modules[index] = entry;
-                let title = numbered(&outline, index);
-                tracing::warn!(module = index + 1, %title, error = %e, "title numbered");
-                outline.modules[index].title = title;
+                number(&mut outline, index, &e);
             }
-            (Err(e), None) => bail!(
+            (Attempts::Failed(e), None, Repair::Duplicate { .. }) if !ctx.strict => {
+                number(&mut outline, index, &e);
+            }
+            (Attempts::Failed(_), None, Repair::Unusable(_)) if !ctx.strict => {
+                let kept: Kept<OutlineEntry> = outline.modules[index].salvage(index, checker);
+                tracing::warn!(module = index + 1, "module entry kept for review");
+                ctx.flag(Some(index), &kept.flaws);
+                outline.modules[index] = kept.value;
+            }
+            (Attempts::Failed(e) | Attempts::Kept(_, e), ..) => bail!(
                 "module {} of the outline ({}) could not be rewritten in {ATTEMPTS} attempts: {e}",
                 index + 1,
                 match &why {
@@ -170,4 +216,11 @@ fn repair_entries(
             ),
         }
     }
+}
+
+/// Numbers module `index`'s title to make it unique, saying why.
+fn number(outline: &mut OutlineReply, index: usize, error: &str) {
+    let title = numbered(outline, index);
+    tracing::warn!(module = index + 1, %title, %error, "title numbered");
+    outline.modules[index].title = title;
 }

@@ -70,12 +70,30 @@ fn labelled(label: &str, value: &str) -> Paragraph {
         .add_run(Run::new().add_text(value))
 }
 
+/// Review marks in bold red, where a teacher reads first.
+fn review(mut doc: Docx, lines: &[String]) -> Docx {
+    for line in lines {
+        doc = doc.add_paragraph(
+            Paragraph::new()
+                .add_run(
+                    Run::new()
+                        .add_text(format!("{}: ", super::REVIEW_LABEL))
+                        .bold()
+                        .color("C00000"),
+                )
+                .add_run(Run::new().add_text(line).color("C00000")),
+        );
+    }
+    doc
+}
+
 /// The syllabus as a .docx file's bytes.
 pub fn docx(s: &Syllabus) -> anyhow::Result<Vec<u8>> {
     let mut doc = styles(Docx::new())
         .add_paragraph(styled(&s.title, "Title"))
-        .add_paragraph(para(&s.description))
-        .add_paragraph(labelled("Audience", &s.audience));
+        .add_paragraph(para(&s.description));
+    doc =
+        review(doc, &super::review_lines(s, None)).add_paragraph(labelled("Audience", &s.audience));
     if let Some(level) = &s.level {
         doc = doc.add_paragraph(labelled("Level", level));
     }
@@ -99,7 +117,8 @@ pub fn docx(s: &Syllabus) -> anyhow::Result<Vec<u8>> {
                 &format!("Module {}: {}{weeks}", m.number, m.title),
                 "Heading2",
             ))
-            .add_paragraph(Paragraph::new().add_run(Run::new().add_text(&m.focus).italic()))
+            .add_paragraph(Paragraph::new().add_run(Run::new().add_text(&m.focus).italic()));
+        doc = review(doc, &super::review_lines(s, Some(m.number)))
             .add_paragraph(para(&c.summary))
             .add_paragraph(styled("Learning objectives", "Heading3"));
         doc = bullets(doc, &c.learning_objectives).add_paragraph(styled("Topics", "Heading3"));

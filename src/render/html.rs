@@ -18,8 +18,16 @@ pub fn html(syllabus: &Syllabus) -> anyhow::Result<String> {
     let page = env
         .get_template("syllabus.html")
         .and_then(|t| {
+            let marks: Vec<Vec<String>> = syllabus
+                .modules
+                .iter()
+                .map(|m| super::review_lines(syllabus, Some(m.number)))
+                .collect();
             t.render(context! {
                 s => syllabus,
+                review_label => super::REVIEW_LABEL,
+                course_review => super::review_lines(syllabus, None),
+                module_review => marks,
                 lang => lang_tag(&syllabus.language),
                 version => env!("CARGO_PKG_VERSION"),
             })

@@ -19,6 +19,16 @@ fn md(text: &str) -> String {
     out
 }
 
+/// Review marks as a quoted block a reader cannot miss.
+fn review(out: &mut String, lines: &[String]) {
+    for line in lines {
+        let _ = writeln!(out, "> **{}:** {}", super::REVIEW_LABEL, md(line));
+    }
+    if !lines.is_empty() {
+        out.push('\n');
+    }
+}
+
 fn list(out: &mut String, heading: &str, items: &[String]) {
     let _ = writeln!(out, "{heading}\n");
     for item in items {
@@ -32,6 +42,7 @@ pub fn markdown(s: &Syllabus) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# {}\n", md(&s.title));
     let _ = writeln!(out, "{}\n", md(&s.description));
+    review(&mut out, &super::review_lines(s, None));
     let _ = writeln!(out, "- **Audience:** {}", md(&s.audience));
     if let Some(level) = &s.level {
         let _ = writeln!(out, "- **Level:** {}", md(level));
@@ -51,6 +62,7 @@ pub fn markdown(s: &Syllabus) -> String {
             .unwrap_or_default();
         let _ = writeln!(out, "### Module {}: {}{}\n", m.number, md(&m.title), weeks);
         let _ = writeln!(out, "*{}*\n", md(&m.focus));
+        review(&mut out, &super::review_lines(s, Some(m.number)));
         let c = &m.content;
         let _ = writeln!(out, "{}\n", md(&c.summary));
         list(&mut out, "**Learning objectives**", &c.learning_objectives);

@@ -69,6 +69,19 @@ pub fn render(syllabus: &Syllabus, format: Format) -> anyhow::Result<Vec<u8>> {
     })
 }
 
+/// What a review mark says beside its part: "Needs review — assessment: why".
+pub(crate) const REVIEW_LABEL: &str = "Needs review";
+
+/// Lines for the review marks of module `number` (`None`: the course-level fields), each
+/// "field: reason".
+pub(crate) fn review_lines(s: &Syllabus, number: Option<usize>) -> Vec<String> {
+    s.review
+        .iter()
+        .filter(|r| r.module == number)
+        .map(|r| format!("{}: {}", r.field.replace('_', " "), r.reason))
+        .collect()
+}
+
 /// The syllabus as pretty-printed JSON, ending with a newline.
 pub fn json(syllabus: &Syllabus) -> String {
     let mut s = serde_json::to_string_pretty(syllabus).expect("syllabus serializes");
@@ -106,6 +119,7 @@ pub(crate) mod tests_support {
                     assessment: "Quiz".into(),
                 },
             }],
+            review: Vec::new(),
             provenance: None,
         }
     }
@@ -129,6 +143,44 @@ mod tests {
         );
         assert!(!text.contains('{') && !text.contains("\"title\""));
         assert!(text.ends_with("Quiz\n"));
+    }
+
+    #[test]
+    fn review_marks_show_beside_their_part_in_every_format() {
+        let mut s = syllabus();
+        s.review = vec![
+            crate::course::Review {
+                module: None,
+                field: "prerequisites".into(),
+                reason: "list has 1 item".into(),
+            },
+            crate::course::Review {
+                module: Some(1),
+                field: "assessment".into(),
+                reason: "missing: the reply ran out of its token budget before it".into(),
+            },
+        ];
+        let md = String::from_utf8(render(&s, Format::Markdown).unwrap()).unwrap();
+        let course = md
+            .find("> **Needs review:** prerequisites: list has 1 item")
+            .unwrap();
+        let module = md.find("> **Needs review:** assessment: missing").unwrap();
+        assert!(course < md.find("## Prerequisites").unwrap());
+        assert!(module > md.find("### Module 1").unwrap());
+        let page = String::from_utf8(render(&s, Format::Html).unwrap()).unwrap();
+        assert_eq!(page.matches("class=\"review\"").count(), 2, "{page}");
+        let docx = render(&s, Format::Docx).unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(docx)).unwrap();
+        let mut body = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name("word/document.xml").unwrap(), &mut body)
+            .unwrap();
+        assert_eq!(body.matches("Needs review: ").count(), 2);
+        let v: serde_json::Value = serde_json::from_str(&json(&s)).unwrap();
+        assert_eq!(v["review"][0]["module"], serde_json::Value::Null);
+        assert_eq!(v["review"][1]["module"], 1);
+        assert_eq!(v["review"][1]["field"], "assessment");
+        let plain = json(&syllabus());
+        assert!(!plain.contains("review"), "no marks, no key");
     }
 
     #[test]

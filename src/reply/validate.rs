@@ -176,30 +176,36 @@ impl OutlineReply {
                 found: raw.modules.len(),
             });
         }
-        let mut unusable = Vec::new();
-        let mut modules = Vec::with_capacity(expected);
-        for (i, e) in raw.modules.iter().enumerate() {
-            match e.checked(i, checker) {
-                Ok(entry) => modules.push(entry),
-                Err(err) => {
-                    unusable.push((i, err));
-                    modules.push(OutlineEntry {
-                        title: crate::content::clean(&e.title),
-                        focus: crate::content::clean(&e.focus),
-                    });
-                }
-            }
-        }
         let (c, f) = (Check(checker), &Self::FIELDS);
-        let outline = Self {
+        let mut outline = Self {
             title: c.text(field(f, "title"), "title", &raw.title)?,
             description: c.text(field(f, "description"), "description", &raw.description)?,
             audience: c.text(field(f, "audience"), "audience", &raw.audience)?,
             prerequisites: c.list(field(f, "prerequisites"), &raw.prerequisites)?,
             learning_outcomes: c.list(field(f, "learning_outcomes"), &raw.learning_outcomes)?,
-            modules,
+            modules: raw.modules,
         };
+        let unusable = outline.check_entries(checker);
         Ok((outline, unusable))
+    }
+
+    /// Checks the module entries in place: each cleaned, and those that fail returned by
+    /// index with why (one entry is cheaper to rewrite than the whole outline).
+    pub fn check_entries(&mut self, checker: &Checker) -> Vec<(usize, ContentError)> {
+        let mut unusable = Vec::new();
+        for (i, e) in self.modules.iter_mut().enumerate() {
+            match e.checked(i, checker) {
+                Ok(entry) => *e = entry,
+                Err(err) => {
+                    unusable.push((i, err));
+                    *e = OutlineEntry {
+                        title: crate::content::clean(&e.title),
+                        focus: crate::content::clean(&e.focus),
+                    };
+                }
+            }
+        }
+        unusable
     }
 
     /// Whether a module other than `index` has `title` (case-insensitive).

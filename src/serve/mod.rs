@@ -28,9 +28,9 @@ use self::error::ApiError;
 use self::jobs::Jobs;
 use crate::cli::{CourseFields, ServePlan};
 use crate::engine::joint::Table;
-use crate::interrupt::say;
 use crate::progress::Reporter;
 use crate::session::Session;
+use crate::stderr::say;
 use crate::timing::Clock;
 
 /// Longest wait, after a stop signal, for clients to take their last replies.
