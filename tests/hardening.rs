@@ -165,32 +165,73 @@ fn ctrl_c_stops_a_bench_as_a_whole() {
     interrupted(&bench, "-INT", 130);
 }
 
-#[test]
-fn a_closed_stderr_is_not_a_panic() {
-    // `syllabus generate ... 2>&1 | head -1`: both streams into a pipe read once.
+/// Runs `generate -o s.md` with stdout and stderr into one pipe that is read for `keep`
+/// bytes and then closed (`2>&1 | head -c N`): the run must finish and write its file.
+fn closed_pipe_after(keep: usize) {
+    let dir = tempfile::tempdir().unwrap();
     let (mut reader, writer) = std::io::pipe().unwrap();
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("syllabus"))
-        .args([
-            "generate",
-            "Introduction to Marine Biology",
-            "--modules",
-            "2",
-            "--seed",
-            "3",
-        ])
+        .args(["generate", "Geology", "--modules", "2", "-o", "s.md", "-v"])
         .arg("--model")
         .arg(common::model_path())
+        .current_dir(dir.path())
         .stdout(writer.try_clone().unwrap())
         .stderr(writer)
         .env("HF_HUB_OFFLINE", "1")
         .spawn()
         .unwrap();
-    let mut first = [0u8; 1];
-    let _ = reader.read(&mut first);
+    let mut got = vec![0u8; keep];
+    if keep > 0 {
+        reader.read_exact(&mut got).unwrap();
+    }
     drop(reader);
     let status = child.wait().unwrap();
-    assert_ne!(status.code(), Some(101), "panicked on the closed pipe");
-    assert!(status.code().is_some(), "killed by a signal: {status:?}");
+    assert_eq!(status.code(), Some(0), "after {keep} bytes: {status:?}");
+    let text = std::fs::read_to_string(dir.path().join("s.md")).unwrap();
+    assert!(text.starts_with("# "), "{text}");
+}
+
+#[test]
+fn a_closed_stderr_never_ends_a_run() {
+    closed_pipe_after(0);
+    closed_pipe_after(300);
+}
+
+/// A stderr nobody reads (a full pipe) does not stall the run either.
+#[test]
+fn a_full_stderr_never_stalls_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    // The smallest pipe there is (one page): the run's debug lines fill it at once.
+    // SAFETY: F_SETPIPE_SZ on a pipe this test owns.
+    let sized = unsafe {
+        libc::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&writer),
+            libc::F_SETPIPE_SZ,
+            4096,
+        )
+    };
+    assert!(sized > 0);
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("syllabus"))
+        .args(["generate", "Geology", "--modules", "2", "-o", "s.md", "-vv"])
+        .arg("--model")
+        .arg(common::model_path())
+        .current_dir(dir.path())
+        .stderr(writer)
+        .env("HF_HUB_OFFLINE", "1")
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(600), "stalled");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    drop(reader);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(dir.path().join("s.md").is_file());
 }
 
 #[test]
@@ -252,11 +293,8 @@ fn a_model_trained_on_2048_tokens_runs() {
                 serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
             assert_eq!(s["modules"].as_array().unwrap().len(), 2);
         }
-        // A refusal of the tiny model's text, after its module calls ran.
-        Some(1) => assert!(
-            err.contains("module") && err.contains("was not valid"),
-            "{err}"
-        ),
+        // Nothing usable from the tiny model, after its calls ran.
+        Some(1) => assert!(err.contains("gave nothing usable"), "{err}"),
         other => panic!("exit {other:?}: {err}"),
     }
 }
