@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod bench;
 pub mod build_info;
+pub mod cache;
 pub mod cli;
 pub mod content;
 pub mod course;
@@ -23,6 +24,7 @@ pub mod models;
 pub mod output;
 pub mod pack;
 pub mod pipeline;
+pub mod probe;
 pub mod progress;
 pub mod prompt;
 pub mod regenerate;

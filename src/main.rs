@@ -91,6 +91,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(cli.verbose, false);
             let opts = syllabus::models::ResolveOptions::new(offline, true);
             let resolved = syllabus::models::resolve(&model, opts)?;
+            // A packed model is trusted where it runs: it is probed here, once.
+            syllabus::probe::vet(&resolved)?;
             let packed = syllabus::pack::pack(&resolved, &output)?;
             let total = std::fs::metadata(&output)?.len();
             syllabus::stderr::say(&format!(
@@ -103,6 +105,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 total - packed.length
             ));
             Ok(())
+        }
+        Command::ProbeModel { path } => {
+            init_logging(0, true);
+            syllabus::probe::child(&path)
         }
         Command::Batch(args) => {
             init_logging(cli.verbose, args.run.quiet);

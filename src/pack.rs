@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
+use crate::cache::{cache_dir, identity, private_dir};
 use crate::digest::{copy_hashing, hex};
 use crate::models::{self, gguf, ResolvedModel, Source};
 use crate::output;
@@ -219,76 +220,17 @@ pub fn append(
     })
 }
 
-/// Where extracted models are kept: `SYLLABUS_CACHE`, `XDG_CACHE_HOME/syllabus`,
-/// `~/.cache/syllabus`, else a folder of this user's in the system temp folder.
-pub fn cache_dir() -> PathBuf {
-    models::env_dir("SYLLABUS_CACHE")
-        .or_else(|| models::env_dir("XDG_CACHE_HOME").map(|c| c.join("syllabus")))
-        .or_else(|| std::env::home_dir().map(|h| h.join(".cache").join("syllabus")))
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("syllabus-{}", user_id())))
-}
-
-#[cfg(unix)]
-fn user_id() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
-}
-
-#[cfg(not(unix))]
-fn user_id() -> u32 {
-    0
-}
-
-/// Creates `dir` private to this user (0700), or refuses it when someone else owns it: a
-/// folder another user controls could hand this program any model file.
-fn private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the model cache {}", dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let meta = std::fs::symlink_metadata(dir)
-            .with_context(|| format!("cannot read the model cache {}", dir.display()))?;
-        if !meta.is_dir() || meta.uid() != user_id() {
-            bail!(
-                "the model cache {} is not a folder of this user's; set SYLLABUS_CACHE to a folder of your own",
-                dir.display()
-            );
-        }
-        if meta.mode() & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("cannot make {} private", dir.display()))?;
-        }
-    }
-    Ok(())
-}
-
-/// What identifies a verified extracted file: its length, change time and inode. Written
-/// beside it in the private cache folder, so no other user can forge it.
-fn identity(path: &Path) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Some(format!(
-            "{} {} {} {}",
-            meta.len(),
-            meta.ctime(),
-            meta.ctime_nsec(),
-            meta.ino()
-        ))
-    }
-    #[cfg(not(unix))]
-    Some(format!("{} {:?}", meta.len(), meta.modified().ok()?))
-}
-
 /// Whether the extracted copy at `path` is the packed model: its stamp matches, or its
 /// contents hash to the packed sha256 (then the stamp is written).
 fn verified(path: &Path, stamp: &Path, e: &Embedded) -> anyhow::Result<bool> {
+    // A file someone else owns or could write is never trusted, stamp or not.
+    if !crate::cache::is_ours(path) {
+        return Ok(false);
+    }
     let Some(id) = identity(path) else {
         return Ok(false);
     };
-    if std::fs::read_to_string(stamp).is_ok_and(|s| s == id) {
+    if crate::cache::is_ours(stamp) && std::fs::read_to_string(stamp).is_ok_and(|s| s == id) {
         return Ok(true);
     }
     let mut file = File::open(path)?;

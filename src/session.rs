@@ -158,6 +158,8 @@ fn load_model(plan: &GeneratePlan, progress: &dyn Progress) -> anyhow::Result<Lo
             None => models::resolve(models::DEFAULT_MODEL, opts)?,
         },
     };
+    progress.stage("checking the model");
+    crate::probe::vet(&resolved)?;
     progress.stage("loading the model");
     LoadedModel::load(resolved)
 }

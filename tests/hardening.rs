@@ -58,6 +58,69 @@ fn hostile_vocabularies_are_refused_in_one_line() {
 }
 
 #[test]
+fn hostile_hyperparameters_are_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let twice = hostile(dir.path(), "twice.gguf", |g| {
+        let mut tokens = g.get("tokenizer.ggml.tokens").unwrap().as_strings();
+        tokens[1000] = tokens[1001].clone();
+        g.set("tokenizer.ggml.tokens", Raw::strings(&tokens));
+    });
+    refused(dir.path(), &twice, "twice in its vocabulary");
+    let none = hostile(dir.path(), "no-layers.gguf", |g| {
+        g.set("llama.block_count", Raw::u32(0));
+    });
+    refused(dir.path(), &none, "llama.block_count is 0");
+    let many = hostile(dir.path(), "many-layers.gguf", |g| {
+        g.set("llama.block_count", Raw::u32(100_000));
+    });
+    refused(dir.path(), &many, "100000 layers");
+    let wide = hostile(dir.path(), "wide.gguf", |g| {
+        g.set("llama.embedding_length", Raw::u32(1024));
+    });
+    refused(dir.path(), &wide, "token_embd.weight has 576");
+}
+
+#[test]
+fn a_file_that_aborts_llama_cpp_is_refused_by_the_probe_and_remembered() {
+    // No header check looks at experts: llama.cpp asserts on this one (SIGABRT) when
+    // it loads the file, here in the probe's child process.
+    let dir = tempfile::tempdir().unwrap();
+    let experts = hostile(dir.path(), "experts.gguf", |g| {
+        g.set("llama.expert_used_count", Raw::u32(1));
+    });
+    refused(
+        dir.path(),
+        &experts,
+        "stopped with SIGABRT while loading it",
+    );
+    let start = Instant::now();
+    refused(dir.path(), &experts, "GGML_ASSERT");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "the verdict is remembered: {:?}",
+        start.elapsed()
+    );
+    // The same file changed is probed again: its stamp moved.
+    let mut g = common::gguf::Gguf::read(&experts);
+    g.set("llama.expert_used_count", Raw::u32(0));
+    g.write(&experts);
+    let out = syllabus(dir.path())
+        .args([
+            "generate",
+            "Geology",
+            "--modules",
+            "2",
+            "-o",
+            "g.md",
+            "--model",
+        ])
+        .arg(&experts)
+        .output()
+        .unwrap();
+    common::cli::assert_ok(&out);
+}
+
+#[test]
 fn a_tiny_file_claiming_millions_of_tensors_is_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = b"GGUF".to_vec();

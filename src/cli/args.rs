@@ -61,6 +61,13 @@ pub enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Loads a model file and decodes a few tokens (run by this program in a child
+    /// process before it trusts a model file).
+    #[command(name = "probe-model", hide = true)]
+    ProbeModel {
+        /// The model file.
+        path: PathBuf,
+    },
 }
 
 /// Options of `syllabus bench`.

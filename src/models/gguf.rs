@@ -66,6 +66,10 @@ pub struct GgufInfo {
     pub metadata: BTreeMap<String, MetaValue>,
     /// Bytes of the longest token in `tokenizer.ggml.tokens` (0 without a vocabulary).
     pub longest_token: u64,
+    /// The first token text that appears twice in `tokenizer.ggml.tokens`, if any.
+    pub duplicate_token: Option<String>,
+    /// Each tensor's name and dimensions, in file order.
+    pub tensors: Vec<(String, Vec<u64>)>,
 }
 
 impl GgufInfo {
@@ -110,43 +114,7 @@ impl GgufInfo {
 
     /// Quantization named by `general.file_type`, e.g. "Q4_0".
     pub fn quantization(&self) -> Option<&'static str> {
-        let name = match self.int("general.file_type")? {
-            0 => "F32",
-            1 => "F16",
-            2 => "Q4_0",
-            3 => "Q4_1",
-            7 => "Q8_0",
-            8 => "Q5_0",
-            9 => "Q5_1",
-            10 => "Q2_K",
-            11 => "Q3_K_S",
-            12 => "Q3_K_M",
-            13 => "Q3_K_L",
-            14 => "Q4_K_S",
-            15 => "Q4_K_M",
-            16 => "Q5_K_S",
-            17 => "Q5_K_M",
-            18 => "Q6_K",
-            19 => "IQ2_XXS",
-            20 => "IQ2_XS",
-            21 => "Q2_K_S",
-            22 => "IQ3_XS",
-            23 => "IQ3_XXS",
-            24 => "IQ1_S",
-            25 => "IQ4_NL",
-            26 => "IQ3_S",
-            27 => "IQ3_M",
-            28 => "IQ2_S",
-            29 => "IQ2_M",
-            30 => "IQ4_XS",
-            31 => "IQ1_M",
-            32 => "BF16",
-            36 => "TQ1_0",
-            37 => "TQ2_0",
-            38 => "MXFP4",
-            _ => return None,
-        };
-        Some(name)
+        super::ggml::file_type_name(self.int("general.file_type")?)
     }
 }
 
@@ -160,6 +128,10 @@ struct Reader<R> {
     size: u64,
     /// Bytes of the longest string read since this was last reset.
     longest: u64,
+    /// Strings read while set (the token list), to find one that repeats.
+    seen: Option<std::collections::HashSet<Vec<u8>>>,
+    /// The first string read twice while `seen` was set.
+    repeated: Option<String>,
 }
 
 impl<R: Read> Reader<R> {
@@ -200,7 +172,14 @@ impl<R: Read> Reader<R> {
     fn string(&mut self) -> Result<String, String> {
         let n = self.u64()?;
         self.longest = self.longest.max(n);
-        Ok(String::from_utf8_lossy(&self.bytes(n)?).into_owned())
+        let bytes = self.bytes(n)?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if let Some(seen) = &mut self.seen {
+            if !seen.insert(bytes) && self.repeated.is_none() {
+                self.repeated = Some(text.clone());
+            }
+        }
+        Ok(text)
     }
 
     fn value(&mut self, ty: u32) -> Result<MetaValue, String> {
@@ -238,36 +217,6 @@ impl<R: Read> Reader<R> {
     }
 }
 
-/// Bytes taken by `elements` values of ggml type `ty`, or why the type is unusable.
-fn tensor_bytes(ty: u32, elements: u64) -> Result<u64, String> {
-    if ty >= llama_cpp_sys_2::GGML_TYPE_COUNT {
-        return Err(format!(
-            "unknown tensor type {ty}: the file may need a newer llama.cpp"
-        ));
-    }
-    // SAFETY: `ty` is below GGML_TYPE_COUNT, so both lookups index ggml's type table.
-    let (block, size) = unsafe {
-        (
-            llama_cpp_sys_2::ggml_blck_size(ty),
-            llama_cpp_sys_2::ggml_type_size(ty),
-        )
-    };
-    if block <= 0 || size == 0 {
-        return Err(format!(
-            "tensor type {ty} is no longer supported by llama.cpp"
-        ));
-    }
-    let block = block as u64;
-    if !elements.is_multiple_of(block) {
-        return Err(format!(
-            "tensor of {elements} elements does not fill blocks of {block}"
-        ));
-    }
-    (elements / block)
-        .checked_mul(size as u64)
-        .ok_or_else(|| "tensor size overflows".to_string())
-}
-
 /// Reads and checks the header of the GGUF file at `path`.
 pub fn read(path: &Path) -> Result<GgufInfo, GgufError> {
     let shown = path.display().to_string();
@@ -291,6 +240,8 @@ pub fn read_from<R: Read + Seek>(
         pos: 0,
         size,
         longest: 0,
+        seen: None,
+        repeated: None,
     };
     match r.array::<4>() {
         Ok(m) if &m == MAGIC => {}
@@ -317,9 +268,14 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<GgufInfo, String> {
         let key = r.string()?;
         let ty = r.u32()?;
         r.longest = 0;
+        let tokens = key == "tokenizer.ggml.tokens";
+        if tokens {
+            r.seen = Some(Default::default());
+        }
         let value = r.value(ty).map_err(|e| format!("metadata `{key}`: {e}"))?;
-        if key == "tokenizer.ggml.tokens" {
+        if tokens {
             longest_token = r.longest;
+            r.seen = None;
         }
         metadata.insert(key, value);
     }
@@ -339,19 +295,23 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<GgufInfo, String> {
             return Err(format!("tensor `{name}` has {dims} dimensions"));
         }
         let mut elements: u64 = 1;
+        let mut shape = Vec::with_capacity(dims as usize);
         for _ in 0..dims {
+            let n = r.u64()?;
+            shape.push(n);
             elements = elements
-                .checked_mul(r.u64()?)
+                .checked_mul(n)
                 .ok_or_else(|| format!("tensor `{name}` element count overflows"))?;
         }
         let ty = r.u32()?;
         let offset = r.u64()?;
-        let bytes = tensor_bytes(ty, elements).map_err(|e| format!("tensor `{name}`: {e}"))?;
+        let bytes =
+            super::ggml::tensor_bytes(ty, elements).map_err(|e| format!("tensor `{name}`: {e}"))?;
         parameters = parameters.saturating_add(elements);
-        tensors.push((name, offset, bytes));
+        tensors.push((name, offset, bytes, shape));
     }
     let data_start = r.pos.div_ceil(alignment) * alignment;
-    for (name, offset, bytes) in &tensors {
+    for (name, offset, bytes, _) in &tensors {
         let end = data_start
             .checked_add(*offset)
             .and_then(|s| s.checked_add(*bytes))
@@ -373,6 +333,11 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<GgufInfo, String> {
         parameters,
         metadata,
         longest_token,
+        duplicate_token: r.repeated.take(),
+        tensors: tensors
+            .into_iter()
+            .map(|(name, _, _, shape)| (name, shape))
+            .collect(),
     })
 }
 

@@ -4,11 +4,13 @@
 
 pub mod catalog;
 pub mod commands;
+pub mod ggml;
 pub mod gguf;
 pub mod hf;
 pub mod ollama;
 pub mod places;
 pub mod resolve;
+pub mod shape;
 pub mod vocab;
 
 pub use catalog::{catalog, find_alias, CatalogEntry, DEFAULT_MODEL};
@@ -17,3 +19,9 @@ pub use places::{env_dir, search_dirs, Places};
 pub use resolve::{
     find_local, pull, resolve, resolve_in, Found, ModelError, ResolveOptions, ResolvedModel, Source,
 };
+
+/// Why a model's header shows it cannot be used (vocabulary, hyperparameters against its
+/// tensors), or nothing: checks that cost no load.
+pub fn check_header(info: &GgufInfo) -> Result<(), String> {
+    vocab::check(info).and_then(|()| shape::check(info))
+}

@@ -58,6 +58,11 @@ pub fn check(info: &GgufInfo) -> Result<(), String> {
             info.longest_token
         ));
     }
+    if let Some(token) = &info.duplicate_token {
+        return Err(format!(
+            "lists the token {token:?} twice in its vocabulary: the file is damaged or was edited"
+        ));
+    }
     for name in SPECIAL_IDS {
         let key = format!("tokenizer.ggml.{name}_token_id");
         match info.metadata.get(&key) {
@@ -107,6 +112,8 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect::<BTreeMap<_, _>>(),
             longest_token: longest,
+            duplicate_token: None,
+            tensors: Vec::new(),
         }
     }
 

@@ -69,8 +69,11 @@ pub(super) enum Attempts<T> {
 pub(super) struct Tries<'a, T> {
     pub make: &'a dyn Fn(u32) -> ChatCall,
     pub parse: &'a dyn Fn(&str) -> Result<T, String>,
-    pub salvage: Option<&'a dyn Fn(&str, bool) -> Option<Kept<T>>>,
+    pub salvage: Option<Salvage<'a, T>>,
 }
+
+/// What a failed reply (its text, and whether its budget cut it) still offers.
+pub(super) type Salvage<'a, T> = &'a dyn Fn(&str, bool) -> Option<Kept<T>>;
 
 /// Runs one call until its reply passes, up to `ATTEMPTS` times numbered from `first`;
 /// records every try.

@@ -57,6 +57,17 @@ impl Raw {
         Self { kind: ARRAY, bytes }
     }
 
+    /// An array of u32 values.
+    #[allow(dead_code)]
+    pub fn u32s(items: &[u32]) -> Self {
+        let mut bytes = 4u32.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&(items.len() as u64).to_le_bytes());
+        for v in items {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        Self { kind: ARRAY, bytes }
+    }
+
     /// The strings of a string array value.
     pub fn as_strings(&self) -> Vec<Vec<u8>> {
         assert_eq!(self.kind, ARRAY);

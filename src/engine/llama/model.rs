@@ -153,7 +153,8 @@ impl LoadedModel {
         }
         let shown = resolved.path.display().to_string();
         // llama.cpp and llguidance abort on some vocabularies: refuse those first.
-        vocab::check(&resolved.info).map_err(|why| anyhow::anyhow!("{shown} {why}"))?;
+        crate::models::check_header(&resolved.info)
+            .map_err(|why| anyhow::anyhow!("{shown} {why}"))?;
         let model =
             LlamaModel::load_from_file(backend, &resolved.path, &LlamaModelParams::default())
                 .with_context(|| format!("llama.cpp could not load {shown}"))?;

@@ -1,0 +1,267 @@
+//! Every model file is loaded once in a child process before this process trusts it.
+//! llama.cpp asserts (SIGABRT) on many inconsistent files, and checking field by field
+//! always misses the next one; a child (this binary, hidden command `probe-model`) that
+//! loads the file and decodes a few tokens turns any such death into a one-line refusal.
+//! The verdict is kept in the private cache under the file's stamp (size, change time,
+//! inode: no user can set a change time), so later runs pay nothing.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+
+use crate::cache;
+use crate::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel};
+use crate::engine::{ChatCall, ChatMessage, Engine, NoProgress, Phase, Sampling, Strategy};
+use crate::models::{gguf, ResolvedModel, Source};
+use crate::timing::Clock;
+
+/// The hidden command the child runs.
+pub const COMMAND: &str = "probe-model";
+/// Longest a probe may take (loading a large model from a slow disk included).
+const LIMIT: Duration = Duration::from_secs(600);
+/// Bytes of the child's stderr kept to explain its death.
+const KEEP: usize = 64 * 1024;
+/// What a passed probe's verdict file holds.
+const PASSED: &str = "ok\n";
+
+/// Where the verdict for the file with stamp `stamp` is kept.
+fn verdict_path(path: &Path, stamp: &str) -> PathBuf {
+    let key = format!("{}\n{}\n{stamp}", env!("CARGO_PKG_VERSION"), path.display());
+    cache::cache_dir()
+        .join("probes")
+        .join(crate::digest::sha256_hex(key.as_bytes()))
+}
+
+/// Refuses a model file that would kill this process when loaded: checked by its header,
+/// then (first use only) loaded in a child process. Packed models were probed by `pack`.
+pub fn vet(model: &ResolvedModel) -> anyhow::Result<()> {
+    if model.source == Source::Embedded || std::env::var_os(SKIP_VAR).is_some() {
+        return Ok(());
+    }
+    crate::models::check_header(&model.info)
+        .map_err(|why| anyhow::anyhow!("{} {why}", model.path.display()))?;
+    let path = model
+        .path
+        .canonicalize()
+        .unwrap_or_else(|_| model.path.clone());
+    let Some(stamp) = cache::identity(&path) else {
+        bail!("cannot read {}", path.display());
+    };
+    let verdict = verdict_path(&path, &stamp);
+    if cache::is_ours(&verdict) {
+        if let Ok(text) = std::fs::read_to_string(&verdict) {
+            if text == PASSED {
+                return Ok(());
+            }
+            if let Some(why) = text.strip_prefix("refused\n") {
+                bail!("{why}");
+            }
+        }
+    }
+    let started = Instant::now();
+    let outcome = run_child(&path)?;
+    tracing::info!(
+        file = %path.display(),
+        secs = started.elapsed().as_secs_f64(),
+        "model probed in a child process"
+    );
+    let remembered = match &outcome {
+        Outcome::Passed => Some(PASSED.to_string()),
+        Outcome::Died(why) => Some(format!("refused\n{why}")),
+        // A child that failed with a message may have met this machine's limits (memory,
+        // a full disk): said, not remembered.
+        Outcome::Failed(_) => None,
+    };
+    if let Some(text) = remembered {
+        if let Some(dir) = verdict.parent() {
+            let kept = cache::private_dir(&cache::cache_dir())
+                .and_then(|()| cache::private_dir(dir))
+                .and_then(|()| crate::output::write_atomic(&verdict, text.as_bytes()));
+            if let Err(e) = kept {
+                tracing::debug!("probe verdict not kept: {e:#}");
+            }
+        }
+    }
+    match outcome {
+        Outcome::Passed => Ok(()),
+        Outcome::Died(why) | Outcome::Failed(why) => bail!("{why}"),
+    }
+}
+
+/// `SYLLABUS_NO_PROBE=1` trusts model files without a probe (for a file known good on a
+/// machine where a second load costs too much).
+pub const SKIP_VAR: &str = "SYLLABUS_NO_PROBE";
+
+/// How a probe ended.
+enum Outcome {
+    Passed,
+    /// Killed by a signal: the file is refused, and remembered as such.
+    Died(String),
+    /// Exited with an error (its last line).
+    Failed(String),
+}
+
+/// Name of a signal that ends a process, for people.
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_string()
+}
+
+/// The line of the child's stderr that says what went wrong: llama.cpp's assertion, else
+/// its last error line.
+fn cause(stderr: &str) -> Option<String> {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let pick = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains("GGML_ASSERT") || l.contains("assert"))
+        .or_else(|| {
+            lines
+                .iter()
+                .rev()
+                .find(|l| l.to_lowercase().contains("error"))
+        })?;
+    // "…/llama-model.cpp:1234: GGML_ASSERT(x) failed" → from the assertion on.
+    let text = match pick.find("GGML_ASSERT") {
+        Some(i) => &pick[i..],
+        None => pick,
+    };
+    Some(text.chars().take(200).collect())
+}
+
+/// Loads `path` in a child process of this program and says how it went.
+fn run_child(path: &Path) -> anyhow::Result<Outcome> {
+    let exe = std::env::current_exe().context("cannot find this program to probe the model")?;
+    let mut child = Command::new(exe)
+        .arg(COMMAND)
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start a process to probe the model")?;
+    let mut err = child.stderr.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            kept.extend_from_slice(&buf[..n]);
+            if kept.len() > KEEP {
+                kept.drain(..kept.len() - KEEP);
+            }
+        }
+        String::from_utf8_lossy(&kept).into_owned()
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{} did not load within {} s in a probe; if it is very large, try again, or set {SKIP_VAR}=1",
+                path.display(),
+                LIMIT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = reader.join().unwrap_or_default();
+    if status.success() {
+        return Ok(Outcome::Passed);
+    }
+    let shown = path.display();
+    #[cfg(unix)]
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        let why = cause(&stderr)
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        return Ok(Outcome::Died(format!(
+            "{shown} cannot be used: llama.cpp stopped with {} while loading it{why}; the file is damaged or inconsistent",
+            signal_name(signal)
+        )));
+    }
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().trim_start_matches("syllabus: ").to_string())
+        .unwrap_or_else(|| format!("the probe of {shown} failed ({status})"));
+    Ok(Outcome::Failed(last))
+}
+
+/// The child's side: loads the model at `path` and decodes a few tokens under a grammar,
+/// the way a run does; any abort happens here, not in the parent.
+pub fn child(path: &Path) -> anyhow::Result<()> {
+    let info = gguf::read(path)?;
+    let resolved = ResolvedModel {
+        name: path.display().to_string(),
+        path: path.to_path_buf(),
+        source: Source::Path,
+        info,
+    };
+    let model = LoadedModel::load(resolved)?;
+    let opts = LlamaOptions {
+        threads: num_cpus::get_physical().clamp(1, 4),
+        max_ctx: 512,
+        sampling: Sampling::DEFAULT,
+        grammar: true,
+        jump_forward: true,
+    };
+    let mut engine = LlamaEngine::new(&model, opts, Clock::new());
+    let call = ChatCall {
+        phase: Phase::Outline,
+        index: 0,
+        group: 0,
+        attempt: 1,
+        messages: vec![
+            ChatMessage::new("system", "Answer in JSON."),
+            ChatMessage::new("user", "Name one rock."),
+        ],
+        schema: serde_json::json!({"type": "object",
+            "properties": {"rock": {"type": "string", "minLength": 1, "maxLength": 12}},
+            "required": ["rock"], "additionalProperties": false}),
+        max_tokens: 12,
+        seed: 1,
+    };
+    engine.reserve(&call, 0, (1, 1))?;
+    engine.run(&[call], Strategy::Parallel, &NoProgress)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_assertion_is_the_cause_shown() {
+        let stderr = "llama_model_loader: loaded meta data\n/src/llama-vocab.cpp:2345: GGML_ASSERT(id < n_tokens) failed\nAborted\n";
+        assert_eq!(cause(stderr).unwrap(), "GGML_ASSERT(id < n_tokens) failed");
+        assert_eq!(
+            cause("load: error loading model: bad\n").unwrap(),
+            "load: error loading model: bad"
+        );
+        assert_eq!(cause("nothing here\n"), None);
+        assert_eq!(signal_name(6), "SIGABRT");
+    }
+}
