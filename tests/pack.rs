@@ -206,6 +206,24 @@ fn the_model_cache_is_private_verified_on_reuse_and_refused_when_not_ours() {
     );
     assert_eq!(syllabus::digest::sha256_file(&file).unwrap(), sha);
 
+    // A copy others could have written is not trusted on its stamp: made anew.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o620)).unwrap();
+    let again = run(dir.path(), &exe, &gen);
+    assert_ok(&again);
+    assert!(stderr(&again).contains("extracted and verified"), "{}", stderr(&again));
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Nor is a copy someone else owns (needs root to set up).
+    if effective_uid() == 0 {
+        std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
+        let again = run(dir.path(), &exe, &gen);
+        assert_ok(&again);
+        assert!(stderr(&again).contains("extracted and verified"), "{}", stderr(&again));
+        assert_eq!(std::fs::metadata(&file).unwrap().uid(), 0);
+    }
+
     // A cache folder that belongs to someone else is refused (needs root to set up).
     if effective_uid() == 0 {
         std::os::unix::fs::chown(&models, Some(65534), Some(65534)).unwrap();
