@@ -169,8 +169,22 @@ fn cut_streams_timeouts_bad_json_and_no_server_fail_with_a_reason() {
     assert_fails(
         &openai(dir.path(), &bad.url, &[]),
         1,
-        "valid outline in 5 attempts",
+        "gave anything usable in 5 attempts",
     );
+    for fault in [Fault::EndlessModels, Fault::EndlessError] {
+        let endless = FakeOpenAi::start(&["m"], fault);
+        let start = Instant::now();
+        assert_fails(
+            &openai(dir.path(), &endless.url, &[]),
+            1,
+            "ran past 1024 KiB",
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            start.elapsed()
+        );
+    }
     assert_fails(
         &openai(dir.path(), "http://127.0.0.1:9/v1", &[]),
         1,

@@ -210,7 +210,11 @@ fn the_model_cache_is_private_verified_on_reuse_and_refused_when_not_ours() {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o620)).unwrap();
     let again = run(dir.path(), &exe, &gen);
     assert_ok(&again);
-    assert!(stderr(&again).contains("extracted and verified"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("extracted and verified"),
+        "{}",
+        stderr(&again)
+    );
     assert_eq!(
         std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
         0o600
@@ -220,7 +224,11 @@ fn the_model_cache_is_private_verified_on_reuse_and_refused_when_not_ours() {
         std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
         let again = run(dir.path(), &exe, &gen);
         assert_ok(&again);
-        assert!(stderr(&again).contains("extracted and verified"), "{}", stderr(&again));
+        assert!(
+            stderr(&again).contains("extracted and verified"),
+            "{}",
+            stderr(&again)
+        );
         assert_eq!(std::fs::metadata(&file).unwrap().uid(), 0);
     }
 

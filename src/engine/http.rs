@@ -122,6 +122,33 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// Most text one reply may carry.
 pub const MAX_REPLY_BYTES: usize = 4 << 20;
 
+/// Most an error answer or a model list may carry.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The whole body of `resp`, refused once it passes `limit` bytes (a server that sends
+/// without end cannot fill this process's memory).
+pub async fn read_capped(mut resp: reqwest::Response, limit: usize) -> anyhow::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.context("the answer broke off")? {
+        if body.len() + chunk.len() > limit {
+            anyhow::bail!(
+                "the server's answer ran past {} KiB, more than it should ever be",
+                limit >> 10
+            );
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// An error answer's text, at most `MAX_BODY_BYTES` of it (cut with a note past that).
+pub async fn error_text(resp: reqwest::Response) -> String {
+    match read_capped(resp, MAX_BODY_BYTES).await {
+        Ok(body) => String::from_utf8_lossy(&body).into_owned(),
+        Err(e) => format!("({e:#})"),
+    }
+}
+
 /// Whether `url` names this machine.
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {

@@ -128,7 +128,7 @@ impl OllamaEngine {
             .await
             .map_err(|e| self.not_running(e))?;
         let status = resp.status();
-        let body = resp.text().await.unwrap_or_default();
+        let body = http::error_text(resp).await;
         if status == reqwest::StatusCode::NOT_FOUND {
             bail!(
                 "Ollama at {} does not have the model `{}`; run `ollama pull {}`",
@@ -211,7 +211,7 @@ impl OllamaEngine {
             })?;
         let status = resp.status();
         if !status.is_success() {
-            let body = resp.text().await.unwrap_or_default();
+            let body = http::error_text(resp).await;
             let message = serde_json::from_str::<Value>(&body)
                 .ok()
                 .and_then(|v| v["error"].as_str().map(str::to_string))

@@ -131,7 +131,10 @@ impl OpenAiEngine {
             ),
             _ => {}
         }
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        let body = http::read_capped(resp, http::MAX_BODY_BYTES)
+            .await
+            .map_err(|e| e.context(format!("/models at {}", http::shown(&self.opts.url))))?;
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let ids: Vec<&str> = v["data"]
             .as_array()
             .into_iter()
@@ -204,7 +207,7 @@ impl OpenAiEngine {
             })?;
         let status = resp.status();
         if !status.is_success() {
-            let body = resp.text().await.unwrap_or_default();
+            let body = http::error_text(resp).await;
             let message = serde_json::from_str::<Value>(&body)
                 .ok()
                 .and_then(|v| {
@@ -289,7 +292,10 @@ impl OpenAiEngine {
                 {
                     reply.text.push_str(piece);
                     if reply.text.len() > http::MAX_REPLY_BYTES {
-                        return Err(fatal("the reply ran past 4 MiB without ending".into()));
+                        return Err(fatal(format!(
+                            "the reply ran past {} MiB without ending",
+                            http::MAX_REPLY_BYTES >> 20
+                        )));
                     }
                     reply.pieces += 1;
                     let now = self.clock.now_ms();

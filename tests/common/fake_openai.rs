@@ -34,6 +34,10 @@ pub enum Fault {
     SchemaRefused,
     /// No `timings` in the last chunk (a server other than llama.cpp's).
     NoTimings,
+    /// `/models` answers a body without end (stopped by the test server at 64 MiB).
+    EndlessModels,
+    /// Chat requests get a 500 whose body has no end (stopped at 64 MiB).
+    EndlessError,
 }
 
 /// Requests as they arrived: path, Authorization header, body.
@@ -98,6 +102,19 @@ fn respond(stream: &mut TcpStream, status: &str, body: &Value) -> std::io::Resul
     )
 }
 
+/// A chunked body that goes on until the client stops reading (or 64 MiB).
+fn endless(stream: &mut TcpStream, status: &str) -> std::io::Result<()> {
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )?;
+    let piece = "x".repeat(64 << 10);
+    for _ in 0..1024 {
+        write!(stream, "{:x}\r\n{piece}\r\n", piece.len())?;
+    }
+    write!(stream, "0\r\n\r\n")
+}
+
 fn error(message: &str) -> Value {
     json!({"error": {"message": message, "type": "invalid_request_error"}})
 }
@@ -124,8 +141,12 @@ fn handle(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
             return respond(&mut stream, "401 Unauthorized", &error("Invalid API Key"));
         }
     }
-    match (method.as_str(), path.as_str()) {
-        ("GET", "/v1/models") => {
+    match (method.as_str(), path.as_str(), &state.fault) {
+        ("GET", "/v1/models", Fault::EndlessModels) => endless(&mut stream, "200 OK"),
+        ("POST", "/v1/chat/completions", Fault::EndlessError) => {
+            endless(&mut stream, "500 Internal Server Error")
+        }
+        ("GET", "/v1/models", _) => {
             let data: Vec<Value> = state
                 .models
                 .iter()
@@ -137,7 +158,7 @@ fn handle(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
                 &json!({"object": "list", "data": data}),
             )
         }
-        ("POST", "/v1/chat/completions") => chat(&mut stream, state, &body),
+        ("POST", "/v1/chat/completions", _) => chat(&mut stream, state, &body),
         _ => respond(&mut stream, "404 Not Found", &error("File Not Found")),
     }
 }
