@@ -232,11 +232,15 @@ fn the_token_guards_everything_but_healthz() {
     let signin = request(&server.at(""), "GET", &[], b"");
     assert_eq!(signin.status, 200);
     assert!(signin.body.contains("needs its token") && !signin.body.contains("id=\"course\""));
-    assert_eq!(
-        request(&server.at("?token=nope"), "GET", &[], b"").status,
-        401
-    );
-    let ok = request(&server.at("?token=staff-room-42"), "GET", &[], b"");
+    // A token in the address does not sign in (it would stay in history and logs).
+    let in_url = request(&server.at("?token=staff-room-42"), "GET", &[], b"");
+    assert_eq!(in_url.status, 200);
+    assert!(in_url.header("set-cookie").is_none());
+    assert!(!in_url.body.contains("id=\"course\""));
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let nope = request(&server.at("signin"), "POST", &form, b"token=nope");
+    assert_eq!(nope.status, 401);
+    let ok = request(&server.at("signin"), "POST", &form, b"token=staff-room-42");
     assert_eq!(ok.status, 303);
     let cookie = ok
         .header("set-cookie")
@@ -247,6 +251,75 @@ fn the_token_guards_everything_but_healthz() {
         .to_string();
     let page = request(&server.at(""), "GET", &[("Cookie", &cookie)], b"");
     assert!(page.body.contains("id=\"course\""), "{}", page.body);
+}
+
+/// Whether the server closed `stream` within `limit` (a read sees the end).
+fn closed_within(stream: &mut std::net::TcpStream, limit: Duration) -> bool {
+    use std::io::Read as _;
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn the_server_holds_its_doors() {
+    use std::io::Write as _;
+    let server = Server::start(&["--token", "staff-room-42"]);
+    let addr = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    // 200 idle connections held open, and one trickling its request head.
+    let mut idle: Vec<std::net::TcpStream> = (0..200)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let opened = Instant::now();
+    // A signed-in request is served at once all the same.
+    let right = [("Authorization", "Bearer staff-room-42")];
+    let start = Instant::now();
+    let listed = request(&server.at("api/models"), "GET", &right, b"");
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    // The trickling head is cut at the header timeout, the idle ones at the idle timeout.
+    assert!(closed_within(&mut slow, Duration::from_secs(15)));
+    assert!(opened.elapsed() < Duration::from_secs(15));
+    assert!(closed_within(&mut idle[0], Duration::from_secs(30)));
+    assert!(
+        opened.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        opened.elapsed()
+    );
+    for s in idle.iter_mut().skip(1).take(20) {
+        assert!(closed_within(s, Duration::from_secs(5)));
+    }
+    // Signed out, a client gets a few requests a minute; signed in, no limit.
+    let statuses: Vec<u16> = (0..32)
+        .map(|_| request(&server.at("api/models"), "GET", &[], b"").status)
+        .collect();
+    assert!(statuses.iter().take(30).all(|&s| s == 401), "{statuses:?}");
+    let limited = request(&server.at("api/models"), "GET", &[], b"");
+    assert_eq!(limited.status, 429);
+    assert!(limited.header("retry-after").is_some());
+    assert_eq!(
+        request(&server.at("api/models"), "GET", &right, b"").status,
+        200
+    );
+    assert_eq!(request(&server.at("healthz"), "GET", &[], b"").status, 200);
 }
 
 #[test]

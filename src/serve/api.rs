@@ -37,6 +37,8 @@ pub struct Shared {
     pub plan: ServePlan,
     /// The loaded model.
     pub engine: EngineInfo,
+    /// Counts of signed-out requests per address.
+    pub limiter: super::limit::Limiter,
 }
 
 /// The state handlers get.

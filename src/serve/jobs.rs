@@ -142,6 +142,20 @@ pub struct Load {
     pub queue_limit: usize,
 }
 
+/// `work`'s result, or its panic as an error that says the course was not written.
+fn caught<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(anyhow::anyhow!(
+            "this course stopped on an internal error ({why}) and was not written; the server goes on"
+        ))
+    })
+}
+
 impl Jobs {
     /// Courses on `seats`, `concurrent` at once and `queue_limit` waiting; each syllabus
     /// records `provenance` (with its own request, seed and strategy).
@@ -264,7 +278,8 @@ impl Jobs {
         let _ = job.events.send(Event::Started { id: job.id });
         let progress = Relay(job.events.clone());
         let mut seat = self.seats.seat(group);
-        let result = self.produce((job.id, &job.work), &mut seat, &progress);
+        // A course that panics fails alone: its place is freed below like any other's.
+        let result = caught(|| self.produce((job.id, &job.work), &mut seat, &progress));
         {
             // Under the lock: a cancel for this course is sent before its seat leaves, or
             // not at all, so it never reaches the next course of the group.
@@ -386,5 +401,24 @@ impl Progress for Relay {
             index,
             title: title.to_string(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_course_is_an_error_not_a_lost_thread() {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let err = caught::<()>(|| panic!("index out of bounds")).unwrap_err();
+        std::panic::set_hook(hook);
+        let text = err.to_string();
+        assert!(
+            text.contains("index out of bounds") && text.contains("not written"),
+            "{text}"
+        );
+        assert_eq!(caught(|| Ok(7)).unwrap(), 7);
     }
 }

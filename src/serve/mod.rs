@@ -8,8 +8,10 @@
 
 mod api;
 mod auth;
+mod conns;
 mod error;
 mod jobs;
+mod limit;
 mod page;
 
 use std::sync::Arc;
@@ -65,6 +67,7 @@ pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
         auth: Auth::new(plan.token.as_deref()),
         plan: plan.clone(),
         engine: engine.info(),
+        limiter: limit::Limiter::default(),
     });
     let seats = table.seats().clone();
     let http = std::thread::Builder::new()
@@ -114,22 +117,13 @@ fn serve_http(listener: std::net::TcpListener, shared: Arc<Shared>) -> anyhow::R
             let _ = stop_tx.send(true);
         }));
         let jobs = Arc::clone(&shared.jobs);
-        let mut stopping = stop_rx.clone();
-        let stop = async move {
-            let _ = stopping.wait_for(|s| *s).await;
-            say("stopping: no new requests; courses in progress are cancelled (Ctrl-C again stops at once)");
-            jobs.shut_down().await;
-        };
-        let server = axum::serve(listener, router(shared)).with_graceful_shutdown(stop);
-        let mut stopped = stop_rx;
-        let grace = async move {
-            let _ = stopped.wait_for(|s| *s).await;
-            tokio::time::sleep(CLOSING_GRACE).await;
-        };
-        tokio::select! {
-            served = server => served.context("the HTTP server failed"),
-            () = grace => Ok(()),
-        }
+        let doors = conns::Doors::default();
+        conns::serve(listener, router(shared), &doors, stop_rx).await;
+        say("stopping: no new requests; courses in progress are cancelled (Ctrl-C again stops at once)");
+        jobs.shut_down().await;
+        // Clients take their last replies (a cancelled course's reason) before the exit.
+        doors.closed(CLOSING_GRACE).await;
+        Ok(())
     })
 }
 
@@ -143,7 +137,12 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/syllabus/{id}", get(api::finished))
         .route("/api/syllabus/{id}/{format}", get(api::download))
         .route("/api/syllabus/{id}/modules/{n}", post(api::rewrite))
+        .route("/signin", post(page::sign_in))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page") })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            limit::signed_out,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
 }

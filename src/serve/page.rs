@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
@@ -45,31 +45,37 @@ fn render(s: &Shared, status: StatusCode, extra: minijinja::Value) -> Response {
 }
 
 /// `GET /`: the form, or the sign-in when the server has a token and the browser has not
-/// given it (`?token=` signs in: a cookie, then back to `/`).
-pub async fn index(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
+/// given it. A token in the address (`?token=`) does not sign in: it would stay in the
+/// browser's history and the logs.
+pub async fn index(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if s.auth.required() && !signed_in(&s, &headers) {
-        return match query.get("token") {
-            Some(t) if s.auth.accepts(Some(t)) => {
-                let mut r = see_other("/");
-                let cookie = format!("{COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/");
-                if let Ok(v) = HeaderValue::from_str(&cookie) {
-                    r.headers_mut().insert(header::SET_COOKIE, v);
-                }
-                r
-            }
-            Some(_) => render(
-                &s,
-                StatusCode::UNAUTHORIZED,
-                context! { signin => true, error => "That is not this server's token." },
-            ),
-            None => render(&s, StatusCode::OK, context! { signin => true }),
-        };
+        return render(&s, StatusCode::OK, context! { signin => true });
     }
     render(&s, StatusCode::OK, context! {})
+}
+
+/// `POST /signin`: the page's sign-in form; the token becomes a cookie, then back to `/`.
+pub async fn sign_in(
+    State(s): State<Arc<Shared>>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Response {
+    let given = form.ok().and_then(|Form(f)| f.get("token").cloned());
+    match given {
+        Some(t) if s.auth.required() && s.auth.accepts(Some(&t)) => {
+            let mut r = see_other("/");
+            let cookie = format!("{COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/");
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        _ if !s.auth.required() => see_other("/"),
+        _ => render(
+            &s,
+            StatusCode::UNAUTHORIZED,
+            context! { signin => true, error => "That is not this server's token." },
+        ),
+    }
 }
 
 /// A number field of the form: empty is absent.

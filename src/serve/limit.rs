@@ -1,0 +1,98 @@
+//! Requests from signed-out clients are limited per address: a page load or a guess of the
+//! token costs one, and a client past the limit waits (429 with Retry-After). Signed-in
+//! requests are never counted.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::api::Shared;
+use super::auth;
+use super::error::ApiError;
+
+/// Requests a signed-out client may make in one window.
+pub const SIGNED_OUT_REQUESTS: u32 = 30;
+/// The window.
+const WINDOW: Duration = Duration::from_secs(60);
+/// Addresses remembered before expired windows are swept.
+const SWEEP_AT: usize = 10_000;
+
+/// Per-address counts of signed-out requests.
+#[derive(Debug, Default)]
+pub struct Limiter {
+    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl Limiter {
+    /// Counts a request from `ip` at `now`; `Err` holds the seconds until it may try again.
+    pub fn allow(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= SWEEP_AT {
+            seen.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+        }
+        let (start, count) = seen.entry(ip).or_insert((now, 0));
+        if now.duration_since(*start) >= WINDOW {
+            (*start, *count) = (now, 0);
+        }
+        if *count >= SIGNED_OUT_REQUESTS {
+            let left = WINDOW.saturating_sub(now.duration_since(*start));
+            return Err(left.as_secs().max(1));
+        }
+        *count += 1;
+        Ok(())
+    }
+}
+
+/// Middleware: on a server with a token, a request without it counts against its address.
+pub async fn signed_out(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let counted = s.auth.required()
+        && req.uri().path() != "/healthz"
+        && !s.auth.accepts(auth::token(req.headers()).as_deref());
+    if counted {
+        if let Err(wait) = s.limiter.allow(peer.ip(), Instant::now()) {
+            let mut r = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many requests without this server's token; try again in {wait} s"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_address_has_its_own_window() {
+        let limiter = Limiter::default();
+        let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let t0 = Instant::now();
+        for _ in 0..SIGNED_OUT_REQUESTS {
+            assert!(limiter.allow(a, t0).is_ok());
+        }
+        let wait = limiter.allow(a, t0 + Duration::from_secs(15)).unwrap_err();
+        assert_eq!(wait, 45);
+        assert!(
+            limiter.allow(b, t0).is_ok(),
+            "another address is not held back"
+        );
+        assert!(limiter.allow(a, t0 + WINDOW).is_ok(), "a new window");
+    }
+}
