@@ -1,13 +1,15 @@
 //! What a `syllabus` binary writes, checked over a set of topics: validity, regenerations,
 //! schema debris, text copied from prompts or the old worked example, strings cut
-//! mid-sentence or mid-word, prompt sizes, and time. The checks here are independent of the
+//! mid-sentence or mid-word, fragments glued to words, items repeated across modules, the
+//! language of titles and lists, parts marked for review, prompt sizes, and time. The checks here are independent of the
 //! binary's own validation, so a binary from before a change is measured the same way.
 //!
 //! `cargo bench --bench content`; `CONTENT_BIN` (default: this checkout's release binary),
 //! `BENCH_MODEL` (default: the dev model `models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf`
 //! from `../shared/fetch-dev-model.sh`), `CONTENT_MODULES` (default `4,8`),
-//! `CONTENT_TOPICS` (`;`-separated) or `CONTENT_SET=wide` (30 topics), `CONTENT_SEED`
-//! (default 42).
+//! `CONTENT_TOPICS` (`;`-separated) or `CONTENT_SET=wide` (30 topics and one of 300
+//! characters) or `CONTENT_SET=languages` (Spanish, German, French and Chinese topics),
+//! `CONTENT_SEED` (default 42), `CONTENT_ARGS` (more arguments for every run, e.g. `--dry 0`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -57,6 +59,38 @@ const WIDE: [&str; 30] = [
     "Cybersecurity Awareness",
     "Film History",
     "Sustainable Farming",
+];
+
+/// A topic as long as the page and the command line accept (300 characters).
+const LONG_TOPIC: &str = "A practical introduction to the history, science and everyday uses of \
+renewable energy for secondary school students, with field trips to local solar and wind \
+installations, hands-on experiments with small generators, and a final project in which \
+each group designs an energy plan for their own school building and presents";
+
+/// Topics in the languages a teacher is most likely to write besides English.
+const LANGUAGES: [&str; 8] = [
+    "Introducción a la Economía",
+    "Historia de la música latinoamericana",
+    "Einführung in die Astronomie",
+    "Grundlagen der Chemie",
+    "Introduction à la philosophie",
+    "Histoire de l'art moderne",
+    "海洋生物学入门",
+    "中国古代历史",
+];
+
+/// Names of languages a title must not carry unless its topic does.
+const LANGUAGE_NAMES: [&str; 10] = [
+    "english",
+    "spanish",
+    "german",
+    "french",
+    "afrikaans",
+    "bokmal",
+    "bokmål",
+    "norwegian",
+    "danish",
+    "italian",
 ];
 
 /// Words and phrases of the photography example the prompts carried until 2026-11.
@@ -113,6 +147,11 @@ struct Tally {
     cut_sentences: Vec<String>,
     cut_words: Vec<String>,
     english_in_other: usize,
+    glued: Vec<String>,
+    repeats: Vec<String>,
+    wrong_language: Vec<String>,
+    language_in_title: Vec<String>,
+    review_marks: usize,
     outline_prompt: Vec<f64>,
     module_prefix: Vec<f64>,
     module_suffix: Vec<f64>,
@@ -175,7 +214,131 @@ fn strings(s: &Value) -> Vec<(String, String, bool)> {
     out
 }
 
+/// A fragment glued to a word (this bench's own rule): a digit stuck to a short lowercase
+/// word ("and2", "the5"), a digit after a letter and a comma ("balance,2"), or one letter
+/// after a hyphen ending the text ("light-h").
+fn glued(text: &str) -> Option<String> {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    for (i, token) in tokens.iter().enumerate() {
+        let bare = token.trim_end_matches(['.', ',', ';', ':', ')', '!', '?']);
+        let letters = bare.trim_end_matches(|c: char| c.is_ascii_digit());
+        if letters.len() < bare.len()
+            && (2..=5).contains(&letters.len())
+            && letters.chars().all(|c| c.is_ascii_lowercase())
+            && ![
+                "mp", "web", "html", "css", "ipv", "es", "python", "win", "arm", "x",
+            ]
+            .contains(&letters)
+        {
+            return Some(bare.into());
+        }
+        if let Some((word, tail)) = bare.rsplit_once(',') {
+            if word.chars().last().is_some_and(char::is_alphabetic)
+                && !tail.is_empty()
+                && tail.chars().all(|c| c.is_ascii_digit())
+            {
+                return Some(bare.into());
+            }
+        }
+        if i + 1 == tokens.len() {
+            if let Some((word, tail)) = bare.rsplit_once('-') {
+                if tail.chars().count() == 1 && word.chars().count() >= 3 {
+                    return Some(bare.into());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Items of one module's lists found verbatim in an earlier module or the course outcomes.
+fn repeats(syllabus: &Value) -> Vec<String> {
+    let norm = |t: &str| words(t).join(" ");
+    let mut seen: std::collections::HashMap<String, String> = syllabus["learning_outcomes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|t| (norm(t), "the course outcomes".to_string()))
+        .collect();
+    let mut found = Vec::new();
+    for (k, m) in syllabus["modules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let mut here = Vec::new();
+        for f in ["learning_objectives", "topics", "activities"] {
+            for item in m[f]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                let key = norm(item);
+                if let Some(place) = seen.get(&key) {
+                    found.push(format!("module {} {f}: {item} (as in {place})", k + 1));
+                }
+                here.push(key);
+            }
+        }
+        for key in here {
+            seen.entry(key)
+                .or_insert_with(|| format!("module {}", k + 1));
+        }
+    }
+    found
+}
+
+/// Module titles and lists (each list judged as one text) in another language than the
+/// syllabus's, by the program's own detector.
+fn other_languages(syllabus: &Value) -> Vec<String> {
+    let language = syllabus["language"].as_str().unwrap_or("English");
+    let mut texts: Vec<(String, String)> = Vec::new();
+    let modules = syllabus["modules"].as_array().cloned().unwrap_or_default();
+    let titles: Vec<&str> = modules.iter().filter_map(|m| m["title"].as_str()).collect();
+    texts.push(("module titles".into(), titles.join(". ")));
+    for (k, m) in modules.iter().enumerate() {
+        for f in ["learning_objectives", "topics", "activities", "summary"] {
+            let text = match &m[f] {
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(". "),
+                Value::String(t) => t.clone(),
+                _ => continue,
+            };
+            texts.push((format!("module {} {f}", k + 1), text));
+        }
+    }
+    texts
+        .into_iter()
+        .filter_map(|(place, text)| {
+            syllabus::language::other_language(&text, language)
+                .map(|found| format!("{place} in {found}: {text}"))
+        })
+        .collect()
+}
+
 fn check(tally: &mut Tally, topic: &str, syllabus: &Value, fixed: &[Vec<String>]) {
+    tally.review_marks += syllabus["review"].as_array().map_or(0, Vec::len);
+    tally.repeats.extend(repeats(syllabus));
+    tally.wrong_language.extend(other_languages(syllabus));
+    let title = syllabus["title"].as_str().unwrap_or("");
+    let topic_words = words(topic);
+    if let Some(name) = words(title)
+        .into_iter()
+        .find(|w| LANGUAGE_NAMES.contains(&w.as_str()) && !topic_words.contains(w))
+    {
+        tally.language_in_title.push(format!("{title} [{name}]"));
+    }
+    if topic.is_ascii() && syllabus["language"] != "English" {
+        tally
+            .wrong_language
+            .push(format!("{topic}: written in {}", syllabus["language"]));
+    }
     let photography = topic.to_lowercase().contains("photo");
     // The topics in other languages here all have letters outside ASCII.
     let foreign = !topic.is_ascii();
@@ -196,6 +359,9 @@ fn check(tally: &mut Tally, topic: &str, syllabus: &Value, fixed: &[Vec<String>]
             if let Some(p) = EXAMPLE_PHRASES.iter().find(|p| lower.contains(*p)) {
                 tally.leaks.push(format!("{field}: {text} [{p}]"));
             }
+        }
+        if let Some(bit) = glued(&text) {
+            tally.glued.push(format!("{field}: {text} [{bit}]"));
         }
         let w = words(&text);
         if w.windows(6)
@@ -232,6 +398,13 @@ struct Setup {
     fixed: Vec<Vec<String>>,
 }
 
+/// `CONTENT_ARGS`: more arguments for every run (`--dry 0`), split at spaces.
+fn extra_args() -> Vec<String> {
+    std::env::var("CONTENT_ARGS")
+        .map(|a| a.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
 fn run_one(setup: &Setup, topic: &str, modules: usize, tally: &mut Tally) {
     let Setup {
         bin,
@@ -260,6 +433,7 @@ fn run_one(setup: &Setup, topic: &str, modules: usize, tally: &mut Tally) {
         .arg(&out)
         .arg("--timings")
         .arg(&timings)
+        .args(extra_args())
         .env("HF_HUB_OFFLINE", "1")
         .output()
         .expect("run the binary");
@@ -328,9 +502,10 @@ fn main() {
         .split(',')
         .map(|m| m.trim().parse().expect("CONTENT_MODULES: numbers"))
         .collect();
-    let set: &[&str] = match std::env::var("CONTENT_SET").as_deref() {
-        Ok("wide") => &WIDE,
-        _ => &TOPICS,
+    let set: Vec<&str> = match std::env::var("CONTENT_SET").as_deref() {
+        Ok("wide") => WIDE.iter().copied().chain([LONG_TOPIC]).collect(),
+        Ok("languages") => LANGUAGES.to_vec(),
+        _ => TOPICS.to_vec(),
     };
     let topics: Vec<String> = std::env::var("CONTENT_TOPICS")
         .map(|t| t.split(';').map(str::to_string).collect())
@@ -374,6 +549,11 @@ fn main() {
         "non-English topics with English summaries {}",
         t.english_in_other
     );
+    println!("glued fragments       {}", t.glued.len());
+    println!("items repeated across modules {}", t.repeats.len());
+    println!("texts in another language {}", t.wrong_language.len());
+    println!("language names in titles {}", t.language_in_title.len());
+    println!("parts marked for review {}", t.review_marks);
     println!(
         "prompt tokens (median) outline {:.0}, module shared prefix {:.0}, module suffix {:.0}",
         median(&t.outline_prompt),
@@ -387,6 +567,10 @@ fn main() {
         ("copy", &t.copies),
         ("cut sentence", &t.cut_sentences),
         ("cut word", &t.cut_words),
+        ("glued", &t.glued),
+        ("repeat", &t.repeats),
+        ("language", &t.wrong_language),
+        ("language in title", &t.language_in_title),
     ] {
         for item in list.iter().take(8) {
             println!("  {name}: {item}");

@@ -175,7 +175,7 @@ impl Syllabus {
             })
             .collect();
         Self {
-            title: crate::content::course_title(&request.topic, &outline.title),
+            title: crate::title::course_title(&request.topic, &outline.title),
             topic: request.topic.clone(),
             description: outline.description,
             audience: outline.audience,

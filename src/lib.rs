@@ -36,3 +36,4 @@ pub mod serve;
 pub mod session;
 pub mod stderr;
 pub mod timing;
+pub mod title;

@@ -86,6 +86,7 @@ impl Progress for Reporter {
         let Some(b) = &self.bars else { return };
         b.spinner.set_message(match call.phase {
             Phase::Outline | Phase::Rename => "writing the outline",
+            Phase::Item => "mending repeated items",
             Phase::Module => "writing modules",
         });
         let bar = b.multi.add(ProgressBar::new(u64::from(call.max_tokens)));

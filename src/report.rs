@@ -9,6 +9,7 @@ pub fn call_label(phase: Phase, index: usize) -> String {
     match phase {
         Phase::Outline => "outline".to_string(),
         Phase::Rename => format!("rename {}", index + 1),
+        Phase::Item => format!("item {}", index + 1),
         Phase::Module => format!("module {}", index + 1),
     }
 }

@@ -22,6 +22,8 @@ pub enum Phase {
     Rename,
     /// One detailed module.
     Module,
+    /// A list item that repeated another module's (or a course outcome), written anew.
+    Item,
 }
 
 /// Why generation of a call ended.

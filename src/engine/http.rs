@@ -149,6 +149,14 @@ pub async fn error_text(resp: reqwest::Response) -> String {
     }
 }
 
+/// Why a reply past `MAX_REPLY_BYTES` was cut off.
+pub fn too_long_reply() -> String {
+    format!(
+        "the reply ran past {} MiB without ending",
+        MAX_REPLY_BYTES >> 20
+    )
+}
+
 /// Whether `url` names this machine.
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {

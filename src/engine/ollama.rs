@@ -274,10 +274,7 @@ impl OllamaEngine {
                 if let Some(piece) = piece.filter(|p| !p.is_empty()) {
                     text.push_str(piece);
                     if text.len() > http::MAX_REPLY_BYTES {
-                        return Err(fatal(format!(
-                            "the reply from Ollama ran past {} MiB without ending",
-                            http::MAX_REPLY_BYTES >> 20
-                        )));
+                        return Err(fatal(format!("Ollama: {}", http::too_long_reply())));
                     }
                     chunks += 1;
                     let now = self.clock.now_ms();

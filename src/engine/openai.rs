@@ -292,10 +292,7 @@ impl OpenAiEngine {
                 {
                     reply.text.push_str(piece);
                     if reply.text.len() > http::MAX_REPLY_BYTES {
-                        return Err(fatal(format!(
-                            "the reply ran past {} MiB without ending",
-                            http::MAX_REPLY_BYTES >> 20
-                        )));
+                        return Err(fatal(http::too_long_reply()));
                     }
                     reply.pieces += 1;
                     let now = self.clock.now_ms();

@@ -253,15 +253,10 @@ pub fn read_from<R: Read + Seek>(
     })
 }
 
-fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<GgufInfo, String> {
-    let version = r.u32()?;
-    if !(2..=3).contains(&version) {
-        return Err(format!(
-            "GGUF version {version} is not supported (2 and 3 are)"
-        ));
-    }
-    let tensor_count = r.count("tensor")?;
-    let kv_count = r.count("metadata")?;
+/// The metadata of a header, and the longest token's length in bytes.
+type Metadata = (BTreeMap<String, MetaValue>, u64);
+
+fn read_metadata<R: Read + Seek>(r: &mut Reader<R>, kv_count: u64) -> Result<Metadata, String> {
     let mut metadata = BTreeMap::new();
     let mut longest_token = 0;
     for _ in 0..kv_count {
@@ -279,6 +274,38 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<GgufInfo, String> {
         }
         metadata.insert(key, value);
     }
+    Ok((metadata, longest_token))
+}
+
+/// A tensor entry's name, dimensions and element count.
+fn tensor_shape<R: Read + Seek>(r: &mut Reader<R>) -> Result<(String, Vec<u64>, u64), String> {
+    let name = r.string()?;
+    let dims = r.u32()?;
+    if dims == 0 || dims > MAX_DIMS {
+        return Err(format!("tensor `{name}` has {dims} dimensions"));
+    }
+    let mut elements: u64 = 1;
+    let mut shape = Vec::with_capacity(dims as usize);
+    for _ in 0..dims {
+        let n = r.u64()?;
+        shape.push(n);
+        elements = elements
+            .checked_mul(n)
+            .ok_or_else(|| format!("tensor `{name}` element count overflows"))?;
+    }
+    Ok((name, shape, elements))
+}
+
+fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<GgufInfo, String> {
+    let version = r.u32()?;
+    if !(2..=3).contains(&version) {
+        return Err(format!(
+            "GGUF version {version} is not supported (2 and 3 are)"
+        ));
+    }
+    let tensor_count = r.count("tensor")?;
+    let kv_count = r.count("metadata")?;
+    let (metadata, longest_token) = read_metadata(r, kv_count)?;
     let alignment = match metadata.get("general.alignment") {
         Some(MetaValue::Int(a)) if *a > 0 && (*a as u64).is_power_of_two() => *a as u64,
         None => 32,
@@ -289,20 +316,7 @@ fn parse<R: Read + Seek>(r: &mut Reader<R>) -> Result<GgufInfo, String> {
     let mut tensors = Vec::with_capacity(tensor_count.min(fits) as usize);
     let mut parameters: u64 = 0;
     for _ in 0..tensor_count {
-        let name = r.string()?;
-        let dims = r.u32()?;
-        if dims == 0 || dims > MAX_DIMS {
-            return Err(format!("tensor `{name}` has {dims} dimensions"));
-        }
-        let mut elements: u64 = 1;
-        let mut shape = Vec::with_capacity(dims as usize);
-        for _ in 0..dims {
-            let n = r.u64()?;
-            shape.push(n);
-            elements = elements
-                .checked_mul(n)
-                .ok_or_else(|| format!("tensor `{name}` element count overflows"))?;
-        }
+        let (name, shape, elements) = tensor_shape(r)?;
         let ty = r.u32()?;
         let offset = r.u64()?;
         let bytes =

@@ -7,19 +7,20 @@
 //! call none of whose tries can be used at all ends a run that is not strict.
 
 mod attempts;
+mod ctx;
+mod modules;
 mod outline;
-
-use anyhow::bail;
+mod repeats;
 
 pub use self::attempts::ATTEMPTS;
-use self::attempts::{check, keep_lighter, salvage_of, TOO_SMALL};
+use self::ctx::Ctx;
+use self::modules::module_phase;
 use self::outline::outline_phase;
 
 use crate::content::Checker;
 use crate::course::{CourseRequest, Review, Syllabus};
-use crate::engine::{BatchStats, ChatCall, Engine, Progress, Strategy};
+use crate::engine::{BatchStats, Engine, Progress, Strategy};
 use crate::prompt::{self, Calls};
-use crate::reply::salvage::{Flaw, Kept};
 use crate::reply::{ModuleReply, OutlineReply};
 use crate::schema::max_reply_tokens;
 use crate::timing::{CallRecord, Clock};
@@ -53,118 +54,6 @@ pub struct PipelineOutput {
     pub outline_ms: f64,
     /// Module phase, milliseconds.
     pub modules_ms: f64,
-}
-
-/// What the phases of one run share: how calls run and replies are checked, and what the
-/// run has recorded so far.
-pub(crate) struct Ctx<'a> {
-    strategy: Strategy,
-    progress: &'a dyn Progress,
-    checker: &'a Checker,
-    strict: bool,
-    calls: Vec<CallRecord>,
-    review: Vec<Review>,
-}
-
-impl Ctx<'_> {
-    /// Records `flaws` for review: course-level ones (`module` `None`), a module's own, and
-    /// those of an outline entry ("modules[2].title" becomes module 3's "title").
-    fn flag(&mut self, module: Option<usize>, flaws: &[Flaw]) {
-        for f in flaws {
-            let (module, field) = match f.field.strip_prefix("modules[") {
-                Some(rest) => match rest.split_once("].") {
-                    Some((i, field)) => (i.parse::<usize>().ok(), field.to_string()),
-                    None => (module, f.field.clone()),
-                },
-                None => (module, f.field.clone()),
-            };
-            self.review.push(Review {
-                module: module.map(|i| i + 1),
-                field,
-                reason: f.reason.clone(),
-            });
-        }
-    }
-}
-
-/// A module call's outcome: its reply, or (best effort) its lightest failed try.
-enum Written {
-    Valid(ModuleReply),
-    Kept(Kept<ModuleReply>),
-}
-
-/// Modules `indexes` of `outline` in one batch; a module that fails is regenerated as
-/// soon as it finishes, alongside the others. Replies come in the order of `indexes`; a
-/// module no attempt gets right keeps its best try (marked for review) unless strict.
-fn module_phase(
-    engine: &mut dyn Engine,
-    (outline, indexes): (&OutlineReply, &[usize]),
-    builder: &Calls<'_>,
-    ctx: &mut Ctx<'_>,
-) -> anyhow::Result<(Vec<ModuleReply>, BatchStats)> {
-    let n = outline.modules.len();
-    let mut replies: Vec<Option<ModuleReply>> = vec![None; n];
-    let mut best: Vec<Option<Kept<ModuleReply>>> = (0..n).map(|_| None).collect();
-    let mut errors: Vec<String> = vec![String::new(); n];
-    let batch: Vec<ChatCall> = indexes
-        .iter()
-        .map(|&i| builder.module(outline, i, 1))
-        .collect();
-    let (checker, strict, progress) = (ctx.checker, ctx.strict, ctx.progress);
-    let (outs, stats) =
-        engine.run_with_follow_ups(&batch, ctx.strategy, progress, &mut |call, out| {
-            let i = call.index;
-            match check(out, |t| ModuleReply::parse_valid(t, checker)) {
-                Ok(reply) => {
-                    progress.module_ready(i, &outline.modules[i].title);
-                    replies[i] = Some(reply);
-                    None
-                }
-                Err(e) => {
-                    tracing::warn!(module = i + 1, attempt = call.attempt, error = %e, "module rejected");
-                    tracing::debug!(reply = ?out.text, "rejected module");
-                    errors[i] = e;
-                    if !strict {
-                        let salvage = |t: &str, early| ModuleReply::salvage(t, early, checker);
-                        keep_lighter(&mut best[i], salvage_of(out, salvage));
-                    }
-                    (call.attempt < ATTEMPTS).then(|| builder.module(outline, i, call.attempt + 1))
-                }
-            }
-        })?;
-    ctx.calls.extend(outs.into_iter().map(|o| o.record));
-    let mut done = Vec::with_capacity(indexes.len());
-    for &i in indexes {
-        let written = match (replies[i].take(), best[i].take()) {
-            (Some(reply), _) => Written::Valid(reply),
-            (None, Some(kept)) => Written::Kept(kept),
-            (None, None) => {
-                let title = &outline.modules[i].title;
-                if strict {
-                    bail!(
-                        "module {} (\"{title}\") was not valid after {ATTEMPTS} attempts: {}",
-                        i + 1,
-                        errors[i]
-                    );
-                }
-                bail!(
-                    "module {} (\"{title}\") gave nothing usable in {ATTEMPTS} attempts (last: {}); {TOO_SMALL}",
-                    i + 1,
-                    errors[i]
-                );
-            }
-        };
-        done.push(match written {
-            Written::Valid(reply) => reply,
-            Written::Kept(kept) => {
-                tracing::warn!(module = i + 1, "module kept for review");
-                progress.module_ready(i, &outline.modules[i].title);
-                ctx.flag(Some(i), &kept.flaws);
-                kept.value
-            }
-        });
-    }
-    Ok((done, stats))
 }
 
 /// The checker for replies to `request`: schema keys, the prompts' fixed text, its
@@ -275,8 +164,12 @@ pub fn run(
 
     let t1 = clock.now_ms();
     let all: Vec<usize> = (0..outline.modules.len()).collect();
-    let (replies, mut stats) = module_phase(engine, (&outline, &all), &builder, &mut ctx)?;
+    let (mut replies, mut stats) = module_phase(engine, (&outline, &all), &builder, &mut ctx)?;
     stats.prompt_layout = Some(layout);
+    let mut module_batches = vec![stats];
+    if let Some(items) = repeats::mend(engine, &outline, &mut replies, &builder, &mut ctx)? {
+        module_batches.push(items);
+    }
     let modules_ms = clock.now_ms() - t1;
     let mut syllabus = Syllabus::assemble(request, outline, replies);
     ctx.review.sort_by_key(|r| r.module);
@@ -284,7 +177,7 @@ pub fn run(
     Ok(PipelineOutput {
         syllabus,
         calls: ctx.calls,
-        module_batches: vec![stats],
+        module_batches,
         outline_ms,
         modules_ms,
     })
@@ -293,7 +186,9 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{CallOutput, ChatMessage, EngineInfo, Finish, FollowUp, NoProgress, Phase};
+    use crate::engine::{
+        CallOutput, ChatCall, ChatMessage, EngineInfo, Finish, FollowUp, NoProgress, Phase,
+    };
     use crate::timing::{CallMarks, CallTokens};
 
     /// Answers every call with a valid reply and keeps the calls it was given.
@@ -334,6 +229,10 @@ mod tests {
                 serde_json::json!({"title": "Unit 1", "focus": "Another part"}).to_string()
             }
             Phase::Rename => serde_json::json!({"title": "Other", "focus": "Another part"}).to_string(),
+            Phase::Item => {
+                let item = format!("Another activity number {}", call.index + 1);
+                serde_json::json!({ "item": item }).to_string()
+            }
         }
     }
 
@@ -533,5 +432,34 @@ mod tests {
             err.contains("gave nothing usable") && err.contains("--model"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn items_repeated_from_another_module_are_written_anew() {
+        let (fake, out) = run_fake(Ok(()), Strategy::Parallel);
+        let items = fake.seen.iter().filter(|c| c.phase == Phase::Item).count();
+        // Module 2 repeats all six list items of module 1.
+        assert_eq!(items, 6, "one small call per repeated item");
+        let turn = &fake
+            .seen
+            .iter()
+            .find(|c| c.phase == Phase::Item)
+            .unwrap()
+            .messages;
+        assert!(turn
+            .last()
+            .unwrap()
+            .content
+            .contains("repeats module 1 word for word"));
+        let (one, two) = (
+            &out.syllabus.modules[0].content,
+            &out.syllabus.modules[1].content,
+        );
+        assert_eq!(one.topics, ["Moon", "Sun"]);
+        assert!(
+            two.topics.iter().all(|t| t.starts_with("Another activity")),
+            "{two:?}"
+        );
+        assert!(out.syllabus.review.is_empty());
     }
 }

@@ -4,7 +4,7 @@
 use anyhow::bail;
 
 use super::attempts::{until_valid_from, Attempts, Tries, ATTEMPTS, TOO_SMALL};
-use super::Ctx;
+use super::ctx::Ctx;
 use crate::course::CourseRequest;
 use crate::engine::{Engine, Strategy};
 use crate::prompt::{Calls, Repair};

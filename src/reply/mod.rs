@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+mod refusal;
 pub mod salvage;
 pub mod validate;
 

@@ -152,6 +152,23 @@ impl Lenient<'_> {
                 .to_string(),
                 REFUSED,
             ),
+            Refusal::Glued(sample) => (
+                ContentError::Glued {
+                    field: name.into(),
+                    sample,
+                }
+                .to_string(),
+                REFUSED,
+            ),
+            Refusal::Language { found, expected } => (
+                ContentError::Language {
+                    field: name.into(),
+                    found,
+                    expected,
+                }
+                .to_string(),
+                REFUSED,
+            ),
             Refusal::Script(sample) => (
                 ContentError::Script {
                     field: name.into(),

@@ -8,71 +8,7 @@ use super::{ModuleReply, OutlineEntry, OutlineReply};
 use crate::content::{Checker, Kind, Refusal};
 use crate::schema::{Field, Shape, MIN_ITEMS};
 
-/// Why a model reply was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ContentError {
-    /// The reply is not JSON of the expected shape.
-    #[error("reply is not valid JSON for the schema: {0}")]
-    Parse(String),
-    /// A text field is empty.
-    #[error("field `{0}` is empty")]
-    Empty(String),
-    /// A list has fewer distinct, non-empty items than required.
-    #[error(
-        "list `{field}` has {found} distinct non-empty items, at least {MIN_ITEMS} are required"
-    )]
-    TooFew {
-        /// Field name.
-        field: String,
-        /// Items found after cleaning.
-        found: usize,
-    },
-    /// Schema debris: a key, JSON punctuation, or text without letters.
-    #[error("`{field}` holds schema debris instead of text: \"{text}\"")]
-    Debris {
-        /// Field name.
-        field: String,
-        /// The offending text.
-        text: String,
-    },
-    /// A run copied from the prompt's instructions.
-    #[error("`{field}` copies the prompt's instructions (\"{run}\")")]
-    Copied {
-        /// Field name.
-        field: String,
-        /// The copied words.
-        run: String,
-    },
-    /// Cut at its length bound with no full sentence to end on.
-    #[error("`{0}` was cut at its length limit mid-sentence")]
-    Cut(String),
-    /// Partly written in another script than the syllabus's language.
-    #[error("`{field}` drifts into another script (\"{sample}\")")]
-    Script {
-        /// Field name.
-        field: String,
-        /// The first character out of place.
-        sample: String,
-    },
-    /// The outline has the wrong number of modules.
-    #[error("outline has {found} modules, {expected} were asked for")]
-    ModuleCount {
-        /// Modules asked for.
-        expected: usize,
-        /// Modules returned.
-        found: usize,
-    },
-    /// Two modules share a title.
-    #[error("modules {first} and {second} have the same title \"{title}\"")]
-    DuplicateTitle {
-        /// 1-based number of the first module.
-        first: usize,
-        /// 1-based number of the second module.
-        second: usize,
-        /// The shared title.
-        title: String,
-    },
-}
+pub use super::refusal::ContentError;
 
 /// The field of `fields` named `key` (the tables are constants: a missing key is a bug).
 fn field<'f>(fields: &'f [Field], key: &str) -> &'f Field {
@@ -97,6 +33,12 @@ impl Check<'_> {
             Refusal::Copied(run) => ContentError::Copied { field, run },
             Refusal::Cut => ContentError::Cut(field),
             Refusal::Script(sample) => ContentError::Script { field, sample },
+            Refusal::Glued(sample) => ContentError::Glued { field, sample },
+            Refusal::Language { found, expected } => ContentError::Language {
+                field,
+                found,
+                expected,
+            },
         }
     }
 
@@ -136,6 +78,11 @@ impl Check<'_> {
                 found: cleaned.len(),
             });
         }
+        // Items of a few words each are judged together ("testing", "strings").
+        let joined = cleaned.join(". ");
+        self.0
+            .in_language(&joined)
+            .map_err(|r| Self::refusal(f.key, &joined, r))?;
         Ok(cleaned)
     }
 }
@@ -178,7 +125,12 @@ impl OutlineReply {
         }
         let (c, f) = (Check(checker), &Self::FIELDS);
         let mut outline = Self {
-            title: c.text(field(f, "title"), "title", &raw.title)?,
+            // A title cut at its bound (a long topic copied) gives way to one made from
+            // the topic (`title::course_title`), instead of the outline written again.
+            title: match c.text(field(f, "title"), "title", &raw.title) {
+                Err(ContentError::Cut(_)) => String::new(),
+                other => other?,
+            },
             description: c.text(field(f, "description"), "description", &raw.description)?,
             audience: c.text(field(f, "audience"), "audience", &raw.audience)?,
             prerequisites: c.list(field(f, "prerequisites"), &raw.prerequisites)?,

@@ -3,18 +3,9 @@
 //! requests are never counted.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use super::api::Shared;
-use super::auth;
-use super::error::ApiError;
 
 /// Requests a signed-out client may make in one window.
 pub const SIGNED_OUT_REQUESTS: u32 = 30;
@@ -47,32 +38,6 @@ impl Limiter {
         *count += 1;
         Ok(())
     }
-}
-
-/// Middleware: on a server with a token, a request without it counts against its address.
-pub async fn signed_out(
-    State(s): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let counted = s.auth.required()
-        && req.uri().path() != "/healthz"
-        && !s.auth.accepts(auth::token(req.headers()).as_deref());
-    if counted {
-        if let Err(wait) = s.limiter.allow(peer.ip(), Instant::now()) {
-            let mut r = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("too many requests without this server's token; try again in {wait} s"),
-            )
-            .into_response();
-            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return r;
-        }
-    }
-    next.run(req).await
 }
 
 #[cfg(test)]

@@ -19,8 +19,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -141,8 +146,34 @@ fn router(shared: Arc<Shared>) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page") })
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
-            limit::signed_out,
+            signed_out,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
+}
+
+/// Middleware: on a server with a token, a request without it counts against its address.
+async fn signed_out(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let counted = s.auth.required()
+        && req.uri().path() != "/healthz"
+        && !s.auth.accepts(auth::token(req.headers()).as_deref());
+    if counted {
+        if let Err(wait) = s.limiter.allow(peer.ip(), Instant::now()) {
+            let mut r = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many requests without this server's token; try again in {wait} s"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+    }
+    next.run(req).await
 }

@@ -9,13 +9,18 @@
 //! Either way, what all modules share comes first and the line naming the module last: the
 //! engine reuses the longest common token prefix.
 
+mod item;
+
+use self::item::ITEM_ASK;
+pub use self::item::{item_bound, Repeat};
+
 use serde_json::Value;
 
-use crate::content::course_title;
 use crate::course::CourseRequest;
 use crate::engine::{ChatCall, ChatMessage, Phase};
 use crate::reply::{ModuleReply, OutlineEntry, OutlineReply};
 use crate::schema::{max_reply_tokens, Letters};
+use crate::title::course_title;
 
 const SYSTEM: &str = "You are a curriculum designer. You write clear, concrete course material \
 that a teacher can hand out. You answer with one JSON object.";
@@ -37,6 +42,7 @@ pub fn fixed_texts() -> Vec<String> {
         RENAME_ASK,
         GIVEN_MODULES,
         NOTE,
+        ITEM_ASK,
     ]
     .map(str::to_string)
     .to_vec();
@@ -67,6 +73,7 @@ pub fn call_seed(seed: u32, phase: Phase, index: usize, attempt: u32) -> u32 {
         Phase::Module => 1 + index as u32,
         // Renames take their own range beside the outline's.
         Phase::Rename => 0x632B_E5AB_u32.wrapping_add(index as u32),
+        Phase::Item => 0x1B87_3593_u32.wrapping_add(index as u32),
     };
     seed.wrapping_add(offset)
         .wrapping_add((attempt - 1).wrapping_mul(0x9E37_79B9))
@@ -233,6 +240,21 @@ impl<'a> Calls<'a> {
             messages,
             OutlineEntry::schema(self.letters()),
         )
+    }
+}
+
+impl Calls<'_> {
+    /// The call that writes repeat `n` (0-based, of this run's repeats) anew.
+    pub fn item(
+        &self,
+        outline: &OutlineReply,
+        repeat: &Repeat,
+        (n, attempt): (usize, u32),
+    ) -> ChatCall {
+        let turn = item::turn(outline, repeat, &self.request.language);
+        let messages = self.messages(outline, turn);
+        let schema = item::schema(repeat, self.letters());
+        self.call((Phase::Item, n, attempt), messages, schema)
     }
 }
 

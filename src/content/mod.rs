@@ -3,7 +3,14 @@
 //! and runs copied from the prompt's own fixed text refused; a string cut by its length
 //! bound ended at its last full sentence or clause, never mid-word.
 
+mod ends;
+mod glue;
+
 use std::collections::HashSet;
+
+pub use self::ends::Kind;
+use self::ends::{at_last_word, end_cut, is_sentence_end, last_sentence};
+pub use self::glue::glued;
 
 /// Words in a row that make a copy of the prompt's fixed text.
 const COPY_WORDS: usize = 6;
@@ -25,17 +32,16 @@ pub enum Refusal {
     /// Written partly in another script than the syllabus's language (a small model
     /// drifting into Chinese in an English text).
     Script(String),
-}
-
-/// How a text may be ended when its length bound cut it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Sentences: end at the last full sentence.
-    Prose,
-    /// A line or list item: end at the last full sentence or clause.
-    Line,
-    /// A title: never trimmed; regenerated when cut.
-    Title,
+    /// A stray fragment glued to a word: a digit ("and2", "balance,2") or a word cut
+    /// and left dangling ("the light-h").
+    Glued(String),
+    /// Written in another language than the syllabus's.
+    Language {
+        /// The language it is written in.
+        found: String,
+        /// The syllabus's language.
+        expected: String,
+    },
 }
 
 /// Checks texts against the schema's keys, the prompt's fixed text and the language.
@@ -46,6 +52,8 @@ pub struct Checker {
     fixed: HashSet<Vec<String>>,
     /// Whether the language is written in CJK scripts.
     cjk_language: bool,
+    /// The syllabus's language: a text confidently in another is refused.
+    language: Option<String>,
     /// Texts a teacher gave: taken as they are.
     trusted: HashSet<String>,
 }
@@ -92,6 +100,7 @@ impl Checker {
             keys: keys.into_iter().map(str::to_lowercase).collect(),
             fixed: grams,
             cjk_language: false,
+            language: None,
             trusted: HashSet::new(),
         }
     }
@@ -105,6 +114,7 @@ impl Checker {
     /// The same checker for text in `language` ("Chinese", "Japanese", ...).
     pub fn for_language(mut self, language: &str) -> Self {
         self.cjk_language = is_cjk_language(language);
+        self.language = Some(language.to_string());
         self
     }
 
@@ -134,6 +144,10 @@ impl Checker {
                 return Err(Refusal::Script(c.to_string()));
             }
         }
+        if let Some(bit) = glued(&cleaned) {
+            return Err(Refusal::Glued(bit));
+        }
+        self.in_language(&cleaned)?;
         // Counted before cleaning: the grammar stops at the bound, trailing space included.
         let was_cut = value.chars().count() as u64 >= max;
         let ended = match kind {
@@ -162,8 +176,38 @@ impl Checker {
         match self.text(value, kind, max) {
             Ok(text) => (text, None),
             Err(Refusal::Cut) => (at_last_word(&clean(value)), Some(Refusal::Cut)),
-            Err(r @ Refusal::Script(_)) => (clean(value), Some(r)),
+            Err(r @ (Refusal::Script(_) | Refusal::Language { .. })) => (clean(value), Some(r)),
+            Err(Refusal::Glued(bit)) => {
+                // The fragment taken off: "and2" → "and", "light-h" → "light".
+                let mended = bit
+                    .trim_end_matches(|c: char| c.is_ascii_digit())
+                    .trim_end_matches(',');
+                let mended = match mended.rsplit_once('-') {
+                    Some((word, tail)) if tail.chars().count() == 1 => word,
+                    _ => mended,
+                };
+                let text = clean(value).replacen(bit.as_str(), mended, 1);
+                (text, Some(Refusal::Glued(bit)))
+            }
             Err(r) => (String::new(), Some(r)),
+        }
+    }
+
+    /// Refuses `text` when it is confidently written in another language than the
+    /// syllabus's (short texts, names and terms pass: see `language::other_language`).
+    pub fn in_language(&self, text: &str) -> Result<(), Refusal> {
+        let Some(expected) = self.language.as_deref() else {
+            return Ok(());
+        };
+        if self.trusted.contains(text) {
+            return Ok(());
+        }
+        match crate::language::other_language(text, expected) {
+            Some(found) => Err(Refusal::Language {
+                found,
+                expected: expected.to_string(),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -223,87 +267,6 @@ pub fn clean(value: &str) -> String {
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// A cut text ended at its last whole word, with an ellipsis that shows the cut.
-fn at_last_word(text: &str) -> String {
-    let kept = match text.rfind(char::is_whitespace) {
-        Some(i) if i > 0 => &text[..i],
-        _ => text,
-    };
-    let kept = kept.trim_end_matches(|c: char| !c.is_alphanumeric());
-    if kept.is_empty() {
-        String::new()
-    } else {
-        format!("{kept}…")
-    }
-}
-
-fn is_sentence_end(c: char) -> bool {
-    matches!(c, '.' | '!' | '?' | '。' | '！' | '？')
-}
-
-/// Whether `n` of `total` characters is enough of a text to keep: two fifths, and a few words.
-fn enough(n: usize, total: usize) -> bool {
-    n * 5 >= total * 2 && n >= 12
-}
-
-/// The text up to its last full sentence (a stop followed by a space), when that keeps enough.
-fn last_sentence(text: &str) -> Option<String> {
-    let chars: Vec<char> = text.chars().collect();
-    let i = (0..chars.len().saturating_sub(1))
-        .rev()
-        .find(|&i| is_sentence_end(chars[i]) && (chars[i + 1] == ' ' || !chars[i].is_ascii()))?;
-    enough(i + 1, chars.len()).then(|| chars[..=i].iter().collect())
-}
-
-/// A text cut at its bound, ended at its last full sentence (or, for a line, clause);
-/// `None` when too little would be left.
-fn end_cut(text: &str, kind: Kind) -> Option<String> {
-    if text.ends_with(is_sentence_end) {
-        return Some(text.to_string());
-    }
-    if kind == Kind::Title {
-        return None;
-    }
-    if let Some(s) = last_sentence(text) {
-        return Some(s);
-    }
-    // No full sentence: end at the last clause, a full stop added to prose.
-    let chars: Vec<char> = text.chars().collect();
-    let clause = (0..chars.len())
-        .rev()
-        .find(|&i| matches!(chars[i], ',' | ';' | ':' | '–' | '—' | '(' | '，' | '；'))
-        .filter(|&i| enough(i, chars.len()))?;
-    let kept = chars[..clause]
-        .iter()
-        .collect::<String>()
-        .trim_end()
-        .to_string();
-    Some(match kind {
-        Kind::Prose => format!("{kept}."),
-        _ => kept,
-    })
-}
-
-/// The course title: the model's when it names the topic, else the topic itself.
-pub fn course_title(topic: &str, model_title: &str) -> String {
-    let t = words(topic);
-    let m: HashSet<String> = words(model_title).into_iter().collect();
-    // Words of four letters or more carry the topic; two thirds of them must be there
-    // ("Marine Biology: Life in the Oceans" names "Introduction to Marine Biology").
-    let significant: Vec<&String> = t.iter().filter(|w| w.chars().count() > 3).collect();
-    let named = if significant.is_empty() {
-        t.iter().all(|w| m.contains(w))
-    } else {
-        let found = significant.iter().filter(|w| m.contains(**w)).count();
-        found * 3 >= significant.len() * 2
-    };
-    if named && !model_title.trim().is_empty() {
-        model_title.to_string()
-    } else {
-        topic.to_string()
-    }
 }
 
 #[cfg(test)]
@@ -485,6 +448,19 @@ mod tests {
     }
 
     #[test]
+    fn a_glued_fragment_refuses_the_text_and_best_effort_takes_it_off() {
+        let c = checker();
+        let bad = "the production and2 of NADPH";
+        assert_eq!(
+            c.text(bad, Kind::Line, 150),
+            Err(Refusal::Glued("and2".into()))
+        );
+        let (text, why) = c.best_effort(bad, Kind::Line, 150);
+        assert_eq!(text, "the production and of NADPH");
+        assert_eq!(why, Some(Refusal::Glued("and2".into())));
+    }
+
+    #[test]
     fn best_effort_keeps_what_a_reader_can_use() {
         let c = checker();
         let cut: String = "Tides rise and fall with the moon and the sun over the open sea floor"
@@ -498,29 +474,5 @@ mod tests {
         assert_eq!((text.as_str(), why), ("", Some(Refusal::Debris)));
         let (text, why) = c.best_effort("Ocean zones", Kind::Line, 150);
         assert_eq!((text.as_str(), why), ("Ocean zones", None));
-    }
-
-    #[test]
-    fn course_title_keeps_the_topic() {
-        assert_eq!(
-            course_title(
-                "Introduction to Marine Biology",
-                "Marine Biology: Life in the Oceans"
-            ),
-            "Marine Biology: Life in the Oceans"
-        );
-        assert_eq!(
-            course_title("Introduction to Marine Biology", "Photography Basics"),
-            "Introduction to Marine Biology"
-        );
-        assert_eq!(
-            course_title("History of Jazz", "A History of Jazz"),
-            "A History of Jazz"
-        );
-        assert_eq!(course_title("Jazz", "Swing and Bebop"), "Jazz");
-        assert_eq!(
-            course_title("Historia del jazz", "Historia del Jazz en América"),
-            "Historia del Jazz en América"
-        );
     }
 }

@@ -1,0 +1,74 @@
+//! Where a text cut by its length bound may end: its last full sentence, else (for a line)
+//! its last clause; never mid-word.
+
+/// How a text may be ended when its length bound cut it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Sentences: end at the last full sentence.
+    Prose,
+    /// A line or list item: end at the last full sentence or clause.
+    Line,
+    /// A title: never trimmed; regenerated when cut.
+    Title,
+}
+
+/// A cut text ended at its last whole word, with an ellipsis that shows the cut.
+pub(super) fn at_last_word(text: &str) -> String {
+    let kept = match text.rfind(char::is_whitespace) {
+        Some(i) if i > 0 => &text[..i],
+        _ => text,
+    };
+    let kept = kept.trim_end_matches(|c: char| !c.is_alphanumeric());
+    if kept.is_empty() {
+        String::new()
+    } else {
+        format!("{kept}…")
+    }
+}
+
+pub(super) fn is_sentence_end(c: char) -> bool {
+    matches!(c, '.' | '!' | '?' | '。' | '！' | '？')
+}
+
+/// Whether `n` of `total` characters is enough of a text to keep: two fifths, and a few words.
+fn enough(n: usize, total: usize) -> bool {
+    n * 5 >= total * 2 && n >= 12
+}
+
+/// The text up to its last full sentence (a stop followed by a space), when that keeps enough.
+pub(super) fn last_sentence(text: &str) -> Option<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let i = (0..chars.len().saturating_sub(1))
+        .rev()
+        .find(|&i| is_sentence_end(chars[i]) && (chars[i + 1] == ' ' || !chars[i].is_ascii()))?;
+    enough(i + 1, chars.len()).then(|| chars[..=i].iter().collect())
+}
+
+/// A text cut at its bound, ended at its last full sentence (or, for a line, clause);
+/// `None` when too little would be left.
+pub(super) fn end_cut(text: &str, kind: Kind) -> Option<String> {
+    if text.ends_with(is_sentence_end) {
+        return Some(text.to_string());
+    }
+    if kind == Kind::Title {
+        return None;
+    }
+    if let Some(s) = last_sentence(text) {
+        return Some(s);
+    }
+    // No full sentence: end at the last clause, a full stop added to prose.
+    let chars: Vec<char> = text.chars().collect();
+    let clause = (0..chars.len())
+        .rev()
+        .find(|&i| matches!(chars[i], ',' | ';' | ':' | '–' | '—' | '(' | '，' | '；'))
+        .filter(|&i| enough(i, chars.len()))?;
+    let kept = chars[..clause]
+        .iter()
+        .collect::<String>()
+        .trim_end()
+        .to_string();
+    Some(match kind {
+        Kind::Prose => format!("{kept}."),
+        _ => kept,
+    })
+}

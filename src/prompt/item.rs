@@ -1,0 +1,58 @@
+//! The call that writes one list item anew (an item a module repeated word for word from an
+//! earlier module or the course outcomes): its turn and its schema.
+
+use serde_json::Value;
+
+use crate::content::Kind;
+use crate::reply::{ModuleReply, OutlineReply};
+use crate::schema::{self, Field, Letters, Shape};
+
+/// The item call's instruction, after the naming of the repeat.
+pub const ITEM_ASK: &str = "Write one different item for this module's list, at most 15 \
+words. JSON key: item.";
+
+/// An item to write anew: where it is and what it repeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repeat {
+    /// 0-based module.
+    pub module: usize,
+    /// The list's key ("learning_objectives", "topics", "activities").
+    pub field: &'static str,
+    /// 0-based place in the list.
+    pub position: usize,
+    /// The repeated text.
+    pub item: String,
+    /// Where it appeared first ("module 1", "a course outcome").
+    pub first: String,
+}
+
+/// The turn asking for `repeat` anew, in `language`.
+pub fn turn(outline: &OutlineReply, repeat: &Repeat, language: &str) -> String {
+    let entry = &outline.modules[repeat.module];
+    format!(
+        "In module {} ({}: {}), the {} item \"{}\" repeats {} word for word. Write in {language}. {ITEM_ASK}",
+        repeat.module + 1,
+        entry.title,
+        entry.focus,
+        repeat.field.replace('_', " "),
+        repeat.item,
+        repeat.first,
+    )
+}
+
+/// The reply's schema: one key, `item`, bounded like the list's own items.
+pub fn schema(repeat: &Repeat, letters: Letters) -> Value {
+    let field = Field::text("item", item_bound(repeat.field), Kind::Line, "one new item");
+    schema::top_level(schema::object(schema::properties(&[field], letters)))
+}
+
+/// Characters an item of the module list `field` may have.
+pub fn item_bound(field: &str) -> u64 {
+    ModuleReply::FIELDS
+        .iter()
+        .find_map(|f| match f.shape {
+            Shape::List { item, .. } if f.key == field => Some(item),
+            _ => None,
+        })
+        .unwrap_or(150)
+}
