@@ -88,9 +88,65 @@ fn courses_share_the_engine_then_resume_and_force() {
     assert_ok(&out);
     assert_eq!(statuses(&summary(d)), ["skipped", "written"]);
 
+    // An edited or stale other file is not taken for done: its sha256 is in the JSON.
+    std::fs::write(
+        d.join("out/introduction-to-marine-biology.md"),
+        "# edited\n",
+    )
+    .unwrap();
+    let out = batch(d, &["--seed", "3", "--format", "markdown"]);
+    assert_ok(&out);
+    assert_eq!(statuses(&summary(d)), ["written", "skipped"]);
+    let md = std::fs::read_to_string(d.join("out/introduction-to-marine-biology.md")).unwrap();
+    assert!(md.starts_with("# ") && md != "# edited\n");
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("out/introduction-to-marine-biology.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        json["provenance"]["files"]["introduction-to-marine-biology.md"],
+        syllabus::digest::sha256_hex(md.as_bytes())
+    );
+
     let out = batch(d, &["--seed", "3", "--format", "markdown", "--force"]);
     assert_ok(&out);
     assert_eq!(statuses(&summary(d)), ["written", "written"]);
+}
+
+#[test]
+fn topics_named_like_the_summary_keep_their_syllabi() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("courses.jsonl"),
+        "{\"topic\":\"Summary\",\"modules\":1}\n{\"topic\":\"summary\",\"modules\":1}\n",
+    )
+    .unwrap();
+    assert_ok(&batch(d, &["--seed", "3"]));
+    let s = summary(d);
+    assert_eq!(statuses(&s), ["written", "written"], "{s:#}");
+    for name in ["summary-2", "summary-3"] {
+        let text = std::fs::read_to_string(d.join(format!("out/{name}.json"))).unwrap();
+        let syllabus: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(syllabus["modules"].as_array().unwrap().len(), 1);
+    }
+    assert!(s["courses"].is_array(), "summary.json is the batch's own");
+}
+
+#[test]
+fn an_outline_outside_the_course_folder_is_refused_with_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for outline in ["/etc/hostname", "../x.txt"] {
+        std::fs::write(
+            d.join("courses.jsonl"),
+            format!("{{\"topic\":\"Tides\",\"modules\":2,\"outline\":\"{outline}\"}}\n"),
+        )
+        .unwrap();
+        let err = assert_fails(&batch(d, &[]), 2, "courses.jsonl row 1");
+        assert!(err.contains(outline), "{err}");
+        assert!(!d.join("out").exists());
+    }
 }
 
 #[test]

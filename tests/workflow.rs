@@ -81,6 +81,18 @@ fn own_outline_then_one_module_again_with_a_note() {
     );
     assert_fails(&out, 2, "disagrees with --outline");
 
+    // Marks for review on modules 1 and 2: writing module 2 again clears its own.
+    let mut marked = read_json(&dir.path().join("s.json"));
+    let provenance = marked
+        .as_object_mut()
+        .unwrap()
+        .remove("provenance")
+        .unwrap();
+    let mark = |m: u64| serde_json::json!({"module": m, "field": "topics", "reason": "marked by the test"});
+    marked["review"] = serde_json::json!([mark(1), mark(2)]);
+    marked["provenance"] = provenance;
+    let text = serde_json::to_string_pretty(&marked).unwrap() + "\n";
+    std::fs::write(dir.path().join("s.json"), text).unwrap();
     let before = std::fs::read_to_string(dir.path().join("s.json")).unwrap();
     let out = run(
         dir.path(),
@@ -104,8 +116,17 @@ fn own_outline_then_one_module_again_with_a_note() {
         a["modules"][1], b["modules"][1],
         "module 2 was written again"
     );
+    let marks: Vec<(u64, &str)> = b["review"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["module"].as_u64().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert!(marks.contains(&(1, "marked by the test")), "{marks:?}");
+    assert!(!marks.contains(&(2, "marked by the test")), "{marks:?}");
     let mut b_rest = b.clone();
     b_rest["modules"][1] = a["modules"][1].clone();
+    b_rest["review"] = a["review"].clone();
     assert_eq!(a, b_rest, "every other field as it was");
     for key in ["number", "title", "focus"] {
         assert_eq!(a["modules"][1][key], b["modules"][1][key], "{key}");

@@ -12,8 +12,7 @@ const GLUE_WORDS: [&str; 24] = [
 pub fn glued(text: &str) -> Option<String> {
     let tokens: Vec<&str> = text.split_whitespace().collect();
     for (i, token) in tokens.iter().enumerate() {
-        let bare =
-            token.trim_end_matches(|c: char| matches!(c, '.' | ',' | ';' | ':' | ')' | '!' | '?'));
+        let bare = token.trim_end_matches(['.', ',', ';', ':', ')', '!', '?']);
         let letters = bare.trim_end_matches(|c: char| c.is_ascii_digit());
         let has_digits = letters.len() < bare.len();
         if has_digits && GLUE_WORDS.contains(&letters) {
