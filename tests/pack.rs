@@ -197,24 +197,12 @@ fn the_model_cache_is_private_verified_on_reuse_and_refused_when_not_ours() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xFF;
     std::fs::write(&file, &bytes).unwrap();
-    let again = run(dir.path(), &exe, &gen);
-    assert_ok(&again);
-    assert!(
-        stderr(&again).contains("extracted and verified"),
-        "{}",
-        stderr(&again)
-    );
+    extracted_anew(&run(dir.path(), &exe, &gen));
     assert_eq!(syllabus::digest::sha256_file(&file).unwrap(), sha);
 
     // A copy others could have written is not trusted on its stamp: made anew.
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o620)).unwrap();
-    let again = run(dir.path(), &exe, &gen);
-    assert_ok(&again);
-    assert!(
-        stderr(&again).contains("extracted and verified"),
-        "{}",
-        stderr(&again)
-    );
+    extracted_anew(&run(dir.path(), &exe, &gen));
     assert_eq!(
         std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
         0o600
@@ -222,13 +210,7 @@ fn the_model_cache_is_private_verified_on_reuse_and_refused_when_not_ours() {
     // Nor is a copy someone else owns (needs root to set up).
     if effective_uid() == 0 {
         std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
-        let again = run(dir.path(), &exe, &gen);
-        assert_ok(&again);
-        assert!(
-            stderr(&again).contains("extracted and verified"),
-            "{}",
-            stderr(&again)
-        );
+        extracted_anew(&run(dir.path(), &exe, &gen));
         assert_eq!(std::fs::metadata(&file).unwrap().uid(), 0);
     }
 
@@ -241,6 +223,16 @@ fn the_model_cache_is_private_verified_on_reuse_and_refused_when_not_ours() {
     } else {
         eprintln!("SKIPPED the foreign-owner check: it needs root to chown a folder");
     }
+}
+
+/// A run that succeeded after extracting the packed model again.
+fn extracted_anew(out: &Output) {
+    assert_ok(out);
+    assert!(
+        stderr(out).contains("extracted and verified"),
+        "{}",
+        stderr(out)
+    );
 }
 
 /// This process's effective user id, from /proc (no libc in the tests).
