@@ -92,8 +92,9 @@ pub fn short_title(topic: &str) -> String {
         .to_string()
 }
 
-/// `title` without a language's name the topic does not carry, and the words that tie it
-/// on ("in", "en"): "Medieval European History in Afrikaans" → "Medieval European History".
+/// `title` without a language's name the topic does not carry where a title tags its
+/// language: "… in Afrikaans", "… (English)", "… - Spanish" at the end, "Bokmal: …" at the
+/// start. A name inside the title ("Economics in Korean Markets") stays.
 pub fn without_language_name(title: &str, topic: &str) -> String {
     let in_topic = words(topic);
     let is_name = |w: &str| {
@@ -102,23 +103,44 @@ pub fn without_language_name(title: &str, topic: &str) -> String {
             .to_lowercase();
         crate::language::language_names().contains(&w.as_str()) && !in_topic.contains(&w)
     };
-    let tokens: Vec<&str> = title.split_whitespace().collect();
-    let mut kept: Vec<&str> = Vec::new();
-    for (i, token) in tokens.iter().enumerate() {
-        let next_is_name = tokens.get(i + 1).is_some_and(|n| is_name(n));
-        let tie = matches!(
-            token.to_lowercase().as_str(),
-            "in" | "en" | "auf" | "em" | "-" | "–"
-        );
-        if is_name(token) || (tie && next_is_name) {
-            continue;
+    let mut tokens: Vec<&str> = title.split_whitespace().collect();
+    // "Bokmal: ...", "Spanish - ...": a name that opens the title with a separator.
+    if let Some(first) = tokens.first() {
+        let tagged =
+            first.ends_with(':') || tokens.get(1).is_some_and(|t| matches!(*t, "-" | "–" | ":"));
+        if tagged && is_name(first) {
+            tokens.remove(0);
+            if tokens
+                .first()
+                .is_some_and(|t| matches!(*t, "-" | "–" | ":"))
+            {
+                tokens.remove(0);
+            }
         }
-        kept.push(token);
     }
-    kept.join(" ")
-        .trim_matches(|c: char| c.is_whitespace() || matches!(c, ':' | '-' | '–' | '(' | ')' | ','))
-        .replace("()", "")
-        .trim()
+    // "... in Afrikaans", "... (English)", "... - Spanish": a name that closes it.
+    if let Some(last) = tokens.last().copied() {
+        let bracketed = last.starts_with('(') && last.ends_with(')');
+        if is_name(last) && (bracketed || tokens.len() >= 2) {
+            let before = tokens
+                .len()
+                .checked_sub(2)
+                .map(|i| tokens[i].to_lowercase());
+            let tie = matches!(
+                before.as_deref(),
+                Some("in" | "en" | "auf" | "em" | "-" | "–")
+            );
+            if bracketed || tie {
+                tokens.pop();
+                if tie {
+                    tokens.pop();
+                }
+            }
+        }
+    }
+    tokens
+        .join(" ")
+        .trim_matches(|c: char| c.is_whitespace() || matches!(c, ':' | '-' | '–' | ','))
         .to_string()
 }
 
