@@ -65,7 +65,7 @@ const WIDE: [&str; 30] = [
 const LONG_TOPIC: &str = "A practical introduction to the history, science and everyday uses of \
 renewable energy for secondary school students, with field trips to local solar and wind \
 installations, hands-on experiments with small generators, and a final project in which \
-each group designs an energy plan for their own school building and presents";
+each group designs an energy plan for its own school";
 
 /// Topics in the languages a teacher is most likely to write besides English.
 const LANGUAGES: [&str; 8] = [

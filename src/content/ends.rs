@@ -72,3 +72,32 @@ pub(super) fn end_cut(text: &str, kind: Kind) -> Option<String> {
         _ => kept,
     })
 }
+
+/// Words a sentence does not end on.
+const DANGLING: [&str; 16] = [
+    "a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or", "the", "to",
+    "with",
+];
+
+/// Prose closed without a stop: a stop added when its last word can end a sentence
+/// ("A short quiz" → "A short quiz."); else ended at its last clause, when that keeps
+/// enough; `None` when neither reads as whole.
+pub(super) fn close_prose(text: &str) -> Option<String> {
+    let text = text.trim_end_matches(|c: char| !c.is_alphanumeric() && c != ')');
+    let last = text
+        .rsplit(|c: char| c.is_whitespace())
+        .next()
+        .unwrap_or("")
+        .to_lowercase();
+    let ends_badly = DANGLING.contains(&last.as_str()) || last.chars().all(|c| c.is_ascii_digit());
+    if !ends_badly && !text.is_empty() {
+        return Some(format!("{text}."));
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let clause = (0..chars.len())
+        .rev()
+        .find(|&i| matches!(chars[i], ',' | ';' | ':' | '，' | '；'))
+        .filter(|&i| enough(i, chars.len()))?;
+    let kept: String = chars[..clause].iter().collect();
+    Some(format!("{}.", kept.trim_end()))
+}

@@ -9,7 +9,7 @@ mod glue;
 use std::collections::HashSet;
 
 pub use self::ends::Kind;
-use self::ends::{at_last_word, end_cut, is_sentence_end, last_sentence};
+use self::ends::{at_last_word, close_prose, end_cut, is_sentence_end, last_sentence};
 pub use self::glue::glued;
 
 /// Words in a row that make a copy of the prompt's fixed text.
@@ -153,9 +153,12 @@ impl Checker {
         let ended = match kind {
             _ if was_cut => end_cut(&cleaned, kind).ok_or(Refusal::Cut)?,
             // Prose the model closed mid-sentence ends at its last full one, if any.
-            Kind::Prose if !cleaned.ends_with(is_sentence_end) => {
-                last_sentence(&cleaned).unwrap_or(cleaned)
-            }
+            // Prose the model closed mid-sentence ends at its last full one, or is closed
+            // with a stop when it ends on a word that can end it.
+            Kind::Prose if !cleaned.ends_with(is_sentence_end) => match last_sentence(&cleaned) {
+                Some(s) => s,
+                None => close_prose(&cleaned).ok_or(Refusal::Cut)?,
+            },
             _ => cleaned,
         };
         let ended = ended
@@ -344,14 +347,14 @@ mod tests {
             c.text(text, Kind::Prose, max).unwrap(),
             "Tides rise and fall twice a day."
         );
-        // Not cut but closed mid-sentence: the same; one clause alone is kept as it is.
+        // Not cut but closed mid-sentence: the same; one clause alone gets its stop.
         assert_eq!(
             c.text(text, Kind::Prose, max + 10).unwrap(),
             "Tides rise and fall twice a day."
         );
         assert_eq!(
             c.text("Weekly quizzes", Kind::Prose, 300).unwrap(),
-            "Weekly quizzes"
+            "Weekly quizzes."
         );
         // Cut with no sentence to end on: its last clause, with a stop; else regenerate.
         let one = "Learners measure the tides on the shore, then in a variety o";
@@ -428,6 +431,24 @@ mod tests {
         assert_eq!(
             c.text("'History of Jazz'", Kind::Line, 150).unwrap(),
             "History of Jazz"
+        );
+        // Closed without a stop: a stop added, or ended at its last clause, or refused.
+        assert_eq!(
+            c.text("A short quiz", Kind::Prose, 300).unwrap(),
+            "A short quiz."
+        );
+        assert_eq!(
+            c.text(
+                "Learners compare the styles of the decade, from swing to the",
+                Kind::Prose,
+                300
+            )
+            .unwrap(),
+            "Learners compare the styles of the decade."
+        );
+        assert_eq!(
+            c.text("An overview of 20", Kind::Prose, 300),
+            Err(Refusal::Cut)
         );
         // A cut that only lost its trailing space still counts as cut.
         let cut = format!("{} from ", "Jazz grew in the city. ".repeat(17));
