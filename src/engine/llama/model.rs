@@ -18,14 +18,6 @@ use crate::models::{vocab, ResolvedModel};
 
 /// Reply tokens the DRY sampler looks back over.
 const DRY_LAST_N: i32 = 1024;
-/// Where DRY's repeated sequences stop: JSON's quotes and separators, punctuation and
-/// digits. With only a line break, the closing `",` of an item repeated the end of an
-/// earlier one and was penalised: the model wrote ",2" inside the string instead
-/// ("the production,2"). Measured in the closing note of issue 27.
-const DRY_BREAKERS: [&str; 19] = [
-    "\n", "\"", ":", ",", ".", ";", "*", "(", ")", "0", "1", "2", "3", "4", "5", "6", "7", "8",
-    "9",
-];
 
 /// llama.cpp's process-wide backend, started once.
 pub(super) fn backend() -> anyhow::Result<&'static LlamaBackend> {
@@ -354,7 +346,7 @@ impl LoadedModel {
                 1.75,
                 3,
                 DRY_LAST_N,
-                DRY_BREAKERS,
+                ["\n"],
             ));
         }
         if sampling.temperature <= 0.0 {
