@@ -18,19 +18,19 @@ pub fn cache_dir() -> PathBuf {
 }
 
 #[cfg(unix)]
-pub fn user_id() -> u32 {
+fn user_id() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }
 
 #[cfg(not(unix))]
-pub fn user_id() -> u32 {
+fn user_id() -> u32 {
     0
 }
 
 /// Creates `dir` private to this user (0700), or refuses it when someone else owns it: a
 /// folder another user controls could hand this program any model file.
-pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the model cache {}", dir.display()))?;
     #[cfg(unix)]
@@ -50,6 +50,15 @@ pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The cache's folder `sub`, created private (with the cache folder itself) when missing.
+pub fn folder(sub: &str) -> anyhow::Result<PathBuf> {
+    let dir = cache_dir();
+    private_dir(&dir)?;
+    let dir = dir.join(sub);
+    private_dir(&dir)?;
+    Ok(dir)
 }
 
 /// What identifies a verified extracted file: its length, change time and inode. Written

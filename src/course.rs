@@ -128,18 +128,6 @@ pub struct Review {
     pub reason: String,
 }
 
-impl Syllabus {
-    /// The review marks of module `number` (1-based).
-    pub fn reviews_of(&self, number: usize) -> impl Iterator<Item = &Review> {
-        self.review.iter().filter(move |r| r.module == Some(number))
-    }
-
-    /// The review marks of the course-level fields.
-    pub fn course_reviews(&self) -> impl Iterator<Item = &Review> {
-        self.review.iter().filter(|r| r.module.is_none())
-    }
-}
-
 /// Weeks covered by module `index` (0-based) when `weeks` are split over `modules` in order.
 pub fn module_weeks(index: usize, modules: usize, weeks: u32) -> String {
     let weeks = weeks as usize;

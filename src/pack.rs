@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use crate::cache::{cache_dir, identity, private_dir};
+use crate::cache::identity;
 use crate::digest::{copy_hashing, hex};
 use crate::models::{self, gguf, ResolvedModel, Source};
 use crate::output;
@@ -245,10 +245,7 @@ fn verified(path: &Path, stamp: &Path, e: &Embedded) -> anyhow::Result<bool> {
 /// The payload `e` as a checked file `name` in the cache folder `sub` (mode `mode`):
 /// extracted and verified on first use, reused after.
 pub fn extract(e: &Embedded, (sub, name): (&str, &str), mode: u32) -> anyhow::Result<PathBuf> {
-    let dir = cache_dir();
-    private_dir(&dir)?;
-    let dir = dir.join(sub);
-    private_dir(&dir)?;
+    let dir = crate::cache::folder(sub)?;
     let path = dir.join(name);
     let stamp = dir.join(format!("{}.verified", e.sha256));
     let same_length = std::fs::metadata(&path).is_ok_and(|m| m.len() == e.length);

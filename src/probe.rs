@@ -6,7 +6,7 @@
 //! inode: no user can set a change time), so later runs pay nothing.
 
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,12 +27,13 @@ const KEEP: usize = 64 * 1024;
 /// What a passed probe's verdict file holds.
 const PASSED: &str = "ok\n";
 
-/// Where the verdict for the file with stamp `stamp` is kept.
-fn verdict_path(path: &Path, stamp: &str) -> PathBuf {
+/// The cache folder of verdicts.
+const VERDICTS: &str = "probes";
+
+/// The verdict's file name for the model at `path` with stamp `stamp`.
+fn verdict_name(path: &Path, stamp: &str) -> String {
     let key = format!("{}\n{}\n{stamp}", env!("CARGO_PKG_VERSION"), path.display());
-    cache::cache_dir()
-        .join("probes")
-        .join(crate::digest::sha256_hex(key.as_bytes()))
+    crate::digest::sha256_hex(key.as_bytes())
 }
 
 /// Refuses a model file that would kill this process when loaded: checked by its header,
@@ -50,7 +51,8 @@ pub fn vet(model: &ResolvedModel) -> anyhow::Result<()> {
     let Some(stamp) = cache::identity(&path) else {
         bail!("cannot read {}", path.display());
     };
-    let verdict = verdict_path(&path, &stamp);
+    let name = verdict_name(&path, &stamp);
+    let verdict = cache::cache_dir().join(VERDICTS).join(&name);
     if cache::is_ours(&verdict) {
         if let Ok(text) = std::fs::read_to_string(&verdict) {
             if text == PASSED {
@@ -76,13 +78,10 @@ pub fn vet(model: &ResolvedModel) -> anyhow::Result<()> {
         Outcome::Failed(_) => None,
     };
     if let Some(text) = remembered {
-        if let Some(dir) = verdict.parent() {
-            let kept = cache::private_dir(&cache::cache_dir())
-                .and_then(|()| cache::private_dir(dir))
-                .and_then(|()| crate::output::write_atomic(&verdict, text.as_bytes()));
-            if let Err(e) = kept {
-                tracing::debug!("probe verdict not kept: {e:#}");
-            }
+        let kept = cache::folder(VERDICTS)
+            .and_then(|dir| crate::output::write_atomic(&dir.join(&name), text.as_bytes()));
+        if let Err(e) = kept {
+            tracing::debug!("probe verdict not kept: {e:#}");
         }
     }
     match outcome {

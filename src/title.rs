@@ -4,6 +4,8 @@
 
 use std::collections::HashSet;
 
+use crate::content::words;
+
 /// Longest course title, in characters (the outline's `title` bound).
 pub const TITLE_CHARS: usize = 70;
 
@@ -12,13 +14,6 @@ const DANGLING: [&str; 24] = [
     "a", "an", "and", "at", "by", "for", "from", "in", "into", "of", "on", "or", "the", "to",
     "with", "de", "la", "el", "y", "et", "le", "und", "der", "die",
 ];
-
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
-}
 
 /// Words of four letters or more: they carry a topic.
 fn significant(words: &[String]) -> Vec<&String> {

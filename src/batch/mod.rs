@@ -131,12 +131,18 @@ fn run_course(seat: &mut Seat, job: &Job<'_>) -> anyhow::Result<RunRecord> {
     Ok(record)
 }
 
+/// Where the batch writes its summary (a name no course is given).
+fn summary_path(plan: &BatchPlan) -> PathBuf {
+    let name = crate::cli::courses::SUMMARY_NAME;
+    plan.out_dir.join(format!("{name}.json"))
+}
+
 /// Runs `syllabus batch`.
 pub fn run(plan: &BatchPlan) -> anyhow::Result<()> {
     let clock = Clock::new();
     std::fs::create_dir_all(&plan.out_dir)
         .with_context(|| format!("cannot create {}", plan.out_dir.display()))?;
-    let summary_path = plan.out_dir.join("summary.json");
+    let summary_path = summary_path(plan);
     // Fails now, not after the courses, when the folder cannot be written.
     let summary_target = Target::create(&summary_path, None)?;
     let paths: Vec<Vec<PathBuf>> = plan.courses.iter().map(|c| outputs(plan, c)).collect();

@@ -193,15 +193,13 @@ pub fn slug(topic: &str) -> String {
     }
 }
 
-/// File names the batch writes for itself (`summary.json`).
-pub const RESERVED_NAMES: [&str; 1] = ["summary"];
+/// The name of the file the batch writes for itself (`summary.json`): never a course's.
+pub const SUMMARY_NAME: &str = "summary";
 
 /// Names for `topics` in order: their slugs, "-2", "-3"... added to repeats and to the
 /// reserved names (compared without case, as some file systems do).
 pub fn names<'a>(topics: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    // The batch's own files are never a course's.
-    let mut taken: std::collections::HashSet<String> =
-        RESERVED_NAMES.iter().map(|n| n.to_string()).collect();
+    let mut taken: std::collections::HashSet<String> = [SUMMARY_NAME.to_string()].into();
     let mut names = Vec::new();
     for topic in topics {
         let base = slug(topic);

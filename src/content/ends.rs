@@ -57,16 +57,7 @@ pub(super) fn end_cut(text: &str, kind: Kind) -> Option<String> {
         return Some(s);
     }
     // No full sentence: end at the last clause, a full stop added to prose.
-    let chars: Vec<char> = text.chars().collect();
-    let clause = (0..chars.len())
-        .rev()
-        .find(|&i| matches!(chars[i], ',' | ';' | ':' | '–' | '—' | '(' | '，' | '；'))
-        .filter(|&i| enough(i, chars.len()))?;
-    let kept = chars[..clause]
-        .iter()
-        .collect::<String>()
-        .trim_end()
-        .to_string();
+    let kept = before_last_clause(text, &[',', ';', ':', '–', '—', '(', '，', '；'])?;
     Some(match kind {
         Kind::Prose => format!("{kept}."),
         _ => kept,
@@ -93,11 +84,17 @@ pub(super) fn close_prose(text: &str) -> Option<String> {
     if !ends_badly && !text.is_empty() {
         return Some(format!("{text}."));
     }
+    let kept = before_last_clause(text, &[',', ';', ':', '，', '；'])?;
+    Some(format!("{kept}."))
+}
+
+/// `text` up to its last clause mark of `marks`, trimmed, when that keeps enough of it.
+fn before_last_clause(text: &str, marks: &[char]) -> Option<String> {
     let chars: Vec<char> = text.chars().collect();
     let clause = (0..chars.len())
         .rev()
-        .find(|&i| matches!(chars[i], ',' | ';' | ':' | '，' | '；'))
+        .find(|&i| marks.contains(&chars[i]))
         .filter(|&i| enough(i, chars.len()))?;
     let kept: String = chars[..clause].iter().collect();
-    Some(format!("{}.", kept.trim_end()))
+    Some(kept.trim_end().to_string())
 }

@@ -85,7 +85,8 @@ pub(super) fn until_valid_from<T>(
     tries: &Tries<'_, T>,
 ) -> anyhow::Result<Attempts<T>> {
     let mut last_error = String::new();
-    let mut best: Option<(Kept<T>, String)> = None;
+    // The lightest failed try, with the text it was read from.
+    let mut best: Option<Kept<(T, String)>> = None;
     for attempt in first..first + ATTEMPTS {
         let call = (tries.make)(attempt);
         let (mut out, _) = engine.run(std::slice::from_ref(&call), strategy, progress)?;
@@ -100,19 +101,17 @@ pub(super) fn until_valid_from<T>(
                 tracing::debug!(reply = ?out.text, "rejected reply");
                 last_error = e;
                 if let Some(salvage) = tries.salvage {
-                    let kept = salvage_of(&out, salvage);
-                    if kept
-                        .as_ref()
-                        .is_some_and(|k| best.as_ref().is_none_or(|(b, _)| k.weight() < b.weight()))
-                    {
-                        best = kept.map(|k| (k, out.text.clone()));
-                    }
+                    let kept = salvage_of(&out, salvage).map(|k| k.map(|v| (v, out.text.clone())));
+                    keep_lighter(&mut best, kept);
                 }
             }
         }
     }
     Ok(match best {
-        Some((kept, text)) => Attempts::Kept(kept, text),
+        Some(Kept {
+            value: (value, text),
+            flaws,
+        }) => Attempts::Kept(Kept { value, flaws }, text),
         None => Attempts::Failed(last_error),
     })
 }

@@ -6,6 +6,18 @@ use crate::engine::{Progress, Strategy};
 use crate::reply::salvage::Flaw;
 use crate::timing::CallRecord;
 
+/// How one run goes: module scheduling, its seed, and whether a call that no attempt gets
+/// right ends the run (`strict`) or keeps its best try marked for review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunSettings {
+    /// Module scheduling strategy.
+    pub strategy: Strategy,
+    /// Run seed.
+    pub seed: u32,
+    /// Fail instead of keeping a flawed reply.
+    pub strict: bool,
+}
+
 /// What the phases of one run share: how calls run and replies are checked, and what the
 /// run has recorded so far.
 pub(crate) struct Ctx<'a> {
@@ -17,7 +29,23 @@ pub(crate) struct Ctx<'a> {
     pub(super) review: Vec<Review>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A run's shared state before its first call.
+    pub(super) fn new(
+        settings: RunSettings,
+        progress: &'a dyn Progress,
+        checker: &'a Checker,
+    ) -> Self {
+        Self {
+            strategy: settings.strategy,
+            progress,
+            checker,
+            strict: settings.strict,
+            calls: Vec::new(),
+            review: Vec::new(),
+        }
+    }
+
     /// Records `flaws` for review: course-level ones (`module` `None`), a module's own, and
     /// those of an outline entry ("modules[2].title" becomes module 3's "title").
     pub(super) fn flag(&mut self, module: Option<usize>, flaws: &[Flaw]) {

@@ -14,6 +14,7 @@ mod repeats;
 
 pub use self::attempts::ATTEMPTS;
 use self::ctx::Ctx;
+pub use self::ctx::RunSettings;
 use self::modules::module_phase;
 use self::outline::outline_phase;
 
@@ -28,18 +29,6 @@ use crate::timing::{CallRecord, Clock};
 /// Module prompts exceed the outline prompt by at most the outline reply plus this (the
 /// module turn: instructions, keys, the module's title and focus).
 const MODULE_PROMPT_EXTRA: usize = 256;
-
-/// How one run goes: module scheduling, its seed, and whether a call that no attempt gets
-/// right ends the run (`strict`) or keeps its best try marked for review.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RunSettings {
-    /// Module scheduling strategy.
-    pub strategy: Strategy,
-    /// Run seed.
-    pub seed: u32,
-    /// Fail instead of keeping a flawed reply.
-    pub strict: bool,
-}
 
 /// What the pipeline produced, with its call records and phase times.
 #[derive(Debug)]
@@ -94,14 +83,7 @@ pub fn rewrite_modules(
     let checker = checker(request);
     let like = builder.module(outline, indexes[0], 1);
     engine.reserve(&like, 64, (settings.strategy.width(indexes.len()), 1))?;
-    let mut ctx = Ctx {
-        strategy: settings.strategy,
-        progress,
-        checker: &checker,
-        strict: settings.strict,
-        calls: Vec::new(),
-        review: Vec::new(),
-    };
+    let mut ctx = Ctx::new(settings, progress, &checker);
     let (replies, mut stats) = module_phase(engine, (outline, indexes), &builder, &mut ctx)?;
     stats.prompt_layout = Some("separate: a module written again stands alone".into());
     Ok(Rewritten {
@@ -141,14 +123,7 @@ pub fn run(
 ) -> anyhow::Result<PipelineOutput> {
     let builder = Calls::new(request, settings.seed);
     let checker = checker(request);
-    let mut ctx = Ctx {
-        strategy: settings.strategy,
-        progress,
-        checker: &checker,
-        strict: settings.strict,
-        calls: Vec::new(),
-        review: Vec::new(),
-    };
+    let mut ctx = Ctx::new(settings, progress, &checker);
     let t0 = clock.now_ms();
     reserve(engine, request, settings.strategy, 1)?;
     let done = outline_phase(engine, request, &builder, &mut ctx)?;

@@ -11,12 +11,6 @@ use crate::prompt::Calls;
 use crate::reply::salvage::Kept;
 use crate::reply::{ModuleReply, OutlineReply};
 
-/// A module call's outcome: its reply, or (best effort) its lightest failed try.
-enum Written {
-    Valid(ModuleReply),
-    Kept(Kept<ModuleReply>),
-}
-
 /// Modules `indexes` of `outline` in one batch; a module that fails is regenerated as
 /// soon as it finishes, alongside the others. Replies come in the order of `indexes`; a
 /// module no attempt gets right keeps its best try (marked for review) unless strict.
@@ -59,9 +53,14 @@ pub(super) fn module_phase(
     ctx.calls.extend(outs.into_iter().map(|o| o.record));
     let mut done = Vec::with_capacity(indexes.len());
     for &i in indexes {
-        let written = match (replies[i].take(), best[i].take()) {
-            (Some(reply), _) => Written::Valid(reply),
-            (None, Some(kept)) => Written::Kept(kept),
+        let reply = match (replies[i].take(), best[i].take()) {
+            (Some(reply), _) => reply,
+            (None, Some(kept)) => {
+                tracing::warn!(module = i + 1, "module kept for review");
+                progress.module_ready(i, &outline.modules[i].title);
+                ctx.flag(Some(i), &kept.flaws);
+                kept.value
+            }
             (None, None) => {
                 let title = &outline.modules[i].title;
                 if strict {
@@ -78,15 +77,7 @@ pub(super) fn module_phase(
                 );
             }
         };
-        done.push(match written {
-            Written::Valid(reply) => reply,
-            Written::Kept(kept) => {
-                tracing::warn!(module = i + 1, "module kept for review");
-                progress.module_ready(i, &outline.modules[i].title);
-                ctx.flag(Some(i), &kept.flaws);
-                kept.value
-            }
-        });
+        done.push(reply);
     }
     Ok((done, stats))
 }

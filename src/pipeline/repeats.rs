@@ -44,11 +44,7 @@ fn list_mut<'a>(reply: &'a mut ModuleReply, field: &str) -> &'a mut Vec<String> 
 
 /// An item as compared: its words, lowercase.
 fn key(text: &str) -> String {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::content::words(text).join(" ")
 }
 
 /// Every item that repeats one of the course outcomes or of an earlier module, in order.
@@ -119,7 +115,7 @@ pub(super) fn mend(
             .and_then(|r| {
                 checker
                     .text(&r.item, Kind::Line, item_bound(repeat.field))
-                    .map_err(|why| format!("{why:?}"))
+                    .map_err(|why| ContentError::refused("item", &r.item, why).to_string())
             })
             .and_then(|text| match taken.insert(key(&text)) {
                 true => Ok(text),

@@ -1,6 +1,7 @@
 //! Why a model reply was refused: each check's error, naming the field, for the warning
 //! a regeneration prints and the review mark a kept reply carries.
 
+use crate::content::Refusal;
 use crate::schema::MIN_ITEMS;
 
 /// Why a model reply was refused.
@@ -85,4 +86,27 @@ pub enum ContentError {
         /// The shared title.
         title: String,
     },
+}
+
+impl ContentError {
+    /// The error for field `name` whose text `value` the content checks refused as `r`.
+    pub fn refused(name: &str, value: &str, r: Refusal) -> Self {
+        let field = name.to_string();
+        match r {
+            Refusal::Empty => Self::Empty(field),
+            Refusal::Debris => Self::Debris {
+                field,
+                text: crate::content::clean(value).chars().take(60).collect(),
+            },
+            Refusal::Copied(run) => Self::Copied { field, run },
+            Refusal::Cut => Self::Cut(field),
+            Refusal::Script(sample) => Self::Script { field, sample },
+            Refusal::Glued(sample) => Self::Glued { field, sample },
+            Refusal::Language { found, expected } => Self::Language {
+                field,
+                found,
+                expected,
+            },
+        }
+    }
 }

@@ -133,51 +133,12 @@ impl Lenient<'_> {
     }
 
     fn refusal(&mut self, name: &str, r: Refusal, value: &str) {
-        let (reason, weight) = match r {
-            Refusal::Cut => (ContentError::Cut(name.into()).to_string(), TRIMMED),
-            Refusal::Empty => (ContentError::Empty(name.into()).to_string(), EMPTY),
-            Refusal::Debris => (
-                ContentError::Debris {
-                    field: name.into(),
-                    text: crate::content::clean(value).chars().take(60).collect(),
-                }
-                .to_string(),
-                REFUSED,
-            ),
-            Refusal::Copied(run) => (
-                ContentError::Copied {
-                    field: name.into(),
-                    run,
-                }
-                .to_string(),
-                REFUSED,
-            ),
-            Refusal::Glued(sample) => (
-                ContentError::Glued {
-                    field: name.into(),
-                    sample,
-                }
-                .to_string(),
-                REFUSED,
-            ),
-            Refusal::Language { found, expected } => (
-                ContentError::Language {
-                    field: name.into(),
-                    found,
-                    expected,
-                }
-                .to_string(),
-                REFUSED,
-            ),
-            Refusal::Script(sample) => (
-                ContentError::Script {
-                    field: name.into(),
-                    sample,
-                }
-                .to_string(),
-                REFUSED,
-            ),
+        let weight = match r {
+            Refusal::Cut => TRIMMED,
+            Refusal::Empty => EMPTY,
+            _ => REFUSED,
         };
+        let reason = ContentError::refused(name, value, r).to_string();
         self.flaw(name.into(), reason, weight);
     }
 

@@ -22,26 +22,6 @@ fn field<'f>(fields: &'f [Field], key: &str) -> &'f Field {
 struct Check<'a>(&'a Checker);
 
 impl Check<'_> {
-    fn refusal(name: &str, value: &str, r: Refusal) -> ContentError {
-        let field = name.to_string();
-        match r {
-            Refusal::Empty => ContentError::Empty(field),
-            Refusal::Debris => ContentError::Debris {
-                field,
-                text: crate::content::clean(value).chars().take(60).collect(),
-            },
-            Refusal::Copied(run) => ContentError::Copied { field, run },
-            Refusal::Cut => ContentError::Cut(field),
-            Refusal::Script(sample) => ContentError::Script { field, sample },
-            Refusal::Glued(sample) => ContentError::Glued { field, sample },
-            Refusal::Language { found, expected } => ContentError::Language {
-                field,
-                found,
-                expected,
-            },
-        }
-    }
-
     /// A text field's value, cleaned and ended safely.
     fn text(&self, f: &Field, name: &str, value: &str) -> Result<String, ContentError> {
         let Shape::Text(max, kind) = f.shape else {
@@ -49,7 +29,7 @@ impl Check<'_> {
         };
         self.0
             .text(value, kind, max)
-            .map_err(|r| Self::refusal(name, value, r))
+            .map_err(|r| ContentError::refused(name, value, r))
     }
 
     /// A list field's items: cleaned, empty ones and repeats (case-insensitive) dropped,
@@ -69,7 +49,7 @@ impl Check<'_> {
                 Err(Refusal::Cut) => {
                     tracing::debug!(field = f.key, item = %value, "cut item left out")
                 }
-                Err(r) => return Err(Self::refusal(f.key, value, r)),
+                Err(r) => return Err(ContentError::refused(f.key, value, r)),
             }
         }
         if cleaned.len() < MIN_ITEMS {
@@ -82,7 +62,7 @@ impl Check<'_> {
         let joined = cleaned.join(". ");
         self.0
             .in_language(&joined)
-            .map_err(|r| Self::refusal(f.key, &joined, r))?;
+            .map_err(|r| ContentError::refused(f.key, &joined, r))?;
         Ok(cleaned)
     }
 }

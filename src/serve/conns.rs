@@ -25,7 +25,8 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Connections open at once; past this the longest idle one is closed.
 pub const MAX_CONNECTIONS: usize = 512;
 
-/// One open connection, as the cap sees it.
+/// One open connection, as the cap sees it (a clone shares its state).
+#[derive(Clone)]
 struct Conn {
     /// Requests whose handler is running.
     busy: Arc<AtomicUsize>,
@@ -123,15 +124,10 @@ pub async fn serve(
             last: Arc::new(Mutex::new(Instant::now())),
             close: Arc::new(Notify::new()),
         };
-        let (busy, last, close) = (
-            Arc::clone(&conn.busy),
-            Arc::clone(&conn.last),
-            Arc::clone(&conn.close),
-        );
-        open.lock().insert(id, conn);
+        open.lock().insert(id, conn.clone());
         let (open, router, stop) = (Arc::clone(open), router.clone(), stop.clone());
         tokio::spawn(async move {
-            connection(stream, peer, (router, stop), (busy, last, close)).await;
+            connection(stream, peer, (router, stop), conn).await;
             open.lock().remove(&id);
         });
     }
@@ -142,7 +138,7 @@ async fn connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     (router, mut stop): (Router, watch::Receiver<bool>),
-    (busy, last, close): (Arc<AtomicUsize>, Arc<Mutex<Instant>>, Arc<Notify>),
+    Conn { busy, last, close }: Conn,
 ) {
     let (busy_in, last_in) = (Arc::clone(&busy), Arc::clone(&last));
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
