@@ -122,15 +122,15 @@ const KEYS: [&str; 12] = [
     "assessment",
 ];
 
-/// A field's character bound before 2026-11-26 and now: a string exactly that long and
-/// ending in a letter was cut mid-word by the grammar.
-fn bounds(field: &str) -> [usize; 2] {
+/// A field's character bound (the schema's since 2026-11-26): a string exactly that long
+/// and ending in a letter was cut mid-word by the grammar.
+fn bound(field: &str) -> usize {
     match field {
-        "title" | "topics" => [60, 70],
-        "focus" => [120, 100],
-        "description" | "summary" => [320, 420],
-        "assessment" => [240, 300],
-        _ => [120, 150],
+        "title" | "topics" => 70,
+        "focus" => 100,
+        "description" | "summary" => 420,
+        "assessment" => 300,
+        _ => 150,
     }
 }
 
@@ -374,7 +374,7 @@ fn check(tally: &mut Tally, topic: &str, syllabus: &Value, fixed: &[Vec<String>]
         if prose && !matches!(last, '.' | '!' | '?' | '。' | '！' | '？' | ')' | '"') {
             tally.cut_sentences.push(format!("{field}: {text}"));
         }
-        if bounds(&field).contains(&text.chars().count()) && last.is_alphanumeric() {
+        if bound(&field) == text.chars().count() && last.is_alphanumeric() {
             tally.cut_words.push(format!("{field}: {text}"));
         }
         if foreign

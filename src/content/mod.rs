@@ -23,7 +23,7 @@ const SHORT_COPY_WORDS: usize = 4;
 pub enum Refusal {
     /// Nothing left after cleaning.
     Empty,
-    /// A schema key, JSON punctuation, or no letters at all.
+    /// A schema key, JSON punctuation, a web address, or no letters at all.
     Debris,
     /// A run of the prompt's own fixed text (instructions).
     Copied(String),
@@ -228,6 +228,11 @@ impl Checker {
         if JSONISH.iter().any(|p| text.contains(p)) {
             return true;
         }
+        // A small model's web addresses are invented: nothing a teacher can hand out.
+        let lower = text.to_lowercase();
+        if lower.contains("://") || lower.split_whitespace().any(|w| w.starts_with("www.")) {
+            return true;
+        }
         let brackets = |c: char| matches!(c, '[' | ']' | '{' | '}');
         let mut run = 0;
         for c in text.chars() {
@@ -243,7 +248,6 @@ impl Checker {
         if self.keys.contains(&bare) {
             return true;
         }
-        let lower = text.to_lowercase();
         self.keys
             .iter()
             .any(|k| k.contains('_') && lower.contains(k.as_str()))
@@ -299,6 +303,8 @@ mod tests {
             "Understand tides\"]}",
             "{\"title\":\"x\"}",
             "Topics",
+            "https://www.learningobjectives.org/modules/3/learning-objectives-item-8",
+            "See www.wikimedia.org for the war",
         ] {
             assert_eq!(
                 c.text(item, Kind::Line, 100),
@@ -310,6 +316,7 @@ mod tests {
             "Know your audience",
             "Summary writing in plain words",
             "Tides [optional]",
+            "Web design with HTML: pages and links",
         ] {
             assert!(c.text(item, Kind::Line, 100).is_ok(), "{item}");
         }

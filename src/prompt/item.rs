@@ -11,6 +11,9 @@ use crate::schema::{self, Field, Letters, Shape};
 pub const ITEM_ASK: &str = "Write one different item for this module's list, at most 15 \
 words. JSON key: item.";
 
+/// The later attempts' ask, before the module's title: the repeated text left out.
+pub const ITEM_AGAIN: &str = "that no other module covers";
+
 /// An item to write anew: where it is and what it repeats.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repeat {
@@ -26,18 +29,23 @@ pub struct Repeat {
     pub first: String,
 }
 
-/// The turn asking for `repeat` anew, in `language`.
-pub fn turn(outline: &OutlineReply, repeat: &Repeat, language: &str) -> String {
+/// The turn asking for `repeat` anew, in `language`. After a first attempt the repeated
+/// text is left out: a small model asked again tends to copy what it is shown.
+pub fn turn(outline: &OutlineReply, repeat: &Repeat, language: &str, attempt: u32) -> String {
     let entry = &outline.modules[repeat.module];
-    format!(
-        "In module {} ({}: {}), the {} item \"{}\" repeats {} word for word. Write in {language}. {ITEM_ASK}",
-        repeat.module + 1,
-        entry.title,
-        entry.focus,
-        repeat.field.replace('_', " "),
-        repeat.item,
-        repeat.first,
-    )
+    let list = repeat.field.replace('_', " ");
+    let place = format!("module {} ({}: {})", repeat.module + 1, entry.title, entry.focus);
+    if attempt <= 1 {
+        format!(
+            "In {place}, the {list} item \"{}\" repeats {} word for word. Write in {language}. {ITEM_ASK}",
+            repeat.item, repeat.first,
+        )
+    } else {
+        format!(
+            "Name one more of the {list} of {place}, on a part of \"{}\" {ITEM_AGAIN}. Write in {language}. {ITEM_ASK}",
+            entry.title,
+        )
+    }
 }
 
 /// The reply's schema: one key, `item`, bounded like the list's own items.

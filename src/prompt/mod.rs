@@ -11,7 +11,7 @@
 
 mod item;
 
-use self::item::ITEM_ASK;
+use self::item::{ITEM_AGAIN, ITEM_ASK};
 pub use self::item::{item_bound, Repeat};
 
 use serde_json::Value;
@@ -43,6 +43,7 @@ pub fn fixed_texts() -> Vec<String> {
         GIVEN_MODULES,
         NOTE,
         ITEM_ASK,
+        ITEM_AGAIN,
     ]
     .map(str::to_string)
     .to_vec();
@@ -251,7 +252,7 @@ impl Calls<'_> {
         repeat: &Repeat,
         (n, attempt): (usize, u32),
     ) -> ChatCall {
-        let turn = item::turn(outline, repeat, &self.request.language);
+        let turn = item::turn(outline, repeat, &self.request.language, attempt);
         let messages = self.messages(outline, turn);
         let schema = item::schema(repeat, self.letters());
         self.call((Phase::Item, n, attempt), messages, schema)
@@ -364,6 +365,22 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn an_item_asked_again_does_not_show_the_repeated_text() {
+        let repeat = Repeat {
+            module: 1,
+            field: "topics",
+            position: 0,
+            item: "The evolution of swing".into(),
+            first: "module 1".into(),
+        };
+        let first = item::turn(&outline(), &repeat, "English", 1);
+        assert!(first.contains("\"The evolution of swing\" repeats module 1"), "{first}");
+        let again = item::turn(&outline(), &repeat, "English", 2);
+        assert!(!again.contains("evolution"), "{again}");
+        assert!(again.contains("module 2 (Swing: Swing era)") && again.contains(ITEM_AGAIN));
     }
 
     #[test]
