@@ -34,7 +34,12 @@ pub struct Repeat {
 pub fn turn(outline: &OutlineReply, repeat: &Repeat, language: &str, attempt: u32) -> String {
     let entry = &outline.modules[repeat.module];
     let list = repeat.field.replace('_', " ");
-    let place = format!("module {} ({}: {})", repeat.module + 1, entry.title, entry.focus);
+    let place = format!(
+        "module {} ({}: {})",
+        repeat.module + 1,
+        entry.title,
+        entry.focus
+    );
     if attempt <= 1 {
         format!(
             "In {place}, the {list} item \"{}\" repeats {} word for word. Write in {language}. {ITEM_ASK}",
@@ -63,4 +68,42 @@ pub fn item_bound(field: &str) -> u64 {
             _ => None,
         })
         .unwrap_or(150)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reply::OutlineEntry;
+
+    #[test]
+    fn an_item_asked_again_does_not_show_the_repeated_text() {
+        let outline = OutlineReply {
+            title: "Jazz".into(),
+            description: "From New Orleans to now.".into(),
+            audience: "Adults".into(),
+            prerequisites: vec!["None".into(), "Curiosity".into()],
+            learning_outcomes: vec!["Name styles".into(), "Hear forms".into()],
+            modules: ["Roots", "Swing"]
+                .map(|t| OutlineEntry {
+                    title: t.into(),
+                    focus: format!("{t} era"),
+                })
+                .into(),
+        };
+        let repeat = Repeat {
+            module: 1,
+            field: "topics",
+            position: 0,
+            item: "The evolution of swing".into(),
+            first: "module 1".into(),
+        };
+        let first = turn(&outline, &repeat, "English", 1);
+        assert!(
+            first.contains("\"The evolution of swing\" repeats module 1"),
+            "{first}"
+        );
+        let again = turn(&outline, &repeat, "English", 2);
+        assert!(!again.contains("evolution"), "{again}");
+        assert!(again.contains("module 2 (Swing: Swing era)") && again.contains(ITEM_AGAIN));
+    }
 }

@@ -11,8 +11,8 @@
 
 mod item;
 
-use self::item::{ITEM_AGAIN, ITEM_ASK};
 pub use self::item::{item_bound, Repeat};
+use self::item::{ITEM_AGAIN, ITEM_ASK};
 
 use serde_json::Value;
 
@@ -365,22 +365,6 @@ mod tests {
                 })
                 .collect(),
         }
-    }
-
-    #[test]
-    fn an_item_asked_again_does_not_show_the_repeated_text() {
-        let repeat = Repeat {
-            module: 1,
-            field: "topics",
-            position: 0,
-            item: "The evolution of swing".into(),
-            first: "module 1".into(),
-        };
-        let first = item::turn(&outline(), &repeat, "English", 1);
-        assert!(first.contains("\"The evolution of swing\" repeats module 1"), "{first}");
-        let again = item::turn(&outline(), &repeat, "English", 2);
-        assert!(!again.contains("evolution"), "{again}");
-        assert!(again.contains("module 2 (Swing: Swing era)") && again.contains(ITEM_AGAIN));
     }
 
     #[test]
