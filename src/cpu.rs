@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use crate::pack::{self, program_path, Embedded, Payload, OUTER_EXE};
+use crate::pack::{self, Embedded, Payload};
+use crate::program::{program_path, OUTER_EXE};
 
 /// Forces a variant.
 pub const FORCE: &str = "SYLLABUS_CPU";

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use syllabus::cli::{Cli, Command, CpuCommand, ModelsCommand, UsageError};
-use syllabus::models::commands;
+use syllabus::models_command as commands;
 
 fn init_logging(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {

@@ -22,6 +22,7 @@ use crate::cache::identity;
 use crate::digest::{copy_hashing, hex};
 use crate::models::{self, gguf, ResolvedModel, Source};
 use crate::output;
+use crate::program::program_path;
 
 const VERSION: u32 = 1;
 
@@ -149,17 +150,6 @@ pub fn read_trailer_at(exe: &Path, end: u64, kind: Payload) -> anyhow::Result<Op
         sha256: hex(&t[32..64]),
         name: String::from_utf8_lossy(&name_bytes[..name_len]).into_owned(),
     }))
-}
-
-/// Set in a CPU variant's environment (see `cpu`): the program it was started from.
-pub const OUTER_EXE: &str = "SYLLABUS_OUTER_EXE";
-
-/// The program file: the outer executable when this process is its CPU variant.
-pub fn program_path() -> anyhow::Result<PathBuf> {
-    if let Some(outer) = std::env::var_os(OUTER_EXE).filter(|o| !o.is_empty()) {
-        return Ok(PathBuf::from(outer));
-    }
-    std::env::current_exe().context("cannot find the running executable")
 }
 
 /// The model packed into the running executable, if any.

@@ -3,7 +3,6 @@
 //! `syllabus models` commands. Downloads happen only in `hf`, only when allowed.
 
 pub mod catalog;
-pub mod commands;
 pub mod ggml;
 pub mod gguf;
 pub mod hf;

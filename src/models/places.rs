@@ -16,7 +16,7 @@ pub fn search_dirs() -> Vec<PathBuf> {
         .map(|v| std::env::split_paths(&v).collect())
         .unwrap_or_default();
     dirs.push(PathBuf::from("models"));
-    if let Some(dir) = crate::pack::program_path()
+    if let Some(dir) = crate::program::program_path()
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
     {

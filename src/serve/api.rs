@@ -50,7 +50,7 @@ pub async fn healthz(State(s): AppState) -> Json<serde_json::Value> {
 
 pub async fn models(State(s): AppState, headers: HeaderMap) -> Result<Response, ApiError> {
     s.auth.check(&headers)?;
-    let listed = tokio::task::spawn_blocking(|| crate::models::commands::list(true))
+    let listed = tokio::task::spawn_blocking(|| crate::models_command::list(true))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;

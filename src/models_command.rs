@@ -2,10 +2,10 @@
 
 use serde::Serialize;
 
-use super::catalog::{catalog, CatalogEntry};
-use super::gguf;
-use super::places::Places;
-use super::resolve::{find_local, ResolveOptions, Source};
+use crate::models::catalog::{catalog, CatalogEntry};
+use crate::models::gguf;
+use crate::models::places::Places;
+use crate::models::resolve::{find_local, ResolveOptions, Source};
 
 #[derive(Serialize)]
 struct ListRow<'a> {
@@ -76,7 +76,7 @@ pub fn list(json: bool) -> anyhow::Result<String> {
 
 /// `models pull`: downloads and reports where the file landed.
 pub fn pull(spec: &str, quiet: bool) -> anyhow::Result<String> {
-    let (path, entry) = super::resolve::pull(spec, !quiet)?;
+    let (path, entry) = crate::models::resolve::pull(spec, !quiet)?;
     let info = gguf::read(&path)?;
     Ok(format!(
         "{} ({}, {}) is in {}{}\n",
@@ -110,7 +110,7 @@ struct Info<'a> {
 
 /// `models info`: header facts of a local file, never downloading.
 pub fn info(spec: &str, json: bool) -> anyhow::Result<String> {
-    let m = super::resolve::resolve(spec, ResolveOptions::local())?;
+    let m = crate::models::resolve::resolve(spec, ResolveOptions::local())?;
     let i = &m.info;
     let info = Info {
         name: &m.name,
