@@ -30,26 +30,27 @@ pub struct Repeat {
 }
 
 /// The turn asking for `repeat` anew, in `language`. After a first attempt the repeated
-/// text is left out: a small model asked again tends to copy what it is shown.
+/// text is left out (a small model asked again tends to copy what it is shown): a later
+/// turn is the first one's end, so it never needs more room than the first planned.
 pub fn turn(outline: &OutlineReply, repeat: &Repeat, language: &str, attempt: u32) -> String {
     let entry = &outline.modules[repeat.module];
     let list = repeat.field.replace('_', " ");
-    let place = format!(
-        "module {} ({}: {})",
+    let ask = format!(
+        "Name one more of the {list} of module {} ({}: {}), on a part of \"{}\" {ITEM_AGAIN}. Write in {language}. {ITEM_ASK}",
         repeat.module + 1,
         entry.title,
-        entry.focus
+        entry.focus,
+        entry.title,
     );
     if attempt <= 1 {
         format!(
-            "In {place}, the {list} item \"{}\" repeats {} word for word. Write in {language}. {ITEM_ASK}",
-            repeat.item, repeat.first,
+            "The {list} item \"{}\" of module {} repeats {} word for word. {ask}",
+            repeat.item,
+            repeat.module + 1,
+            repeat.first,
         )
     } else {
-        format!(
-            "Name one more of the {list} of {place}, on a part of \"{}\" {ITEM_AGAIN}. Write in {language}. {ITEM_ASK}",
-            entry.title,
-        )
+        ask
     }
 }
 
@@ -99,11 +100,12 @@ mod tests {
         };
         let first = turn(&outline, &repeat, "English", 1);
         assert!(
-            first.contains("\"The evolution of swing\" repeats module 1"),
+            first.contains("\"The evolution of swing\" of module 2 repeats module 1"),
             "{first}"
         );
         let again = turn(&outline, &repeat, "English", 2);
         assert!(!again.contains("evolution"), "{again}");
+        assert!(first.ends_with(&again), "a later turn is the first one's end");
         assert!(again.contains("module 2 (Swing: Swing era)") && again.contains(ITEM_AGAIN));
     }
 }
