@@ -4,52 +4,53 @@
 use anyhow::Context;
 
 use crate::cli::GeneratePlan;
+use crate::courses::{Runner, Start};
 use crate::output::{self, Target};
 use crate::progress::Reporter;
 use crate::render::{self, Format};
 use crate::report::run_table;
-use crate::session::{run_once, Session};
+use crate::session::Session;
 use crate::stderr::say;
 use crate::timing::Clock;
 
 /// Runs `syllabus generate`.
 pub fn generate(plan: &GeneratePlan) -> anyhow::Result<()> {
+    let (run, out) = (&plan.run, &plan.out);
     // The output files exist as temporaries from the start: an unwritable folder fails
     // before minutes of model work, and nothing appears until the run has succeeded.
-    let output = Target::optional(plan.output.as_deref())?;
-    let timings = Target::optional(plan.timings.as_deref())?;
+    let output = Target::optional(out.output.as_deref())?;
+    let timings = Target::optional(out.timings.as_deref())?;
     let clock = Clock::new();
-    let reporter = Reporter::new(!plan.quiet, plan.slow_call_secs);
-    let session = Session::open(plan, &reporter)?;
-    let mut engine = session.engine(plan, clock, &reporter)?;
-    let load_ms = clock.now_ms();
-    let mut written = None;
-    let (syllabus, record) = run_once(engine.as_mut(), plan, &clock, load_ms, &reporter, |s| {
-        let bytes = if plan.format == Format::Json {
-            // JSON carries how it was made, so `regenerate` can redo a module.
-            let mut s = s.clone();
-            s.provenance = Some(session.provenance(plan)?);
-            render::render(&s, plan.format)?
-        } else {
-            render::render(s, plan.format)?
-        };
-        match output {
-            Some(target) => {
-                written = Some(target.path().to_path_buf());
-                target.commit(&bytes)
-            }
-            None => {
-                reporter.finish();
-                output::write_stdout(&bytes)
-            }
+    let reporter = Reporter::new(!run.quiet, run.slow_call_secs);
+    let session = Session::open(run, &reporter)?;
+    let runner = Runner::new(&session, run)?;
+    let mut engine = session.engine(run, clock, &reporter)?;
+    let start = Start::now(clock, clock.now_ms());
+    let mut draft = runner.write(engine.as_mut(), (&plan.course, run.seed), start, &reporter)?;
+    if out.format != Format::Json {
+        // How it was made is JSON's alone (`regenerate` reads it).
+        draft.syllabus.provenance = None;
+    }
+    let bytes = render::render(&draft.syllabus, out.format)?;
+    let written = match output {
+        Some(target) => {
+            let path = target.path().to_path_buf();
+            target.commit(&bytes)?;
+            Some(path)
         }
-    })?;
+        None => {
+            reporter.finish();
+            output::write_stdout(&bytes)?;
+            None
+        }
+    };
+    let (syllabus, record) = draft.finish();
     reporter.finish();
     if let Some(target) = timings {
         let json = serde_json::to_string_pretty(&record).context("timing record")?;
         target.commit(json.as_bytes())?;
     }
-    if !plan.quiet {
+    if !run.quiet {
         say(run_table(&record).trim_end());
         if let Some(line) = crate::report::review_line(&syllabus) {
             say(&line);

@@ -13,6 +13,7 @@ pub mod cache;
 pub mod cli;
 pub mod content;
 pub mod course;
+pub mod courses;
 pub mod cpu;
 pub mod digest;
 pub mod engine;

@@ -134,13 +134,13 @@ pub fn rewrite(
 
 /// Runs `syllabus regenerate`.
 pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
-    let base = &plan.base;
-    let path = base.output.as_deref().unwrap_or(&plan.file);
+    let (run, out) = (&plan.run, &plan.out);
+    let path = out.output.as_deref().unwrap_or(&plan.file);
     let target = Target::create(path, None)?;
-    let timings = Target::optional(base.timings.as_deref())?;
+    let timings = Target::optional(out.timings.as_deref())?;
     let clock = Clock::new();
-    let reporter = Reporter::new(!base.quiet, base.slow_call_secs);
-    let session = Session::open(base, &reporter)?;
+    let reporter = Reporter::new(!run.quiet, run.slow_call_secs);
+    let session = Session::open(run, &reporter)?;
     let recorded = plan
         .syllabus
         .provenance
@@ -151,14 +151,14 @@ pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
             tracing::warn!("this model file differs from the one that wrote the syllabus (sha256 {now}, not {recorded})");
         }
     }
-    let mut engine = session.engine(base, clock, &reporter)?;
+    let mut engine = session.engine(run, clock, &reporter)?;
     let load_ms = clock.now_ms();
     let outline = outline_of(&plan.syllabus);
     let done = pipeline::rewrite_modules(
         engine.as_mut(),
-        (&base.request, &outline),
+        (&plan.course.request, &outline),
         (&plan.modules, plan.note.as_deref()),
-        base.settings(),
+        run.settings(run.seed),
         &reporter,
     )?;
     let modules_ms = clock.now_ms() - load_ms;
@@ -167,7 +167,7 @@ pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
     let mut value = replaced(&plan.original, &plan.modules, &done.replies)?;
     set_review(&mut value, &review)?;
     let (calls, stats) = (done.calls, done.stats);
-    let bytes = match base.format {
+    let bytes = match out.format {
         Format::Json => {
             let mut text = serde_json::to_string_pretty(&value).context("syllabus")?;
             text.push('\n');
@@ -186,14 +186,14 @@ pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
     };
     let mut record = RunRecord::new(
         engine.info(),
-        base.strategy.name(),
+        run.strategy.name(),
         plan.modules.len(),
         wall_ms,
         phases,
         vec![stats],
         calls,
     );
-    record.language = Some(base.language.clone());
+    record.language = Some(plan.course.language.clone());
     record.review = marked;
     if let Some(t) = timings {
         t.commit(
@@ -202,7 +202,7 @@ pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
                 .as_bytes(),
         )?;
     }
-    if !base.quiet {
+    if !run.quiet {
         say(run_table(&record).trim_end());
         let numbers: Vec<String> = plan.modules.iter().map(|i| (i + 1).to_string()).collect();
         say(&format!(

@@ -1,17 +1,16 @@
-//! From a checked plan to a running engine, for `generate` and `bench` alike: the model
-//! found and loaded in process, or a daemon connected; then one run of the pipeline over
-//! that engine, with its timing record.
+//! From a checked run plan to a running engine, for every command: the model found and
+//! loaded in process, or a daemon's model named; then an engine over it for each run.
 
 use anyhow::Context as _;
 
-use crate::cli::GeneratePlan;
-use crate::course::{ModelId, Provenance, Syllabus, PROVENANCE_FORMAT};
+use crate::cli::RunPlan;
+use crate::course::ModelId;
 use crate::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel};
 use crate::engine::ollama::{self, OllamaEngine, OllamaOptions};
 use crate::engine::openai::{OpenAiEngine, OpenAiOptions};
 use crate::engine::{BackendKind, Engine, Progress};
-use crate::timing::{Clock, Phases, RunRecord};
-use crate::{models, pack, pipeline};
+use crate::timing::Clock;
+use crate::{models, pack};
 
 /// What stays open across runs: a model in memory, or the name of a daemon's model.
 pub enum Session {
@@ -31,7 +30,7 @@ pub enum Session {
 
 impl Session {
     /// Opens the plan's backend: finds and loads the model for the in-process engine.
-    pub fn open(plan: &GeneratePlan, progress: &dyn Progress) -> anyhow::Result<Self> {
+    pub fn open(plan: &RunPlan, progress: &dyn Progress) -> anyhow::Result<Self> {
         match plan.backend {
             BackendKind::Llama => Ok(Self::Llama(Box::new(load_model(plan, progress)?))),
             BackendKind::Ollama => Ok(Self::Ollama {
@@ -73,20 +72,6 @@ impl Session {
         })
     }
 
-    /// What a JSON syllabus records of this run (`regenerate` reads it).
-    pub fn provenance(&self, plan: &GeneratePlan) -> anyhow::Result<Provenance> {
-        Ok(Provenance {
-            format: PROVENANCE_FORMAT,
-            program: format!("syllabus {}", env!("CARGO_PKG_VERSION")),
-            request: plan.request.clone(),
-            backend: plan.backend.name().to_string(),
-            model: self.model_id()?,
-            seed: plan.seed,
-            strategy: plan.strategy.name().to_string(),
-            files: Default::default(),
-        })
-    }
-
     /// The model's name, for people.
     pub fn model_name(&self) -> &str {
         match self {
@@ -105,7 +90,7 @@ impl Session {
     /// An engine for one run timed on `clock`.
     pub fn engine(
         &self,
-        plan: &GeneratePlan,
+        plan: &RunPlan,
         clock: Clock,
         progress: &dyn Progress,
     ) -> anyhow::Result<Box<dyn Engine + '_>> {
@@ -145,7 +130,7 @@ impl Session {
 }
 
 /// Resolves and loads the plan's model: `--model`, else the packed one, else the default.
-fn load_model(plan: &GeneratePlan, progress: &dyn Progress) -> anyhow::Result<LoadedModel> {
+fn load_model(plan: &RunPlan, progress: &dyn Progress) -> anyhow::Result<LoadedModel> {
     progress.stage("finding the model");
     let opts = models::ResolveOptions::new(plan.offline, !plan.quiet);
     let resolved = match &plan.model {
@@ -165,7 +150,7 @@ fn load_model(plan: &GeneratePlan, progress: &dyn Progress) -> anyhow::Result<Lo
 }
 
 /// The in-process engine settings of a plan.
-fn llama_options(plan: &GeneratePlan) -> LlamaOptions {
+fn llama_options(plan: &RunPlan) -> LlamaOptions {
     LlamaOptions {
         threads: plan.threads,
         max_ctx: plan.max_ctx,
@@ -173,38 +158,4 @@ fn llama_options(plan: &GeneratePlan) -> LlamaOptions {
         grammar: true,
         jump_forward: true,
     }
-}
-
-/// Runs the pipeline once on `engine`, then `finalize` (render, write); the record's
-/// phases start at `clock`'s zero, with `load_ms` already spent.
-pub fn run_once(
-    engine: &mut dyn Engine,
-    plan: &GeneratePlan,
-    clock: &Clock,
-    load_ms: f64,
-    progress: &dyn Progress,
-    finalize: impl FnOnce(&Syllabus) -> anyhow::Result<()>,
-) -> anyhow::Result<(Syllabus, RunRecord)> {
-    let out = pipeline::run(engine, &plan.request, plan.settings(), clock, progress)?;
-    finalize(&out.syllabus)?;
-    let wall_ms = clock.now_ms();
-    // Assembly ran inside the pipeline after the module phase; it counts here too.
-    let finalize_ms = wall_ms - load_ms - out.outline_ms - out.modules_ms;
-    let mut record = RunRecord::new(
-        engine.info(),
-        plan.strategy.name(),
-        plan.request.modules,
-        wall_ms,
-        Phases {
-            load_ms,
-            outline_ms: out.outline_ms,
-            modules_ms: out.modules_ms,
-            finalize_ms,
-        },
-        out.module_batches,
-        out.calls,
-    );
-    record.language = Some(plan.language.clone());
-    record.review = out.syllabus.review.len();
-    Ok((out.syllabus, record))
 }

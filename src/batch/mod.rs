@@ -13,7 +13,8 @@ use anyhow::{bail, Context as _};
 
 use self::summary::{CourseSummary, Status, Summary};
 use crate::cli::{BatchCourse, BatchPlan};
-use crate::course::{Provenance, Syllabus, PROVENANCE_FORMAT};
+use crate::course::{Syllabus, PROVENANCE_FORMAT};
+use crate::courses::{Runner, Start};
 use crate::engine::joint::{Seat, Table};
 use crate::engine::{BatchStats, ChatCall, Engine, NoProgress, Phase};
 use crate::output::Target;
@@ -21,7 +22,7 @@ use crate::progress::Reporter;
 use crate::render::{self, Format};
 use crate::session::Session;
 use crate::stderr::say;
-use crate::timing::{Clock, Phases, RunRecord};
+use crate::timing::{Clock, RunRecord};
 
 /// The files a course writes: its JSON, and the other format when asked.
 fn outputs(plan: &BatchPlan, course: &BatchCourse) -> Vec<PathBuf> {
@@ -37,18 +38,19 @@ fn outputs(plan: &BatchPlan, course: &BatchCourse) -> Vec<PathBuf> {
 }
 
 /// Whether `course` was written already: its JSON is a syllabus of this provenance format
-/// for the same request with every module, and the other file is there.
-fn written_already(course: &BatchCourse, paths: &[PathBuf]) -> bool {
+/// for the same request and `seed` with every module, and the other file is there.
+fn written_already(course: &BatchCourse, seed: u32, paths: &[PathBuf]) -> bool {
     let Ok(text) = std::fs::read_to_string(&paths[0]) else {
         return false;
     };
     let Ok(s) = serde_json::from_str::<Syllabus>(&text) else {
         return false;
     };
-    let request = &course.plan.request;
-    let same = s.provenance.as_ref().is_some_and(|p| {
-        p.format == PROVENANCE_FORMAT && p.request == *request && p.seed == course.plan.seed
-    });
+    let request = &course.course.request;
+    let same = s
+        .provenance
+        .as_ref()
+        .is_some_and(|p| p.format == PROVENANCE_FORMAT && p.request == *request && p.seed == seed);
     let files = s.provenance.map(|p| p.files).unwrap_or_default();
     // The other file must be the one written with this JSON, unchanged since.
     let companion = |p: &PathBuf| {
@@ -72,68 +74,44 @@ fn file_name(path: &Path) -> String {
 struct Job<'a> {
     course: &'a BatchCourse,
     paths: Vec<PathBuf>,
-    provenance: Provenance,
+    runner: &'a Runner,
     also: Option<Format>,
     clock: Clock,
 }
 
 /// Writes one course on `seat`: the pipeline, then its files (atomically); its record.
 fn run_course(seat: &mut Seat, job: &Job<'_>) -> anyhow::Result<RunRecord> {
-    let plan = &job.course.plan;
     let targets: Vec<Target> = job
         .paths
         .iter()
         .map(|p| Target::create(p, None))
         .collect::<anyhow::Result<_>>()?;
-    let t0 = job.clock.now_ms();
-    let out = crate::pipeline::run(
-        seat,
-        &plan.request,
-        plan.settings(),
-        &job.clock,
-        &NoProgress,
-    )?;
-    let mut syllabus = out.syllabus;
-    let review = syllabus.review.len();
-    let other = job.also.map(|f| render::render(&syllabus, f)).transpose()?;
+    let start = Start::now(job.clock, 0.0);
+    let seed = job.runner.run().seed;
+    let mut draft = job
+        .runner
+        .write(seat, (&job.course.course, seed), start, &NoProgress)?;
+    let other = job
+        .also
+        .map(|f| render::render(&draft.syllabus, f))
+        .transpose()?;
     let mut targets = targets.into_iter();
     let json_target = targets.next().context("a course writes its JSON")?;
     // The other file first: the JSON marks the course done and records the other's sha256.
-    let mut files = std::collections::BTreeMap::new();
     if let (Some(t), Some(bytes)) = (targets.next(), other) {
-        files.insert(file_name(t.path()), crate::digest::sha256_hex(&bytes));
+        if let Some(p) = draft.syllabus.provenance.as_mut() {
+            p.files
+                .insert(file_name(t.path()), crate::digest::sha256_hex(&bytes));
+        }
         t.commit(&bytes)?;
     }
-    syllabus.provenance = Some(Provenance {
-        request: plan.request.clone(),
-        files,
-        ..job.provenance.clone()
-    });
-    json_target.commit(&render::render(&syllabus, Format::Json)?)?;
-    let wall_ms = job.clock.now_ms() - t0;
-    let phases = Phases {
-        load_ms: 0.0,
-        outline_ms: out.outline_ms,
-        modules_ms: out.modules_ms,
-        finalize_ms: (wall_ms - out.outline_ms - out.modules_ms).max(0.0),
-    };
-    let mut record = RunRecord::new(
-        seat.info(),
-        plan.strategy.name(),
-        plan.request.modules,
-        wall_ms,
-        phases,
-        out.module_batches,
-        out.calls,
-    );
-    record.language = Some(plan.language.clone());
-    record.review = review;
-    Ok(record)
+    json_target.commit(&render::render(&draft.syllabus, Format::Json)?)?;
+    Ok(draft.finish().1)
 }
 
 /// Where the batch writes its summary (a name no course is given).
 fn summary_path(plan: &BatchPlan) -> PathBuf {
-    let name = crate::cli::courses::SUMMARY_NAME;
+    let name = crate::cli::course_file::SUMMARY_NAME;
     plan.out_dir.join(format!("{name}.json"))
 }
 
@@ -153,42 +131,42 @@ pub fn run(plan: &BatchPlan) -> anyhow::Result<()> {
         .map(|(c, p)| CourseSummary::new(c, p))
         .collect();
     let todo: Vec<usize> = (0..plan.courses.len())
-        .filter(|&i| plan.force || !written_already(&plan.courses[i], &paths[i]))
+        .filter(|&i| plan.force || !written_already(&plan.courses[i], plan.run.seed, &paths[i]))
         .collect();
     for (i, r) in results.iter_mut().enumerate() {
         if !todo.contains(&i) {
             r.status = Status::Skipped;
         }
     }
-    let base = &plan.courses[todo.first().copied().unwrap_or(0)].plan;
-    let quiet = base.quiet;
+    let run = &plan.run;
+    let quiet = run.quiet;
     let mut summary = Summary::new(plan);
     if !todo.is_empty() {
-        let reporter = Reporter::new(!quiet, base.slow_call_secs);
-        let session = Session::open(base, &reporter)?;
-        let mut engine = session.engine(base, clock, &reporter)?;
+        let reporter = Reporter::new(!quiet, run.slow_call_secs);
+        let session = Session::open(run, &reporter)?;
+        let mut engine = session.engine(run, clock, &reporter)?;
         reporter.finish();
         summary.load_ms = clock.now_ms();
         summary.engine = Some(engine.info());
-        let provenance = session.provenance(base)?;
+        let runner = Runner::new(&session, run)?;
         let widest = todo
             .iter()
-            .map(|&i| &plan.courses[i].plan.request)
+            .map(|&i| &plan.courses[i].course.request)
             .max_by_key(|r| r.modules)
             .expect("some course to do");
         let at_once = plan.at_once.min(todo.len());
-        crate::pipeline::reserve(engine.as_mut(), widest, base.strategy, at_once)?;
+        crate::pipeline::reserve(engine.as_mut(), widest, run.strategy, at_once)?;
         let jobs: Vec<Job> = todo
             .iter()
             .map(|&i| Job {
                 course: &plan.courses[i],
                 paths: paths[i].clone(),
-                provenance: provenance.clone(),
+                runner: &runner,
                 also: plan.also,
                 clock,
             })
             .collect();
-        let (done, stats) = run_all(engine.as_mut(), &jobs, at_once, quiet);
+        let (done, stats) = run_all(engine.as_mut(), &jobs, (at_once, run.strategy), quiet);
         summary.engine_run = stats.ok();
         for (k, outcome) in done.into_iter().enumerate() {
             let r = &mut results[todo[k]];
@@ -223,7 +201,7 @@ pub fn run(plan: &BatchPlan) -> anyhow::Result<()> {
 fn run_all(
     engine: &mut dyn Engine,
     jobs: &[Job<'_>],
-    at_once: usize,
+    (at_once, strategy): (usize, crate::engine::Strategy),
     quiet: bool,
 ) -> (
     Vec<Option<Result<RunRecord, String>>>,
@@ -231,7 +209,7 @@ fn run_all(
 ) {
     let table = Table::new(engine.info());
     let (results_tx, results_rx) = channel();
-    let total_modules: usize = jobs.iter().map(|j| j.course.plan.request.modules).sum();
+    let total_modules: usize = jobs.iter().map(|j| j.course.course.request.modules).sum();
     let bar = bar(quiet, jobs.len(), total_modules);
     let mut outcomes: Vec<Option<Result<RunRecord, String>>> = Vec::new();
     outcomes.resize_with(jobs.len(), || None);
@@ -268,7 +246,6 @@ fn run_all(
             }
             start(group)
         };
-        let strategy = jobs[0].course.plan.strategy;
         stats = table.serve(
             engine,
             (seated, strategy),
@@ -317,7 +294,7 @@ fn announce(
         Ok(r) => format!(
             "wrote {} ({} modules, {:.1} s)",
             job.paths[0].display(),
-            job.course.plan.request.modules,
+            job.course.course.request.modules,
             r.wall_ms / 1000.0
         ),
         Err(e) => format!("{}: failed: {e}", job.course.place.label),

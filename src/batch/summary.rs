@@ -46,7 +46,7 @@ impl CourseSummary {
     pub fn new(course: &BatchCourse, outputs: &[PathBuf]) -> Self {
         Self {
             row: course.place.row,
-            topic: course.plan.request.topic.clone(),
+            topic: course.course.request.topic.clone(),
             status: Status::Failed,
             outputs: outputs.to_vec(),
             error: None,

@@ -9,41 +9,39 @@ pub mod report;
 use anyhow::Context;
 
 use self::report::{summarize, svg, table, BenchResult};
-use crate::cli::{BenchPlan, GeneratePlan};
+use crate::cli::BenchPlan;
+use crate::courses::{Runner, Start};
 use crate::engine::{BackendKind as Backend, Progress, Strategy};
 use crate::output::{self, Target};
 use crate::progress::Reporter;
-use crate::session::{run_once, Session};
+use crate::session::Session;
 use crate::stderr::say;
 use crate::timing::Clock;
 
 /// One warm-up run, then every strategy `plan.runs` times, interleaved.
 fn runs(
     plan: &BenchPlan,
-    base: &GeneratePlan,
+    runner: &Runner,
     session: &Session,
     reporter: &Reporter,
 ) -> Vec<BenchResult> {
-    let backend = base.backend;
+    let run = runner.run();
+    let backend = run.backend;
     let once = |strategy: Strategy, label: &str| {
         reporter.stage(label);
-        let mut run_plan = base.clone();
-        run_plan.strategy = strategy;
+        let runner = runner.with_strategy(strategy);
         let clock = Clock::new();
-        let mut engine = session.engine(&run_plan, clock, reporter)?;
+        let mut engine = session.engine(runner.run(), clock, reporter)?;
         let load_ms = if session.loads_per_run() {
             clock.now_ms()
         } else {
             0.0
         };
-        run_once(
-            engine.as_mut(),
-            &run_plan,
-            &clock,
-            load_ms,
-            reporter,
-            |_| Ok(()),
-        )
+        let start = Start::now(clock, load_ms);
+        let course = (&plan.course, run.seed);
+        runner
+            .write(engine.as_mut(), course, start, reporter)
+            .map(|d| d.finish())
     };
     if let Err(e) = once(
         plan.strategies[0],
@@ -87,18 +85,18 @@ fn runs(
 pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
     let json_out = Target::optional(plan.json.as_deref())?;
     let svg_out = Target::optional(plan.svg.as_deref())?;
-    let reporter = Reporter::new(!plan.base.quiet, plan.base.slow_call_secs);
+    let reporter = Reporter::new(!plan.run.quiet, plan.run.slow_call_secs);
     let mut results = Vec::new();
     for &backend in &plan.backends {
-        let mut base = plan.base.clone();
-        base.backend = backend;
+        let mut run = plan.run.clone();
+        run.backend = backend;
         match backend {
-            Backend::Ollama => base.model = Some(plan.ollama_model.clone()),
-            Backend::OpenAi => base.model = plan.openai_model.clone(),
+            Backend::Ollama => run.model = Some(plan.ollama_model.clone()),
+            Backend::OpenAi => run.model = plan.openai_model.clone(),
             Backend::Llama => {}
         }
         let load = Clock::new();
-        let session = Session::open(&base, &reporter)?;
+        let session = Session::open(&run, &reporter)?;
         if backend == Backend::Llama {
             say(&format!(
                 "llama: {} loaded in {:.2} s",
@@ -106,19 +104,20 @@ pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
                 load.now_ms() / 1000.0
             ));
         }
-        results.extend(runs(plan, &base, &session, &reporter));
+        let runner = Runner::new(&session, &run)?;
+        results.extend(runs(plan, &runner, &session, &reporter));
     }
     reporter.finish();
     let rows = summarize(&results);
     let title = format!(
         "syllabus bench: \"{}\", {} modules, {} run(s) each",
-        plan.base.request.topic, plan.base.request.modules, plan.runs
+        plan.course.request.topic, plan.course.request.modules, plan.runs
     );
     output::write_stdout(format!("{title}\n{}", table(&rows)).as_bytes())?;
     if let Some(target) = json_out {
         let json = serde_json::to_string_pretty(&serde_json::json!({
-            "topic": plan.base.request.topic,
-            "modules": plan.base.request.modules,
+            "topic": plan.course.request.topic,
+            "modules": plan.course.request.modules,
             "runs": plan.runs,
             "summary": rows,
             "results": results,

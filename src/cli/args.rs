@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use super::fields::CourseFields;
 use crate::engine::{BackendKind, Sampling, Strategy};
 use crate::render::Format;
 
@@ -164,29 +165,8 @@ pub enum ModelsCommand {
 /// Options of `syllabus generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Course topic, e.g. "Introduction to Marine Biology".
-    pub topic: String,
-    /// Number of modules [default: 6, or as many as --outline lists].
-    #[arg(long)]
-    pub modules: Option<usize>,
-    /// Your own module list: a text file (one title per line, optionally `Title: focus`),
-    /// or the JSON of an earlier run (or its `modules` array). Those titles are kept, in
-    /// that order; the model writes the rest.
-    #[arg(long, value_name = "FILE")]
-    pub outline: Option<PathBuf>,
-    /// Intended learners.
-    #[arg(long)]
-    pub audience: Option<String>,
-    /// Level, e.g. introductory or advanced.
-    #[arg(long)]
-    pub level: Option<String>,
-    /// Course length in weeks; modules are spread over them.
-    #[arg(long)]
-    pub weeks: Option<u32>,
-    /// Language the syllabus is written in [default: the topic's language when it can be
-    /// told, else English].
-    #[arg(long)]
-    pub language: Option<String>,
+    #[command(flatten)]
+    pub course: CourseFields,
     #[command(flatten)]
     pub out: OutputArgs,
     #[command(flatten)]

@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
-use super::args::{BatchArgs, GenerateArgs, OutputArgs};
-use super::courses::{self, RowPlace};
-use super::plan::{within, GeneratePlan};
-use super::usage::UsageError;
+use super::args::BatchArgs;
+use super::course_file::{self, RowPlace};
+use super::fields::{CoursePlan, Naming};
+use super::plan::{Fallback, RunPlan};
+use super::usage::{within, UsageError, MAX_MODULES};
 use crate::render::Format;
 
 /// Courses written at once when `--courses-at-once` is not given.
@@ -19,13 +20,15 @@ pub struct BatchCourse {
     pub place: RowPlace,
     /// File name without extension, unique in the batch.
     pub name: String,
-    /// The run, as `generate` would plan it.
-    pub plan: GeneratePlan,
+    /// The course, checked with generate's rules.
+    pub course: CoursePlan,
 }
 
 /// Checked settings of a batch.
 #[derive(Debug, Clone)]
 pub struct BatchPlan {
+    /// How the model runs, for every course.
+    pub run: RunPlan,
     /// The course file.
     pub file: PathBuf,
     /// Every course, in file order.
@@ -55,31 +58,22 @@ impl BatchArgs {
             1,
             64,
         )?;
-        let rows = courses::read(&self.courses)?;
-        let names = courses::names(rows.iter().map(|(_, r)| r.topic.as_str()));
+        let run = self.run.plan(Fallback::NEW)?;
+        let rows = course_file::read(&self.courses)?;
+        let names = course_file::names(rows.iter().map(|(_, r)| r.topic.as_str()));
         let mut courses = Vec::with_capacity(rows.len());
         for ((place, row), name) in rows.into_iter().zip(names) {
-            let args = GenerateArgs {
-                topic: row.topic,
-                modules: row.modules,
-                outline: row.outline,
-                audience: row.audience,
-                level: row.level,
-                weeks: row.weeks,
-                language: row.language,
-                out: OutputArgs {
-                    format: Some(Format::Json),
-                    output: None,
-                },
-                run: self.run.clone(),
-            };
-            // Generate's messages name flags; in a file they are columns.
-            let plan = args
-                .plan()
-                .map_err(|e| UsageError(format!("{}: {}", place.label, e.0.replace("--", ""))))?;
-            courses.push(BatchCourse { place, name, plan });
+            let course = row
+                .check(Naming::Fields, MAX_MODULES)
+                .map_err(|e| UsageError(format!("{}: {}", place.label, e.0)))?;
+            courses.push(BatchCourse {
+                place,
+                name,
+                course,
+            });
         }
         Ok(BatchPlan {
+            run,
             file: self.courses.clone(),
             courses,
             out_dir: self.out_dir.clone(),

@@ -4,29 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use serde::Deserialize;
 
+use super::fields::CourseFields;
 use super::usage::UsageError;
-
-/// One course as written in the file; checked later with generate's own rules.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CourseRow {
-    /// Subject of the course.
-    pub topic: String,
-    /// Modules (generate's default when absent).
-    pub modules: Option<usize>,
-    /// Intended learners.
-    pub audience: Option<String>,
-    /// Level.
-    pub level: Option<String>,
-    /// Length in weeks.
-    pub weeks: Option<u32>,
-    /// Language to write in (else detected from the topic).
-    pub language: Option<String>,
-    /// An outline file, relative to the course file's folder.
-    pub outline: Option<PathBuf>,
-}
 
 /// Where a row came from, for messages: "courses.csv row 3".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +19,7 @@ pub struct RowPlace {
 
 /// Reads every course of `path`; the kind of file from its extension. An unreadable file
 /// is an error; a file we cannot read as courses is a `UsageError` naming the row.
-pub fn read(path: &Path) -> anyhow::Result<Vec<(RowPlace, CourseRow)>> {
+pub fn read(path: &Path) -> anyhow::Result<Vec<(RowPlace, CourseFields)>> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
     let ext = path
@@ -100,12 +80,12 @@ fn confined(base: &Path, outline: &Path) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-fn csv_rows(shown: &str, text: &str) -> Result<Vec<(RowPlace, CourseRow)>, UsageError> {
+fn csv_rows(shown: &str, text: &str) -> Result<Vec<(RowPlace, CourseFields)>, UsageError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
     let mut rows = Vec::new();
-    for (i, record) in reader.deserialize::<CourseRow>().enumerate() {
+    for (i, record) in reader.deserialize::<CourseFields>().enumerate() {
         let line = i + 2;
         let label = format!("{shown} row {} (line {line})", i + 1);
         let row = record.map_err(|e| UsageError(format!("{label}: {}", csv_error(&e))))?;
@@ -128,7 +108,7 @@ fn csv_error(e: &csv::Error) -> String {
     }
 }
 
-fn jsonl_rows(shown: &str, text: &str) -> Result<Vec<(RowPlace, CourseRow)>, UsageError> {
+fn jsonl_rows(shown: &str, text: &str) -> Result<Vec<(RowPlace, CourseFields)>, UsageError> {
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -136,14 +116,14 @@ fn jsonl_rows(shown: &str, text: &str) -> Result<Vec<(RowPlace, CourseRow)>, Usa
         }
         let row_no = rows.len() + 1;
         let label = format!("{shown} row {row_no} (line {})", i + 1);
-        let row: CourseRow =
+        let row: CourseFields =
             serde_json::from_str(line).map_err(|e| UsageError(format!("{label}: {e}")))?;
         rows.push((RowPlace { row: row_no, label }, row));
     }
     Ok(rows)
 }
 
-fn toml_rows(shown: &str, text: &str) -> Result<Vec<(RowPlace, CourseRow)>, UsageError> {
+fn toml_rows(shown: &str, text: &str) -> Result<Vec<(RowPlace, CourseFields)>, UsageError> {
     // Each table alone, so an error names its course.
     let value: toml::Value =
         toml::from_str(text).map_err(|e| UsageError(format!("{shown}: {}", e.message())))?;
@@ -155,7 +135,7 @@ fn toml_rows(shown: &str, text: &str) -> Result<Vec<(RowPlace, CourseRow)>, Usag
     let mut rows = Vec::new();
     for (i, table) in tables.into_iter().enumerate() {
         let label = format!("{shown} course {}", i + 1);
-        let row: CourseRow = table
+        let row: CourseFields = table
             .try_into()
             .map_err(|e: toml::de::Error| UsageError(format!("{label}: {}", e.message())))?;
         rows.push((RowPlace { row: i + 1, label }, row));

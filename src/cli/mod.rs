@@ -3,7 +3,8 @@
 
 mod args;
 mod batch;
-pub mod courses;
+pub mod course_file;
+mod fields;
 mod outline;
 mod plan;
 mod regenerate;
@@ -15,9 +16,10 @@ pub use self::args::{
     OutputArgs, RegenerateArgs, RunArgs, ServeArgs,
 };
 pub use self::batch::{BatchCourse, BatchPlan};
-pub use self::plan::{output_format, BenchPlan, DaemonPlan, GeneratePlan};
+pub use self::fields::{largest, CourseFields, CoursePlan, Naming, MAX_FIELD_CHARS};
+pub use self::plan::{output_format, BenchPlan, DaemonPlan, GeneratePlan, OutputPlan, RunPlan};
 pub use self::regenerate::RegeneratePlan;
-pub use self::serve::{CourseFields, ServePlan, MAX_FIELD_CHARS};
+pub use self::serve::{CourseBody, ServePlan};
 pub use self::usage::{UsageError, MAX_MODULES, MAX_TOPIC_CHARS};
 
 #[cfg(test)]
@@ -52,7 +54,7 @@ mod tests {
         let mut argv = vec!["syllabus", "bench", "X", "--backends", "vllm"];
         assert!(Cli::try_parse_from(std::mem::take(&mut argv)).is_err());
         assert_eq!(plan.strategies, [Strategy::Prefix, Strategy::Parallel]);
-        assert_eq!((plan.runs, plan.base.request.modules), (2, 8));
+        assert_eq!((plan.runs, plan.course.request.modules), (2, 8));
         for (argv, needle) in [
             (vec!["--parallel", "0"], "--parallel"),
             (vec!["--runs", "0"], "--runs"),
@@ -66,10 +68,10 @@ mod tests {
     #[test]
     fn defaults_are_a_parallel_markdown_run() {
         let plan = args(&["Marine Biology"]).unwrap();
-        assert_eq!(plan.strategy, Strategy::Parallel);
-        assert_eq!(plan.format, Format::Markdown);
-        assert_eq!(plan.model, None);
-        assert!(plan.threads >= 1);
+        assert_eq!(plan.run.strategy, Strategy::Parallel);
+        assert_eq!(plan.out.format, Format::Markdown);
+        assert_eq!(plan.run.model, None);
+        assert!(plan.run.threads >= 1);
     }
 
     #[test]

@@ -1,22 +1,17 @@
 //! Checked settings: every command-line value is checked once here, with the flag named in
 //! the message, into a plan the run trusts.
 
-use std::fmt::Display;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::args::{BenchArgs, DaemonArgs, GenerateArgs, OutputArgs, RunArgs, DEFAULT_SEED};
-use super::outline;
-use super::usage::{UsageError, MAX_MODULES, MAX_TOPIC_CHARS};
-use crate::course::{CourseRequest, GivenOutline};
+use super::args::{BenchArgs, DaemonArgs, GenerateArgs, RunArgs, DEFAULT_SEED};
+use super::fields::{CourseFields, CoursePlan, Naming};
+use super::usage::{within, UsageError, MAX_MODULES};
 use crate::engine::{ollama, openai, BackendKind, Sampling, Strategy};
-use crate::language::{self, LanguageChoice};
 use crate::render::Format;
 
 /// The OpenAI-compatible server when neither `--base-url` nor `OPENAI_BASE_URL` says.
 const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080/v1";
-/// Modules when neither `--modules` nor `--outline` says.
-const DEFAULT_MODULES: usize = 6;
 /// Daemon calls in flight when `--parallel` is not given.
 const DEFAULT_PARALLEL: usize = 1;
 /// Per-call limit on a daemon when `--call-timeout-secs` is not given.
@@ -37,11 +32,11 @@ pub struct DaemonPlan {
     pub call_timeout: Duration,
 }
 
-/// Checked settings of a generate run.
+/// The run's own settings, checked once: which model on which backend, sampled how, with
+/// how many threads and how much memory, reported how. Shared by every command that runs
+/// courses; a course's own fields are apart (`CoursePlan`).
 #[derive(Debug, Clone)]
-pub struct GeneratePlan {
-    /// What to write.
-    pub request: CourseRequest,
+pub struct RunPlan {
     /// Model path or alias; `None` is the packed model, else the default alias.
     pub model: Option<String>,
     /// Sampling settings.
@@ -56,12 +51,6 @@ pub struct GeneratePlan {
     pub strategy: Strategy,
     /// Fail rather than keep a reply marked for review.
     pub strict: bool,
-    /// Output format.
-    pub format: Format,
-    /// Output file, or stdout.
-    pub output: Option<PathBuf>,
-    /// Timing record file.
-    pub timings: Option<PathBuf>,
     /// No report on stderr.
     pub quiet: bool,
     /// No downloads.
@@ -70,28 +59,94 @@ pub struct GeneratePlan {
     pub slow_call_secs: f64,
     /// Backend.
     pub backend: BackendKind,
-    /// Daemon settings (Ollama backend).
+    /// Daemon settings.
     pub daemon: DaemonPlan,
-    /// The language written in, and why.
-    pub language: LanguageChoice,
 }
 
-impl GeneratePlan {
-    /// How the pipeline runs.
-    pub fn settings(&self) -> crate::pipeline::RunSettings {
+impl RunPlan {
+    /// How the pipeline runs a course with `seed`.
+    pub fn settings(&self, seed: u32) -> crate::pipeline::RunSettings {
         crate::pipeline::RunSettings {
             strategy: self.strategy,
-            seed: self.seed,
+            seed,
             strict: self.strict,
         }
     }
+}
+
+/// What a run falls back on where a flag is absent: generate's defaults, or what a saved
+/// syllabus recorded (`regenerate`).
+#[derive(Debug, Clone)]
+pub(super) struct Fallback {
+    /// Seed.
+    pub seed: u32,
+    /// Model path or alias.
+    pub model: Option<String>,
+    /// Backend.
+    pub backend: BackendKind,
+}
+
+impl Fallback {
+    /// A new run's: seed 42, the packed or default model, in process.
+    pub const NEW: Self = Self {
+        seed: DEFAULT_SEED,
+        model: None,
+        backend: BackendKind::Llama,
+    };
+}
+
+/// Where a run's syllabus and timing record go.
+#[derive(Debug, Clone)]
+pub struct OutputPlan {
+    /// Output format.
+    pub format: Format,
+    /// Output file, or stdout.
+    pub output: Option<PathBuf>,
+    /// Timing record file.
+    pub timings: Option<PathBuf>,
+}
+
+impl OutputPlan {
+    /// Checked: the record never replaces the syllabus.
+    pub(super) fn new(
+        format: Format,
+        output: Option<PathBuf>,
+        timings: Option<PathBuf>,
+    ) -> Result<Self, UsageError> {
+        if let (Some(o), Some(t)) = (&output, &timings) {
+            if same_path(o, t) {
+                return Err(UsageError(format!(
+                    "-o and --timings both name {}; the timing record would replace the syllabus",
+                    o.display()
+                )));
+            }
+        }
+        Ok(Self {
+            format,
+            output,
+            timings,
+        })
+    }
+}
+
+/// Checked settings of a generate run.
+#[derive(Debug, Clone)]
+pub struct GeneratePlan {
+    /// How the model runs.
+    pub run: RunPlan,
+    /// What to write.
+    pub course: CoursePlan,
+    /// Where it goes.
+    pub out: OutputPlan,
 }
 
 /// Checked settings of a bench.
 #[derive(Debug, Clone)]
 pub struct BenchPlan {
     /// Settings shared by every run (its strategy and backend are replaced per row).
-    pub base: GeneratePlan,
+    pub run: RunPlan,
+    /// The course every run writes.
+    pub course: CoursePlan,
     /// Timed runs per combination.
     pub runs: usize,
     /// Strategies; the first is the baseline.
@@ -108,22 +163,6 @@ pub struct BenchPlan {
     pub svg: Option<PathBuf>,
 }
 
-/// `value` if within `lo..=hi`, else an error naming `flag`.
-pub(super) fn within<T: PartialOrd + Display>(
-    flag: &str,
-    value: T,
-    lo: T,
-    hi: T,
-) -> Result<T, UsageError> {
-    if value >= lo && value <= hi {
-        Ok(value)
-    } else {
-        Err(UsageError(format!(
-            "{flag} must be between {lo} and {hi}, not {value}"
-        )))
-    }
-}
-
 /// `value` if above 0 and at most `hi` (and a number), else an error naming `flag`.
 fn positive(flag: &str, value: f64, hi: f64) -> Result<f64, UsageError> {
     if value > 0.0 && value <= hi {
@@ -132,16 +171,6 @@ fn positive(flag: &str, value: f64, hi: f64) -> Result<f64, UsageError> {
         Err(UsageError(format!(
             "{flag} must be above 0 and at most {hi}, not {value}"
         )))
-    }
-}
-
-fn optional_text(flag: &str, value: &Option<String>) -> Result<Option<String>, UsageError> {
-    match value.as_deref().map(str::trim) {
-        None => Ok(None),
-        Some("") => Err(UsageError(format!(
-            "{flag} is empty; leave it out or give a value"
-        ))),
-        Some(v) => Ok(Some(v.to_string())),
     }
 }
 
@@ -233,30 +262,14 @@ impl DaemonArgs {
 }
 
 impl RunArgs {
-    /// Checks the run settings into a plan for `request`, written as `out` says; `seed` and
-    /// `model` are the defaults when the flags are absent.
-    pub(super) fn plan(
-        &self,
-        (request, language): (CourseRequest, LanguageChoice),
-        (format, output): (Format, Option<PathBuf>),
-        (seed, model, backend): (u32, Option<String>, BackendKind),
-    ) -> Result<GeneratePlan, UsageError> {
-        let backend = self.backend.unwrap_or(backend);
+    /// Checks the run settings once; `fallback` stands in for absent flags.
+    pub(super) fn plan(&self, fallback: Fallback) -> Result<RunPlan, UsageError> {
+        let backend = self.backend.unwrap_or(fallback.backend);
         backend_enabled(backend)?;
-        if let (Some(o), Some(t)) = (&output, &self.timings) {
-            if same_path(o, t) {
-                return Err(UsageError(format!(
-                    "-o and --timings both name {}; the timing record would replace the syllabus",
-                    o.display()
-                )));
-            }
-        }
-        Ok(GeneratePlan {
-            request,
-            language,
-            model: self.model_spec()?.or(model),
+        Ok(RunPlan {
+            model: self.model_spec()?.or(fallback.model),
             sampling: self.sampling()?,
-            seed: self.seed.unwrap_or(seed),
+            seed: self.seed.unwrap_or(fallback.seed),
             threads: within(
                 "--threads",
                 self.threads.unwrap_or_else(num_cpus::get_physical),
@@ -271,9 +284,6 @@ impl RunArgs {
             )?,
             strategy: self.strategy,
             strict: self.strict,
-            format,
-            output,
-            timings: self.timings.clone(),
             quiet: self.quiet,
             offline: self.offline,
             slow_call_secs: positive("--slow-call-secs", self.slow_call_secs, 86_400.0)?,
@@ -338,87 +348,35 @@ pub fn output_format(
 impl GenerateArgs {
     /// Checks every value once; the run trusts the result.
     pub fn plan(&self) -> Result<GeneratePlan, UsageError> {
-        let given = self.outline.as_deref().map(outline::read).transpose()?;
-        let modules = match (&given, self.modules) {
-            (Some(g), Some(m)) if m != g.modules.len() => {
-                return Err(UsageError(format!(
-                    "--modules {m} disagrees with --outline, which lists {} modules; leave --modules out",
-                    g.modules.len()
-                )))
-            }
-            (Some(g), _) => g.modules.len(),
-            (None, m) => m.unwrap_or(DEFAULT_MODULES),
-        };
-        let request = self.request(modules, given)?;
+        let course = self.course.check(Naming::Flags, MAX_MODULES)?;
         let out = &self.out;
         let format = output_format(out.format, out.output.as_deref(), Format::Markdown)?;
-        let defaults = (DEFAULT_SEED, None, BackendKind::Llama);
-        self.run
-            .plan(request, (format, out.output.clone()), defaults)
-    }
-
-    fn request(
-        &self,
-        modules: usize,
-        outline: Option<GivenOutline>,
-    ) -> Result<(CourseRequest, LanguageChoice), UsageError> {
-        let topic = self.topic.split_whitespace().collect::<Vec<_>>().join(" ");
-        if topic.is_empty() {
-            return Err(UsageError("the topic is empty; say what the course is about, e.g. \"Introduction to Marine Biology\"".into()));
-        }
-        if topic.chars().count() > MAX_TOPIC_CHARS {
-            return Err(UsageError(format!(
-                "the topic is longer than {MAX_TOPIC_CHARS} characters; shorten it"
-            )));
-        }
-        let flag = self.language.as_deref().map(str::trim);
-        if flag == Some("") {
-            return Err(UsageError(
-                "--language is empty; e.g. --language English".into(),
-            ));
-        }
-        let language = language::choose(flag, &topic);
-        let request = CourseRequest {
-            modules: within("--modules", modules, 1, MAX_MODULES)?,
-            audience: optional_text("--audience", &self.audience)?,
-            level: optional_text("--level", &self.level)?,
-            weeks: self
-                .weeks
-                .map(|w| within("--weeks", w, 1, 104))
-                .transpose()?,
-            language: language.name.clone(),
-            topic,
-            outline,
-        };
-        Ok((request, language))
+        Ok(GeneratePlan {
+            run: self.run.plan(Fallback::NEW)?,
+            course,
+            out: OutputPlan::new(format, out.output.clone(), self.run.timings.clone())?,
+        })
     }
 }
 
 impl BenchArgs {
     /// Checks every value once, with generate's defaults for the rest.
     pub fn plan(&self) -> Result<BenchPlan, UsageError> {
-        let base = GenerateArgs {
+        let course = CourseFields {
             topic: self.topic.clone(),
             modules: Some(self.modules),
-            outline: None,
-            audience: None,
-            level: None,
-            weeks: None,
-            language: None,
-            out: OutputArgs {
-                format: Some(Format::Json),
-                output: None,
-            },
-            run: RunArgs {
-                model: self.model.clone(),
-                seed: Some(self.seed),
-                threads: self.threads,
-                daemon: self.daemon.clone(),
-                offline: self.offline,
-                ..RunArgs::defaults()
-            },
+            ..CourseFields::default()
         }
-        .plan()?;
+        .check(Naming::Flags, MAX_MODULES)?;
+        let run = RunArgs {
+            model: self.model.clone(),
+            seed: Some(self.seed),
+            threads: self.threads,
+            daemon: self.daemon.clone(),
+            offline: self.offline,
+            ..RunArgs::defaults()
+        }
+        .plan(Fallback::NEW)?;
         let runs = within("--runs", self.runs, 1, 100)?;
         let mut strategies = self.strategies.clone();
         strategies.dedup();
@@ -452,7 +410,8 @@ impl BenchArgs {
             None => None,
         };
         Ok(BenchPlan {
-            base,
+            run,
+            course,
             runs,
             strategies,
             backends,

@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use super::args::RegenerateArgs;
-use super::plan::{output_format, GeneratePlan};
+use super::fields::CoursePlan;
+use super::plan::{output_format, Fallback, OutputPlan, RunPlan};
 use super::usage::UsageError;
 use crate::course::{Syllabus, PROVENANCE_FORMAT};
 use crate::engine::BackendKind;
@@ -18,8 +19,12 @@ use crate::render::Format;
 /// Checked settings of a regenerate run.
 #[derive(Debug, Clone)]
 pub struct RegeneratePlan {
-    /// The original request and model, with this run's sampling and output.
-    pub base: GeneratePlan,
+    /// The original model, with this run's sampling.
+    pub run: RunPlan,
+    /// The original course.
+    pub course: CoursePlan,
+    /// Where the syllabus goes (always a file).
+    pub out: OutputPlan,
     /// The syllabus file read.
     pub file: PathBuf,
     /// Modules to write again, 0-based, ascending.
@@ -91,13 +96,18 @@ impl RegenerateArgs {
             .unwrap_or_else(|| p.model.name.clone());
         // Another seed than the first run's, so the module comes out differently.
         let seed = p.seed.wrapping_add(1);
-        let base = self.run.plan(
-            (p.request.clone(), language),
-            (format, Some(output)),
-            (seed, Some(model), backend),
-        )?;
+        let run = self.run.plan(Fallback {
+            seed,
+            model: Some(model),
+            backend,
+        })?;
         Ok(RegeneratePlan {
-            base,
+            run,
+            course: CoursePlan {
+                request: p.request.clone(),
+                language,
+            },
+            out: OutputPlan::new(format, Some(output), self.run.timings.clone())?,
             file: self.file.clone(),
             modules,
             note,

@@ -3,24 +3,19 @@
 
 use std::net::{SocketAddr, ToSocketAddrs as _};
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
-use super::args::{GenerateArgs, OutputArgs, RunArgs, ServeArgs};
-use super::plan::{within, GeneratePlan};
-use super::usage::{UsageError, MAX_MODULES};
+use super::args::ServeArgs;
+use super::fields::{CourseFields, CoursePlan, Naming};
+use super::plan::{Fallback, RunPlan};
+use super::usage::{within, UsageError, MAX_MODULES};
 use crate::engine::BackendKind;
-use crate::render::Format;
-
-/// Longest audience, level or language a request may give, in characters.
-pub const MAX_FIELD_CHARS: usize = 200;
 
 /// Checked settings of a server.
 #[derive(Debug, Clone)]
 pub struct ServePlan {
-    /// The server's own run settings (model, sampling, threads...), as a plan.
-    pub base: GeneratePlan,
-    /// The flags every request's plan starts from.
-    pub run: RunArgs,
+    /// How the model runs, for every request.
+    pub run: RunPlan,
     /// Where to listen.
     pub listen: SocketAddr,
     /// The secret requests must carry, if any.
@@ -33,28 +28,43 @@ pub struct ServePlan {
     pub max_modules: usize,
 }
 
-/// The course a client asks for: generate's arguments, by name (`POST /api/syllabus`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CourseFields {
-    /// Subject of the course.
-    pub topic: String,
-    /// Modules [default: 6].
-    pub modules: Option<usize>,
-    /// Intended learners.
-    pub audience: Option<String>,
-    /// Level.
-    pub level: Option<String>,
-    /// Length in weeks.
-    pub weeks: Option<u32>,
-    /// Language to write in.
-    pub language: Option<String>,
-    /// Seed [default: the server's]. (Scheduling is the server's: its courses share one
-    /// engine's batches.)
+/// A client's request for a course (`POST /api/syllabus`, the page's form): the course's
+/// fields, and how this request runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CourseBody {
+    /// The course (a server reads no outline file: `outline` is refused).
+    pub course: CourseFields,
+    /// Seed [default: the server's].
     pub seed: Option<u32>,
     /// Progress as server-sent events instead of one reply at the end.
-    #[serde(default)]
     pub stream: bool,
+}
+
+impl<'de> Deserialize<'de> for CourseBody {
+    /// The course's own keys, plus `seed` and `stream`; any other key is refused.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut map = serde_json::Map::deserialize(d)?;
+        let seed = map
+            .remove("seed")
+            .map(serde_json::from_value::<Option<u32>>)
+            .transpose()
+            .map_err(D::Error::custom)?
+            .flatten();
+        let stream = map
+            .remove("stream")
+            .map(serde_json::from_value::<bool>)
+            .transpose()
+            .map_err(D::Error::custom)?
+            .unwrap_or(false);
+        let course =
+            CourseFields::deserialize(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
+        Ok(Self {
+            course,
+            seed,
+            stream,
+        })
+    }
 }
 
 impl ServeArgs {
@@ -94,24 +104,12 @@ impl ServeArgs {
                 "--timings has no use here: every request gets its own timing record".into(),
             ));
         }
-        let base = GenerateArgs {
-            topic: "server".into(),
-            modules: Some(1),
-            outline: None,
-            audience: None,
-            level: None,
-            weeks: None,
-            language: None,
-            out: json_out(),
-            run: self.run.clone(),
-        }
-        .plan()?;
-        if base.backend != BackendKind::Llama && self.run.daemon.parallel.is_none() {
+        let run = self.run.plan(Fallback::NEW)?;
+        if run.backend != BackendKind::Llama && self.run.daemon.parallel.is_none() {
             tracing::info!("a daemon backend runs one call at a time unless --parallel says more");
         }
         Ok(ServePlan {
-            base,
-            run: self.run.clone(),
+            run,
             listen,
             token,
             concurrent: within("--concurrent", self.concurrent.unwrap_or(3), 1, 32)?,
@@ -126,51 +124,17 @@ impl ServeArgs {
     }
 }
 
-fn json_out() -> OutputArgs {
-    OutputArgs {
-        format: Some(Format::Json),
-        output: None,
-    }
-}
-
 impl ServePlan {
-    /// The plan of a run for `fields`, checked as generate checks its flags (messages name
-    /// the field, not a flag).
-    pub fn request(&self, fields: &CourseFields) -> Result<GeneratePlan, UsageError> {
-        let field = |e: UsageError| UsageError(e.0.replace("--", ""));
-        for (name, value) in [
-            ("audience", &fields.audience),
-            ("level", &fields.level),
-            ("language", &fields.language),
-        ] {
-            if value
-                .as_ref()
-                .is_some_and(|v| v.chars().count() > MAX_FIELD_CHARS)
-            {
-                return Err(UsageError(format!(
-                    "{name} is longer than {MAX_FIELD_CHARS} characters; shorten it"
-                )));
-            }
+    /// A request's course, checked as generate checks its flags (messages name the field),
+    /// and the seed it runs with.
+    pub fn course(&self, body: &CourseBody) -> Result<(CoursePlan, u32), UsageError> {
+        if body.course.outline.is_some() {
+            return Err(UsageError(
+                "outline: the server reads no files; give modules, or write the course with `syllabus generate --outline`".into(),
+            ));
         }
-        if let Some(m) = fields.modules {
-            within("modules", m, 1, self.max_modules)?;
-        }
-        let mut run = self.run.clone();
-        run.seed = fields.seed.or(run.seed);
-        run.quiet = true;
-        GenerateArgs {
-            topic: fields.topic.clone(),
-            modules: fields.modules,
-            outline: None,
-            audience: fields.audience.clone(),
-            level: fields.level.clone(),
-            weeks: fields.weeks,
-            language: fields.language.clone(),
-            out: json_out(),
-            run,
-        }
-        .plan()
-        .map_err(field)
+        let course = body.course.check(Naming::Fields, self.max_modules)?;
+        Ok((course, body.seed.unwrap_or(self.run.seed)))
     }
 }
 
@@ -210,11 +174,15 @@ mod tests {
         let ok = CourseFields {
             topic: "Urban Gardening".into(),
             modules: Some(3),
-            seed: Some(7),
             ..CourseFields::default()
         };
-        let p = plan.request(&ok).unwrap();
-        assert_eq!((p.request.modules, p.seed), (3, 7));
+        let body = |course: CourseFields| CourseBody {
+            course,
+            seed: Some(7),
+            stream: false,
+        };
+        let (p, seed) = plan.course(&body(ok.clone())).unwrap();
+        assert_eq!((p.request.modules, seed), (3, 7));
         for (fields, needle) in [
             (
                 CourseFields {
@@ -245,10 +213,23 @@ mod tests {
                 "audience is longer",
             ),
         ] {
-            let err = plan.request(&fields).unwrap_err().0;
+            let err = plan.course(&body(fields)).unwrap_err().0;
             assert!(err.contains(needle) && !err.contains("--"), "{err}");
         }
-        let unknown = serde_json::from_str::<CourseFields>(r#"{"topic":"X","outline":"a.txt"}"#);
-        assert!(unknown.is_err());
+        let unknown = serde_json::from_str::<CourseBody>(r#"{"topic":"X","colour":"red"}"#);
+        assert!(unknown.unwrap_err().to_string().contains("colour"));
+        let read: CourseBody =
+            serde_json::from_str(r#"{"topic":"X","seed":3,"stream":true,"weeks":4}"#).unwrap();
+        assert_eq!(
+            (read.seed, read.stream, read.course.weeks),
+            (Some(3), true, Some(4))
+        );
+        let outline: CourseBody =
+            serde_json::from_str(r#"{"topic":"X","outline":"a.txt"}"#).unwrap();
+        let err = plan.course(&outline).unwrap_err().0;
+        assert!(
+            err.starts_with("outline: the server reads no files"),
+            "{err}"
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! What makes a command line unusable, and the limits it is checked against.
 
+use std::fmt::Display;
+
 /// Most modules a syllabus may have.
 pub const MAX_MODULES: usize = 24;
 /// Longest topic, in characters.
@@ -8,3 +10,19 @@ pub const MAX_TOPIC_CHARS: usize = 300;
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// `value` if within `lo..=hi`, else an error naming `flag`.
+pub fn within<T: PartialOrd + Display>(
+    flag: &str,
+    value: T,
+    lo: T,
+    hi: T,
+) -> Result<T, UsageError> {
+    if value >= lo && value <= hi {
+        Ok(value)
+    } else {
+        Err(UsageError(format!(
+            "{flag} must be between {lo} and {hi}, not {value}"
+        )))
+    }
+}

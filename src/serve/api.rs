@@ -20,7 +20,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use super::auth::Auth;
 use super::error::ApiError;
 use super::jobs::{Event, Jobs, Refused, Ticket, Work, STOPPING};
-use crate::cli::{CourseFields, ServePlan, MAX_FIELD_CHARS};
+use crate::cli::{CourseBody, ServePlan, MAX_FIELD_CHARS};
 use crate::engine::EngineInfo;
 use crate::render::{self, Format};
 
@@ -61,13 +61,19 @@ pub async fn models(State(s): AppState, headers: HeaderMap) -> Result<Response, 
 /// Checks a course request and queues it.
 pub fn submit(
     s: &Shared,
-    fields: &CourseFields,
+    body: &CourseBody,
 ) -> Result<(Ticket, UnboundedReceiver<Event>), ApiError> {
-    let plan = s
+    let (course, seed) = s
         .plan
-        .request(fields)
+        .course(body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.0))?;
-    queue(s, Work::Course(Box::new(plan)))
+    queue(
+        s,
+        Work::Course {
+            course: Box::new(course),
+            seed,
+        },
+    )
 }
 
 /// Queues `work`, or says why not.
@@ -159,9 +165,9 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     s.auth.check(&headers)?;
-    let fields: CourseFields = body_json(body, false)?;
-    let (ticket, rx) = submit(&s, &fields)?;
-    reply(fields.stream, ticket, rx).await
+    let body: CourseBody = body_json(body, false)?;
+    let (ticket, rx) = submit(&s, &body)?;
+    reply(body.stream, ticket, rx).await
 }
 
 /// What `POST /api/syllabus/{id}/modules/{n}` may say.
@@ -292,7 +298,7 @@ pub async fn download(
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
     let name = format!(
         "{}.{}",
-        crate::cli::courses::slug(&done.syllabus.title),
+        crate::cli::course_file::slug(&done.syllabus.title),
         format.extension()
     );
     let disposition = if shown.inline && format == Format::Html {

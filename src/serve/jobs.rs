@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::cli::GeneratePlan;
-use crate::course::{Provenance, Syllabus};
+use crate::cli::CoursePlan;
+use crate::course::Syllabus;
+use crate::courses::{Runner, Start};
 use crate::engine::joint::{Seat, Seats, CANCELLED};
-use crate::engine::{Phase, Progress, Strategy};
-use crate::session::run_once;
+use crate::engine::{Phase, Progress};
 use crate::timing::{CallRecord, Clock, RunRecord};
 
 /// Finished syllabi kept for download.
@@ -89,8 +89,13 @@ impl Drop for Ticket {
 
 /// What a job writes.
 pub enum Work {
-    /// A whole course.
-    Course(Box<GeneratePlan>),
+    /// A whole course, with its seed.
+    Course {
+        /// The course, checked.
+        course: Box<CoursePlan>,
+        /// Its seed.
+        seed: u32,
+    },
     /// Module `index` (0-based) of a finished course again, steered by `note`.
     Module {
         /// The course.
@@ -124,8 +129,7 @@ struct State {
 pub struct Jobs {
     state: Mutex<State>,
     seats: Seats,
-    provenance: Provenance,
-    strategy: Strategy,
+    runner: Runner,
     queue_limit: usize,
 }
 
@@ -157,11 +161,10 @@ fn caught<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
 }
 
 impl Jobs {
-    /// Courses on `seats`, `concurrent` at once and `queue_limit` waiting; each syllabus
-    /// records `provenance` (with its own request, seed and strategy).
+    /// Courses written by `runner` on `seats`, `concurrent` at once and `queue_limit` waiting.
     pub fn new(
         seats: Seats,
-        (provenance, strategy): (Provenance, Strategy),
+        runner: Runner,
         (concurrent, queue_limit): (usize, usize),
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -170,8 +173,7 @@ impl Jobs {
                 ..State::default()
             }),
             seats,
-            provenance,
-            strategy,
+            runner,
             queue_limit,
         })
     }
@@ -247,25 +249,19 @@ impl Jobs {
         progress: &Relay,
     ) -> anyhow::Result<(Syllabus, RunRecord)> {
         match work {
-            Work::Course(plan) => {
-                let clock = Clock::new();
-                let (mut syllabus, record) =
-                    run_once(seat, plan, &clock, 0.0, progress, |_| Ok(()))?;
-                syllabus.provenance = Some(Provenance {
-                    request: plan.request.clone(),
-                    seed: plan.seed,
-                    strategy: plan.strategy.name().to_string(),
-                    ..self.provenance.clone()
-                });
-                Ok((syllabus, record))
+            Work::Course { course, seed } => {
+                let start = Start::now(Clock::new(), 0.0);
+                let draft = self.runner.write(seat, (course, *seed), start, progress)?;
+                Ok(draft.finish())
             }
             Work::Module { of, index, note } => {
                 // Another seed each time: the same module asked again reads differently.
                 let course_seed = of.syllabus.provenance.as_ref().map(|p| p.seed);
+                let run = self.runner.run();
                 let seed = course_seed
-                    .unwrap_or(self.provenance.seed)
+                    .unwrap_or(run.seed)
                     .wrapping_add((id as u32).wrapping_mul(7919));
-                let how = (self.strategy, seed);
+                let how = (run.strategy, seed);
                 let (indexes, note) = (&[*index][..], note.as_deref());
                 crate::regenerate::rewrite(seat, &of.syllabus, (indexes, note), how, progress)
             }

@@ -33,7 +33,8 @@ use self::api::{Shared, MAX_BODY};
 use self::auth::Auth;
 use self::error::ApiError;
 use self::jobs::Jobs;
-use crate::cli::{CourseFields, ServePlan};
+use crate::cli::ServePlan;
+use crate::courses::Runner;
 use crate::engine::joint::Table;
 use crate::progress::Reporter;
 use crate::session::Session;
@@ -50,23 +51,19 @@ pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", plan.listen))?;
     let addr = listener.local_addr()?;
     listener.set_nonblocking(true)?;
-    let base = &plan.base;
-    let reporter = Reporter::new(!base.quiet, base.slow_call_secs);
-    let session = Session::open(base, &reporter)?;
-    let mut engine = session.engine(base, Clock::new(), &reporter)?;
+    let run = &plan.run;
+    let reporter = Reporter::new(!run.quiet, run.slow_call_secs);
+    let session = Session::open(run, &reporter)?;
+    let mut engine = session.engine(run, Clock::new(), &reporter)?;
     reporter.finish();
-    let widest = CourseFields {
-        topic: "sizing".into(),
-        modules: Some(plan.max_modules),
-        ..CourseFields::default()
-    };
-    let widest = plan.request(&widest)?.request;
-    crate::pipeline::reserve(engine.as_mut(), &widest, base.strategy, plan.concurrent)?;
+    // Memory for the largest course a request may ask for, that many at once.
+    let widest = crate::cli::largest(plan.max_modules);
+    crate::pipeline::reserve(engine.as_mut(), &widest, run.strategy, plan.concurrent)?;
     let table = Table::new(engine.info());
     let shared = Arc::new(Shared {
         jobs: Jobs::new(
             table.seats().clone(),
-            (session.provenance(base)?, base.strategy),
+            Runner::new(&session, run)?,
             (plan.concurrent, plan.queue),
         ),
         auth: Auth::new(plan.token.as_deref()),
@@ -82,7 +79,7 @@ pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
             seats.close();
             served
         })?;
-    if !base.quiet {
+    if !run.quiet {
         let reach = if plan.token.is_some() {
             " (with its token)"
         } else {
@@ -95,13 +92,13 @@ pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
     }
     // The one line on stdout: where the server is, once it answers.
     crate::output::write_stdout(format!("http://{addr}/\n").as_bytes())?;
-    let engine_result = table.serve_open(engine.as_mut(), base.strategy);
+    let engine_result = table.serve_open(engine.as_mut(), run.strategy);
     let http_result = http
         .join()
         .map_err(|_| anyhow::anyhow!("the HTTP thread panicked"))?;
     engine_result?;
     http_result?;
-    if !base.quiet {
+    if !run.quiet {
         say("stopped");
     }
     Ok(())

@@ -14,7 +14,7 @@ use minijinja::{context, Environment};
 
 use super::api::{outcome, submit, Shared};
 use super::auth::{self, COOKIE};
-use crate::cli::CourseFields;
+use crate::cli::{CourseBody, CourseFields};
 
 const TEMPLATE: &str = include_str!("page.html");
 
@@ -31,7 +31,7 @@ fn render(s: &Shared, status: StatusCode, extra: minijinja::Value) -> Response {
                 model => s.engine.model,
                 max_modules => s.plan.max_modules,
                 modules => FORM_MODULES.min(s.plan.max_modules),
-                seed => s.plan.base.seed,
+                seed => s.plan.run.seed,
                 ..extra
             })
         });
@@ -92,19 +92,22 @@ fn number<T: std::str::FromStr>(
     }
 }
 
-fn fields(form: &HashMap<String, String>) -> Result<CourseFields, String> {
+fn fields(form: &HashMap<String, String>) -> Result<CourseBody, String> {
     let text = |k: &str| {
         form.get(k)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
-    Ok(CourseFields {
-        topic: form.get("topic").cloned().unwrap_or_default(),
-        modules: number(form, "modules")?,
-        audience: text("audience"),
-        level: text("level"),
-        weeks: number(form, "weeks")?,
-        language: text("language"),
+    Ok(CourseBody {
+        course: CourseFields {
+            topic: form.get("topic").cloned().unwrap_or_default(),
+            modules: number(form, "modules")?,
+            audience: text("audience"),
+            level: text("level"),
+            weeks: number(form, "weeks")?,
+            language: text("language"),
+            outline: None,
+        },
         seed: number(form, "seed")?,
         stream: false,
     })
