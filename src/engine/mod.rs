@@ -26,6 +26,32 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::timing::CallRecord;
+
+/// Why an engine ended a course's calls without their outputs; callers match it by type
+/// (`anyhow::Error::downcast_ref`), never by its text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The course was abandoned (its client went away): its calls were cut.
+    #[error("cancelled")]
+    Cancelled,
+    /// The server is stopping: every course in flight ends.
+    #[error("the server is stopping")]
+    Stopping,
+    /// The engine failed under every course on it (a decode, memory, a daemon gone).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl EngineError {
+    /// Whether `error` is a course ended on purpose (cancelled, or the server stopping),
+    /// not a failure.
+    pub fn is_ended(error: &anyhow::Error) -> bool {
+        matches!(
+            error.downcast_ref::<Self>(),
+            Some(Self::Cancelled | Self::Stopping)
+        )
+    }
+}
 pub use crate::timing::{BatchStats, EngineInfo, Finish, Phase};
 
 /// Model asked of a daemon when `--model` is not given (the old set-up's model).

@@ -15,8 +15,40 @@ use crate::timing::CallRecord;
 pub const ATTEMPTS: u32 = 5;
 
 /// What the end of a call's attempts says when nothing could be used.
-pub const TOO_SMALL: &str = "this model may be too small for the request: try a larger one \
+const TOO_SMALL: &str = "this model may be too small for the request: try a larger one \
      (--model, see `syllabus models list`), fewer modules, or another --seed";
+
+/// A call whose every attempt the content checks refused: the run ends with it. Callers
+/// match it by type (`anyhow::Error::downcast_ref`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// With `--strict`: no attempt passed every check.
+    #[error("{call} was not valid after {ATTEMPTS} attempts: {last}")]
+    Strict {
+        /// The call, for people: "the outline", "module 2 (\"Swing\")".
+        call: String,
+        /// Why its last attempt was refused.
+        last: String,
+    },
+    /// No attempt gave anything usable, even to keep marked for review.
+    #[error("{call} gave nothing usable in {ATTEMPTS} attempts (last: {last}); {TOO_SMALL}")]
+    Unusable {
+        /// The call, for people.
+        call: String,
+        /// Why its last attempt was refused.
+        last: String,
+    },
+}
+
+impl Refused {
+    /// The end of `call`'s attempts, the last refused because of `last`.
+    pub fn new(strict: bool, call: String, last: String) -> Self {
+        match strict {
+            true => Self::Strict { call, last },
+            false => Self::Unusable { call, last },
+        }
+    }
+}
 
 /// The reply of a finished call, parsed and checked; or why not.
 pub(super) fn check<T>(

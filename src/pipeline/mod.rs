@@ -12,7 +12,7 @@ mod modules;
 mod outline;
 mod repeats;
 
-pub use self::attempts::ATTEMPTS;
+pub use self::attempts::{Refused, ATTEMPTS};
 use self::ctx::Ctx;
 pub use self::ctx::RunSettings;
 use self::modules::module_phase;
@@ -162,7 +162,8 @@ pub fn run(
 mod tests {
     use super::*;
     use crate::engine::{
-        CallOutput, ChatCall, ChatMessage, EngineInfo, Finish, FollowUp, NoProgress, Phase,
+        CallOutput, ChatCall, ChatMessage, EngineError, EngineInfo, Finish, FollowUp, NoProgress,
+        Phase,
     };
     use crate::timing::{CallMarks, CallTokens};
 
@@ -174,6 +175,8 @@ mod tests {
         repeat: bool,
         /// What every module call answers instead of a valid reply.
         module_text: Option<&'static str>,
+        /// How a batch of item calls fails, if it does.
+        items_fail: Option<EngineError>,
     }
 
     /// A focus that runs to its 100-character limit with no clause to end on.
@@ -229,6 +232,9 @@ mod tests {
             follow_up: FollowUp<'_>,
         ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
             self.seen.extend(calls.iter().cloned());
+            if let (Some(why), Phase::Item) = (&self.items_fail, calls[0].phase) {
+                return Err(why.clone().into());
+            }
             let mut outputs = Vec::new();
             let mut queue: std::collections::VecDeque<ChatCall> = calls.iter().cloned().collect();
             while let Some(c) = queue.pop_front() {
@@ -294,6 +300,7 @@ mod tests {
             seen: Vec::new(),
             repeat,
             module_text,
+            items_fail: None,
         };
         let settings = RunSettings {
             strategy,
@@ -398,11 +405,19 @@ mod tests {
         assert!(out.syllabus.review[0].reason.contains("at least 2"));
 
         let (_, strict) = run_modules_answering(Some(ONE_TOPIC), true, how());
-        let err = format!("{:#}", strict.unwrap_err());
-        assert!(err.contains("was not valid after 5 attempts"), "{err}");
+        let err = strict.unwrap_err();
+        assert!(
+            matches!(err.downcast_ref(), Some(Refused::Strict { call, .. }) if call == "module 1 (\"Unit 1\")")
+        );
+        assert!(
+            format!("{err:#}").contains("was not valid after 5 attempts"),
+            "{err:#}"
+        );
 
         let (_, nothing) = run_modules_answering(Some("no JSON at all"), false, how());
-        let err = format!("{:#}", nothing.unwrap_err());
+        let err = nothing.unwrap_err();
+        assert!(matches!(err.downcast_ref(), Some(Refused::Unusable { .. })));
+        let err = format!("{err:#}");
         assert!(
             err.contains("gave nothing usable") && err.contains("--model"),
             "{err}"
@@ -436,5 +451,43 @@ mod tests {
             "{two:?}"
         );
         assert!(out.syllabus.review.is_empty());
+    }
+
+    #[test]
+    fn an_engine_failing_on_item_calls_costs_the_items_not_the_course() {
+        let request = CourseRequest {
+            topic: "Tides".into(),
+            modules: 2,
+            audience: None,
+            level: None,
+            weeks: None,
+            language: "English".into(),
+            outline: None,
+        };
+        let run_failing = |why: EngineError, strict: bool| {
+            let mut fake = Fake {
+                continues: Ok(()),
+                seen: Vec::new(),
+                repeat: false,
+                module_text: None,
+                items_fail: Some(why),
+            };
+            let settings = RunSettings {
+                strategy: Strategy::Parallel,
+                seed: 1,
+                strict,
+            };
+            run(&mut fake, &request, settings, &Clock::new(), &NoProgress)
+        };
+        let out = run_failing(EngineError::Failed("decode failed".into()), false).unwrap();
+        // Module 2 repeats module 1's three lists of two items: each kept and marked.
+        assert_eq!(out.syllabus.modules[1].content.topics, ["Moon", "Sun"]);
+        assert_eq!(out.syllabus.review.len(), 6);
+        assert!(out.syllabus.review[0]
+            .reason
+            .contains("no new item could be written"));
+        let cancelled = run_failing(EngineError::Cancelled, false).unwrap_err();
+        assert_eq!(cancelled.downcast_ref(), Some(&EngineError::Cancelled));
+        assert!(run_failing(EngineError::Failed("x".into()), true).is_err());
     }
 }

@@ -2,9 +2,7 @@
 //! checks regenerated as soon as it finishes; after the last attempt its lightest try is
 //! kept and marked for review (unless strict).
 
-use anyhow::bail;
-
-use super::attempts::{check, keep_lighter, salvage_of, ATTEMPTS, TOO_SMALL};
+use super::attempts::{check, keep_lighter, salvage_of, Refused, ATTEMPTS};
 use super::ctx::Ctx;
 use crate::engine::{BatchStats, ChatCall, Engine};
 use crate::prompt::Calls;
@@ -62,19 +60,8 @@ pub(super) fn module_phase(
                 kept.value
             }
             (None, None) => {
-                let title = &outline.modules[i].title;
-                if strict {
-                    bail!(
-                        "module {} (\"{title}\") was not valid after {ATTEMPTS} attempts: {}",
-                        i + 1,
-                        errors[i]
-                    );
-                }
-                bail!(
-                    "module {} (\"{title}\") gave nothing usable in {ATTEMPTS} attempts (last: {}); {TOO_SMALL}",
-                    i + 1,
-                    errors[i]
-                );
+                let call = format!("module {} (\"{}\")", i + 1, outline.modules[i].title);
+                return Err(Refused::new(strict, call, errors[i].clone()).into());
             }
         };
         done.push(reply);

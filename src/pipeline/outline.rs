@@ -3,7 +3,7 @@
 
 use anyhow::bail;
 
-use super::attempts::{until_valid_from, Attempts, Tries, ATTEMPTS, TOO_SMALL};
+use super::attempts::{until_valid_from, Attempts, Refused, Tries, ATTEMPTS};
 use super::ctx::Ctx;
 use crate::course::CourseRequest;
 use crate::engine::{Engine, Strategy};
@@ -63,12 +63,7 @@ fn write_outline(
             ctx.flag(None, &kept.flaws);
             Ok((kept.value, reply))
         }
-        Attempts::Failed(e) if ctx.strict => {
-            bail!("the model did not produce a valid outline in {ATTEMPTS} attempts: {e}")
-        }
-        Attempts::Failed(e) => bail!(
-            "no attempt of the outline gave anything usable in {ATTEMPTS} attempts (last: {e}); {TOO_SMALL}"
-        ),
+        Attempts::Failed(e) => Err(Refused::new(ctx.strict, "the outline".into(), e).into()),
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::attempts::{check, ATTEMPTS};
 use super::ctx::Ctx;
 use crate::content::Kind;
-use crate::engine::{BatchStats, ChatCall, Engine};
+use crate::engine::{BatchStats, ChatCall, Engine, EngineError};
 use crate::prompt::{item_bound, Calls, Repeat};
 use crate::reply::salvage::Flaw;
 use crate::reply::validate::ContentError;
@@ -105,34 +105,45 @@ pub(super) fn mend(
         .map(|n| builder.item(outline, &repeats[n], (n, 1)))
         .collect();
     let checker = ctx.checker;
-    let (outs, stats) =
-        engine.run_with_follow_ups(&batch, ctx.strategy, ctx.progress, &mut |call, out| {
-            let (n, repeat) = (call.index, &repeats[call.index]);
-            let parsed = check(out, |t| {
-                serde_json::from_str::<ItemReply>(t.trim())
-                    .map_err(|e| ContentError::Parse(e.to_string()))
-            })
-            .and_then(|r| {
-                checker
-                    .text(&r.item, Kind::Line, item_bound(repeat.field))
-                    .map_err(|why| ContentError::refused("item", &r.item, why).to_string())
-            })
-            .and_then(|text| match taken.insert(key(&text)) {
-                true => Ok(text),
-                false => Err(format!("\"{text}\" repeats another item too")),
-            });
-            match parsed {
-                Ok(text) => {
-                    new[n] = Some(text);
-                    None
-                }
-                Err(e) => {
-                    tracing::debug!(item = n + 1, attempt = call.attempt, error = %e, "item rejected");
-                    errors[n] = e;
-                    (call.attempt < ATTEMPTS).then(|| builder.item(outline, repeat, (n, call.attempt + 1)))
-                }
+    let ran = engine.run_with_follow_ups(&batch, ctx.strategy, ctx.progress, &mut |call, out| {
+        let (n, repeat) = (call.index, &repeats[call.index]);
+        let parsed = check(out, |t| {
+            serde_json::from_str::<ItemReply>(t.trim())
+                .map_err(|e| ContentError::Parse(e.to_string()))
+        })
+        .and_then(|r| {
+            checker
+                .text(&r.item, Kind::Line, item_bound(repeat.field))
+                .map_err(|why| ContentError::refused("item", &r.item, why).to_string())
+        })
+        .and_then(|text| match taken.insert(key(&text)) {
+            true => Ok(text),
+            false => Err(format!("\"{text}\" repeats another item too")),
+        });
+        match parsed {
+            Ok(text) => {
+                new[n] = Some(text);
+                None
             }
-        })?;
+            Err(e) => {
+                tracing::debug!(item = n + 1, attempt = call.attempt, error = %e, "item rejected");
+                errors[n] = e;
+                (call.attempt < ATTEMPTS)
+                    .then(|| builder.item(outline, repeat, (n, call.attempt + 1)))
+            }
+        }
+    });
+    let (outs, stats) = match ran {
+        Ok(ran) => ran,
+        // The modules are written: an engine that fails on these small calls costs the
+        // repeated items, not the course (unless it was ended on purpose, or --strict).
+        Err(e) if ctx.strict || EngineError::is_ended(&e) => return Err(e),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "repeated items could not be written anew");
+            apply(replies, &repeats, vec![None; repeats.len()], ctx);
+            return Ok(None);
+        }
+    };
     ctx.calls.extend(outs.into_iter().map(|o| o.record));
     apply(replies, &repeats, new, ctx);
     Ok(Some(stats))

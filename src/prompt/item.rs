@@ -105,7 +105,10 @@ mod tests {
         );
         let again = turn(&outline, &repeat, "English", 2);
         assert!(!again.contains("evolution"), "{again}");
-        assert!(first.ends_with(&again), "a later turn is the first one's end");
+        assert!(
+            first.ends_with(&again),
+            "a later turn is the first one's end"
+        );
         assert!(again.contains("module 2 (Swing: Swing era)") && again.contains(ITEM_AGAIN));
     }
 }

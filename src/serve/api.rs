@@ -19,7 +19,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::auth::Auth;
 use super::error::ApiError;
-use super::jobs::{Event, Jobs, Refused, Ticket, Work, STOPPING};
+use super::jobs::{Event, Jobs, Refused, Ticket, Work};
 use crate::cli::{CourseBody, ServePlan, MAX_FIELD_CHARS};
 use crate::engine::EngineInfo;
 use crate::render::{self, Format};
@@ -87,7 +87,10 @@ fn queue(s: &Shared, work: Work) -> Result<(Ticket, UnboundedReceiver<Event>), A
                 s.plan.queue
             ),
         ),
-        Refused::Closing => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, STOPPING),
+        Refused::Closing => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            crate::engine::EngineError::Stopping.to_string(),
+        ),
     })?;
     Ok((ticket, rx))
 }

@@ -12,14 +12,12 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::cli::CoursePlan;
 use crate::course::Syllabus;
 use crate::courses::{Runner, Start};
-use crate::engine::joint::{Seat, Seats, CANCELLED};
-use crate::engine::{Phase, Progress};
+use crate::engine::joint::{Seat, Seats};
+use crate::engine::{EngineError, Phase, Progress};
 use crate::timing::{CallRecord, Clock, RunRecord};
 
 /// Finished syllabi kept for download.
 const KEPT: usize = 64;
-/// What a course that the server's stop ended hears.
-pub const STOPPING: &str = "the server is stopping";
 
 /// What a client hears about its course, in order; `Done` or `Failed` ends it.
 #[derive(Debug, Clone, Serialize)]
@@ -307,15 +305,17 @@ impl Jobs {
                 }
                 Event::Done(Box::new((*done).clone()))
             }
-            Err(e) => {
-                let stopping = self.state().closing;
-                let message = match format!("{e:#}") {
-                    m if m.contains(CANCELLED) && stopping => STOPPING.into(),
-                    m if m.contains(CANCELLED) => CANCELLED.into(),
-                    m => m,
-                };
-                Event::Failed { message, stopping }
-            }
+            Err(e) => match e.downcast_ref::<EngineError>() {
+                // Ended on purpose: the reason alone, not the chain of contexts.
+                Some(why @ (EngineError::Cancelled | EngineError::Stopping)) => Event::Failed {
+                    message: why.to_string(),
+                    stopping: *why == EngineError::Stopping,
+                },
+                _ => Event::Failed {
+                    message: format!("{e:#}"),
+                    stopping: false,
+                },
+            },
         };
         let _ = job.events.send(event);
     }
@@ -330,7 +330,7 @@ impl Jobs {
             }
         } else if let Some(&group) = state.running.get(&id) {
             tracing::info!(course = id, "client went away; course cancelled");
-            self.seats.cancel(group);
+            self.seats.cancel(group, EngineError::Cancelled);
         }
     }
 
@@ -358,12 +358,12 @@ impl Jobs {
             state.closing = true;
             for w in state.queue.drain(..) {
                 let _ = w.events.send(Event::Failed {
-                    message: STOPPING.into(),
+                    message: EngineError::Stopping.to_string(),
                     stopping: true,
                 });
             }
             for &group in state.running.values() {
-                self.seats.cancel(group);
+                self.seats.cancel(group, EngineError::Stopping);
             }
         }
         while !self.state().running.is_empty() {

@@ -2,13 +2,10 @@
 //! does with them (calls joined to the run, finished calls routed to their pipelines,
 //! cancelled courses withdrawn).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
 
-use crate::engine::{Ask, CallOutput, ChatCall, ChatMessage};
-
-/// Why a cancelled course's calls end.
-pub const CANCELLED: &str = "cancelled";
+use crate::engine::{Ask, CallOutput, ChatCall, ChatMessage, EngineError};
 
 /// What a seat (or whoever holds `Seats`) asks of the table.
 pub(super) enum Request {
@@ -24,9 +21,10 @@ pub(super) enum Request {
     Leave {
         group: usize,
     },
-    /// The course of `group` is abandoned: its calls are cut, its pipeline told.
+    /// The course of `group` is abandoned: its calls are cut, its pipeline told `why`.
     Cancel {
         group: usize,
+        why: EngineError,
     },
     /// An open table ends once nothing runs.
     Close,
@@ -39,8 +37,8 @@ pub(super) enum Answer {
         output: Box<CallOutput>,
         next: Sender<Option<ChatCall>>,
     },
-    /// Every call of the seat's run has finished (or the engine failed, with why).
-    Done(Result<(), String>),
+    /// Every call of the seat's run has finished (or ended, with why).
+    Done(Result<(), EngineError>),
 }
 
 /// A seated pipeline's run in the open run.
@@ -57,8 +55,8 @@ pub(super) struct Host<'a> {
     /// Waits for calls while nothing is seated, until `Close`.
     pub open: bool,
     seats: HashMap<usize, SeatCalls>,
-    /// Groups cancelled and not yet left: their calls are refused.
-    cancelled: HashSet<usize>,
+    /// Groups cancelled and not yet left, with why: their calls are refused.
+    cancelled: HashMap<usize, EngineError>,
     on_leave: &'a mut dyn FnMut(usize) -> bool,
 }
 
@@ -74,7 +72,7 @@ impl<'a> Host<'a> {
             seated,
             open,
             seats: HashMap::new(),
-            cancelled: HashSet::new(),
+            cancelled: HashMap::new(),
             on_leave,
         }
     }
@@ -122,13 +120,13 @@ impl<'a> Host<'a> {
         }
     }
 
-    /// The course of `group` is abandoned: its pipeline hears so, its calls are withdrawn.
-    fn cancel(&mut self, group: usize, withdrawn: &mut Vec<usize>) {
+    /// The course of `group` is abandoned: its pipeline hears why, its calls are withdrawn.
+    fn cancel(&mut self, group: usize, why: EngineError, withdrawn: &mut Vec<usize>) {
         if let Some(seat) = self.seats.remove(&group) {
-            let _ = seat.answer.send(Answer::Done(Err(CANCELLED.into())));
+            let _ = seat.answer.send(Answer::Done(Err(why.clone())));
             withdrawn.push(group);
         }
-        self.cancelled.insert(group);
+        self.cancelled.insert(group, why);
     }
 
     /// New calls from the seats; waits for some when the engine is idle and a pipeline is
@@ -160,8 +158,8 @@ impl<'a> Host<'a> {
                     calls,
                     answer,
                 } => {
-                    if self.cancelled.contains(&group) {
-                        let _ = answer.send(Answer::Done(Err(CANCELLED.into())));
+                    if let Some(why) = self.cancelled.get(&group) {
+                        let _ = answer.send(Answer::Done(Err(why.clone())));
                         continue;
                     }
                     if calls.is_empty() {
@@ -179,10 +177,10 @@ impl<'a> Host<'a> {
                     new.extend(calls.into_iter().map(|c| ChatCall { group, ..c }));
                 }
                 Request::Leave { group } => self.leave(group, ask.withdrawn),
-                Request::Cancel { group } => {
+                Request::Cancel { group, why } => {
                     // Calls of the group not yet given to the engine go with it.
                     new.retain(|c| c.group != group);
-                    self.cancel(group, ask.withdrawn);
+                    self.cancel(group, why, ask.withdrawn);
                 }
                 Request::Close => self.open = false,
             }
@@ -192,8 +190,9 @@ impl<'a> Host<'a> {
     /// After the engine failed: the calls waiting now are answered with `why`; unless the
     /// table stays open, so are those to come, until every pipeline has left.
     pub fn fail_all(&mut self, why: &str) {
+        let failed = || EngineError::Failed(why.to_string());
         for (_, seat) in self.seats.drain() {
-            let _ = seat.answer.send(Answer::Done(Err(why.to_string())));
+            let _ = seat.answer.send(Answer::Done(Err(failed())));
         }
         let mut withdrawn = Vec::new();
         while self.seated > 0 && !self.open {
@@ -202,7 +201,7 @@ impl<'a> Host<'a> {
             };
             match request {
                 Request::Run { answer, .. } => {
-                    let _ = answer.send(Answer::Done(Err(why.to_string())));
+                    let _ = answer.send(Answer::Done(Err(failed())));
                 }
                 Request::Continues { answer, .. } => {
                     let _ = answer.send(Err(why.to_string()));

@@ -16,14 +16,13 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
 
-pub use self::host::CANCELLED;
 use self::host::{Answer, Host, Request};
 
 use anyhow::anyhow;
 
 use super::{
-    Ask, BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineInfo, FollowUp, Phase,
-    Progress, Strategy,
+    Ask, BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineError, EngineInfo, FollowUp,
+    Phase, Progress, Strategy,
 };
 
 /// The owner's side: seats pipelines and serves their calls.
@@ -56,9 +55,9 @@ impl Seats {
     }
 
     /// Abandons the course of `group`: its running calls are cut, its pipeline's engine
-    /// calls fail with `CANCELLED` until its seat leaves.
-    pub fn cancel(&self, group: usize) {
-        let _ = self.to_table.send(Request::Cancel { group });
+    /// calls fail with `why` (`EngineError::Cancelled` or `Stopping`) until its seat leaves.
+    pub fn cancel(&self, group: usize, why: EngineError) {
+        let _ = self.to_table.send(Request::Cancel { group, why });
     }
 
     /// Ends an open table once nothing runs (`Table::serve_open` returns).
@@ -213,7 +212,7 @@ impl Engine for Seat {
                     outputs.push((at, *output));
                 }
                 Answer::Done(outcome) => {
-                    outcome.map_err(anyhow::Error::msg)?;
+                    outcome?;
                     outputs.sort_by_key(|(at, _)| *at);
                     let outputs = outputs.into_iter().map(|(_, o)| o).collect();
                     return Ok((outputs, BatchStats::default()));
@@ -333,8 +332,8 @@ mod tests {
                     .map(|(outs, _)| outs[0].text.clone())
             };
             let (mut a, mut b) = (seats.seat(0), seats.seat(1));
-            seats.cancel(0);
-            let cancelled = run(&mut a).unwrap_err().to_string();
+            seats.cancel(0, EngineError::Stopping);
+            let cancelled = run(&mut a).unwrap_err();
             let other = run(&mut b).unwrap();
             drop(a);
             // The group is free again once its seat left.
@@ -344,7 +343,11 @@ mod tests {
         });
         table.serve_open(&mut engine, Strategy::Parallel).unwrap();
         let (cancelled, other, again) = client.join().unwrap();
-        assert!(cancelled.contains(CANCELLED), "{cancelled}");
+        assert_eq!(
+            cancelled.downcast_ref::<EngineError>(),
+            Some(&EngineError::Stopping)
+        );
+        assert!(EngineError::is_ended(&cancelled));
         assert_eq!((other.as_str(), again.as_str()), ("1/0/1", "0/0/1"));
     }
 }
