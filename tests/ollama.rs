@@ -212,7 +212,7 @@ fn invalid_json_is_retried_then_fails() {
     let server = FakeOllama::start(&["qwen:latest"], Fault::InvalidJson, NO_DELAY);
     let dir = tempfile::tempdir().unwrap();
     let out = ollama(dir.path(), &server.url, &[]);
-    assert_fails(&out, 1, "gave anything usable in 5 attempts");
+    assert_fails(&out, 1, "the outline gave nothing usable in 5 attempts");
     assert_eq!(server.chats().len(), 5);
 }
 

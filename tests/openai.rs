@@ -169,7 +169,7 @@ fn cut_streams_timeouts_bad_json_and_no_server_fail_with_a_reason() {
     assert_fails(
         &openai(dir.path(), &bad.url, &[]),
         1,
-        "gave anything usable in 5 attempts",
+        "the outline gave nothing usable in 5 attempts",
     );
     for fault in [Fault::EndlessModels, Fault::EndlessError] {
         let endless = FakeOpenAi::start(&["m"], fault);

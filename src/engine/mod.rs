@@ -19,6 +19,8 @@ pub mod openai;
 #[cfg(not(feature = "openai"))]
 #[path = "openai_off.rs"]
 pub mod openai;
+#[cfg(any(feature = "ollama", feature = "openai"))]
+pub mod remote;
 pub mod schedule;
 pub mod stream;
 

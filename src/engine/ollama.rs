@@ -11,13 +11,13 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::{json, Value};
 
-use super::http::{self, CallError, TRIES};
+use super::http::{self, CallError};
+use super::remote::{self, Protocol, Reply, Step};
 use super::{
     BatchStats, CallOutput, ChatCall, Engine, EngineInfo, Finish, FollowUp, Progress, Sampling,
     Strategy,
 };
-use crate::report::call_label;
-use crate::timing::{CallMarks, CallRecord, CallTokens, Clock, ServerTiming};
+use crate::timing::{CallRecord, CallTokens, Clock, ServerTiming};
 
 /// Whether this build has the backend (its twin, `ollama_off.rs`, says how to get it).
 pub fn check_enabled() -> Result<(), &'static str> {
@@ -188,118 +188,6 @@ impl OllamaEngine {
         })
     }
 
-    /// One try of one call: send, then read the stream to its `done` line.
-    async fn try_call(
-        &self,
-        call: &ChatCall,
-        marks: &mut CallMarks,
-        progress: &dyn Progress,
-    ) -> Result<(String, usize, Value), CallError> {
-        let resp = self
-            .client
-            .post(self.endpoint("/api/chat"))
-            .header("content-type", "application/json")
-            .body(self.request_body(call).to_string())
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_connect() {
-                    CallError::Fatal(self.not_running(e))
-                } else {
-                    CallError::Retry(e.without_url().to_string())
-                }
-            })?;
-        let status = resp.status();
-        if !status.is_success() {
-            let body = http::error_text(resp).await;
-            let message = serde_json::from_str::<Value>(&body)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_string))
-                .unwrap_or_else(|| body.trim().to_string());
-            return Err(match status.as_u16() {
-                404 => CallError::Fatal(anyhow!(
-                    "Ollama does not have the model `{}` ({message}); run `ollama pull {}`",
-                    self.opts.model,
-                    self.opts.model
-                )),
-                400 if !self.schema_refused.get() => CallError::FormatRefused(message),
-                500..=599 => CallError::Retry(format!("{status}: {message}")),
-                _ => CallError::Fatal(anyhow!("Ollama answered {status}: {message}")),
-            });
-        }
-        self.read_stream(resp, call, marks, progress).await
-    }
-
-    /// Reads a streamed reply to its `done` line: the text, the pieces, and the last line.
-    async fn read_stream(
-        &self,
-        mut resp: reqwest::Response,
-        call: &ChatCall,
-        marks: &mut CallMarks,
-        progress: &dyn Progress,
-    ) -> Result<(String, usize, Value), CallError> {
-        let mut text = String::new();
-        let mut lines = http::Lines::default();
-        let mut chunks = 0usize;
-        let fatal = |m: String| CallError::Fatal(anyhow!(m));
-        loop {
-            let bytes = match resp.chunk().await {
-                Ok(Some(b)) => b,
-                Ok(None) => break,
-                Err(e) => {
-                    let why = e.without_url();
-                    return Err(fatal(format!(
-                        "the reply stream from Ollama broke off: {why}"
-                    )));
-                }
-            };
-            lines.push(&bytes).map_err(fatal)?;
-            while let Some(line) = lines.next_line() {
-                let line = line.trim();
-                if line.is_empty() {
-                    continue;
-                }
-                let v: Value = serde_json::from_str(line).map_err(|e| {
-                    let start: String = line.chars().take(200).collect();
-                    fatal(format!(
-                        "Ollama sent a line that is not JSON ({e}): {start}"
-                    ))
-                })?;
-                if let Some(err) = v["error"].as_str() {
-                    return Err(fatal(format!("Ollama failed mid-reply: {err}")));
-                }
-                // `/api/chat` streams `message.content`; some Ollama-API proxies stream
-                // `/api/generate`'s `response` field instead.
-                let piece = v["message"]["content"].as_str().or(v["response"].as_str());
-                if let Some(piece) = piece.filter(|p| !p.is_empty()) {
-                    text.push_str(piece);
-                    if text.len() > http::MAX_REPLY_BYTES {
-                        return Err(fatal(format!("Ollama: {}", http::too_long_reply())));
-                    }
-                    chunks += 1;
-                    let now = self.clock.now_ms();
-                    marks.prompt_done.get_or_insert(now);
-                    marks.first_token.get_or_insert(now);
-                    progress.tokens(call.phase, call.index, chunks);
-                }
-                if v["done"].as_bool() == Some(true) {
-                    if chunks == 0 {
-                        return Err(fatal(
-                            "the daemon finished its reply without any text (neither \
-                             `message.content` nor `response`): it does not speak Ollama's \
-                             /api/chat as expected"
-                                .into(),
-                        ));
-                    }
-                    return Ok((text, chunks, v));
-                }
-            }
-        }
-        Err(fatal(format!(
-            "the reply stream from Ollama ended before its last (`done`) line, after {chunks} pieces"
-        )))
-    }
-
     /// One call with retries and the time limit; returns its output.
     async fn call(
         &self,
@@ -307,44 +195,8 @@ impl OllamaEngine {
         submitted: f64,
         progress: &dyn Progress,
     ) -> anyhow::Result<CallOutput> {
-        let mut marks = CallMarks {
-            submitted,
-            admitted: self.clock.now_ms(),
-            ..CallMarks::default()
-        };
-        progress.call_started(call);
-        let limit = self.opts.call_timeout;
-        // One deadline for the call, retries included.
-        let deadline = tokio::time::Instant::now() + limit;
-        let mut tries = 0;
-        let (text, chunks, done) = loop {
-            tries += 1;
-            let attempt =
-                tokio::time::timeout_at(deadline, self.try_call(call, &mut marks, progress));
-            match attempt.await {
-                Err(_) => bail!(
-                    "an Ollama call ({}) took longer than {} s; raise --call-timeout-secs or use a smaller model",
-                    call_label(call.phase, call.index),
-                    limit.as_secs_f64()
-                ),
-                Ok(Ok(reply)) => break reply,
-                Ok(Err(CallError::Fatal(e))) => return Err(e),
-                Ok(Err(CallError::FormatRefused(message))) => {
-                    tracing::warn!(%message, "the daemon refused a JSON schema in `format`; sending \"json\" with the schema in the prompt");
-                    self.schema_refused.set(true);
-                }
-                Ok(Err(CallError::Retry(message))) if tries < TRIES => {
-                    tracing::warn!(%message, try = tries, "Ollama call failed; trying again");
-                    tokio::time::sleep(http::backoff(tries)).await;
-                }
-                Ok(Err(CallError::Retry(message))) => {
-                    bail!("Ollama failed {TRIES} times: {message}")
-                }
-            }
-            marks.prompt_done = None;
-            marks.first_token = None;
-        };
-        marks.done = self.clock.now_ms();
+        let (reply, marks) = remote::call(self, call, submitted, progress).await?;
+        let done = &reply.last;
         let server = ServerTiming {
             prompt_eval_count: done["prompt_eval_count"].as_u64(),
             prompt_eval_ms: ns_to_ms(&done["prompt_eval_duration"]),
@@ -356,25 +208,105 @@ impl OllamaEngine {
                 .map(|server| marks.done - marks.submitted - server),
             cached_count: None,
         };
-        let finish = match done["done_reason"].as_str() {
-            Some("length") => Finish::Length,
-            _ => Finish::Stop,
-        };
         let tokens = CallTokens {
             prompt: server.prompt_eval_count.unwrap_or(0) as usize,
             // The daemon does not say how much of the prompt its cache held.
             cached: 0,
-            generated: server.eval_count.map_or(chunks, |n| n as usize),
+            generated: server.eval_count.map_or(reply.pieces, |n| n as usize),
         };
-        let mut record =
-            CallRecord::new(call.phase, call.index, call.attempt, marks, tokens, finish);
+        let mut record = CallRecord::new(
+            call.phase,
+            call.index,
+            call.attempt,
+            marks,
+            tokens,
+            reply.finish,
+        );
         record.server = Some(server);
         progress.call_finished(&record);
         Ok(CallOutput {
-            text,
+            text: reply.text,
             tokens: Vec::new(),
             record,
         })
+    }
+}
+
+impl Protocol for OllamaEngine {
+    const NAME: &'static str = "Ollama";
+    const UNFINISHED: &'static str = "its last (`done`) line";
+
+    fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    fn call_timeout(&self) -> Duration {
+        self.opts.call_timeout
+    }
+
+    fn schema_refused(&self) -> &Cell<bool> {
+        &self.schema_refused
+    }
+
+    fn request(&self, call: &ChatCall) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.endpoint("/api/chat"))
+            .header("content-type", "application/json")
+            .body(self.request_body(call).to_string())
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> anyhow::Error {
+        self.not_running(e)
+    }
+
+    fn refusal(&self, status: reqwest::StatusCode, body: &str) -> CallError {
+        let message = remote::error_message(body);
+        match status.as_u16() {
+            404 => CallError::Fatal(anyhow!(
+                "Ollama does not have the model `{}` ({message}); run `ollama pull {}`",
+                self.opts.model,
+                self.opts.model
+            )),
+            400 if !self.schema_refused.get() => CallError::FormatRefused(message),
+            500..=599 => CallError::Retry(format!("{status}: {message}")),
+            _ => CallError::Fatal(anyhow!("Ollama answered {status}: {message}")),
+        }
+    }
+
+    /// NDJSON: `message.content` pieces (or `/api/generate`'s `response`, as some
+    /// proxies send), to a line with `done` and the server's figures.
+    fn read(&self, line: &str, reply: &mut Reply) -> Result<Step, String> {
+        if line.is_empty() {
+            return Ok(Step::More);
+        }
+        let v: Value = serde_json::from_str(line).map_err(|e| {
+            let start: String = line.chars().take(200).collect();
+            format!("Ollama sent a line that is not JSON ({e}): {start}")
+        })?;
+        if let Some(err) = v["error"].as_str() {
+            return Err(format!("Ollama failed mid-reply: {err}"));
+        }
+        reply.push(
+            v["message"]["content"]
+                .as_str()
+                .or(v["response"].as_str())
+                .unwrap_or(""),
+        );
+        if v["done"].as_bool() != Some(true) {
+            return Ok(Step::More);
+        }
+        if reply.pieces == 0 {
+            return Err("the daemon finished its reply without any text (neither \
+                        `message.content` nor `response`): it does not speak Ollama's \
+                        /api/chat as expected"
+                .into());
+        }
+        reply.finish = match v["done_reason"].as_str() {
+            Some("length") => Finish::Length,
+            _ => Finish::Stop,
+        };
+        reply.last = v;
+        Ok(Step::Done)
     }
 }
 

@@ -13,10 +13,10 @@ use std::time::Duration;
 use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
 
-use super::http::{self, CallError, TRIES};
+use super::http::{self, CallError};
+use super::remote::{self, Protocol, Reply, Step};
 use super::{BatchStats, CallOutput, ChatCall, Engine, EngineInfo, Finish, FollowUp, Progress};
 use super::{Sampling, Strategy};
-use crate::report::call_label;
 use crate::timing::{CallMarks, CallRecord, CallTokens, Clock, ServerTiming};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -55,15 +55,6 @@ pub struct OpenAiEngine {
     schema_refused: Cell<bool>,
 }
 
-/// What one streamed reply carried.
-struct Reply {
-    text: String,
-    pieces: usize,
-    finish: Finish,
-    /// The last event with `usage` or `timings`, when any.
-    last: Value,
-}
-
 impl OpenAiEngine {
     /// Connects and checks that the server answers and serves the model.
     pub fn connect(opts: OpenAiOptions, clock: Clock) -> anyhow::Result<Self> {
@@ -84,19 +75,12 @@ impl OpenAiEngine {
         format!("{}{path}", self.opts.url.as_str().trim_end_matches('/'))
     }
 
-    fn request(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    /// `builder` with the API key, when there is one.
+    fn authorized(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.opts.api_key {
             Some(key) => builder.bearer_auth(key),
             None => builder,
         }
-    }
-
-    fn unreachable(&self, e: reqwest::Error) -> anyhow::Error {
-        anyhow!(
-            "cannot reach the server at {} ({}); start it (e.g. llama-server -m MODEL.gguf --port 8080) or point --base-url at it",
-            http::shown(&self.opts.url),
-            e.without_url()
-        )
     }
 
     fn refused_key(&self) -> anyhow::Error {
@@ -115,7 +99,7 @@ impl OpenAiEngine {
             m => m.to_string(),
         };
         let resp = self
-            .request(self.client.get(self.endpoint("/models")))
+            .authorized(self.client.get(self.endpoint("/models")))
             .timeout(self.opts.call_timeout)
             .send()
             .await
@@ -186,136 +170,6 @@ impl OpenAiEngine {
         })
     }
 
-    /// One try: send, then read the event stream to `[DONE]`.
-    async fn try_call(
-        &self,
-        call: &ChatCall,
-        marks: &mut CallMarks,
-        progress: &dyn Progress,
-    ) -> Result<Reply, CallError> {
-        let resp = self
-            .request(self.client.post(self.endpoint("/chat/completions")))
-            .json(&self.body(call))
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_connect() {
-                    CallError::Fatal(self.unreachable(e))
-                } else {
-                    CallError::Retry(e.without_url().to_string())
-                }
-            })?;
-        let status = resp.status();
-        if !status.is_success() {
-            let body = http::error_text(resp).await;
-            let message = serde_json::from_str::<Value>(&body)
-                .ok()
-                .and_then(|v| {
-                    v["error"]["message"]
-                        .as_str()
-                        .or(v["error"].as_str())
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| body.trim().chars().take(300).collect());
-            let about_format =
-                message.contains("response_format") || message.contains("json_schema");
-            return Err(match status.as_u16() {
-                401 | 403 => CallError::Fatal(self.refused_key()),
-                404 => CallError::Fatal(anyhow!(
-                    "the server does not have the model `{}` ({message}); pass one it serves with --model",
-                    self.opts.model
-                )),
-                400 | 422 if about_format && !self.schema_refused.get() => {
-                    CallError::FormatRefused(message)
-                }
-                429 | 500..=599 => CallError::Retry(format!("{status}: {message}")),
-                _ => CallError::Fatal(anyhow!("the server answered {status}: {message}")),
-            });
-        }
-        self.read_events(resp, call, marks, progress).await
-    }
-
-    /// Reads server-sent events: `data: {...}` chunks with `choices[0].delta.content`,
-    /// the finish reason, `usage` and llama.cpp's `timings`, then `data: [DONE]`.
-    async fn read_events(
-        &self,
-        mut resp: reqwest::Response,
-        call: &ChatCall,
-        marks: &mut CallMarks,
-        progress: &dyn Progress,
-    ) -> Result<Reply, CallError> {
-        let fatal = |m: String| CallError::Fatal(anyhow!(m));
-        let mut lines = http::Lines::default();
-        let mut reply = Reply {
-            text: String::new(),
-            pieces: 0,
-            finish: Finish::Error,
-            last: Value::Null,
-        };
-        loop {
-            let bytes = match resp.chunk().await {
-                Ok(Some(b)) => b,
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(fatal(format!(
-                        "the reply stream broke off: {}",
-                        e.without_url()
-                    )))
-                }
-            };
-            lines.push(&bytes).map_err(fatal)?;
-            while let Some(line) = lines.next_line() {
-                let Some(data) = line.trim().strip_prefix("data:").map(str::trim) else {
-                    continue;
-                };
-                if data == "[DONE]" {
-                    if reply.finish == Finish::Error {
-                        return Err(fatal(
-                            "the server ended the stream without a finish reason".into(),
-                        ));
-                    }
-                    return Ok(reply);
-                }
-                let v: Value = serde_json::from_str(data).map_err(|e| {
-                    fatal(format!(
-                        "the server sent an event that is not JSON ({e}): {}",
-                        data.chars().take(200).collect::<String>()
-                    ))
-                })?;
-                if let Some(err) = v["error"]["message"].as_str().or(v["error"].as_str()) {
-                    return Err(fatal(format!("the server failed mid-reply: {err}")));
-                }
-                let choice = &v["choices"][0];
-                if let Some(piece) = choice["delta"]["content"]
-                    .as_str()
-                    .filter(|p| !p.is_empty())
-                {
-                    reply.text.push_str(piece);
-                    if reply.text.len() > http::MAX_REPLY_BYTES {
-                        return Err(fatal(http::too_long_reply()));
-                    }
-                    reply.pieces += 1;
-                    let now = self.clock.now_ms();
-                    marks.prompt_done.get_or_insert(now);
-                    marks.first_token.get_or_insert(now);
-                    progress.tokens(call.phase, call.index, reply.pieces);
-                }
-                match choice["finish_reason"].as_str() {
-                    Some("length") => reply.finish = Finish::Length,
-                    Some(_) => reply.finish = Finish::Stop,
-                    None => {}
-                }
-                if !v["usage"].is_null() || !v["timings"].is_null() {
-                    reply.last = v;
-                }
-            }
-        }
-        Err(fatal(format!(
-            "the reply stream ended before `data: [DONE]`, after {} pieces",
-            reply.pieces
-        )))
-    }
-
     /// One call with retries within one deadline; returns its output.
     async fn call(
         &self,
@@ -323,41 +177,7 @@ impl OpenAiEngine {
         submitted: f64,
         progress: &dyn Progress,
     ) -> anyhow::Result<CallOutput> {
-        let mut marks = CallMarks {
-            submitted,
-            admitted: self.clock.now_ms(),
-            ..CallMarks::default()
-        };
-        progress.call_started(call);
-        let limit = self.opts.call_timeout;
-        let deadline = tokio::time::Instant::now() + limit;
-        let mut tries = 0;
-        let reply = loop {
-            tries += 1;
-            let attempt =
-                tokio::time::timeout_at(deadline, self.try_call(call, &mut marks, progress));
-            match attempt.await {
-                Err(_) => bail!(
-                    "a call to the server ({}) took longer than {} s; raise --call-timeout-secs or use a smaller model",
-                    call_label(call.phase, call.index),
-                    limit.as_secs_f64()
-                ),
-                Ok(Ok(reply)) => break reply,
-                Ok(Err(CallError::Fatal(e))) => return Err(e),
-                Ok(Err(CallError::FormatRefused(message))) => {
-                    tracing::warn!(%message, "the server refused a json_schema response_format; sending json_object with the schema in the prompt");
-                    self.schema_refused.set(true);
-                }
-                Ok(Err(CallError::Retry(message))) if tries < TRIES => {
-                    tracing::warn!(%message, try = tries, "server call failed; trying again");
-                    tokio::time::sleep(http::backoff(tries)).await;
-                }
-                Ok(Err(CallError::Retry(message))) => bail!("the server failed {TRIES} times: {message}"),
-            }
-            marks.prompt_done = None;
-            marks.first_token = None;
-        };
-        marks.done = self.clock.now_ms();
+        let (reply, marks) = remote::call(self, call, submitted, progress).await?;
         Ok(self.output(call, reply, marks, progress))
     }
 
@@ -410,6 +230,87 @@ impl OpenAiEngine {
             tokens: Vec::new(),
             record,
         }
+    }
+}
+
+impl Protocol for OpenAiEngine {
+    const NAME: &'static str = "the server";
+    const UNFINISHED: &'static str = "`data: [DONE]`";
+
+    fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    fn call_timeout(&self) -> Duration {
+        self.opts.call_timeout
+    }
+
+    fn schema_refused(&self) -> &Cell<bool> {
+        &self.schema_refused
+    }
+
+    fn request(&self, call: &ChatCall) -> reqwest::RequestBuilder {
+        self.authorized(self.client.post(self.endpoint("/chat/completions")))
+            .json(&self.body(call))
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> anyhow::Error {
+        anyhow!(
+            "cannot reach the server at {} ({}); start it (e.g. llama-server -m MODEL.gguf --port 8080) or point --base-url at it",
+            http::shown(&self.opts.url),
+            e.without_url()
+        )
+    }
+
+    fn refusal(&self, status: reqwest::StatusCode, body: &str) -> CallError {
+        let message = remote::error_message(body);
+        let about_format = message.contains("response_format") || message.contains("json_schema");
+        match status.as_u16() {
+            401 | 403 => CallError::Fatal(self.refused_key()),
+            404 => CallError::Fatal(anyhow!(
+                "the server does not have the model `{}` ({message}); pass one it serves with --model",
+                self.opts.model
+            )),
+            400 | 422 if about_format && !self.schema_refused.get() => {
+                CallError::FormatRefused(message)
+            }
+            429 | 500..=599 => CallError::Retry(format!("{status}: {message}")),
+            _ => CallError::Fatal(anyhow!("the server answered {status}: {message}")),
+        }
+    }
+
+    /// Server-sent events: `data: {...}` chunks with `choices[0].delta.content`, the finish
+    /// reason, `usage` and llama.cpp's `timings`, then `data: [DONE]`.
+    fn read(&self, line: &str, reply: &mut Reply) -> Result<Step, String> {
+        let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+            return Ok(Step::More);
+        };
+        if data == "[DONE]" {
+            if reply.finish == Finish::Error {
+                return Err("the server ended the stream without a finish reason".into());
+            }
+            return Ok(Step::Done);
+        }
+        let v: Value = serde_json::from_str(data).map_err(|e| {
+            format!(
+                "the server sent an event that is not JSON ({e}): {}",
+                data.chars().take(200).collect::<String>()
+            )
+        })?;
+        if let Some(err) = v["error"]["message"].as_str().or(v["error"].as_str()) {
+            return Err(format!("the server failed mid-reply: {err}"));
+        }
+        let choice = &v["choices"][0];
+        reply.push(choice["delta"]["content"].as_str().unwrap_or(""));
+        match choice["finish_reason"].as_str() {
+            Some("length") => reply.finish = Finish::Length,
+            Some(_) => reply.finish = Finish::Stop,
+            None => {}
+        }
+        if !v["usage"].is_null() || !v["timings"].is_null() {
+            reply.last = v;
+        }
+        Ok(Step::More)
     }
 }
 
