@@ -5,19 +5,18 @@
 //! time unless `OLLAMA_NUM_PARALLEL` is set). The server's own counters and durations are
 //! kept beside the client's wall clock, so the report shows the daemon's overhead.
 
-use std::cell::Cell;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::{json, Value};
 
 use super::http::{self, CallError};
-use super::remote::{self, Protocol, Reply, Step};
+use super::remote::{self, Protocol, Remote, Reply, Step};
 use super::{
     BatchStats, CallOutput, ChatCall, Engine, EngineInfo, Finish, FollowUp, Progress, Sampling,
     Strategy,
 };
-use crate::timing::{CallRecord, CallTokens, Clock, ServerTiming};
+use crate::timing::{CallMarks, CallTokens, Clock, ServerTiming};
 
 /// Whether this build has the backend (its twin, `ollama_off.rs`, says how to get it).
 pub fn check_enabled() -> Result<(), &'static str> {
@@ -28,7 +27,6 @@ pub fn check_enabled() -> Result<(), &'static str> {
 pub const DEFAULT_URL: &str = "http://127.0.0.1:11434";
 /// Context size asked of the daemon; fixed for the run, as a change reloads the model.
 pub const NUM_CTX: u32 = 8192;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The daemon URL: `--ollama-url`, else `OLLAMA_HOST`, else the default; with or without
 /// scheme and port, as Ollama itself reads `OLLAMA_HOST`.
@@ -75,12 +73,8 @@ pub struct OllamaOptions {
 /// An engine that sends calls to an Ollama daemon.
 pub struct OllamaEngine {
     opts: OllamaOptions,
-    client: reqwest::Client,
-    runtime: tokio::runtime::Runtime,
-    clock: Clock,
+    remote: Remote,
     quantization: Option<String>,
-    /// Set once the daemon refused a JSON schema in `format` (older daemons).
-    schema_refused: Cell<bool>,
 }
 
 fn ns_to_ms(v: &Value) -> Option<f64> {
@@ -90,28 +84,20 @@ fn ns_to_ms(v: &Value) -> Option<f64> {
 impl OllamaEngine {
     /// Connects, and checks that the daemon runs and has the model.
     pub fn connect(opts: OllamaOptions, clock: Clock) -> anyhow::Result<Self> {
-        let runtime = http::runtime()?;
-        let client = http::client(&opts.url, CONNECT_TIMEOUT)?;
+        let remote = Remote::new(&opts.url, clock, opts.call_timeout)?;
         let mut engine = Self {
             opts,
-            client,
-            runtime,
-            clock,
+            remote,
             quantization: None,
-            schema_refused: Cell::new(false),
         };
-        engine.quantization = engine.runtime.block_on(engine.check())?;
+        engine.quantization = engine.remote.runtime.block_on(engine.check())?;
         Ok(engine)
-    }
-
-    fn endpoint(&self, path: &str) -> String {
-        format!("{}{path}", self.opts.url.as_str().trim_end_matches('/'))
     }
 
     fn not_running(&self, e: reqwest::Error) -> anyhow::Error {
         anyhow!(
             "cannot reach Ollama at {} ({}); start it with `ollama serve`, or point --ollama-url / OLLAMA_HOST at it",
-            http::shown(&self.opts.url),
+            self.remote.shown(),
             e.without_url()
         )
     }
@@ -119,8 +105,9 @@ impl OllamaEngine {
     /// `POST /api/show`: the model is there; returns its quantization when told.
     async fn check(&self) -> anyhow::Result<Option<String>> {
         let resp = self
+            .remote
             .client
-            .post(self.endpoint("/api/show"))
+            .post(self.remote.endpoint("/api/show"))
             .timeout(self.opts.call_timeout)
             .header("content-type", "application/json")
             .body(json!({"model": self.opts.model}).to_string())
@@ -132,7 +119,7 @@ impl OllamaEngine {
         if status == reqwest::StatusCode::NOT_FOUND {
             bail!(
                 "Ollama at {} does not have the model `{}`; run `ollama pull {}`",
-                http::shown(&self.opts.url),
+                self.remote.shown(),
                 self.opts.model,
                 self.opts.model
             );
@@ -140,7 +127,7 @@ impl OllamaEngine {
         if !status.is_success() {
             bail!(
                 "Ollama at {} answered {status} to /api/show: {}",
-                http::shown(&self.opts.url),
+                self.remote.shown(),
                 body.trim()
             );
         }
@@ -151,21 +138,9 @@ impl OllamaEngine {
     }
 
     fn request_body(&self, call: &ChatCall) -> Value {
-        let mut messages: Vec<Value> = call
-            .messages
-            .iter()
-            .map(|m| json!({"role": m.role, "content": m.content}))
-            .collect();
-        let format = if self.schema_refused.get() {
-            // Older daemons take only "json": the schema goes into the prompt instead.
-            if let Some(last) = messages.last_mut() {
-                let text = format!(
-                    "{}\n\nAnswer with JSON that follows this schema:\n{}",
-                    last["content"].as_str().unwrap_or_default(),
-                    http::remote_schema(&call.schema)
-                );
-                last["content"] = Value::String(text);
-            }
+        let messages = self.remote.messages(call);
+        // Older daemons take only "json": the schema is then in the prompt.
+        let format = if self.remote.schema_refused.get() {
             json!("json")
         } else {
             http::remote_schema(&call.schema)
@@ -187,70 +162,20 @@ impl OllamaEngine {
             },
         })
     }
-
-    /// One call with retries and the time limit; returns its output.
-    async fn call(
-        &self,
-        call: &ChatCall,
-        submitted: f64,
-        progress: &dyn Progress,
-    ) -> anyhow::Result<CallOutput> {
-        let (reply, marks) = remote::call(self, call, submitted, progress).await?;
-        let done = &reply.last;
-        let server = ServerTiming {
-            prompt_eval_count: done["prompt_eval_count"].as_u64(),
-            prompt_eval_ms: ns_to_ms(&done["prompt_eval_duration"]),
-            eval_count: done["eval_count"].as_u64(),
-            eval_ms: ns_to_ms(&done["eval_duration"]),
-            load_ms: ns_to_ms(&done["load_duration"]),
-            total_ms: ns_to_ms(&done["total_duration"]),
-            overhead_ms: ns_to_ms(&done["total_duration"])
-                .map(|server| marks.done - marks.submitted - server),
-            cached_count: None,
-        };
-        let tokens = CallTokens {
-            prompt: server.prompt_eval_count.unwrap_or(0) as usize,
-            // The daemon does not say how much of the prompt its cache held.
-            cached: 0,
-            generated: server.eval_count.map_or(reply.pieces, |n| n as usize),
-        };
-        let mut record = CallRecord::new(
-            call.phase,
-            call.index,
-            call.attempt,
-            marks,
-            tokens,
-            reply.finish,
-        );
-        record.server = Some(server);
-        progress.call_finished(&record);
-        Ok(CallOutput {
-            text: reply.text,
-            tokens: Vec::new(),
-            record,
-        })
-    }
 }
 
 impl Protocol for OllamaEngine {
     const NAME: &'static str = "Ollama";
     const UNFINISHED: &'static str = "its last (`done`) line";
 
-    fn clock(&self) -> Clock {
-        self.clock
-    }
-
-    fn call_timeout(&self) -> Duration {
-        self.opts.call_timeout
-    }
-
-    fn schema_refused(&self) -> &Cell<bool> {
-        &self.schema_refused
+    fn remote(&self) -> &Remote {
+        &self.remote
     }
 
     fn request(&self, call: &ChatCall) -> reqwest::RequestBuilder {
-        self.client
-            .post(self.endpoint("/api/chat"))
+        self.remote
+            .client
+            .post(self.remote.endpoint("/api/chat"))
             .header("content-type", "application/json")
             .body(self.request_body(call).to_string())
     }
@@ -267,7 +192,7 @@ impl Protocol for OllamaEngine {
                 self.opts.model,
                 self.opts.model
             )),
-            400 if !self.schema_refused.get() => CallError::FormatRefused(message),
+            400 if !self.remote.schema_refused.get() => CallError::FormatRefused(message),
             500..=599 => CallError::Retry(format!("{status}: {message}")),
             _ => CallError::Fatal(anyhow!("Ollama answered {status}: {message}")),
         }
@@ -308,6 +233,28 @@ impl Protocol for OllamaEngine {
         reply.last = v;
         Ok(Step::Done)
     }
+
+    fn figures(&self, reply: &Reply, marks: &CallMarks) -> (CallTokens, ServerTiming) {
+        let done = &reply.last;
+        let server = ServerTiming {
+            prompt_eval_count: done["prompt_eval_count"].as_u64(),
+            prompt_eval_ms: ns_to_ms(&done["prompt_eval_duration"]),
+            eval_count: done["eval_count"].as_u64(),
+            eval_ms: ns_to_ms(&done["eval_duration"]),
+            load_ms: ns_to_ms(&done["load_duration"]),
+            total_ms: ns_to_ms(&done["total_duration"]),
+            overhead_ms: ns_to_ms(&done["total_duration"])
+                .map(|server| marks.done - marks.submitted - server),
+            cached_count: None,
+        };
+        let tokens = CallTokens {
+            prompt: server.prompt_eval_count.unwrap_or(0) as usize,
+            // The daemon does not say how much of the prompt its cache held.
+            cached: 0,
+            generated: server.eval_count.map_or(reply.pieces, |n| n as usize),
+        };
+        (tokens, server)
+    }
 }
 
 impl Engine for OllamaEngine {
@@ -331,14 +278,7 @@ impl Engine for OllamaEngine {
         follow_up: FollowUp<'_>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
         let width = strategy.width(self.opts.parallel);
-        let this = &*self;
-        http::run_batch(
-            &self.runtime,
-            (calls, width),
-            self.clock,
-            follow_up,
-            |call, submitted| async move { this.call(&call, submitted, progress).await },
-        )
+        remote::run_batch(self, (calls, width), progress, follow_up)
     }
 }
 

@@ -7,19 +7,16 @@
 //! outline's prefix. llama.cpp's `timings` (prompt, cached and generated tokens, times) are
 //! kept beside the client's clock when the server sends them.
 
-use std::cell::Cell;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
 
 use super::http::{self, CallError};
-use super::remote::{self, Protocol, Reply, Step};
+use super::remote::{self, Protocol, Remote, Reply, Step};
 use super::{BatchStats, CallOutput, ChatCall, Engine, EngineInfo, Finish, FollowUp, Progress};
 use super::{Sampling, Strategy};
-use crate::timing::{CallMarks, CallRecord, CallTokens, Clock, ServerTiming};
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+use crate::timing::{CallMarks, CallTokens, Clock, ServerTiming};
 
 /// Whether this build has the backend (its twin, `openai_off.rs`, says how to get it).
 pub fn check_enabled() -> Result<(), &'static str> {
@@ -48,31 +45,16 @@ pub struct OpenAiOptions {
 /// An engine that sends calls to an OpenAI-compatible server.
 pub struct OpenAiEngine {
     opts: OpenAiOptions,
-    client: reqwest::Client,
-    runtime: tokio::runtime::Runtime,
-    clock: Clock,
-    /// Set once the server refused `json_schema` (then `json_object`, schema in the prompt).
-    schema_refused: Cell<bool>,
+    remote: Remote,
 }
 
 impl OpenAiEngine {
     /// Connects and checks that the server answers and serves the model.
     pub fn connect(opts: OpenAiOptions, clock: Clock) -> anyhow::Result<Self> {
-        let runtime = http::runtime()?;
-        let client = http::client(&opts.url, CONNECT_TIMEOUT)?;
-        let mut engine = Self {
-            opts,
-            client,
-            runtime,
-            clock,
-            schema_refused: Cell::new(false),
-        };
-        engine.opts.model = engine.runtime.block_on(engine.check())?;
+        let remote = Remote::new(&opts.url, clock, opts.call_timeout)?;
+        let mut engine = Self { opts, remote };
+        engine.opts.model = engine.remote.runtime.block_on(engine.check())?;
         Ok(engine)
-    }
-
-    fn endpoint(&self, path: &str) -> String {
-        format!("{}{path}", self.opts.url.as_str().trim_end_matches('/'))
     }
 
     /// `builder` with the API key, when there is one.
@@ -86,7 +68,7 @@ impl OpenAiEngine {
     fn refused_key(&self) -> anyhow::Error {
         anyhow!(
             "the server at {} refused the API key; set {} to a key it accepts (or --api-key-env NAME)",
-            http::shown(&self.opts.url),
+            self.remote.shown(),
             self.opts.api_key_env
         )
     }
@@ -99,7 +81,7 @@ impl OpenAiEngine {
             m => m.to_string(),
         };
         let resp = self
-            .authorized(self.client.get(self.endpoint("/models")))
+            .authorized(self.remote.client.get(self.remote.endpoint("/models")))
             .timeout(self.opts.call_timeout)
             .send()
             .await
@@ -110,14 +92,14 @@ impl OpenAiEngine {
             404 | 405 => return Ok(named()),
             s if !(200..300).contains(&s) => bail!(
                 "the server at {} answered {} to /models",
-                http::shown(&self.opts.url),
+                self.remote.shown(),
                 resp.status()
             ),
             _ => {}
         }
         let body = http::read_capped(resp, http::MAX_BODY_BYTES)
             .await
-            .map_err(|e| e.context(format!("/models at {}", http::shown(&self.opts.url))))?;
+            .map_err(|e| e.context(format!("/models at {}", self.remote.shown())))?;
         let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let ids: Vec<&str> = v["data"]
             .as_array()
@@ -131,29 +113,18 @@ impl OpenAiEngine {
             (Some(_), m) if ids.contains(&m) => Ok(m.to_string()),
             (Some(_), m) => bail!(
                 "the server at {} does not serve the model `{m}`; it serves: {}; pass one with --model",
-                http::shown(&self.opts.url),
+                self.remote.shown(),
                 ids.join(", ")
             ),
         }
     }
 
     fn body(&self, call: &ChatCall) -> Value {
-        let mut messages: Vec<Value> = call
-            .messages
-            .iter()
-            .map(|m| json!({"role": m.role, "content": m.content}))
-            .collect();
-        let schema = http::remote_schema(&call.schema);
-        let format = if self.schema_refused.get() {
-            if let Some(last) = messages.last_mut() {
-                let text = format!(
-                    "{}\n\nAnswer with JSON that follows this schema:\n{schema}",
-                    last["content"].as_str().unwrap_or_default()
-                );
-                last["content"] = Value::String(text);
-            }
+        let messages = self.remote.messages(call);
+        let format = if self.remote.schema_refused.get() {
             json!({"type": "json_object"})
         } else {
+            let schema = http::remote_schema(&call.schema);
             json!({"type": "json_schema", "json_schema": {"name": "reply", "schema": schema, "strict": true}})
         };
         let s = &self.opts.sampling;
@@ -169,95 +140,29 @@ impl OpenAiEngine {
             "stream_options": {"include_usage": true},
         })
     }
-
-    /// One call with retries within one deadline; returns its output.
-    async fn call(
-        &self,
-        call: &ChatCall,
-        submitted: f64,
-        progress: &dyn Progress,
-    ) -> anyhow::Result<CallOutput> {
-        let (reply, marks) = remote::call(self, call, submitted, progress).await?;
-        Ok(self.output(call, reply, marks, progress))
-    }
-
-    fn output(
-        &self,
-        call: &ChatCall,
-        reply: Reply,
-        marks: CallMarks,
-        progress: &dyn Progress,
-    ) -> CallOutput {
-        let (usage, t) = (&reply.last["usage"], &reply.last["timings"]);
-        let cached = t["cache_n"]
-            .as_u64()
-            .or(usage["prompt_tokens_details"]["cached_tokens"].as_u64());
-        let prompt = usage["prompt_tokens"]
-            .as_u64()
-            .or_else(|| Some(t["prompt_n"].as_u64()? + cached.unwrap_or(0)));
-        let generated = usage["completion_tokens"]
-            .as_u64()
-            .or(t["predicted_n"].as_u64());
-        let (prompt_ms, predicted_ms) = (t["prompt_ms"].as_f64(), t["predicted_ms"].as_f64());
-        let total = prompt_ms.zip(predicted_ms).map(|(a, b)| a + b);
-        let server = ServerTiming {
-            prompt_eval_count: prompt,
-            prompt_eval_ms: prompt_ms,
-            eval_count: generated,
-            eval_ms: predicted_ms,
-            load_ms: None,
-            total_ms: total,
-            overhead_ms: total.map(|s| marks.done - marks.submitted - s),
-            cached_count: cached,
-        };
-        let tokens = CallTokens {
-            prompt: prompt.unwrap_or(0) as usize,
-            cached: cached.unwrap_or(0) as usize,
-            generated: generated.map_or(reply.pieces, |n| n as usize),
-        };
-        let mut record = CallRecord::new(
-            call.phase,
-            call.index,
-            call.attempt,
-            marks,
-            tokens,
-            reply.finish,
-        );
-        record.server = Some(server);
-        progress.call_finished(&record);
-        CallOutput {
-            text: reply.text,
-            tokens: Vec::new(),
-            record,
-        }
-    }
 }
 
 impl Protocol for OpenAiEngine {
     const NAME: &'static str = "the server";
     const UNFINISHED: &'static str = "`data: [DONE]`";
 
-    fn clock(&self) -> Clock {
-        self.clock
-    }
-
-    fn call_timeout(&self) -> Duration {
-        self.opts.call_timeout
-    }
-
-    fn schema_refused(&self) -> &Cell<bool> {
-        &self.schema_refused
+    fn remote(&self) -> &Remote {
+        &self.remote
     }
 
     fn request(&self, call: &ChatCall) -> reqwest::RequestBuilder {
-        self.authorized(self.client.post(self.endpoint("/chat/completions")))
-            .json(&self.body(call))
+        self.authorized(
+            self.remote
+                .client
+                .post(self.remote.endpoint("/chat/completions")),
+        )
+        .json(&self.body(call))
     }
 
     fn unreachable(&self, e: reqwest::Error) -> anyhow::Error {
         anyhow!(
             "cannot reach the server at {} ({}); start it (e.g. llama-server -m MODEL.gguf --port 8080) or point --base-url at it",
-            http::shown(&self.opts.url),
+            self.remote.shown(),
             e.without_url()
         )
     }
@@ -271,7 +176,7 @@ impl Protocol for OpenAiEngine {
                 "the server does not have the model `{}` ({message}); pass one it serves with --model",
                 self.opts.model
             )),
-            400 | 422 if about_format && !self.schema_refused.get() => {
+            400 | 422 if about_format && !self.remote.schema_refused.get() => {
                 CallError::FormatRefused(message)
             }
             429 | 500..=599 => CallError::Retry(format!("{status}: {message}")),
@@ -312,6 +217,38 @@ impl Protocol for OpenAiEngine {
         }
         Ok(Step::More)
     }
+
+    /// `usage` and llama.cpp's `timings`, whichever the server sent.
+    fn figures(&self, reply: &Reply, marks: &CallMarks) -> (CallTokens, ServerTiming) {
+        let (usage, t) = (&reply.last["usage"], &reply.last["timings"]);
+        let cached = t["cache_n"]
+            .as_u64()
+            .or(usage["prompt_tokens_details"]["cached_tokens"].as_u64());
+        let prompt = usage["prompt_tokens"]
+            .as_u64()
+            .or_else(|| Some(t["prompt_n"].as_u64()? + cached.unwrap_or(0)));
+        let generated = usage["completion_tokens"]
+            .as_u64()
+            .or(t["predicted_n"].as_u64());
+        let (prompt_ms, predicted_ms) = (t["prompt_ms"].as_f64(), t["predicted_ms"].as_f64());
+        let total = prompt_ms.zip(predicted_ms).map(|(a, b)| a + b);
+        let server = ServerTiming {
+            prompt_eval_count: prompt,
+            prompt_eval_ms: prompt_ms,
+            eval_count: generated,
+            eval_ms: predicted_ms,
+            load_ms: None,
+            total_ms: total,
+            overhead_ms: total.map(|s| marks.done - marks.submitted - s),
+            cached_count: cached,
+        };
+        let tokens = CallTokens {
+            prompt: prompt.unwrap_or(0) as usize,
+            cached: cached.unwrap_or(0) as usize,
+            generated: generated.map_or(reply.pieces, |n| n as usize),
+        };
+        (tokens, server)
+    }
 }
 
 impl Engine for OpenAiEngine {
@@ -335,13 +272,6 @@ impl Engine for OpenAiEngine {
         follow_up: FollowUp<'_>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
         let width = strategy.width(self.opts.parallel);
-        let this = &*self;
-        http::run_batch(
-            &self.runtime,
-            (calls, width),
-            self.clock,
-            follow_up,
-            |call, submitted| async move { this.call(&call, submitted, progress).await },
-        )
+        remote::run_batch(self, (calls, width), progress, follow_up)
     }
 }

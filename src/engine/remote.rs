@@ -8,12 +8,77 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::http::{self, CallError, TRIES};
-use super::{ChatCall, Finish, Progress};
+use super::{BatchStats, CallOutput, ChatCall, Finish, FollowUp, Progress};
 use crate::report::call_label;
-use crate::timing::{CallMarks, Clock};
+use crate::timing::{CallMarks, CallRecord, CallTokens, Clock, ServerTiming};
+
+/// Longest wait for a server to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What an HTTP engine keeps for its calls: the server, a client, the runtime its requests
+/// run on, the clock, the call limit, and whether the server refused JSON schemas.
+pub struct Remote {
+    /// The server's base address.
+    pub url: url::Url,
+    /// The HTTP client (proxies for remote hosts only).
+    pub client: reqwest::Client,
+    /// The runtime requests are driven on.
+    pub runtime: tokio::runtime::Runtime,
+    /// The clock calls are timed on.
+    pub clock: Clock,
+    /// Limit on one call, retries included.
+    pub call_timeout: Duration,
+    /// Set once the server refused a JSON schema: the schema then goes in the prompt.
+    pub schema_refused: Cell<bool>,
+}
+
+impl Remote {
+    /// A client for the server at `url`.
+    pub fn new(url: &url::Url, clock: Clock, call_timeout: Duration) -> anyhow::Result<Self> {
+        Ok(Self {
+            url: url.clone(),
+            client: http::client(url, CONNECT_TIMEOUT)?,
+            runtime: http::runtime()?,
+            clock,
+            call_timeout,
+            schema_refused: Cell::new(false),
+        })
+    }
+
+    /// The address of `path` on the server.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.url.as_str().trim_end_matches('/'))
+    }
+
+    /// The server's address for messages, without its password.
+    pub fn shown(&self) -> String {
+        http::shown(&self.url)
+    }
+
+    /// `call`'s messages as JSON; once the server refused schemas, the last one asks for
+    /// JSON that follows the schema.
+    pub fn messages(&self, call: &ChatCall) -> Vec<Value> {
+        let mut messages: Vec<Value> = call
+            .messages
+            .iter()
+            .map(|m| json!({"role": m.role, "content": m.content}))
+            .collect();
+        if self.schema_refused.get() {
+            if let Some(last) = messages.last_mut() {
+                let text = format!(
+                    "{}\n\nAnswer with JSON that follows this schema:\n{}",
+                    last["content"].as_str().unwrap_or_default(),
+                    http::remote_schema(&call.schema)
+                );
+                last["content"] = Value::String(text);
+            }
+        }
+        messages
+    }
+}
 
 /// What one streamed reply carried.
 #[derive(Debug)]
@@ -54,12 +119,8 @@ pub trait Protocol {
     /// What a stream cut short lacked ("its last (`done`) line").
     const UNFINISHED: &'static str;
 
-    /// The clock calls are timed on.
-    fn clock(&self) -> Clock;
-    /// Limit on one call, retries included.
-    fn call_timeout(&self) -> Duration;
-    /// Set once the server refused the JSON schema: the schema then goes in the prompt.
-    fn schema_refused(&self) -> &Cell<bool>;
+    /// The engine's client side.
+    fn remote(&self) -> &Remote;
     /// The request of one try of `call`.
     fn request(&self, call: &ChatCall) -> reqwest::RequestBuilder;
     /// Why the server cannot be reached at all, and how to start it.
@@ -68,23 +129,62 @@ pub trait Protocol {
     fn refusal(&self, status: reqwest::StatusCode, body: &str) -> CallError;
     /// Reads one line of the stream into `reply`; an error is the server's failure.
     fn read(&self, line: &str, reply: &mut Reply) -> Result<Step, String>;
+    /// The tokens and the server's own figures a finished `reply` reports.
+    fn figures(&self, reply: &Reply, marks: &CallMarks) -> (CallTokens, ServerTiming);
+}
+
+/// Runs `calls` on the server, up to `width` at once, follow-ups as calls finish.
+pub fn run_batch<P: Protocol>(
+    p: &P,
+    (calls, width): (&[ChatCall], usize),
+    progress: &dyn Progress,
+    follow_up: FollowUp<'_>,
+) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
+    let r = p.remote();
+    http::run_batch(
+        &r.runtime,
+        (calls, width),
+        r.clock,
+        follow_up,
+        |call, submitted| async move { output(p, &call, submitted, progress).await },
+    )
+}
+
+/// One call made and recorded, with the server's figures beside the client's clock.
+async fn output<P: Protocol>(
+    p: &P,
+    call: &ChatCall,
+    submitted: f64,
+    progress: &dyn Progress,
+) -> anyhow::Result<CallOutput> {
+    let (reply, marks) = self::call(p, call, submitted, progress).await?;
+    let (tokens, server) = p.figures(&reply, &marks);
+    let (phase, index, attempt) = (call.phase, call.index, call.attempt);
+    let mut record = CallRecord::new(phase, index, attempt, marks, tokens, reply.finish);
+    record.server = Some(server);
+    progress.call_finished(&record);
+    Ok(CallOutput {
+        text: reply.text,
+        tokens: Vec::new(),
+        record,
+    })
 }
 
 /// One call with its retries, within one deadline: the reply and the call's marks.
-pub async fn call<P: Protocol>(
+async fn call<P: Protocol>(
     p: &P,
     call: &ChatCall,
     submitted: f64,
     progress: &dyn Progress,
 ) -> anyhow::Result<(Reply, CallMarks)> {
-    let clock = p.clock();
+    let clock = p.remote().clock;
     let mut marks = CallMarks {
         submitted,
         admitted: clock.now_ms(),
         ..CallMarks::default()
     };
     progress.call_started(call);
-    let limit = p.call_timeout();
+    let limit = p.remote().call_timeout;
     let deadline = tokio::time::Instant::now() + limit;
     let mut tries = 0;
     let name = P::NAME;
@@ -101,7 +201,7 @@ pub async fn call<P: Protocol>(
             Ok(Err(CallError::Fatal(e))) => return Err(e),
             Ok(Err(CallError::FormatRefused(message))) => {
                 tracing::warn!(%message, "{name} refused a JSON schema; sending plain JSON mode with the schema in the prompt");
-                p.schema_refused().set(true);
+                p.remote().schema_refused.set(true);
             }
             Ok(Err(CallError::Retry(message))) if tries < TRIES => {
                 tracing::warn!(%message, try = tries, "a call to {name} failed; trying again");
@@ -172,7 +272,7 @@ async fn read_stream<P: Protocol>(
                 if reply.text.len() > http::MAX_REPLY_BYTES {
                     return Err(fatal(format!("{name}: {}", http::too_long_reply())));
                 }
-                let now = p.clock().now_ms();
+                let now = p.remote().clock.now_ms();
                 marks.prompt_done.get_or_insert(now);
                 marks.first_token.get_or_insert(now);
                 progress.tokens(call.phase, call.index, reply.pieces);
