@@ -137,9 +137,7 @@ impl Draft {
         };
         let mut record = RunRecord::new(
             self.engine,
-            self.strategy,
-            self.syllabus.modules.len(),
-            wall_ms,
+            (self.strategy, self.syllabus.modules.len()),
             phases,
             self.module_batches,
             self.calls,

@@ -122,9 +122,7 @@ pub fn rewrite(
     };
     let record = RunRecord::new(
         engine.info(),
-        strategy.name(),
-        indexes.len(),
-        wall_ms,
+        (strategy.name(), indexes.len()),
         phases,
         vec![stats],
         calls,
@@ -186,9 +184,7 @@ pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
     };
     let mut record = RunRecord::new(
         engine.info(),
-        run.strategy.name(),
-        plan.modules.len(),
-        wall_ms,
+        (run.strategy.name(), plan.modules.len()),
         phases,
         vec![stats],
         calls,

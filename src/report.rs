@@ -184,9 +184,7 @@ mod tests {
         };
         let record = RunRecord::new(
             info,
-            "parallel",
-            2,
-            7310.0,
+            ("parallel", 2),
             phases,
             vec![],
             vec![call(0, 4000.0), call(1, 5000.0)],

@@ -367,16 +367,15 @@ impl PromptTokens {
 pub const TIMING_SCHEMA_VERSION: u32 = 3;
 
 impl RunRecord {
-    /// A record of a finished run.
+    /// A record of a finished run; its wall time is its phases' sum.
     pub fn new(
         engine: EngineInfo,
-        strategy: &str,
-        modules: usize,
-        wall_ms: f64,
+        (strategy, modules): (&str, usize),
         phases: Phases,
         module_batches: Vec<BatchStats>,
         calls: Vec<CallRecord>,
     ) -> Self {
+        let wall_ms = phases.load_ms + phases.outline_ms + phases.modules_ms + phases.finalize_ms;
         Self {
             schema_version: TIMING_SCHEMA_VERSION,
             backend: engine.backend,

@@ -244,3 +244,153 @@ fn files_and_functions_stay_short() {
     }
     assert!(long.is_empty(), "too long:\n{}", long.join("\n"));
 }
+
+/// Most parameters a function takes (`self` not counted).
+const MAX_PARAMS: usize = 6;
+/// Most references a tuple passed as one parameter may hold.
+const MAX_TUPLE_REFS: usize = 3;
+
+/// The top-level parts of `list`, split at commas outside brackets.
+fn top_level_parts(list: &str) -> Vec<String> {
+    let (mut depth, mut part, mut parts) = (0i32, String::new(), Vec::new());
+    for c in list.chars() {
+        match c {
+            '(' | '<' | '[' | '{' => depth += 1,
+            ')' | '>' | ']' | '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(std::mem::take(&mut part));
+                continue;
+            }
+            _ => {}
+        }
+        part.push(c);
+    }
+    parts.push(part);
+    parts
+        .into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// The parameter list of the function whose signature starts at `code[i]`.
+fn parameters(code: &[&str], i: usize) -> Option<String> {
+    let sig: String = code[i..]
+        .iter()
+        .take(30)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let open = sig.find('(')?;
+    let mut depth = 0;
+    for (k, c) in sig[open..].char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(sig[open + 1..open + k].to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Why a parameter list is too wide: too many parameters, or a tuple of many references.
+fn too_wide(params: &str) -> Option<String> {
+    let parts: Vec<String> = top_level_parts(params)
+        .into_iter()
+        .filter(|p| !matches!(p.as_str(), "self" | "&self" | "&mut self" | "mut self"))
+        .collect();
+    if parts.len() > MAX_PARAMS {
+        return Some(format!("{} parameters", parts.len()));
+    }
+    for p in &parts {
+        let Some((_, ty)) = p.split_once(':') else {
+            continue;
+        };
+        let ty = ty.trim();
+        if let Some(inner) = ty.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
+            let refs = top_level_parts(inner)
+                .iter()
+                .filter(|e| e.starts_with('&'))
+                .count();
+            if refs > MAX_TUPLE_REFS {
+                return Some(format!("a tuple of {refs} references"));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn functions_take_few_parameters_and_no_tuple_of_many_references() {
+    let mut wide = Vec::new();
+    for path in modules().values() {
+        let text = std::fs::read_to_string(path).unwrap();
+        let code: Vec<&str> = non_test(&text).lines().collect();
+        for (i, line) in code.iter().enumerate() {
+            let t = line.trim_start();
+            let is_fn = t.starts_with("fn ") || (t.contains(" fn ") && !t.starts_with("//"));
+            if !is_fn || t.contains("Fn(") || t.contains("FnMut(") || t.contains("fn(") {
+                continue;
+            }
+            if let Some(why) = parameters(&code, i).as_deref().and_then(too_wide) {
+                wide.push(format!("{}:{}: {why}", path.display(), i + 1));
+            }
+        }
+    }
+    assert!(wide.is_empty(), "too wide:\n{}", wide.join("\n"));
+    assert_eq!(
+        too_wide("a: u8, b: u8, c: u8, d: u8, e: u8, f: u8, g: u8").as_deref(),
+        Some("7 parameters")
+    );
+    assert!(too_wide("&self, (a, b, c, d): (&u8, &u8, &mut u8, &[u8])").is_some());
+    assert!(too_wide("&self, (a, b, c): (&u8, &u8, Vec<(u8, u8)>)").is_none());
+}
+
+#[test]
+fn the_course_fields_are_declared_once_as_asked_and_once_as_checked() {
+    const FIELDS: [&str; 6] = ["topic", "modules", "audience", "level", "weeks", "language"];
+    let mut shapes = BTreeSet::new();
+    for path in modules().values() {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut current: Option<(String, usize)> = None;
+        for line in non_test(&text).lines() {
+            let t = line.trim_start();
+            if let Some(rest) = t
+                .strip_prefix("pub struct ")
+                .or_else(|| t.strip_prefix("struct "))
+            {
+                let name = rest
+                    .split(|c: char| !c.is_alphanumeric() && c != '_')
+                    .next()
+                    .unwrap();
+                current = Some((name.to_string(), 0));
+                continue;
+            }
+            let field = t.trim_start_matches("pub ").split(':').next().unwrap_or("");
+            if let Some((name, n)) = current.as_mut() {
+                if FIELDS.contains(&field) && t.contains(':') {
+                    *n += 1;
+                    if *n == FIELDS.len() {
+                        shapes.insert(name.clone());
+                    }
+                }
+            }
+            if t == "}" {
+                current = None;
+            }
+        }
+    }
+    // The course as people ask for it (flags, file rows, API bodies), as checked (the
+    // pipeline's request, kept in provenance), and the syllabus as written.
+    let expected = BTreeSet::from([
+        "CourseFields".into(),
+        "CourseRequest".into(),
+        "Syllabus".into(),
+    ]);
+    assert_eq!(shapes, expected);
+}

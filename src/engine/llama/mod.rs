@@ -28,10 +28,9 @@ mod model;
 use anyhow::bail;
 use llama_cpp_2::llama_batch::LlamaBatch;
 
-use self::calls::{admit_waiting, lone_groups, sample_all, settle, take_more};
-use self::live::Live;
+use self::calls::{lone_groups, Env, Run};
 pub use self::memory::shared_prefix_len;
-use self::memory::{decode, fill_prefixes, group_prefix, GroupPrefix, Memory, Need, N_BATCH};
+use self::memory::{fill_prefixes, group_prefix, GroupPrefix, Memory, Need, N_BATCH};
 pub use self::model::LoadedModel;
 use self::model::Reply;
 use super::schedule::Ledger;
@@ -322,66 +321,59 @@ impl LlamaEngine<'_> {
         mut more: Option<More<'_>>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
         let start = self.clock.now_ms();
-        let (mut ledger, plan) = self.prepare(calls, strategy, start, more.is_some())?;
-        let mut lone = plan.lone.clone();
-        let mut stats = plan.stats();
+        let (ledger, plan) = self.prepare(calls, strategy, start, more.is_some())?;
         let (model, opts, clock) = (self.model, self.opts, self.clock);
-        let mut replies = std::mem::take(&mut self.replies);
-        let mut batch = LlamaBatch::new(N_BATCH, 1);
+        let env = Env {
+            model,
+            sampling: opts.sampling,
+            grammar: (opts.grammar, opts.jump_forward),
+            strategy,
+            clock,
+            progress,
+        };
+        let replies = std::mem::take(&mut self.replies);
         let (ctx, layout) = self.memory.start_batch(&plan.prefixes)?;
-        let mut held = vec![Vec::new(); layout.groups];
-        plan.prefixes
-            .iter()
-            .for_each(|p| held[p.group] = p.tokens.clone());
-        let room = more.as_ref().map_or(plan.own_cells, |_| usize::MAX);
-        let sampler = (&opts.sampling, opts.grammar, opts.jump_forward);
+        let mut run = Run {
+            ctx,
+            batch: LlamaBatch::new(N_BATCH, 1),
+            ledger,
+            live: Vec::new(),
+            replies,
+            held: vec![Vec::new(); layout.groups],
+            lone: plan.lone.clone(),
+            cells: layout.cells,
+            // An open batch's calls come later: their prefixes are planned as they come.
+            room: more.as_ref().map_or(plan.own_cells, |_| usize::MAX),
+            stats: plan.stats(),
+        };
+        for p in &plan.prefixes {
+            run.held[p.group] = p.tokens.clone();
+        }
         let t = clock.now_ms();
-        stats.decode_calls += fill_prefixes(ctx, &mut batch, &plan.prefixes)?;
-        stats.decode_ms += clock.now_ms() - t;
+        run.stats.decode_calls += fill_prefixes(run.ctx, &mut run.batch, &plan.prefixes)?;
+        run.stats.decode_ms += clock.now_ms() - t;
 
         let mut entries: Vec<BatchEntry> = Vec::with_capacity(N_BATCH);
-        let mut live: Vec<Live> = Vec::new();
         loop {
-            let on = (&mut *ctx, model, sampler);
-            let cells = (&held[..], layout.cells);
-            let shown = (clock, progress);
-            stats.forced_tokens += admit_waiting(on, &mut ledger, &mut live, cells, shown)?;
+            run.admit_waiting(&env)?;
             if let Some(more) = more.as_mut() {
-                let with = (model, replies.as_slice(), strategy);
-                let sink = (&mut *ctx, &mut batch, &mut held, &mut lone);
-                let idle = live.is_empty();
-                let books = (&mut ledger, live.as_mut_slice());
-                if let Some(n) = take_more(more, idle, with, sink, books, clock)? {
-                    stats.decode_calls += n;
+                if run.take_more(&env, more)? {
                     continue;
                 }
             }
-            if live.is_empty() {
+            if run.live.is_empty() {
                 break;
             }
-            stats.max_parallel = stats.max_parallel.max(live.len());
-            entries.clear();
-            for l in &mut live {
-                let budget = N_BATCH - entries.len();
-                l.stream.fill(&mut entries, budget);
-            }
-            let t = clock.now_ms();
-            if !entries.is_empty() {
-                decode(ctx, &mut batch, &entries)?;
-            }
-            let now = clock.now_ms();
-            (stats.decode_ms, stats.decode_calls) =
-                (stats.decode_ms + now - t, stats.decode_calls + 1);
-            stats.forced_tokens +=
-                sample_all(ctx, model, &mut live, &mut ledger, (clock, now), progress);
-            // Partition keeps the batch order stable: same inputs, same batch layout.
-            let (finished, running): (Vec<Live>, Vec<Live>) =
-                live.into_iter().partition(|l| l.stream.finish().is_some());
-            live = running;
-            let books = (&mut ledger, &mut replies, &mut held, lone.as_slice());
-            let with = (&mut *ctx, model, clock, progress);
-            settle(finished, with, books, follow_up, room)?;
+            run.step(&env, &mut entries)?;
+            run.settle(&env, follow_up)?;
         }
+        let Run {
+            held,
+            mut replies,
+            ledger,
+            mut stats,
+            ..
+        } = run;
         for (group, tokens) in held.iter().enumerate() {
             self.memory.kept(group, tokens);
         }
@@ -389,7 +381,6 @@ impl LlamaEngine<'_> {
         replies.drain(..extra);
         self.replies = replies;
         stats.wall_ms = clock.now_ms() - start;
-        let outputs = ledger.into_outputs()?;
-        Ok((outputs, stats))
+        Ok((ledger.into_outputs()?, stats))
     }
 }
