@@ -113,7 +113,12 @@ fn api_writes_courses_one_and_two_at_once_and_refuses_bad_input() {
         (
             &b"{\"topic\":\"X\",\"outline\":\"a.txt\"}"[..],
             400,
-            "unknown field",
+            "the server reads no files",
+        ),
+        (
+            &b"{\"topic\":\"X\",\"colour\":\"red\"}"[..],
+            400,
+            "unknown field `colour`",
         ),
         (
             &b"{\"topic\":\"X\",\"modules\":99}"[..],
