@@ -268,6 +268,19 @@ mod tests {
         }
     }
 
+    /// Two modules on tides, in English.
+    fn tides() -> CourseRequest {
+        CourseRequest {
+            topic: "Tides".into(),
+            modules: 2,
+            audience: None,
+            level: None,
+            weeks: None,
+            language: "English".into(),
+            outline: None,
+        }
+    }
+
     fn run_fake(continues: Result<(), String>, strategy: Strategy) -> (Fake, PipelineOutput) {
         run_fake_with(continues, strategy, false)
     }
@@ -286,15 +299,7 @@ mod tests {
         strict: bool,
         (continues, strategy, repeat): (Result<(), String>, Strategy, bool),
     ) -> (Fake, anyhow::Result<PipelineOutput>) {
-        let request = CourseRequest {
-            topic: "Tides".into(),
-            modules: 2,
-            audience: None,
-            level: None,
-            weeks: None,
-            language: "English".into(),
-            outline: None,
-        };
+        let request = tides();
         let mut fake = Fake {
             continues,
             seen: Vec::new(),
@@ -455,15 +460,7 @@ mod tests {
 
     #[test]
     fn an_engine_failing_on_item_calls_costs_the_items_not_the_course() {
-        let request = CourseRequest {
-            topic: "Tides".into(),
-            modules: 2,
-            audience: None,
-            level: None,
-            weeks: None,
-            language: "English".into(),
-            outline: None,
-        };
+        let request = tides();
         let run_failing = |why: EngineError, strict: bool| {
             let mut fake = Fake {
                 continues: Ok(()),
