@@ -13,8 +13,9 @@ use crate::timing::{CallRecord, Clock, Phases, RunRecord};
 #[derive(Debug, Clone)]
 pub struct Runner {
     run: RunPlan,
-    /// The session's model, as every syllabus records it.
-    model: ModelId,
+    /// The session's model as syllabi record it; `None` when they record no provenance
+    /// (a bench run, a syllabus written in another format than JSON).
+    model: Option<ModelId>,
 }
 
 /// A course's clock: the run's, started `load_ms` before the course began (the model
@@ -60,12 +61,21 @@ pub struct Draft {
 }
 
 impl Runner {
-    /// A runner for `run` on `session`'s model (hashed here for provenance).
+    /// A runner for `run` on `session`'s model whose syllabi record how they were made
+    /// (the model file is hashed here, once).
     pub fn new(session: &Session, run: &RunPlan) -> anyhow::Result<Self> {
         Ok(Self {
             run: run.clone(),
-            model: session.model_id()?,
+            model: Some(session.model_id()?),
         })
+    }
+
+    /// A runner whose syllabi record no provenance: the model file is never hashed.
+    pub fn without_provenance(run: &RunPlan) -> Self {
+        Self {
+            run: run.clone(),
+            model: None,
+        }
     }
 
     /// The run plan.
@@ -91,7 +101,7 @@ impl Runner {
         let settings = self.run.settings(seed);
         let out = pipeline::run(engine, &course.request, settings, &start.clock, progress)?;
         let mut syllabus = out.syllabus;
-        syllabus.provenance = Some(self.provenance(course, seed));
+        syllabus.provenance = self.provenance(course, seed);
         Ok(Draft {
             syllabus,
             start,
@@ -108,18 +118,18 @@ impl Runner {
 
 impl Runner {
     /// What a syllabus of `course` written with `seed` records of how it was made
-    /// (`regenerate` reads it; `batch` resumes by it).
-    pub fn provenance(&self, course: &CoursePlan, seed: u32) -> Provenance {
-        Provenance {
+    /// (`regenerate` reads it; `batch` resumes by it), when this runner records it.
+    pub fn provenance(&self, course: &CoursePlan, seed: u32) -> Option<Provenance> {
+        Some(Provenance {
             format: PROVENANCE_FORMAT,
             program: format!("syllabus {}", env!("CARGO_PKG_VERSION")),
             request: course.request.clone(),
             backend: self.run.backend.name().to_string(),
-            model: self.model.clone(),
+            model: self.model.clone()?,
             seed,
             strategy: self.run.strategy.name().to_string(),
             files: Default::default(),
-        }
+        })
     }
 }
 

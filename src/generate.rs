@@ -23,14 +23,15 @@ pub fn generate(plan: &GeneratePlan) -> anyhow::Result<()> {
     let clock = Clock::new();
     let reporter = Reporter::new(!run.quiet, run.slow_call_secs);
     let session = Session::open(run, &reporter)?;
-    let runner = Runner::new(&session, run)?;
+    // How it was made is JSON's alone (`regenerate` reads it): other formats never hash
+    // the model file.
+    let runner = match out.format {
+        Format::Json => Runner::new(&session, run)?,
+        _ => Runner::without_provenance(run),
+    };
     let mut engine = session.engine(run, clock, &reporter)?;
     let start = Start::now(clock, clock.now_ms());
-    let mut draft = runner.write(engine.as_mut(), (&plan.course, run.seed), start, &reporter)?;
-    if out.format != Format::Json {
-        // How it was made is JSON's alone (`regenerate` reads it).
-        draft.syllabus.provenance = None;
-    }
+    let draft = runner.write(engine.as_mut(), (&plan.course, run.seed), start, &reporter)?;
     let bytes = render::render(&draft.syllabus, out.format)?;
     let written = match output {
         Some(target) => {
