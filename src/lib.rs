@@ -3,8 +3,9 @@
 //! Data flow: `cli` (request, checked into a plan) → `session` (model loaded, engine built)
 //! → `pipeline` over `prompt` (messages and schemas) → `engine` (llama.cpp in process, or a
 //! daemon) → `course` (validated syllabus) → `render` (Markdown, JSON, HTML, Word) + `timing`
-//! (records) and `report` (tables). `generate`, `regenerate` and `bench` are the commands
-//! on top.
+//! (records) and `report` (tables). `courses` writes one course, `places` schedules many
+//! at a shared engine; `generate`, `regenerate`, `batch`, `serve` and `bench` are the
+//! commands on top.
 
 pub mod batch;
 pub mod bench;
@@ -26,6 +27,7 @@ pub mod models_command;
 pub mod output;
 pub mod pack;
 pub mod pipeline;
+pub mod places;
 pub mod probe;
 pub mod program;
 pub mod progress;

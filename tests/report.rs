@@ -77,6 +77,60 @@ fn bench_compares_strategies_in_a_table_json_and_svg() {
     check_svg_in_browser(&dir.path().join("b.svg"));
 }
 
+#[test]
+fn bench_times_courses_one_after_another_against_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = syllabus(dir.path())
+        .args(["bench", "Marine Biology", "--modules", "1", "--runs", "1"])
+        .args(["--courses", "2", "--at-once", "1,2", "--json", "c.json"])
+        .args(["--model", &model()])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let table = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].contains("2 courses of \"Marine Biology\""),
+        "{table}"
+    );
+    assert!(lines[1].contains("vs one after another"), "{table}");
+    assert!(
+        lines[2].contains("one after another") && lines[2].contains("1.00x"),
+        "{table}"
+    );
+    assert!(
+        lines[3].contains("1 at once") && lines[4].contains("2 at once"),
+        "{table}"
+    );
+    let c: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("c.json")).unwrap()).unwrap();
+    let results = c["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "one run of each configuration");
+    for r in results {
+        assert_eq!(r["courses"], 2);
+        assert_eq!(r["ok_courses"], 2, "{r}");
+        assert!(r["wall_ms"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn bench_at_once_without_courses_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--at-once", "2"][..],
+        &["--courses", "1"],
+        &["--courses", "3", "--at-once", "4"],
+        &["--courses", "2", "--svg", "x.svg"],
+    ] {
+        let out = syllabus(dir.path())
+            .args(["bench", "Marine Biology"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}
+
 /// Renders the chart in headless Chromium (CI installs it) and checks the screenshot is a
 /// real picture, not a blank page.
 fn check_svg_in_browser(svg: &Path) {

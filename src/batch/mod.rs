@@ -1,13 +1,13 @@
 //! `syllabus batch`: many courses from one file, one model in memory. Courses already
-//! written (and valid) are skipped; the rest run several at once, each pipeline on its own
-//! thread with a seat at one shared engine (`engine::joint`), so their outlines decode
-//! together and then their modules; a finished course's place goes to the next. One
-//! failing course does not stop the others; `summary.json` records every course.
+//! written (and valid) are skipped; the rest go through the shared scheduler (`places`):
+//! several at once, each with a seat at one shared engine (`engine::joint`), so their calls
+//! decode together; a finished course's place goes to the next. One failing course does
+//! not stop the others; `summary.json` records every course.
 
 mod summary;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::channel;
+use std::sync::Mutex;
 
 use anyhow::{bail, Context as _};
 
@@ -16,8 +16,9 @@ use crate::cli::{BatchCourse, BatchPlan};
 use crate::course::{Syllabus, PROVENANCE_FORMAT};
 use crate::courses::{Runner, Start};
 use crate::engine::joint::{Seat, Table};
-use crate::engine::{BatchStats, ChatCall, Engine, NoProgress, Phase};
+use crate::engine::{BatchStats, Engine, Progress};
 use crate::output::Target;
+use crate::places::{Places, Worker};
 use crate::progress::Reporter;
 use crate::render::{self, Format};
 use crate::session::Session;
@@ -70,43 +71,77 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// What one course's thread needs besides its seat.
-struct Job<'a> {
-    course: &'a BatchCourse,
+/// One course of the batch: which, and its files.
+struct Job {
+    /// Its place among the courses to do.
+    k: usize,
+    course: BatchCourse,
     paths: Vec<PathBuf>,
-    runner: &'a Runner,
-    also: Option<Format>,
-    clock: Clock,
 }
 
-/// Writes one course on `seat`: the pipeline, then its files (atomically); its record.
-fn run_course(seat: &mut Seat, job: &Job<'_>) -> anyhow::Result<RunRecord> {
-    let targets: Vec<Target> = job
-        .paths
-        .iter()
-        .map(|p| Target::create(p, None))
-        .collect::<anyhow::Result<_>>()?;
-    let start = Start::now(job.clock, 0.0);
-    let seed = job.runner.run().seed;
-    let mut draft = job
-        .runner
-        .write(seat, (&job.course.course, seed), start, &NoProgress)?;
-    let other = job
-        .also
-        .map(|f| render::render(&draft.syllabus, f))
-        .transpose()?;
-    let mut targets = targets.into_iter();
-    let json_target = targets.next().context("a course writes its JSON")?;
-    // The other file first: the JSON marks the course done and records the other's sha256.
-    if let (Some(t), Some(bytes)) = (targets.next(), other) {
-        if let Some(p) = draft.syllabus.provenance.as_mut() {
-            p.files
-                .insert(file_name(t.path()), crate::digest::sha256_hex(&bytes));
-        }
-        t.commit(&bytes)?;
+/// Writes the batch's courses on their seats; keeps each one's outcome.
+struct Writer {
+    runner: Runner,
+    also: Option<Format>,
+    clock: Clock,
+    bar: indicatif::ProgressBar,
+    quiet: bool,
+    outcomes: Mutex<Outcomes>,
+}
+
+/// Each course's record or error, in order; `None` when its thread ended without one.
+type Outcomes = Vec<Option<Result<RunRecord, String>>>;
+
+impl Worker for Writer {
+    type Job = Job;
+
+    fn run(&self, _id: u64, job: Job, seat: &mut Seat, _waited_ms: f64) {
+        let outcome = self.write(seat, &job).map_err(|e| format!("{e:#}"));
+        announce(&self.bar, self.quiet, &job, &outcome);
+        self.outcomes.lock().unwrap_or_else(|e| e.into_inner())[job.k] = Some(outcome);
     }
-    json_target.commit(&render::render(&draft.syllabus, Format::Json)?)?;
-    Ok(draft.finish().1)
+}
+
+/// Counts the batch's written modules on its bar.
+struct Modules<'a>(&'a indicatif::ProgressBar);
+
+impl Progress for Modules<'_> {
+    fn module_ready(&self, _index: usize, _title: &str) {
+        self.0.inc(1);
+    }
+}
+
+impl Writer {
+    /// Writes one course on `seat`: the pipeline, then its files (atomically); its record.
+    fn write(&self, seat: &mut Seat, job: &Job) -> anyhow::Result<RunRecord> {
+        let targets: Vec<Target> = job
+            .paths
+            .iter()
+            .map(|p| Target::create(p, None))
+            .collect::<anyhow::Result<_>>()?;
+        let start = Start::now(self.clock, 0.0);
+        let seed = self.runner.run().seed;
+        let course = (&job.course.course, seed);
+        let mut draft = self
+            .runner
+            .write(seat, course, start, &Modules(&self.bar))?;
+        let other = self
+            .also
+            .map(|f| render::render(&draft.syllabus, f))
+            .transpose()?;
+        let mut targets = targets.into_iter();
+        let json_target = targets.next().context("a course writes its JSON")?;
+        // The other file first: the JSON marks the course done and records the other's sha256.
+        if let (Some(t), Some(bytes)) = (targets.next(), other) {
+            if let Some(p) = draft.syllabus.provenance.as_mut() {
+                p.files
+                    .insert(file_name(t.path()), crate::digest::sha256_hex(&bytes));
+            }
+            t.commit(&bytes)?;
+        }
+        json_target.commit(&render::render(&draft.syllabus, Format::Json)?)?;
+        Ok(draft.finish().1)
+    }
 }
 
 /// Where the batch writes its summary (a name no course is given).
@@ -158,15 +193,23 @@ pub fn run(plan: &BatchPlan) -> anyhow::Result<()> {
         crate::pipeline::reserve(engine.as_mut(), widest, run.strategy, at_once)?;
         let jobs: Vec<Job> = todo
             .iter()
-            .map(|&i| Job {
-                course: &plan.courses[i],
+            .enumerate()
+            .map(|(k, &i)| Job {
+                k,
+                course: plan.courses[i].clone(),
                 paths: paths[i].clone(),
-                runner: &runner,
-                also: plan.also,
-                clock,
             })
             .collect();
-        let (done, stats) = run_all(engine.as_mut(), &jobs, (at_once, run.strategy), quiet);
+        let total_modules = jobs.iter().map(|j| j.course.course.request.modules).sum();
+        let writer = Writer {
+            runner,
+            also: plan.also,
+            clock,
+            bar: bar(quiet, jobs.len(), total_modules),
+            quiet,
+            outcomes: Mutex::new(vec![None; jobs.len()]),
+        };
+        let (done, stats) = run_all(engine.as_mut(), writer, jobs, (at_once, run.strategy));
         summary.engine_run = stats.ok();
         for (k, outcome) in done.into_iter().enumerate() {
             let r = &mut results[todo[k]];
@@ -197,69 +240,31 @@ pub fn run(plan: &BatchPlan) -> anyhow::Result<()> {
     report(&summary, &summary_path, quiet)
 }
 
-/// Runs `jobs`, `at_once` at a time, on `engine`; the outcome of each job in order.
+/// Runs `jobs` through `writer`, `at_once` at a time, on `engine`; the outcome of each job
+/// in order, and the figures of the engine's run.
 fn run_all(
     engine: &mut dyn Engine,
-    jobs: &[Job<'_>],
+    writer: Writer,
+    jobs: Vec<Job>,
     (at_once, strategy): (usize, crate::engine::Strategy),
-    quiet: bool,
-) -> (
-    Vec<Option<Result<RunRecord, String>>>,
-    anyhow::Result<BatchStats>,
-) {
+) -> (Outcomes, anyhow::Result<BatchStats>) {
     let table = Table::new(engine.info());
-    let (results_tx, results_rx) = channel();
-    let total_modules: usize = jobs.iter().map(|j| j.course.course.request.modules).sum();
-    let bar = bar(quiet, jobs.len(), total_modules);
-    let mut outcomes: Vec<Option<Result<RunRecord, String>>> = Vec::new();
-    outcomes.resize_with(jobs.len(), || None);
-    let mut stats = Ok(Default::default());
-    std::thread::scope(|scope| {
-        let mut next = 0;
-        let mut start = |group: usize| {
-            if next >= jobs.len() {
-                return false;
-            }
-            let (k, job, tx) = (next, &jobs[next], results_tx.clone());
-            let mut seat = table.seats().seat(group);
-            next += 1;
-            scope.spawn(move || {
-                let outcome = run_course(&mut seat, job).map_err(|e| format!("{e:#}"));
-                let _ = tx.send((k, outcome));
-                drop(seat);
-            });
-            true
-        };
-        let mut seated = 0;
-        for group in 0..at_once {
-            seated += usize::from(start(group));
-        }
-        let settled = |call: &ChatCall| {
-            if call.phase == Phase::Module {
-                bar.inc(1);
-            }
-        };
-        let mut on_leave = |group| {
-            while let Ok((k, outcome)) = results_rx.try_recv() {
-                announce(&bar, quiet, &jobs[k], &outcome);
-                outcomes[k] = Some(outcome);
-            }
-            start(group)
-        };
-        stats = table.serve(
-            engine,
-            (seated, strategy),
-            &NoProgress,
-            &mut on_leave,
-            &settled,
-        );
-    });
-    drop(results_tx);
-    while let Ok((k, outcome)) = results_rx.try_recv() {
-        announce(&bar, quiet, &jobs[k], &outcome);
-        outcomes[k] = Some(outcome);
+    let places = Places::new(table.seats().clone(), writer, (at_once, usize::MAX));
+    for job in jobs {
+        // A batch's queue has no limit, and nothing closes it before this.
+        let _ = places.submit(job);
     }
-    bar.finish_and_clear();
+    let seats = table.seats().clone();
+    let stats = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            places.wait_idle();
+            seats.close();
+        });
+        table.serve(engine, strategy)
+    });
+    let writer = places.worker();
+    writer.bar.finish_and_clear();
+    let outcomes = std::mem::take(&mut *writer.outcomes.lock().unwrap_or_else(|e| e.into_inner()));
     (outcomes, stats)
 }
 
@@ -284,7 +289,7 @@ fn bar(quiet: bool, courses: usize, modules: usize) -> indicatif::ProgressBar {
 fn announce(
     bar: &indicatif::ProgressBar,
     quiet: bool,
-    job: &Job<'_>,
+    job: &Job,
     outcome: &Result<RunRecord, String>,
 ) {
     if quiet {

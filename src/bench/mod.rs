@@ -4,6 +4,7 @@
 //! runs `runs` times, interleaved (run 1 of each, then run 2 of each, ...) so drift on a
 //! noisy machine spreads over all rows alike.
 
+pub mod courses;
 pub mod report;
 
 use anyhow::Context;
@@ -87,6 +88,7 @@ pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
     let svg_out = Target::optional(plan.svg.as_deref())?;
     let reporter = Reporter::new(!plan.run.quiet, plan.run.slow_call_secs);
     let mut results = Vec::new();
+    let mut course_results = Vec::new();
     for &backend in &plan.backends {
         let mut run = plan.run.clone();
         run.backend = backend;
@@ -106,9 +108,20 @@ pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
         }
         // Bench runs write no files: no provenance, no hashing of the model.
         let runner = Runner::without_provenance(&run);
-        results.extend(runs(plan, &runner, &session, &reporter));
+        match &plan.courses {
+            Some(count) => course_results.extend(courses::runs(
+                (count, plan.runs),
+                (&runner, &plan.course),
+                &session,
+                &reporter,
+            )),
+            None => results.extend(runs(plan, &runner, &session, &reporter)),
+        }
     }
     reporter.finish();
+    if let Some(count) = &plan.courses {
+        return courses_report(plan, count, &course_results, json_out);
+    }
     let rows = summarize(&results);
     let title = format!(
         "syllabus bench: \"{}\", {} modules, {} run(s) each",
@@ -131,6 +144,37 @@ pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
     }
     if results.iter().all(|r| !r.ok) {
         anyhow::bail!("no run produced a valid syllabus");
+    }
+    Ok(())
+}
+
+/// Prints the table of `bench --courses`; writes JSON when asked.
+fn courses_report(
+    plan: &BenchPlan,
+    count: &crate::cli::CourseCount,
+    results: &[courses::CoursesResult],
+    json_out: Option<Target>,
+) -> anyhow::Result<()> {
+    let rows = courses::summarize(results);
+    let title = format!(
+        "syllabus bench: {} courses of \"{}\", {} modules, {} run(s) each",
+        count.n, plan.course.request.topic, plan.course.request.modules, plan.runs
+    );
+    output::write_stdout(format!("{title}\n{}", courses::table(&rows)).as_bytes())?;
+    if let Some(target) = json_out {
+        let json = serde_json::to_string_pretty(&serde_json::json!({
+            "topic": plan.course.request.topic,
+            "modules": plan.course.request.modules,
+            "courses": count.n,
+            "runs": plan.runs,
+            "summary": rows,
+            "results": results,
+        }))
+        .context("bench results")?;
+        target.commit(json.as_bytes())?;
+    }
+    if rows.iter().all(|r| r.ok_runs == 0) {
+        anyhow::bail!("no run wrote all its courses");
     }
     Ok(())
 }

@@ -111,6 +111,13 @@ pub struct BenchArgs {
     /// Write a bar chart of median times per combination to FILE (SVG).
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+    /// Instead of strategies: time N courses of the topic (seeds SEED, SEED+1, ...) one
+    /// after another against the same N run together as `batch` and `serve` run them.
+    #[arg(long, value_name = "N")]
+    pub courses: Option<usize>,
+    /// Courses at once to time with --courses, comma-separated [default: 1,2,3,N].
+    #[arg(long, value_delimiter = ',', value_name = "K,...")]
+    pub at_once: Vec<usize>,
     /// Never download a model.
     #[arg(long)]
     pub offline: bool,

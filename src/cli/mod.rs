@@ -17,7 +17,9 @@ pub use self::args::{
 };
 pub use self::batch::{BatchCourse, BatchPlan};
 pub use self::fields::{largest, CourseFields, CoursePlan, Naming, MAX_FIELD_CHARS};
-pub use self::plan::{output_format, BenchPlan, DaemonPlan, GeneratePlan, OutputPlan, RunPlan};
+pub use self::plan::{
+    output_format, BenchPlan, CourseCount, DaemonPlan, GeneratePlan, OutputPlan, RunPlan,
+};
 pub use self::regenerate::RegeneratePlan;
 pub use self::serve::{CourseBody, ServePlan};
 pub use self::usage::{UsageError, MAX_MODULES, MAX_TOPIC_CHARS};

@@ -161,6 +161,43 @@ pub struct BenchPlan {
     pub json: Option<PathBuf>,
     /// SVG chart output.
     pub svg: Option<PathBuf>,
+    /// Courses one after another against together, instead of strategies.
+    pub courses: Option<CourseCount>,
+}
+
+/// `bench --courses N --at-once K,...`: N courses, timed one after another and K at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CourseCount {
+    /// Courses in each timed run.
+    pub n: usize,
+    /// Courses at once, one row each, in order.
+    pub at_once: Vec<usize>,
+}
+
+/// Most courses `bench --courses` times together.
+const MAX_BENCH_COURSES: usize = 32;
+
+impl CourseCount {
+    /// `--courses` and `--at-once`, checked.
+    fn check(n: Option<usize>, at_once: &[usize]) -> Result<Option<Self>, UsageError> {
+        let Some(n) = n else {
+            if !at_once.is_empty() {
+                return Err(UsageError("--at-once goes with --courses N".into()));
+            }
+            return Ok(None);
+        };
+        let n = within("--courses", n, 2, MAX_BENCH_COURSES)?;
+        let mut at_once = if at_once.is_empty() {
+            [1, 2, 3, n].into_iter().filter(|&k| k <= n).collect()
+        } else {
+            at_once.to_vec()
+        };
+        for &k in &at_once {
+            within("--at-once", k, 1, n)?;
+        }
+        at_once.dedup();
+        Ok(Some(Self { n, at_once }))
+    }
 }
 
 /// `value` if above 0 and at most `hi` (and a number), else an error naming `flag`.
@@ -419,6 +456,14 @@ impl BenchArgs {
             openai_model,
             json: self.json.clone(),
             svg: self.svg.clone(),
+            courses: match CourseCount::check(self.courses, &self.at_once)? {
+                Some(_) if self.svg.is_some() => {
+                    return Err(UsageError(
+                        "--svg charts strategies, not --courses: leave one out".into(),
+                    ))
+                }
+                count => count,
+            },
         })
     }
 }

@@ -1,10 +1,10 @@
-//! The server's courses: up to `concurrent` run at once, each pipeline on its own thread
-//! with a seat at the shared engine (its own group); the rest wait in a bounded queue and
+//! The server's courses on the shared places (`crate::places`): up to `concurrent`
+//! run at once, each with a seat at the shared engine; the rest wait in a bounded queue and
 //! hear their place as it moves. A job whose ticket is dropped (the client went away) is
 //! taken off the queue or cancelled in the engine; finished syllabi are kept for download.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
@@ -14,6 +14,8 @@ use crate::course::Syllabus;
 use crate::courses::{Runner, Start};
 use crate::engine::joint::{Seat, Seats};
 use crate::engine::{EngineError, Phase, Progress};
+pub use crate::places::{Load, Refused};
+use crate::places::{Places, Worker};
 use crate::timing::{CallRecord, Clock, RunRecord};
 
 /// Finished syllabi kept for download.
@@ -64,24 +66,15 @@ pub struct Finished {
     pub downloads: HashMap<&'static str, String>,
 }
 
-/// Why a course was not taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
-    /// The queue is full.
-    Full,
-    /// The server is stopping.
-    Closing,
-}
-
 /// A client's hold on its course: dropping it abandons the course.
 pub struct Ticket {
     id: u64,
-    jobs: Arc<Jobs>,
+    jobs: Arc<Places<Writer>>,
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.jobs.abandon(self.id);
+        self.jobs.cancel(self.id, EngineError::Cancelled);
     }
 }
 
@@ -105,43 +98,21 @@ pub enum Work {
     },
 }
 
-struct Waiting {
-    id: u64,
+/// A job with whom to tell about it.
+pub struct Job {
     work: Work,
     events: UnboundedSender<Event>,
-    since: Clock,
 }
 
-#[derive(Default)]
-struct State {
-    next_id: u64,
-    free: Vec<usize>,
-    queue: VecDeque<Waiting>,
-    /// Running course id -> its group.
-    running: HashMap<u64, usize>,
-    finished: VecDeque<Arc<Finished>>,
-    closing: bool,
+/// Writes the server's jobs and keeps the finished ones.
+pub struct Writer {
+    runner: Runner,
+    finished: Mutex<VecDeque<Arc<Finished>>>,
 }
 
 /// Every course of the server.
 pub struct Jobs {
-    state: Mutex<State>,
-    seats: Seats,
-    runner: Runner,
-    queue_limit: usize,
-}
-
-/// Counts for `/healthz`.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Load {
-    /// Courses being written.
-    pub running: usize,
-    /// Courses waiting for a place.
-    pub queued: usize,
-    /// Places for courses at once.
-    pub concurrent: usize,
-    /// Most courses that may wait.
-    pub queue_limit: usize,
+    places: Arc<Places<Writer>>,
 }
 
 /// `work`'s result, or its panic as an error that says the course was not written.
@@ -160,85 +131,53 @@ fn caught<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
 
 impl Jobs {
     /// Courses written by `runner` on `seats`, `concurrent` at once and `queue_limit` waiting.
-    pub fn new(
-        seats: Seats,
-        runner: Runner,
-        (concurrent, queue_limit): (usize, usize),
-    ) -> Arc<Self> {
-        Arc::new(Self {
-            state: Mutex::new(State {
-                free: (0..concurrent).rev().collect(),
-                ..State::default()
-            }),
-            seats,
+    pub fn new(seats: Seats, runner: Runner, places: (usize, usize)) -> Arc<Self> {
+        let writer = Writer {
             runner,
-            queue_limit,
+            finished: Mutex::new(VecDeque::new()),
+        };
+        Arc::new(Self {
+            places: Places::new(seats, writer, places),
         })
-    }
-
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Takes a job; `events` hears of it until `Done` or `Failed`.
-    pub fn submit(
-        self: &Arc<Self>,
-        work: Work,
-        events: UnboundedSender<Event>,
-    ) -> Result<Ticket, Refused> {
-        let mut state = self.state();
-        if state.closing {
-            return Err(Refused::Closing);
-        }
-        if state.free.is_empty() && state.queue.len() >= self.queue_limit {
-            return Err(Refused::Full);
-        }
-        state.next_id += 1;
-        let id = state.next_id;
-        state.queue.push_back(Waiting {
-            id,
-            work,
-            events,
-            since: Clock::new(),
-        });
-        self.start_next(&mut state);
-        if let Some(position) = state.queue.iter().position(|w| w.id == id) {
-            let _ = state.queue[position]
-                .events
-                .send(Event::Queued { id, position });
-        }
+    pub fn submit(&self, work: Work, events: UnboundedSender<Event>) -> Result<Ticket, Refused> {
+        let id = self.places.submit(Job { work, events })?;
         Ok(Ticket {
             id,
-            jobs: Arc::clone(self),
+            jobs: Arc::clone(&self.places),
         })
     }
 
-    /// Starts waiting courses while places are free.
-    fn start_next(self: &Arc<Self>, state: &mut State) {
-        let mut started = false;
-        while !state.free.is_empty() && !state.queue.is_empty() {
-            let group = state.free.pop().expect("checked");
-            let job = state.queue.pop_front().expect("checked");
-            state.running.insert(job.id, group);
-            let jobs = Arc::clone(self);
-            let spawned = std::thread::Builder::new()
-                .name(format!("course-{}", job.id))
-                .spawn(move || jobs.write(job, group));
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "cannot start a thread for a course");
-                state.running.retain(|_, g| *g != group);
-                state.free.push(group);
-                break;
-            }
-            started = true;
-        }
-        if started {
-            for (position, w) in state.queue.iter().enumerate() {
-                let _ = w.events.send(Event::Queued { id: w.id, position });
-            }
-        }
+    /// A finished course still kept.
+    pub fn finished(&self, id: u64) -> Option<Arc<Finished>> {
+        let kept = self.places.worker().finished.lock();
+        let kept = kept.unwrap_or_else(|e| e.into_inner());
+        kept.iter().find(|f| f.id == id).cloned()
     }
 
+    /// Courses running and waiting.
+    pub fn load(&self) -> Load {
+        self.places.load()
+    }
+
+    /// Stops taking courses: waiting ones fail, running ones are cancelled. Returns once
+    /// every running course has ended.
+    pub async fn shut_down(&self) {
+        for (_, job) in self.places.close(EngineError::Stopping) {
+            let _ = job.events.send(Event::Failed {
+                message: EngineError::Stopping.to_string(),
+                stopping: true,
+            });
+        }
+        while !self.places.is_idle() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Writer {
     /// The syllabus and record of `work`, written on `seat` as job `id`.
     fn produce(
         &self,
@@ -266,42 +205,30 @@ impl Jobs {
         }
     }
 
-    /// Writes one job on a seat of group `group` (on its own thread).
-    fn write(self: Arc<Self>, job: Waiting, group: usize) {
-        let queued_ms = job.since.now_ms();
-        let _ = job.events.send(Event::Started { id: job.id });
-        let progress = Relay(job.events.clone());
-        let mut seat = self.seats.seat(group);
-        // A course that panics fails alone: its place is freed below like any other's.
-        let result = caught(|| self.produce((job.id, &job.work), &mut seat, &progress));
-        {
-            // Under the lock: a cancel for this course is sent before its seat leaves, or
-            // not at all, so it never reaches the next course of the group.
-            let mut state = self.state();
-            state.running.remove(&job.id);
-            drop(seat);
-            state.free.push(group);
-            if !state.closing {
-                self.start_next(&mut state);
-            }
-        }
-        let event = match result {
+    /// What the client hears at the end of job `id`.
+    fn ended(
+        &self,
+        id: u64,
+        result: anyhow::Result<(Syllabus, RunRecord)>,
+        queued_ms: f64,
+    ) -> Event {
+        match result {
             Ok((syllabus, record)) => {
                 let downloads = ["markdown", "json", "html", "docx"]
                     .into_iter()
-                    .map(|f| (f, format!("/api/syllabus/{}/{f}", job.id)))
+                    .map(|f| (f, format!("/api/syllabus/{id}/{f}")))
                     .collect();
                 let done = Arc::new(Finished {
-                    id: job.id,
+                    id,
                     syllabus,
                     record,
                     queued_ms,
                     downloads,
                 });
-                let mut state = self.state();
-                state.finished.push_back(Arc::clone(&done));
-                if state.finished.len() > KEPT {
-                    state.finished.pop_front();
+                let mut kept = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+                kept.push_back(Arc::clone(&done));
+                if kept.len() > KEPT {
+                    kept.pop_front();
                 }
                 Event::Done(Box::new((*done).clone()))
             }
@@ -316,59 +243,23 @@ impl Jobs {
                     stopping: false,
                 },
             },
-        };
-        let _ = job.events.send(event);
-    }
-
-    /// The client of course `id` went away: off the queue, or cancelled in the engine.
-    fn abandon(&self, id: u64) {
-        let mut state = self.state();
-        if let Some(at) = state.queue.iter().position(|w| w.id == id) {
-            state.queue.remove(at);
-            for (position, w) in state.queue.iter().enumerate().skip(at) {
-                let _ = w.events.send(Event::Queued { id: w.id, position });
-            }
-        } else if let Some(&group) = state.running.get(&id) {
-            tracing::info!(course = id, "client went away; course cancelled");
-            self.seats.cancel(group, EngineError::Cancelled);
         }
     }
+}
 
-    /// A finished course still kept.
-    pub fn finished(&self, id: u64) -> Option<Arc<Finished>> {
-        self.state().finished.iter().find(|f| f.id == id).cloned()
+impl Worker for Writer {
+    type Job = Job;
+
+    fn run(&self, id: u64, job: Job, seat: &mut Seat, waited_ms: f64) {
+        let _ = job.events.send(Event::Started { id });
+        let progress = Relay(job.events.clone());
+        // A course that panics fails alone, with a message.
+        let result = caught(|| self.produce((id, &job.work), seat, &progress));
+        let _ = job.events.send(self.ended(id, result, waited_ms));
     }
 
-    /// Courses running and waiting.
-    pub fn load(&self) -> Load {
-        let state = self.state();
-        Load {
-            running: state.running.len(),
-            queued: state.queue.len(),
-            concurrent: state.free.len() + state.running.len(),
-            queue_limit: self.queue_limit,
-        }
-    }
-
-    /// Stops taking courses: waiting ones fail, running ones are cancelled. Returns once
-    /// every running course has ended.
-    pub async fn shut_down(&self) {
-        {
-            let mut state = self.state();
-            state.closing = true;
-            for w in state.queue.drain(..) {
-                let _ = w.events.send(Event::Failed {
-                    message: EngineError::Stopping.to_string(),
-                    stopping: true,
-                });
-            }
-            for &group in state.running.values() {
-                self.seats.cancel(group, EngineError::Stopping);
-            }
-        }
-        while !self.state().running.is_empty() {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+    fn queued(&self, id: u64, job: &Job, position: usize) {
+        let _ = job.events.send(Event::Queued { id, position });
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The thread that loaded the engine keeps one open run of it (`engine::joint`); every
 //! request is a course whose pipeline runs on its own thread with a seat at that table, so
-//! courses written at once share the model's batches (`jobs`). The HTTP side (`api`,
+//! courses written at once share the model's batches (`jobs`, on `places`). The HTTP side (`api`,
 //! `page`, `auth`) runs on a tokio runtime of its own thread. Ctrl-C or SIGTERM stops
 //! taking requests, cancels the courses in flight (their clients hear why), and returns.
 
@@ -92,7 +92,7 @@ pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
     }
     // The one line on stdout: where the server is, once it answers.
     crate::output::write_stdout(format!("http://{addr}/\n").as_bytes())?;
-    let engine_result = table.serve_open(engine.as_mut(), run.strategy);
+    let engine_result = table.serve(engine.as_mut(), run.strategy);
     let http_result = http
         .join()
         .map_err(|_| anyhow::anyhow!("the HTTP thread panicked"))?;

@@ -51,29 +51,21 @@ struct SeatCalls {
 /// The table's side of an open run.
 pub(super) struct Host<'a> {
     requests: &'a Receiver<Request>,
-    seated: usize,
-    /// Waits for calls while nothing is seated, until `Close`.
+    /// Waits for calls while the engine is idle, until `Close`.
     pub open: bool,
     seats: HashMap<usize, SeatCalls>,
     /// Groups cancelled and not yet left, with why: their calls are refused.
     cancelled: HashMap<usize, EngineError>,
-    on_leave: &'a mut dyn FnMut(usize) -> bool,
 }
 
 impl<'a> Host<'a> {
-    /// A host reading `requests` for `seated` pipelines (open: for any that join).
-    pub fn new(
-        requests: &'a Receiver<Request>,
-        (seated, open): (usize, bool),
-        on_leave: &'a mut dyn FnMut(usize) -> bool,
-    ) -> Self {
+    /// A host reading `requests` for the pipelines that join, until `Close`.
+    pub fn new(requests: &'a Receiver<Request>) -> Self {
         Self {
             requests,
-            seated,
-            open,
+            open: true,
             seats: HashMap::new(),
             cancelled: HashMap::new(),
-            on_leave,
         }
     }
 
@@ -107,17 +99,13 @@ impl<'a> Host<'a> {
         }
     }
 
-    /// A pipeline left group `group`: calls it left running are withdrawn, and another
-    /// pipeline may take its place.
+    /// A pipeline left group `group`: calls it left running are withdrawn; the group is
+    /// free for another.
     fn leave(&mut self, group: usize, withdrawn: &mut Vec<usize>) {
         if self.seats.remove(&group).is_some() {
             withdrawn.push(group);
         }
         self.cancelled.remove(&group);
-        self.seated = self.seated.saturating_sub(1);
-        if (self.on_leave)(group) {
-            self.seated += 1;
-        }
     }
 
     /// The course of `group` is abandoned: its pipeline hears why, its calls are withdrawn.
@@ -129,12 +117,12 @@ impl<'a> Host<'a> {
         self.cancelled.insert(group, why);
     }
 
-    /// New calls from the seats; waits for some when the engine is idle and a pipeline is
-    /// still seated (or the table is open). Answers other requests meanwhile.
+    /// New calls from the seats; waits for some when the engine is idle, until the table
+    /// closes. Answers other requests meanwhile.
     pub fn more(&mut self, ask: Ask<'_>) -> Vec<ChatCall> {
         let mut new = Vec::new();
         loop {
-            let wait = ask.idle && new.is_empty() && (self.seated > 0 || self.open);
+            let wait = ask.idle && new.is_empty() && self.open;
             let request = if wait {
                 match self.requests.recv() {
                     Ok(r) => r,
@@ -187,28 +175,12 @@ impl<'a> Host<'a> {
         }
     }
 
-    /// After the engine failed: the calls waiting now are answered with `why`; unless the
-    /// table stays open, so are those to come, until every pipeline has left.
+    /// After the engine failed: the calls waiting now are answered with `why`.
     pub fn fail_all(&mut self, why: &str) {
-        let failed = || EngineError::Failed(why.to_string());
         for (_, seat) in self.seats.drain() {
-            let _ = seat.answer.send(Answer::Done(Err(failed())));
-        }
-        let mut withdrawn = Vec::new();
-        while self.seated > 0 && !self.open {
-            let Ok(request) = self.requests.recv() else {
-                return;
-            };
-            match request {
-                Request::Run { answer, .. } => {
-                    let _ = answer.send(Answer::Done(Err(failed())));
-                }
-                Request::Continues { answer, .. } => {
-                    let _ = answer.send(Err(why.to_string()));
-                }
-                Request::Leave { group } => self.leave(group, &mut withdrawn),
-                Request::Cancel { .. } | Request::Close => {}
-            }
+            let _ = seat
+                .answer
+                .send(Answer::Done(Err(EngineError::Failed(why.to_string()))));
         }
     }
 }

@@ -7,8 +7,8 @@
 //! every seat join it as they come, each seat's calls their own group (so a course's calls
 //! share its prefix and continue its own outline); each finished call goes to the pipeline
 //! that made it (with the follow-up question), and a pipeline goes on as soon as its own
-//! calls are done, while the others' calls go on decoding. An open table (`serve_open`)
-//! takes pipelines that join at any time, and a course can be cancelled mid-run.
+//! calls are done, while the others' calls go on decoding. Pipelines join at any time
+//! (`places` decides which), and a course can be cancelled mid-run.
 
 mod host;
 
@@ -60,7 +60,7 @@ impl Seats {
         let _ = self.to_table.send(Request::Cancel { group, why });
     }
 
-    /// Ends an open table once nothing runs (`Table::serve_open` returns).
+    /// Ends an open table once nothing runs (`Table::serve` returns).
     pub fn close(&self) {
         let _ = self.to_table.send(Request::Close);
     }
@@ -90,38 +90,16 @@ impl Table {
         &self.seats
     }
 
-    /// Serves `seated` pipelines on `engine` with `strategy` until every one has left.
-    /// When a pipeline leaves group `g`, `on_leave(g)` may seat another in its place
-    /// (returns whether it did). `settled` hears of every call whose reply needs no further
-    /// call. Returns the figures of the whole run.
-    pub fn serve(
-        &self,
-        engine: &mut dyn Engine,
-        (seated, strategy): (usize, Strategy),
-        progress: &dyn Progress,
-        on_leave: &mut dyn FnMut(usize) -> bool,
-        settled: &dyn Fn(&ChatCall),
-    ) -> anyhow::Result<BatchStats> {
-        let state = RefCell::new(Host::new(&self.requests, (seated, false), on_leave));
-        let result = open_run(engine, strategy, progress, &state, settled);
-        let mut host = state.into_inner();
-        result.inspect_err(|e| {
-            // Every pipeline hears of it, now and at each later call, until all leave.
-            host.fail_all(&format!("{e:#}"));
-        })
-    }
-
     /// Serves pipelines that join at any time (seats made from `seats()`, each with a group
-    /// not seated at the moment) until `Seats::close`. An engine failure fails the calls in
-    /// flight; the table then goes on with a new run.
-    pub fn serve_open(&self, engine: &mut dyn Engine, strategy: Strategy) -> anyhow::Result<()> {
-        let mut on_leave = |_| false;
+    /// not seated at the moment) until `Seats::close`; the figures of its last run. An
+    /// engine failure fails the calls in flight; the table then goes on with a new run.
+    pub fn serve(&self, engine: &mut dyn Engine, strategy: Strategy) -> anyhow::Result<BatchStats> {
         loop {
-            let state = RefCell::new(Host::new(&self.requests, (0, true), &mut on_leave));
-            let result = open_run(engine, strategy, &super::NoProgress, &state, &|_| {});
+            let state = RefCell::new(Host::new(&self.requests));
+            let result = open_run(engine, strategy, &state);
             let mut host = state.into_inner();
             match result {
-                Ok(_) => return Ok(()),
+                Ok(stats) => return Ok(stats),
                 Err(e) => {
                     let why = format!("{e:#}");
                     tracing::error!(error = %why, "the shared engine failed; its calls in flight fail");
@@ -139,18 +117,12 @@ impl Table {
 fn open_run(
     engine: &mut dyn Engine,
     strategy: Strategy,
-    progress: &dyn Progress,
     host: &RefCell<Host<'_>>,
-    settled: &dyn Fn(&ChatCall),
 ) -> anyhow::Result<BatchStats> {
-    let mut follow_up = |call: &ChatCall, output: &CallOutput| {
-        let next = host.borrow_mut().follow_up(call, output);
-        if next.is_none() {
-            settled(call);
-        }
-        next
-    };
+    let mut follow_up =
+        |call: &ChatCall, output: &CallOutput| host.borrow_mut().follow_up(call, output);
     let mut more = |ask: Ask<'_>| host.borrow_mut().more(ask);
+    let progress = &super::NoProgress;
     let (_, stats) = engine.run_open(&[], strategy, progress, &mut follow_up, &mut more)?;
     Ok(stats)
 }
@@ -223,13 +195,13 @@ impl Engine for Seat {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::engine::{Finish, NoProgress};
     use crate::timing::{CallMarks, CallRecord, CallTokens};
 
     /// Answers each call with "group/index/attempt"; runs follow-ups as they are asked.
-    struct Echo;
+    pub(crate) struct Echo;
 
     impl Engine for Echo {
         fn info(&self) -> EngineInfo {
@@ -271,7 +243,6 @@ mod tests {
     fn each_seat_gets_its_own_outputs_and_follow_ups() {
         let mut engine = Echo;
         let table = Table::new(engine.info());
-        let settled = std::sync::Mutex::new(0);
         let texts = std::thread::scope(|s| {
             let handles: Vec<_> = (0..2)
                 .map(|g| {
@@ -296,29 +267,17 @@ mod tests {
                     })
                 })
                 .collect();
-            let mut on_leave = |_| false;
-            let count = |_: &ChatCall| *settled.lock().unwrap() += 1;
-            table
-                .serve(
-                    &mut engine,
-                    (2, Strategy::Parallel),
-                    &NoProgress,
-                    &mut on_leave,
-                    &count,
-                )
-                .unwrap();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap())
-                .collect::<Vec<_>>()
+            let seats = table.seats().clone();
+            let closer = s.spawn(move || {
+                let texts: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+                seats.close();
+                texts
+            });
+            table.serve(&mut engine, Strategy::Parallel).unwrap();
+            closer.join().unwrap()
         });
         assert_eq!(texts[0], ["0/0/1", "0/1/1", "0/5/1"]);
         assert_eq!(texts[1], ["1/0/1", "1/1/1", "1/0/2", "1/5/1"]);
-        assert_eq!(
-            *settled.lock().unwrap(),
-            6,
-            "every call that needed nothing more"
-        );
     }
 
     #[test]
@@ -341,7 +300,7 @@ mod tests {
             seats.close();
             (cancelled, other, again)
         });
-        table.serve_open(&mut engine, Strategy::Parallel).unwrap();
+        table.serve(&mut engine, Strategy::Parallel).unwrap();
         let (cancelled, other, again) = client.join().unwrap();
         assert_eq!(
             cancelled.downcast_ref::<EngineError>(),
