@@ -173,60 +173,11 @@ pub fn run(plan: &BatchPlan) -> anyhow::Result<()> {
             r.status = Status::Skipped;
         }
     }
-    let run = &plan.run;
-    let quiet = run.quiet;
     let mut summary = Summary::new(plan);
     if !todo.is_empty() {
-        let reporter = Reporter::new(!quiet, run.slow_call_secs);
-        let session = Session::open(run, &reporter)?;
-        let mut engine = session.engine(run, clock, &reporter)?;
-        reporter.finish();
-        summary.load_ms = clock.now_ms();
-        summary.engine = Some(engine.info());
-        let runner = Runner::new(&session, run)?;
-        let widest = todo
-            .iter()
-            .map(|&i| &plan.courses[i].course.request)
-            .max_by_key(|r| r.modules)
-            .expect("some course to do");
-        let at_once = plan.at_once.min(todo.len());
-        crate::pipeline::reserve(engine.as_mut(), widest, run.strategy, at_once)?;
-        let jobs: Vec<Job> = todo
-            .iter()
-            .enumerate()
-            .map(|(k, &i)| Job {
-                k,
-                course: plan.courses[i].clone(),
-                paths: paths[i].clone(),
-            })
-            .collect();
-        let total_modules = jobs.iter().map(|j| j.course.course.request.modules).sum();
-        let writer = Writer {
-            runner,
-            also: plan.also,
-            clock,
-            bar: bar(quiet, jobs.len(), total_modules),
-            quiet,
-            outcomes: Mutex::new(vec![None; jobs.len()]),
-        };
-        let (done, stats) = run_all(engine.as_mut(), writer, jobs, (at_once, run.strategy));
-        summary.engine_run = stats.ok();
+        let done = write_courses(plan, &todo, &paths, clock, &mut summary)?;
         for (k, outcome) in done.into_iter().enumerate() {
-            let r = &mut results[todo[k]];
-            match outcome {
-                Some(Ok(record)) => {
-                    r.status = Status::Written;
-                    r.record = Some(record);
-                }
-                Some(Err(e)) => {
-                    r.status = Status::Failed;
-                    r.error = Some(e);
-                }
-                None => {
-                    r.status = Status::Failed;
-                    r.error = Some("the course's thread stopped without a result".into());
-                }
-            }
+            results[todo[k]].settle(outcome);
         }
     }
     summary.wall_ms = clock.now_ms();
@@ -237,7 +188,54 @@ pub fn run(plan: &BatchPlan) -> anyhow::Result<()> {
     summary.courses = results;
     let json = serde_json::to_string_pretty(&summary).context("summary")?;
     summary_target.commit(json.as_bytes())?;
-    report(&summary, &summary_path, quiet)
+    report(&summary, &summary_path, plan.run.quiet)
+}
+
+/// Loads the engine and writes the courses `todo` (indices into the plan), several at
+/// once; each one's outcome, in `todo`'s order. Fills the summary's engine figures.
+fn write_courses(
+    plan: &BatchPlan,
+    todo: &[usize],
+    paths: &[Vec<PathBuf>],
+    clock: Clock,
+    summary: &mut Summary,
+) -> anyhow::Result<Outcomes> {
+    let run = &plan.run;
+    let reporter = Reporter::new(!run.quiet, run.slow_call_secs);
+    let session = Session::open(run, &reporter)?;
+    let mut engine = session.engine(run, clock, &reporter)?;
+    reporter.finish();
+    summary.load_ms = clock.now_ms();
+    summary.engine = Some(engine.info());
+    let runner = Runner::new(&session, run)?;
+    let widest = todo
+        .iter()
+        .map(|&i| &plan.courses[i].course.request)
+        .max_by_key(|r| r.modules)
+        .context("some course to do")?;
+    let at_once = plan.at_once.min(todo.len());
+    crate::pipeline::reserve(engine.as_mut(), widest, run.strategy, at_once)?;
+    let jobs: Vec<Job> = todo
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| Job {
+            k,
+            course: plan.courses[i].clone(),
+            paths: paths[i].clone(),
+        })
+        .collect();
+    let total_modules = jobs.iter().map(|j| j.course.course.request.modules).sum();
+    let writer = Writer {
+        runner,
+        also: plan.also,
+        clock,
+        bar: bar(run.quiet, jobs.len(), total_modules),
+        quiet: run.quiet,
+        outcomes: Mutex::new(vec![None; jobs.len()]),
+    };
+    let (done, stats) = run_all(engine.as_mut(), writer, jobs, (at_once, run.strategy));
+    summary.engine_run = stats.ok();
+    Ok(done)
 }
 
 /// Runs `jobs` through `writer`, `at_once` at a time, on `engine`; the outcome of each job

@@ -53,6 +53,25 @@ impl CourseSummary {
             record: None,
         }
     }
+
+    /// Takes a course's outcome: its record, its error, or none when its thread ended
+    /// without one.
+    pub fn settle(&mut self, outcome: Option<Result<RunRecord, String>>) {
+        match outcome {
+            Some(Ok(record)) => {
+                self.status = Status::Written;
+                self.record = Some(record);
+            }
+            Some(Err(e)) => {
+                self.status = Status::Failed;
+                self.error = Some(e);
+            }
+            None => {
+                self.status = Status::Failed;
+                self.error = Some("the course's thread stopped without a result".into());
+            }
+        }
+    }
 }
 
 /// The whole batch.
