@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks to build and test syllabus:
-# cmake and libclang (llama.cpp's build), then the test model. Safe to run again.
+# cmake and libclang (llama.cpp's build), xmllint (the course-package tests read XML with
+# it), then the test model. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
+command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 # bindgen needs libclang itself (libclang-cpp, which some images ship, does not do).
 if [ -z "${LIBCLANG_PATH:-}" ] &&
    ! compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null &&

@@ -34,6 +34,7 @@ pub mod progress;
 pub mod prompt;
 pub mod regenerate;
 pub mod render;
+pub mod render_command;
 pub mod reply;
 pub mod report;
 pub mod schema;

@@ -68,7 +68,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let Some(command) = cli.command else {
         return Err(UsageError(
-            "say what to do: generate, regenerate, batch, serve, bench, models or pack (see --help)".into(),
+            "say what to do: generate, regenerate, render, batch, serve, bench, models or pack (see --help)".into(),
         )
         .into());
     };
@@ -109,6 +109,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ProbeModel { path } => {
             init_logging(0, true);
             syllabus::probe::child(&path)
+        }
+        Command::Render(args) => {
+            init_logging(cli.verbose, false);
+            syllabus::render_command::render(&args.plan()?)
         }
         Command::Batch(args) => {
             init_logging(cli.verbose, args.run.quiet);

@@ -40,6 +40,8 @@ pub enum Command {
     Regenerate(Box<RegenerateArgs>),
     /// Write many courses from a CSV, JSON Lines or TOML file, sharing the model's batches.
     Batch(Box<BatchArgs>),
+    /// Write a saved JSON syllabus (hand edits welcome) in any format, without the model.
+    Render(Box<RenderArgs>),
     /// List, fetch and inspect model files.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -180,6 +182,15 @@ pub struct GenerateArgs {
     pub run: RunArgs,
 }
 
+/// Options of `syllabus render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// A JSON syllabus from generate, regenerate, batch or the page, edited or not.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
 /// Options of `syllabus regenerate`.
 #[derive(Debug, Args)]
 pub struct RegenerateArgs {
@@ -207,8 +218,8 @@ pub struct OutputArgs {
     /// Output format [default: from -o's extension, else markdown].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Write to FILE (atomically) instead of standard output; .md, .json, .html or .docx
-    /// picks the format.
+    /// Write to FILE (atomically) instead of standard output; .md, .json, .html, .docx or
+    /// .imscc picks the format.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

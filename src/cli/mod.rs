@@ -8,12 +8,13 @@ mod fields;
 mod outline;
 mod plan;
 mod regenerate;
+mod render;
 mod serve;
 mod usage;
 
 pub use self::args::{
     BatchArgs, BenchArgs, Cli, Command, CpuCommand, DaemonArgs, GenerateArgs, ModelsCommand,
-    OutputArgs, RegenerateArgs, RunArgs, ServeArgs,
+    OutputArgs, RegenerateArgs, RenderArgs, RunArgs, ServeArgs,
 };
 pub use self::batch::{BatchCourse, BatchPlan};
 pub use self::fields::{largest, CourseFields, CoursePlan, Naming, MAX_FIELD_CHARS};
@@ -21,6 +22,7 @@ pub use self::plan::{
     output_format, BenchPlan, CourseCount, DaemonPlan, GeneratePlan, OutputPlan, RunPlan,
 };
 pub use self::regenerate::RegeneratePlan;
+pub use self::render::{read_syllabus, RenderPlan};
 pub use self::serve::{CourseBody, ServePlan};
 pub use self::usage::{UsageError, MAX_MODULES, MAX_TOPIC_CHARS};
 

@@ -363,7 +363,8 @@ pub fn output_format(
 ) -> Result<Format, UsageError> {
     let by_name = output.and_then(Format::from_path);
     let format = match (flag, by_name) {
-        (Some(f), Some(n)) if f != n => {
+        // `imscc-1.1` writes a `.imscc` file too.
+        (Some(f), Some(n)) if f.extension() != n.extension() => {
             return Err(UsageError(format!(
                 "--format {} disagrees with -o {}, which names a {} file; drop one of them",
                 f.name(),
@@ -375,9 +376,11 @@ pub fn output_format(
         (None, None) => default,
     };
     if !format.is_text() && output.is_none() {
-        return Err(UsageError(
-            "a Word document is a file, not text for a terminal: give -o NAME.docx".into(),
-        ));
+        return Err(UsageError(format!(
+            "{} is a file, not text for a terminal: give -o NAME.{}",
+            format.describe(),
+            format.extension()
+        )));
     }
     Ok(format)
 }

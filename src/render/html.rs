@@ -28,30 +28,12 @@ pub fn html(syllabus: &Syllabus) -> anyhow::Result<String> {
                 review_label => super::REVIEW_LABEL,
                 course_review => super::review_lines(syllabus, None),
                 module_review => marks,
-                lang => lang_tag(&syllabus.language),
+                lang => super::lang_tag(&syllabus.language),
                 version => env!("CARGO_PKG_VERSION"),
             })
         })
         .context("cannot render the page")?;
     Ok(page)
-}
-
-/// A BCP 47 tag for the page, so browsers hyphenate and read it aloud in the right language.
-fn lang_tag(language: &str) -> &'static str {
-    match language.to_ascii_lowercase().as_str() {
-        "english" => "en",
-        "spanish" => "es",
-        "german" => "de",
-        "french" => "fr",
-        "italian" => "it",
-        "portuguese" => "pt",
-        "dutch" => "nl",
-        "russian" => "ru",
-        "chinese" | "mandarin" => "zh",
-        "japanese" => "ja",
-        "korean" => "ko",
-        _ => "und",
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Rendering a syllabus for people and programs: Markdown (to print or paste), JSON (for
-//! programs, and for `regenerate`), one self-contained HTML page, and a Word document.
+//! programs, and for `regenerate`), one self-contained HTML page, a Word document, and an
+//! IMS Common Cartridge course package for learning management systems.
 
+mod cartridge;
 mod docx;
 mod html;
 mod markdown;
@@ -20,6 +22,12 @@ pub enum Format {
     Html,
     /// A Word document (Office Open XML).
     Docx,
+    /// An IMS Common Cartridge 1.3 course package: Canvas, Schoology, Brightspace,
+    /// Blackboard.
+    Imscc,
+    /// The same as Common Cartridge 1.1, the version Moodle imports.
+    #[value(name = "imscc-1.1")]
+    Imscc11,
 }
 
 impl Format {
@@ -31,19 +39,21 @@ impl Format {
             "json" => Some(Self::Json),
             "html" | "htm" => Some(Self::Html),
             "docx" => Some(Self::Docx),
+            "imscc" => Some(Self::Imscc),
             _ => None,
         }
     }
 
     /// Whether the format is text that may go to a terminal.
     pub fn is_text(self) -> bool {
-        self != Self::Docx
+        !matches!(self, Self::Docx | Self::Imscc | Self::Imscc11)
     }
 
     /// The usual file extension.
     pub fn extension(self) -> &'static str {
         match self {
             Self::Markdown => "md",
+            Self::Imscc11 => "imscc",
             other => other.name(),
         }
     }
@@ -55,6 +65,20 @@ impl Format {
             Self::Json => "json",
             Self::Html => "html",
             Self::Docx => "docx",
+            Self::Imscc => "imscc",
+            Self::Imscc11 => "imscc-1.1",
+        }
+    }
+
+    /// What a file of this format is, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Markdown => "Markdown text",
+            Self::Json => "JSON",
+            Self::Html => "a web page",
+            Self::Docx => "a Word document",
+            Self::Imscc => "a Common Cartridge 1.3 package",
+            Self::Imscc11 => "a Common Cartridge 1.1 package",
         }
     }
 }
@@ -66,7 +90,28 @@ pub fn render(syllabus: &Syllabus, format: Format) -> anyhow::Result<Vec<u8>> {
         Format::Markdown => markdown::markdown(syllabus).into_bytes(),
         Format::Html => html::html(syllabus)?.into_bytes(),
         Format::Docx => docx::docx(syllabus)?,
+        Format::Imscc => cartridge::cartridge(syllabus, cartridge::Version::V1p3)?,
+        Format::Imscc11 => cartridge::cartridge(syllabus, cartridge::Version::V1p1)?,
     })
+}
+
+/// A BCP 47 tag for a language name, so readers hyphenate and read aloud in the right
+/// language; "und" when unknown.
+pub(crate) fn lang_tag(language: &str) -> &'static str {
+    match language.to_ascii_lowercase().as_str() {
+        "english" => "en",
+        "spanish" => "es",
+        "german" => "de",
+        "french" => "fr",
+        "italian" => "it",
+        "portuguese" => "pt",
+        "dutch" => "nl",
+        "russian" => "ru",
+        "chinese" | "mandarin" => "zh",
+        "japanese" => "ja",
+        "korean" => "ko",
+        _ => "und",
+    }
 }
 
 /// What a review mark says beside its part: "Needs review — assessment: why".

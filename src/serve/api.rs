@@ -290,10 +290,12 @@ pub async fn download(
             Format::Docx,
             "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         ),
+        "imscc" => (Format::Imscc, "application/vnd.ims.imsccv1p3"),
+        "imscc-1.1" => (Format::Imscc11, "application/vnd.ims.imsccv1p1"),
         _ => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
-                "formats: markdown, json, html, docx",
+                "formats: markdown, json, html, docx, imscc, imscc-1.1",
             ))
         }
     };

@@ -214,7 +214,7 @@ impl Writer {
     ) -> Event {
         match result {
             Ok((syllabus, record)) => {
-                let downloads = ["markdown", "json", "html", "docx"]
+                let downloads = ["markdown", "json", "html", "docx", "imscc", "imscc-1.1"]
                     .into_iter()
                     .map(|f| (f, format!("/api/syllabus/{id}/{f}")))
                     .collect();
