@@ -1,6 +1,46 @@
-//! Records build facts for the timing report: versions, target, profile and CPU features.
+//! Records build facts for the timing report: versions, target, profile and CPU features;
+//! finds the fonts the PDF output embeds.
 
 use std::env;
+use std::path::{Path, PathBuf};
+
+/// The fonts PDFs embed, by the variable that names each, and where Debian puts them
+/// (`SYLLABUS_FONT_DIR` is looked in first).
+const FONTS: [(&str, &str, &str); 4] = [
+    ("SYLLABUS_FONT_SANS", "dejavu", "DejaVuSans.ttf"),
+    ("SYLLABUS_FONT_SANS_BOLD", "dejavu", "DejaVuSans-Bold.ttf"),
+    ("SYLLABUS_FONT_CJK", "droid", "DroidSansFallbackFull.ttf"),
+    ("SYLLABUS_FONT_KOREAN", "nanum", "NanumGothic.ttf"),
+];
+
+fn find_font(folder: &str, file: &str) -> Option<PathBuf> {
+    let mut places = Vec::new();
+    if let Ok(dir) = env::var("SYLLABUS_FONT_DIR") {
+        places.push(Path::new(&dir).join(file));
+    }
+    places.push(
+        Path::new("/usr/share/fonts/truetype")
+            .join(folder)
+            .join(file),
+    );
+    places.into_iter().find(|p| p.is_file())
+}
+
+fn fonts() {
+    println!("cargo:rerun-if-env-changed=SYLLABUS_FONT_DIR");
+    for (var, folder, file) in FONTS {
+        let Some(path) = find_font(folder, file) else {
+            panic!(
+                "{file} not found: the PDF output embeds DejaVu Sans, Droid Sans Fallback and \
+                 Nanum Gothic (Debian: apt-get install fonts-dejavu-core fonts-droid-fallback \
+                 fonts-nanum, which scripts/setup.sh does), or set SYLLABUS_FONT_DIR to a \
+                 folder holding {file}"
+            );
+        };
+        println!("cargo:rerun-if-changed={}", path.display());
+        println!("cargo:rustc-env={var}={}", path.display());
+    }
+}
 
 fn locked_version(lock: &str, package: &str) -> Option<String> {
     let mut lines = lock.lines();
@@ -14,6 +54,7 @@ fn locked_version(lock: &str, package: &str) -> Option<String> {
 }
 
 fn main() {
+    fonts();
     println!("cargo:rerun-if-changed=Cargo.lock");
     println!("cargo:rerun-if-changed=build.rs");
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks to build and test syllabus:
-# cmake and libclang (llama.cpp's build), xmllint (the course-package tests read XML with
-# it), then the test model. Safe to run again.
+# cmake and libclang (llama.cpp's build), the fonts PDFs embed (DejaVu Sans, Droid Sans
+# Fallback for Chinese and Japanese, Nanum Gothic for Korean), xmllint and pdftotext (the tests read packages and
+# PDFs with them), then the test model. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,10 @@ need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || need+=(fonts-dejavu-core)
+[ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] || need+=(fonts-droid-fallback)
+[ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ] || need+=(fonts-nanum)
 # bindgen needs libclang itself (libclang-cpp, which some images ship, does not do).
 if [ -z "${LIBCLANG_PATH:-}" ] &&
    ! compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null &&

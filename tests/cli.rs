@@ -215,7 +215,7 @@ fn bad_arguments_exit_2_with_a_message() {
             vec!["Geology", "--modules", "1000"],
             "--modules must be between",
         ),
-        (vec!["Geology", "--format", "pdf"], "invalid value 'pdf'"),
+        (vec!["Geology", "--format", "rtf"], "invalid value 'rtf'"),
         (vec!["Geology", "--temperature", "-1"], "--temperature"),
     ] {
         let out = generate(dir.path(), &args);

@@ -1,7 +1,7 @@
 //! `syllabus render` on the real binary: a saved syllabus in every format, the same bytes
 //! `generate` writes; course packages read back and checked by a real XML parser
-//! (`xmllint`, which `scripts/setup.sh` and `.ci/run` install); a hand edit that broke the
-//! file refused with the field named.
+//! (`xmllint`), PDFs by `pdftotext` (both installed by `scripts/setup.sh`); a hand edit that
+//! broke the file refused with the field named.
 
 mod common;
 
@@ -130,6 +130,66 @@ fn a_saved_syllabus_renders_in_every_format_as_generate_wrote_it() {
     );
     let out = run(d, &["render", "s.json", "--format", "imscc"]);
     assert_fails(&out, 2, "give -o NAME.imscc");
+
+    assert_ok(&run(d, &["render", "s.json", "-o", "r.pdf"]));
+    let text = pdf_text(&d.join("r.pdf"));
+    for m in saved["modules"].as_array().unwrap() {
+        let title = words(m["title"].as_str().unwrap());
+        assert!(text.contains(&title), "{title} in the PDF:\n{text}");
+    }
+}
+
+/// The text of a PDF as `pdftotext` reads it, runs of white space made one space.
+fn pdf_text(path: &Path) -> String {
+    let out = std::process::Command::new("pdftotext")
+        .arg(path)
+        .arg("-")
+        .output()
+        .expect("pdftotext runs (Debian package poppler-utils; scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    words(&String::from_utf8(out.stdout).unwrap())
+}
+
+fn words(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn a_chinese_syllabus_prints_in_chinese() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let module = |n: u32, title: &str| {
+        serde_json::json!({
+            "number": n, "title": title, "focus": "潮汐的成因",
+            "summary": "本单元介绍月球引力如何使海水每天两次涨落，以及潮汐表的读法。",
+            "learning_objectives": ["解释潮汐的成因", "读懂潮汐表"],
+            "topics": ["引力", "潮汐表"], "activities": ["观察记录", "小组讨论"],
+            "assessment": "简短测验。"
+        })
+    };
+    let syllabus = serde_json::json!({
+        "title": "海洋生物学导论", "topic": "海洋生物学导论", "description": "海洋中的生命。",
+        "audience": "高中生", "language": "Chinese",
+        "prerequisites": ["基础生物", "基础化学"],
+        "learning_outcomes": ["说明海洋分区", "描述食物网"],
+        "modules": [module(1, "潮汐与月球"), module(2, "珊瑚礁生态")]
+    });
+    std::fs::write(d.join("zh.json"), serde_json::to_string(&syllabus).unwrap()).unwrap();
+    assert_ok(&run(d, &["render", "zh.json", "-o", "zh.pdf"]));
+    let text = pdf_text(&d.join("zh.pdf")).replace(' ', "");
+    for needle in [
+        "海洋生物学导论",
+        "潮汐与月球",
+        "珊瑚礁生态",
+        "读懂潮汐表",
+        "本单元介绍月球引力",
+    ] {
+        assert!(text.contains(needle), "{needle} in:\n{text}");
+    }
 }
 
 #[test]

@@ -57,13 +57,25 @@ fn api_writes_courses_one_and_two_at_once_and_refuses_bad_input() {
     for t in titles(&done["syllabus"]) {
         assert!(md.body.contains(&t), "{t} not in the Markdown");
     }
-    let docx = request(
-        &server.at(done["downloads"]["docx"].as_str().unwrap()),
-        "GET",
-        &[],
-        b"",
-    );
-    assert_eq!(docx.status, 200);
+    for (format, mime, start) in [
+        ("docx", "wordprocessingml", "PK"),
+        ("pdf", "application/pdf", "%PDF-"),
+        ("imscc", "imsccv1p3", "PK"),
+        ("imscc-1.1", "imsccv1p1", "PK"),
+    ] {
+        let file = request(
+            &server.at(done["downloads"][format].as_str().unwrap()),
+            "GET",
+            &[],
+            b"",
+        );
+        assert_eq!(file.status, 200, "{format}");
+        assert!(
+            file.header("content-type").unwrap().contains(mime),
+            "{format}"
+        );
+        assert!(file.body.starts_with(start), "{format}");
+    }
 
     // Module 2 written again: a new syllabus, the rest unchanged, the first one kept.
     let id = done["id"].as_u64().unwrap();

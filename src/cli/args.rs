@@ -218,8 +218,8 @@ pub struct OutputArgs {
     /// Output format [default: from -o's extension, else markdown].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Write to FILE (atomically) instead of standard output; .md, .json, .html, .docx or
-    /// .imscc picks the format.
+    /// Write to FILE (atomically) instead of standard output; .md, .json, .html, .docx, .pdf
+    /// or .imscc picks the format.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

@@ -115,6 +115,6 @@ mod tests {
 
     #[test]
     fn unknown_format_is_a_parse_error() {
-        assert!(Cli::try_parse_from(["syllabus", "generate", "X", "--format", "pdf"]).is_err());
+        assert!(Cli::try_parse_from(["syllabus", "generate", "X", "--format", "rtf"]).is_err());
     }
 }

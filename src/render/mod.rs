@@ -1,11 +1,12 @@
 //! Rendering a syllabus for people and programs: Markdown (to print or paste), JSON (for
-//! programs, and for `regenerate`), one self-contained HTML page, a Word document, and an
-//! IMS Common Cartridge course package for learning management systems.
+//! programs, and for `regenerate`), one self-contained HTML page, a Word document, a PDF for
+//! print, and an IMS Common Cartridge course package for learning management systems.
 
 mod cartridge;
 mod docx;
 mod html;
 mod markdown;
+mod pdf;
 
 use std::path::Path;
 
@@ -22,6 +23,8 @@ pub enum Format {
     Html,
     /// A Word document (Office Open XML).
     Docx,
+    /// A PDF for print, fonts inside (Latin, Greek, Cyrillic, Chinese, Japanese, Korean).
+    Pdf,
     /// An IMS Common Cartridge 1.3 course package: Canvas, Schoology, Brightspace,
     /// Blackboard.
     Imscc,
@@ -39,6 +42,7 @@ impl Format {
             "json" => Some(Self::Json),
             "html" | "htm" => Some(Self::Html),
             "docx" => Some(Self::Docx),
+            "pdf" => Some(Self::Pdf),
             "imscc" => Some(Self::Imscc),
             _ => None,
         }
@@ -46,7 +50,7 @@ impl Format {
 
     /// Whether the format is text that may go to a terminal.
     pub fn is_text(self) -> bool {
-        !matches!(self, Self::Docx | Self::Imscc | Self::Imscc11)
+        !matches!(self, Self::Docx | Self::Pdf | Self::Imscc | Self::Imscc11)
     }
 
     /// The usual file extension.
@@ -65,6 +69,7 @@ impl Format {
             Self::Json => "json",
             Self::Html => "html",
             Self::Docx => "docx",
+            Self::Pdf => "pdf",
             Self::Imscc => "imscc",
             Self::Imscc11 => "imscc-1.1",
         }
@@ -77,6 +82,7 @@ impl Format {
             Self::Json => "JSON",
             Self::Html => "a web page",
             Self::Docx => "a Word document",
+            Self::Pdf => "a PDF",
             Self::Imscc => "a Common Cartridge 1.3 package",
             Self::Imscc11 => "a Common Cartridge 1.1 package",
         }
@@ -90,6 +96,7 @@ pub fn render(syllabus: &Syllabus, format: Format) -> anyhow::Result<Vec<u8>> {
         Format::Markdown => markdown::markdown(syllabus).into_bytes(),
         Format::Html => html::html(syllabus)?.into_bytes(),
         Format::Docx => docx::docx(syllabus)?,
+        Format::Pdf => pdf::pdf(syllabus)?,
         Format::Imscc => cartridge::cartridge(syllabus, cartridge::Version::V1p3)?,
         Format::Imscc11 => cartridge::cartridge(syllabus, cartridge::Version::V1p1)?,
     })

@@ -290,12 +290,13 @@ pub async fn download(
             Format::Docx,
             "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         ),
+        "pdf" => (Format::Pdf, "application/pdf"),
         "imscc" => (Format::Imscc, "application/vnd.ims.imsccv1p3"),
         "imscc-1.1" => (Format::Imscc11, "application/vnd.ims.imsccv1p1"),
         _ => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
-                "formats: markdown, json, html, docx, imscc, imscc-1.1",
+                "formats: markdown, json, html, docx, pdf, imscc, imscc-1.1",
             ))
         }
     };

@@ -214,10 +214,18 @@ impl Writer {
     ) -> Event {
         match result {
             Ok((syllabus, record)) => {
-                let downloads = ["markdown", "json", "html", "docx", "imscc", "imscc-1.1"]
-                    .into_iter()
-                    .map(|f| (f, format!("/api/syllabus/{id}/{f}")))
-                    .collect();
+                let downloads = [
+                    "markdown",
+                    "json",
+                    "html",
+                    "docx",
+                    "pdf",
+                    "imscc",
+                    "imscc-1.1",
+                ]
+                .into_iter()
+                .map(|f| (f, format!("/api/syllabus/{id}/{f}")))
+                .collect();
                 let done = Arc::new(Finished {
                     id,
                     syllabus,

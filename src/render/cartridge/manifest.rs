@@ -90,6 +90,7 @@ pub struct Unit {
 }
 
 type Xml = Writer<Vec<u8>>;
+type Io = std::io::Result<()>;
 
 fn xml() -> std::io::Result<Xml> {
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
@@ -97,38 +98,56 @@ fn xml() -> std::io::Result<Xml> {
     Ok(w)
 }
 
+/// `<name attrs>` holding what `inner` writes.
+fn holding(
+    w: &mut Xml,
+    name: &str,
+    attrs: &[(&str, &str)],
+    inner: impl FnOnce(&mut Xml) -> Io,
+) -> Io {
+    w.create_element(name)
+        .with_attributes(attrs.iter().copied())
+        .write_inner_content(inner)?;
+    Ok(())
+}
+
+/// `<name attrs>text</name>`.
+fn text(w: &mut Xml, name: &str, attrs: &[(&str, &str)], text: &str) -> Io {
+    w.create_element(name)
+        .with_attributes(attrs.iter().copied())
+        .write_text_content(BytesText::new(text))?;
+    Ok(())
+}
+
+/// `<name attrs/>`.
+fn empty(w: &mut Xml, name: &str, attrs: &[(&str, &str)]) -> Io {
+    w.create_element(name)
+        .with_attributes(attrs.iter().copied())
+        .write_empty()?;
+    Ok(())
+}
+
 /// A module's assessment as a CC assignment: the text a learner answers, gradable.
-pub fn assignment(id: &str, title: &str, text: &str) -> std::io::Result<Vec<u8>> {
+pub fn assignment(id: &str, title: &str, task: &str) -> std::io::Result<Vec<u8>> {
     let mut w = xml()?;
-    let html = format!("<p>{}</p>", minijinja::HtmlEscape(text));
-    w.create_element("assignment")
-        .with_attribute(("xmlns", NS_ASSIGNMENT))
-        .with_attribute(("xmlns:xsi", NS_XSI))
-        .with_attribute((
-            "xsi:schemaLocation",
-            format!("{NS_ASSIGNMENT} {ASSIGNMENT_XSD}").as_str(),
-        ))
-        .with_attribute(("identifier", id))
-        .write_inner_content(|w| {
-            w.create_element("title")
-                .write_text_content(BytesText::new(title))?;
-            w.create_element("text")
-                .with_attribute(("texttype", "text/html"))
-                .write_text_content(BytesText::new(&html))?;
-            w.create_element("gradable")
-                .write_text_content(BytesText::new("true"))?;
-            w.create_element("submission_formats")
-                .write_inner_content(|w| {
-                    // Canvas reads "html" as a text entry.
-                    for kind in ["html", "file"] {
-                        w.create_element("format")
-                            .with_attribute(("type", kind))
-                            .write_empty()?;
-                    }
-                    Ok(())
-                })?;
-            Ok(())
-        })?;
+    let html = format!("<p>{}</p>", minijinja::HtmlEscape(task));
+    let location = format!("{NS_ASSIGNMENT} {ASSIGNMENT_XSD}");
+    let root = [
+        ("xmlns", NS_ASSIGNMENT),
+        ("xmlns:xsi", NS_XSI),
+        ("xsi:schemaLocation", location.as_str()),
+        ("identifier", id),
+    ];
+    holding(&mut w, "assignment", &root, |w| {
+        text(w, "title", &[], title)?;
+        text(w, "text", &[("texttype", "text/html")], &html)?;
+        text(w, "gradable", &[], "true")?;
+        holding(w, "submission_formats", &[], |w| {
+            // Canvas reads "html" as a text entry.
+            empty(w, "format", &[("type", "html")])?;
+            empty(w, "format", &[("type", "file")])
+        })
+    })?;
     Ok(w.into_inner())
 }
 
@@ -152,122 +171,90 @@ impl Manifest<'_> {
             "SYLLABUS_{}",
             &crate::digest::sha256_hex(key.as_bytes())[..16]
         );
-        w.create_element("manifest")
-            .with_attribute(("identifier", id.as_str()))
-            .with_attribute(("xmlns", self.version.cp().as_str()))
-            .with_attribute(("xmlns:lomimscc", self.version.lom().as_str()))
-            .with_attribute(("xmlns:xsi", NS_XSI))
-            .with_attribute((
-                "xsi:schemaLocation",
-                self.version.schema_location().as_str(),
-            ))
-            .write_inner_content(|w| {
-                self.metadata(w)?;
-                organization(w, units)?;
-                w.create_element("resources").write_inner_content(|w| {
-                    for r in resources {
-                        resource(w, r)?;
-                    }
-                    Ok(())
-                })?;
-                Ok(())
-            })?;
+        let (cp, lom, location) = (
+            self.version.cp(),
+            self.version.lom(),
+            self.version.schema_location(),
+        );
+        let root = [
+            ("identifier", id.as_str()),
+            ("xmlns", cp.as_str()),
+            ("xmlns:lomimscc", lom.as_str()),
+            ("xmlns:xsi", NS_XSI),
+            ("xsi:schemaLocation", location.as_str()),
+        ];
+        holding(&mut w, "manifest", &root, |w| {
+            self.metadata(w)?;
+            organization(w, units)?;
+            holding(w, "resources", &[], |w| {
+                resources.iter().try_for_each(|r| resource(w, r))
+            })
+        })?;
         Ok(w.into_inner())
     }
 
     /// The manifest's metadata: the CC version and the course's title, language and
     /// description (LOM).
-    fn metadata(&self, w: &mut Xml) -> std::io::Result<()> {
+    fn metadata(&self, w: &mut Xml) -> Io {
         let (s, lang) = (self.syllabus, self.lang);
         let known = lang != "und";
-        let lom_string = |w: &mut Xml, name: &str, text: &str| -> std::io::Result<()> {
-            w.create_element(name).write_inner_content(|w| {
-                let mut e = w.create_element("lomimscc:string");
-                if known {
-                    e = e.with_attribute(("language", lang));
-                }
-                e.write_text_content(BytesText::new(text))?;
-                Ok(())
-            })?;
-            Ok(())
+        let tagged = [("language", lang)];
+        let attrs: &[(&str, &str)] = if known { &tagged } else { &[] };
+        let lom_string = |w: &mut Xml, name: &str, t: &str| {
+            holding(w, name, &[], |w| text(w, "lomimscc:string", attrs, t))
         };
-        w.create_element("metadata").write_inner_content(|w| {
-            w.create_element("schema")
-                .write_text_content(BytesText::new("IMS Common Cartridge"))?;
-            w.create_element("schemaversion")
-                .write_text_content(BytesText::new(self.version.number()))?;
-            w.create_element("lomimscc:lom").write_inner_content(|w| {
-                w.create_element("lomimscc:general")
-                    .write_inner_content(|w| {
-                        lom_string(w, "lomimscc:title", &s.title)?;
-                        if known {
-                            w.create_element("lomimscc:language")
-                                .write_text_content(BytesText::new(lang))?;
-                        }
-                        lom_string(w, "lomimscc:description", &s.description)
-                    })?;
-                Ok(())
-            })?;
-            Ok(())
-        })?;
-        Ok(())
+        holding(w, "metadata", &[], |w| {
+            text(w, "schema", &[], "IMS Common Cartridge")?;
+            text(w, "schemaversion", &[], self.version.number())?;
+            holding(w, "lomimscc:lom", &[], |w| {
+                holding(w, "lomimscc:general", &[], |w| {
+                    lom_string(w, "lomimscc:title", &s.title)?;
+                    if known {
+                        text(w, "lomimscc:language", &[], lang)?;
+                    }
+                    lom_string(w, "lomimscc:description", &s.description)
+                })
+            })
+        })
     }
 }
 
 /// One resource, opening at its one file (as Canvas writes assignments too).
-fn resource(w: &mut Xml, r: &Resource) -> std::io::Result<()> {
-    w.create_element("resource")
-        .with_attribute(("identifier", r.id.as_str()))
-        .with_attribute(("type", r.kind))
-        .with_attribute(("href", r.file.as_str()))
-        .write_inner_content(|w| {
-            w.create_element("file")
-                .with_attribute(("href", r.file.as_str()))
-                .write_empty()?;
-            Ok(())
-        })?;
-    Ok(())
+fn resource(w: &mut Xml, r: &Resource) -> Io {
+    let attrs = [
+        ("identifier", r.id.as_str()),
+        ("type", r.kind),
+        ("href", r.file.as_str()),
+    ];
+    holding(w, "resource", &attrs, |w| {
+        empty(w, "file", &[("href", r.file.as_str())])
+    })
 }
 
 /// The one organization: a root item holding every unit, each holding its items.
-fn organization(w: &mut Xml, units: &[Unit]) -> std::io::Result<()> {
-    w.create_element("organizations").write_inner_content(|w| {
-        w.create_element("organization")
-            .with_attribute(("identifier", "ORGANIZATION"))
-            .with_attribute(("structure", "rooted-hierarchy"))
-            .write_inner_content(|w| {
-                w.create_element("item")
-                    .with_attribute(("identifier", "ROOT"))
-                    .write_inner_content(|w| {
-                        for u in units {
-                            unit(w, u)?;
-                        }
-                        Ok(())
-                    })?;
-                Ok(())
-            })?;
-        Ok(())
-    })?;
-    Ok(())
+fn organization(w: &mut Xml, units: &[Unit]) -> Io {
+    let org = [
+        ("identifier", "ORGANIZATION"),
+        ("structure", "rooted-hierarchy"),
+    ];
+    holding(w, "organizations", &[], |w| {
+        holding(w, "organization", &org, |w| {
+            holding(w, "item", &[("identifier", "ROOT")], |w| {
+                units.iter().try_for_each(|u| unit(w, u))
+            })
+        })
+    })
 }
 
-fn unit(w: &mut Xml, u: &Unit) -> std::io::Result<()> {
-    w.create_element("item")
-        .with_attribute(("identifier", u.id.as_str()))
-        .write_inner_content(|w| {
-            w.create_element("title")
-                .write_text_content(BytesText::new(&u.title))?;
-            for i in &u.items {
-                w.create_element("item")
-                    .with_attribute(("identifier", i.id.as_str()))
-                    .with_attribute(("identifierref", i.resource.as_str()))
-                    .write_inner_content(|w| {
-                        w.create_element("title")
-                            .write_text_content(BytesText::new(&i.title))?;
-                        Ok(())
-                    })?;
-            }
-            Ok(())
-        })?;
-    Ok(())
+fn unit(w: &mut Xml, u: &Unit) -> Io {
+    holding(w, "item", &[("identifier", u.id.as_str())], |w| {
+        text(w, "title", &[], &u.title)?;
+        u.items.iter().try_for_each(|i| {
+            let attrs = [
+                ("identifier", i.id.as_str()),
+                ("identifierref", i.resource.as_str()),
+            ];
+            holding(w, "item", &attrs, |w| text(w, "title", &[], &i.title))
+        })
+    })
 }
