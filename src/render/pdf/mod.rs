@@ -181,7 +181,9 @@ fn paginate(fonts: &Fonts, blocks: &[Block]) -> Vec<Vec<Line>> {
         };
         let width = PAGE_W - 2.0 * MARGIN - indent;
         let leading = size * 1.4;
-        let lines = wrap(fonts, text, size, bold, width);
+        // Line breaks and tabs in model text would print as missing glyphs.
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let lines = wrap(fonts, &text, size, bold, width);
         // A heading is not left alone at the foot of a page.
         let keep = if matches!(block, Block::Heading(_) | Block::Subheading(_)) {
             leading * 3.0
@@ -352,8 +354,10 @@ mod tests {
         let mut two = s.modules[0].clone();
         two.number = 2;
         s.modules.push(two);
+        s.modules[1].content.summary = "Two\nlines\tand a tab.".into();
         let pages = paginate(Fonts::get().unwrap(), &blocks(&s));
         assert_eq!(pages.len(), 3);
+        assert!(pages[2].iter().any(|l| l.text == "Two lines and a tab."));
         assert!(pages[1][0].text.starts_with("Module 1: Ocean zones"));
         let bytes = pdf(&s).unwrap();
         assert!(bytes.starts_with(b"%PDF-"));
