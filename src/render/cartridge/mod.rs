@@ -1,9 +1,10 @@
-//! An IMS Common Cartridge 1.3 package (`.imscc`), the course format Canvas, Moodle,
-//! Schoology, Brightspace and Blackboard import: a first unit with the course overview and
-//! outcomes, then one unit per module holding its page and its assessment (CC 1.3's
-//! assignment extension). XML is written with quick-xml, pages with minijinja (which
-//! escapes every value), the package with zip. Identifiers and file names come from
-//! positions and dates are fixed, so the same syllabus always gives the same bytes.
+//! An IMS Common Cartridge package (`.imscc`), the course format LMSs import: 1.3 for
+//! Canvas, Schoology, Brightspace and Blackboard, 1.1 for Moodle. A first unit with the
+//! course overview and outcomes, then one unit per module holding its page and, in 1.3, its
+//! assessment as an assignment (CC 1.3's assignment extension). XML is written with
+//! quick-xml, pages with minijinja (which escapes every value), the package with zip.
+//! Identifiers and file names come from positions and dates are fixed, so the same syllabus
+//! always gives the same bytes.
 
 mod manifest;
 
