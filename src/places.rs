@@ -7,8 +7,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::engine::joint::{Seat, Seats};
-use crate::engine::EngineError;
+use crate::engine::joint::{Seat, Seats, Table};
+use crate::engine::{BatchStats, Engine, EngineError, Strategy};
 use crate::timing::Clock;
 
 /// What the places run: the caller's jobs and what they do on a seat.
@@ -200,6 +200,28 @@ impl<W: Worker> Places<W> {
     pub fn is_idle(&self) -> bool {
         let state = self.state();
         state.running.is_empty() && state.queue.is_empty()
+    }
+
+    /// Runs a fixed set of `jobs` (batch, bench) on `table`'s engine until every one has
+    /// ended, then closes the seats; the figures of the engine's run.
+    pub fn run_all(
+        self: &Arc<Self>,
+        jobs: impl IntoIterator<Item = W::Job>,
+        table: &Table,
+        engine: &mut dyn Engine,
+        strategy: Strategy,
+    ) -> anyhow::Result<BatchStats> {
+        for job in jobs {
+            // Callers size the queue for all their jobs, and nothing closes it before this.
+            let _ = self.submit(job);
+        }
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                self.wait_idle();
+                self.seats.close();
+            });
+            table.serve(engine, strategy)
+        })
     }
 
     /// Blocks until no job runs or waits.

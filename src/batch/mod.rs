@@ -248,18 +248,7 @@ fn run_all(
 ) -> (Outcomes, anyhow::Result<BatchStats>) {
     let table = Table::new(engine.info());
     let places = Places::new(table.seats().clone(), writer, (at_once, usize::MAX));
-    for job in jobs {
-        // A batch's queue has no limit, and nothing closes it before this.
-        let _ = places.submit(job);
-    }
-    let seats = table.seats().clone();
-    let stats = std::thread::scope(|scope| {
-        scope.spawn(|| {
-            places.wait_idle();
-            seats.close();
-        });
-        table.serve(engine, strategy)
-    });
+    let stats = places.run_all(jobs, &table, engine, strategy);
     let writer = places.worker();
     writer.bar.finish_and_clear();
     let outcomes = std::mem::take(&mut *writer.outcomes.lock().unwrap_or_else(|e| e.into_inner()));

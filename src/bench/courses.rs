@@ -134,18 +134,7 @@ fn once(
     crate::pipeline::reserve(engine.as_mut(), &timer.course.request, run.strategy, k)?;
     let table = Table::new(engine.info());
     let places = Places::new(table.seats().clone(), timer.clone(), (k, n));
-    for seed in seeds {
-        // No queue limit is reached: the queue holds all `n`.
-        let _ = places.submit(seed);
-    }
-    let seats = table.seats().clone();
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            places.wait_idle();
-            seats.close();
-        });
-        table.serve(engine.as_mut(), run.strategy)
-    })?;
+    places.run_all(seeds, &table, engine.as_mut(), run.strategy)?;
     Ok(clock.now_ms())
 }
 
