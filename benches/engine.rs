@@ -172,7 +172,8 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(1)
     });
-    let model = LoadedModel::load(resolved).unwrap();
+    let model =
+        LoadedModel::load(resolved, &syllabus::gpu::offload::Offload::auto(32_768)).unwrap();
     println!(
         "model {} , {} threads",
         path.display(),

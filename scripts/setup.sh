@@ -3,6 +3,7 @@
 # cmake and libclang (llama.cpp's build), the fonts PDFs embed (DejaVu Sans, Droid Sans
 # Fallback for Chinese and Japanese, Nanum Gothic for Korean), xmllint and pdftotext (the tests read packages and
 # PDFs with them), then the test model. Safe to run again.
+# `scripts/setup.sh --vulkan` also prepares the Vulkan build (scripts/vulkan-sdk.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,3 +31,6 @@ fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo is missing; install Rust from rustup.rs" >&2; exit 1; }
 
 scripts/fetch-test-model.sh
+if [ "${1:-}" = "--vulkan" ]; then
+  scripts/vulkan-sdk.sh >/dev/null
+fi

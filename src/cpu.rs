@@ -5,12 +5,15 @@
 //!
 //! The variant is a payload of the executable like a packed model (see `pack`): written
 //! into the private cache once, named by its sha256, checked before it runs, reused after.
-//! `SYLLABUS_CPU` forces a variant (`x86-64-v3`, `x86-64-v4`; `auto` by default).
+//! `SYLLABUS_CPU` forces a variant (`x86-64-v3`, `x86-64-v4`; `auto` by default). The
+//! Vulkan build travels the same way, one payload before the other; whether it runs is
+//! `gpu::start`'s call, made first.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
+use crate::gpu::{self, start::Decision, start::VULKAN};
 use crate::pack::{self, Embedded, Payload};
 use crate::program::{program_path, OUTER_EXE};
 
@@ -78,13 +81,19 @@ pub fn runs(name: &str) -> bool {
     needs(name).is_some_and(|n| n.iter().all(|f| have.contains(f)))
 }
 
-/// The variant carried in `exe`, if any (it sits just before a packed model, if one).
-pub fn carried(exe: &Path) -> anyhow::Result<Option<Embedded>> {
-    let end = match pack::read_trailer(exe)? {
+/// The builds carried in `exe`, last appended first (they sit just before a packed model,
+/// if one, each before the next).
+pub fn carried(exe: &Path) -> anyhow::Result<Vec<Embedded>> {
+    let mut end = match pack::read_trailer(exe)? {
         Some(model) => model.offset,
         None => std::fs::metadata(exe)?.len(),
     };
-    pack::read_trailer_at(exe, end, Payload::Variant)
+    let mut all = Vec::new();
+    while let Some(v) = pack::read_trailer_at(exe, end, Payload::Variant)? {
+        end = v.offset;
+        all.push(v);
+    }
+    Ok(all)
 }
 
 /// What `SYLLABUS_CPU` asks for.
@@ -107,20 +116,60 @@ fn wanted() -> anyhow::Result<Wanted> {
     })
 }
 
-/// Hands the process over to the carried x86-64-v4 variant when this CPU runs it (or
-/// `SYLLABUS_CPU` says so); returns to run this build otherwise. An error when the forced
-/// variant cannot run here, naming those that can.
+/// Hands the process over to the build this machine runs best, among those the file
+/// carries: the Vulkan build on a usable GPU (see `gpu::start`), else the x86-64-v4
+/// variant when this CPU runs it (or `SYLLABUS_CPU` says so); returns to run this build
+/// otherwise. An error when a forced build cannot run here.
 pub fn choose() -> anyhow::Result<()> {
     if std::env::var_os(OUTER_EXE).is_some() {
         return Ok(());
     }
+    let exe = program_path()?;
+    let carried = carried(&exe)?;
+    match gpu::start::decide(&exe, &carried)? {
+        Decision::Gpu {
+            variant: Some(variant),
+            visible,
+            note,
+        } => {
+            gpu::start::set_env(visible, &note, true);
+            let err = start(&variant, &exe)?;
+            gpu::fall_back(&format!("cannot start the Vulkan build ({err:#})"))?;
+        }
+        Decision::Gpu {
+            variant: None,
+            visible,
+            note,
+        } => {
+            gpu::start::set_env(visible, &note, true);
+            return Ok(());
+        }
+        // A note already there says why the GPU build handed back (see `gpu::fall_back`).
+        Decision::Cpu { note } if gpu::note().is_none() => {
+            gpu::start::set_env(None, &note, false);
+        }
+        Decision::Cpu { .. } => {}
+    }
+    choose_cpu(&exe, &carried)
+}
+
+/// Extracts `variant` into the private cache (an error when the file is damaged) and
+/// replaces this process by it; returns only when it cannot start.
+fn start(variant: &Embedded, outer: &Path) -> anyhow::Result<anyhow::Error> {
+    let name = format!("{}-{}", variant.sha256, variant.name);
+    let path = pack::extract(variant, ("cpu", &name), 0o700)?;
+    let env = [(OUTER_EXE, outer.display().to_string())];
+    Ok(crate::program::exec(&path, &env, &[]).context(format!("cannot start {}", path.display())))
+}
+
+/// The CPU part of `choose`.
+fn choose_cpu(exe: &Path, carried: &[Embedded]) -> anyhow::Result<()> {
     let wanted = wanted()?;
     if wanted == Wanted::V3 {
         return Ok(());
     }
-    let exe = program_path()?;
     let here = compiled_variant();
-    let Some(variant) = carried(&exe)?.filter(|v| needs(&v.name).is_some()) else {
+    let Some(variant) = carried.iter().find(|v| needs(&v.name).is_some()) else {
         if wanted == Wanted::V4 && here != V4 {
             bail!(
                 "{FORCE}=x86-64-v4: {} carries no x86-64-v4 variant; variants in it: {here}",
@@ -139,11 +188,9 @@ pub fn choose() -> anyhow::Result<()> {
             detected().join(", ")
         );
     }
-    let name = format!("{}-{}", variant.sha256, variant.name);
-    let path = pack::extract(&variant, ("cpu", &name), 0o700)?;
-    let err = exec(&path, &exe);
+    let err = start(variant, exe)?;
     if wanted == Wanted::V4 {
-        return Err(err.context(format!("cannot start the variant {}", path.display())));
+        return Err(err);
     }
     // Logging is not set up yet: said directly.
     crate::stderr::say(&format!(
@@ -153,45 +200,29 @@ pub fn choose() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Replaces this process by `variant`, with the same arguments; returns only on failure.
-#[cfg(unix)]
-fn exec(variant: &Path, outer: &Path) -> anyhow::Error {
-    use std::os::unix::process::CommandExt as _;
-    let mut args = std::env::args_os();
-    let arg0 = args.next().unwrap_or_else(|| "syllabus".into());
-    let err = std::process::Command::new(variant)
-        .arg0(arg0)
-        .args(args)
-        .env(OUTER_EXE, outer)
-        .exec();
-    anyhow::Error::from(err)
-}
-
-#[cfg(not(unix))]
-fn exec(_variant: &Path, _outer: &Path) -> anyhow::Error {
-    anyhow::anyhow!("starting a CPU variant needs a Unix system")
-}
-
 /// Writes `out`: the running program with `variant` (a build of this same program for
-/// the CPU level `name`, e.g. `x86-64-v4+avx512vnni`) carried inside. A packed model, if
-/// any, is not carried over: pack afterwards.
+/// the CPU level `name`, e.g. `x86-64-v4+avx512vnni`, or the `vulkan` build) carried
+/// inside, after the builds it carries already. A packed model, if any, is not carried
+/// over: pack afterwards.
 pub fn embed(variant: &Path, name: &str, out: &Path) -> anyhow::Result<Embedded> {
-    if needs(name).is_none() {
+    if needs(name).is_none() && name != VULKAN {
         bail!(
-            "--name {name}: give x86-64-v4, optionally with +feature (e.g. x86-64-v4+avx512vnni)"
+            "--name {name}: give x86-64-v4, optionally with +feature (e.g. x86-64-v4+avx512vnni), or {VULKAN}"
         );
     }
     let exe = program_path()?;
-    if carried(variant)?.is_some() || pack::read_trailer(variant)?.is_some() {
+    if !carried(variant)?.is_empty() || pack::read_trailer(variant)?.is_some() {
         bail!(
             "{} carries payloads of its own; give a plain build",
             variant.display()
         );
     }
-    if carried(&exe)?.is_some() {
+    let kind = |n: &str| if n == VULKAN { VULKAN } else { "cpu" };
+    if let Some(same) = carried(&exe)?.iter().find(|c| kind(&c.name) == kind(name)) {
         bail!(
-            "{} carries a variant already; embed from a plain build",
-            exe.display()
+            "{} carries {} already; embed {name} into a file without one",
+            exe.display(),
+            same.name
         );
     }
     pack::append(&exe, variant, (Payload::Variant, name), out)
@@ -199,16 +230,18 @@ pub fn embed(variant: &Path, name: &str, out: &Path) -> anyhow::Result<Embedded>
 
 /// A line for `--version` and `cpu info`: the variant running, and what this CPU has.
 pub fn describe() -> String {
-    let carried = program_path()
+    let carried: String = program_path()
         .ok()
-        .and_then(|p| carried(&p).ok().flatten())
+        .and_then(|p| carried(&p).ok())
+        .unwrap_or_default()
+        .iter()
         .map(|v| {
             format!(
                 "; carries {} ({} bytes, sha256 {})",
                 v.name, v.length, v.sha256
             )
         })
-        .unwrap_or_default();
+        .collect();
     let started = std::env::var_os(OUTER_EXE)
         .map(|o| format!(", the variant carried in {}", PathBuf::from(o).display()))
         .unwrap_or_default();

@@ -20,6 +20,8 @@ pub mod digest;
 pub mod engine;
 pub mod generate;
 pub mod given;
+pub mod gpu;
+pub mod hint;
 pub mod interrupt;
 pub mod language;
 pub mod models;

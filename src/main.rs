@@ -32,6 +32,7 @@ fn init_logging(verbose: u8, quiet: bool) {
 fn version() -> anyhow::Result<String> {
     let mut text = format!("syllabus {}\n", env!("CARGO_PKG_VERSION"));
     text += &syllabus::cpu::describe();
+    text += &syllabus::gpu::describe(false);
     if let Some(e) = syllabus::pack::embedded()? {
         text += &format!(
             "packed model: {} ({} bytes, sha256 {})\n",
@@ -43,7 +44,10 @@ fn version() -> anyhow::Result<String> {
 
 fn cpu_command(cmd: CpuCommand) -> anyhow::Result<()> {
     match cmd {
-        CpuCommand::Info => syllabus::output::write_stdout(syllabus::cpu::describe().as_bytes()),
+        CpuCommand::Info => {
+            let text = syllabus::cpu::describe() + &syllabus::gpu::describe(true);
+            syllabus::output::write_stdout(text.as_bytes())
+        }
         CpuCommand::Embed {
             variant,
             name,
@@ -62,6 +66,25 @@ fn cpu_command(cmd: CpuCommand) -> anyhow::Result<()> {
     }
 }
 
+fn pack_command(model: &str, output: &std::path::Path, offline: bool) -> anyhow::Result<()> {
+    let opts = syllabus::models::ResolveOptions::new(offline, true);
+    let resolved = syllabus::models::resolve(model, opts)?;
+    // A packed model is trusted where it runs: it is probed here, once, on the CPU.
+    syllabus::probe::vet(&resolved, &syllabus::gpu::offload::Offload::cpu())?;
+    let packed = syllabus::pack::pack(&resolved, output)?;
+    let total = std::fs::metadata(output)?.len();
+    syllabus::stderr::say(&format!(
+        "wrote {}: {} ({} bytes, sha256 {}) inside; {} bytes in all, {} of them the program",
+        output.display(),
+        packed.name,
+        packed.length,
+        packed.sha256,
+        total,
+        total - packed.length
+    ));
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.version {
         return syllabus::output::write_stdout(version()?.as_bytes());
@@ -76,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => {
             init_logging(cli.verbose, args.run.quiet);
             let plan = args.plan()?;
+            syllabus::hint::faster_build(plan.run.quiet);
             syllabus::generate::generate(&plan)
         }
         Command::Regenerate(args) => {
@@ -89,27 +113,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             offline,
         } => {
             init_logging(cli.verbose, false);
-            let opts = syllabus::models::ResolveOptions::new(offline, true);
-            let resolved = syllabus::models::resolve(&model, opts)?;
-            // A packed model is trusted where it runs: it is probed here, once.
-            syllabus::probe::vet(&resolved)?;
-            let packed = syllabus::pack::pack(&resolved, &output)?;
-            let total = std::fs::metadata(&output)?.len();
-            syllabus::stderr::say(&format!(
-                "wrote {}: {} ({} bytes, sha256 {}) inside; {} bytes in all, {} of them the program",
-                output.display(),
-                packed.name,
-                packed.length,
-                packed.sha256,
-                total,
-                total - packed.length
-            ));
-            Ok(())
+            pack_command(&model, &output, offline)
         }
-        Command::ProbeModel { path } => {
+        Command::ProbeModel { path, gpu, room } => {
             init_logging(0, true);
-            syllabus::probe::child(&path)
+            syllabus::probe::child(&path, &gpu.plan(room)?)
         }
+        Command::GpuProbe => syllabus::gpu::devices::child(),
         Command::Render(args) => {
             init_logging(cli.verbose, false);
             syllabus::render_command::render(&args.plan()?)

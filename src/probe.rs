@@ -15,6 +15,8 @@ use anyhow::{bail, Context as _};
 use crate::cache;
 use crate::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel};
 use crate::engine::{ChatCall, ChatMessage, Engine, NoProgress, Phase, Sampling, Strategy};
+use crate::gpu::offload::{self, Offload};
+use crate::gpu::GpuFailed;
 use crate::models::{gguf, ResolvedModel, Source};
 use crate::timing::Clock;
 
@@ -30,16 +32,23 @@ const PASSED: &str = "ok\n";
 /// The cache folder of verdicts.
 const VERDICTS: &str = "probes";
 
-/// The verdict's file name for the model at `path` with stamp `stamp`.
-fn verdict_name(path: &Path, stamp: &str) -> String {
-    let key = format!("{}\n{}\n{stamp}", env!("CARGO_PKG_VERSION"), path.display());
+/// The verdict's file name for the model at `path` with stamp `stamp`, loaded as `gpu` says.
+fn verdict_name(path: &Path, stamp: &str, gpu: &str) -> String {
+    let key = format!(
+        "{}\n{}\n{stamp}{gpu}",
+        env!("CARGO_PKG_VERSION"),
+        path.display()
+    );
     crate::digest::sha256_hex(key.as_bytes())
 }
 
-/// Refuses a model file that would kill this process when loaded: checked by its header,
-/// then (first use only) loaded in a child process. Packed models were probed by `pack`.
-pub fn vet(model: &ResolvedModel) -> anyhow::Result<()> {
-    if model.source == Source::Embedded || std::env::var_os(SKIP_VAR).is_some() {
+/// Refuses a model file that would kill this process when loaded with its layers where
+/// `offload` says: checked by its header, then (first use only) loaded in a child
+/// process. Packed models were probed by `pack`, on the CPU. A model that fails on the GPU
+/// but passes on the CPU is a `GpuFailed` error: the caller falls back to the CPU.
+pub fn vet(model: &ResolvedModel, offload: &Offload) -> anyhow::Result<()> {
+    let gpu = offload::gpu_key(offload);
+    if std::env::var_os(SKIP_VAR).is_some() || (model.source == Source::Embedded && gpu.is_none()) {
         return Ok(());
     }
     crate::models::check_header(&model.info)
@@ -51,7 +60,20 @@ pub fn vet(model: &ResolvedModel) -> anyhow::Result<()> {
     let Some(stamp) = cache::identity(&path) else {
         bail!("cannot read {}", path.display());
     };
-    let name = verdict_name(&path, &stamp);
+    let Some(gpu) = gpu else {
+        return vet_as(&path, &stamp, (offload, ""));
+    };
+    match vet_as(&path, &stamp, (offload, &gpu)) {
+        Err(on_gpu) if vet_as(&path, &stamp, (&Offload::cpu(), "")).is_ok() => {
+            Err(GpuFailed(format!("{on_gpu:#} (on the CPU it loads)")).into())
+        }
+        other => other,
+    }
+}
+
+/// `vet` for one placement (`gpu` its key: empty on the CPU).
+fn vet_as(path: &Path, stamp: &str, (offload, gpu): (&Offload, &str)) -> anyhow::Result<()> {
+    let name = verdict_name(path, stamp, gpu);
     let verdict = cache::cache_dir().join(VERDICTS).join(&name);
     if cache::is_ours(&verdict) {
         if let Ok(text) = std::fs::read_to_string(&verdict) {
@@ -64,7 +86,7 @@ pub fn vet(model: &ResolvedModel) -> anyhow::Result<()> {
         }
     }
     let started = Instant::now();
-    let outcome = run_child(&path)?;
+    let outcome = run_child(path, offload)?;
     tracing::info!(
         file = %path.display(),
         secs = started.elapsed().as_secs_f64(),
@@ -144,11 +166,12 @@ fn cause(stderr: &str) -> Option<String> {
 }
 
 /// Loads `path` in a child process of this program and says how it went.
-fn run_child(path: &Path) -> anyhow::Result<Outcome> {
+fn run_child(path: &Path, offload: &Offload) -> anyhow::Result<Outcome> {
     let exe = std::env::current_exe().context("cannot find this program to probe the model")?;
     let mut child = Command::new(exe)
         .arg(COMMAND)
         .arg(path)
+        .args(offload::child_args(offload))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -195,6 +218,12 @@ fn run_child(path: &Path) -> anyhow::Result<Outcome> {
         let why = cause(&stderr)
             .map(|c| format!(" ({c})"))
             .unwrap_or_default();
+        if offload::gpu_key(offload).is_some() {
+            return Ok(Outcome::Died(format!(
+                "llama.cpp stopped with {} loading {shown} on the GPU{why}",
+                signal_name(signal)
+            )));
+        }
         return Ok(Outcome::Died(format!(
             "{shown} cannot be used: llama.cpp stopped with {} while loading it{why}; the file is damaged or inconsistent",
             signal_name(signal)
@@ -211,7 +240,7 @@ fn run_child(path: &Path) -> anyhow::Result<Outcome> {
 
 /// The child's side: loads the model at `path` and decodes a few tokens under a grammar,
 /// the way a run does; any abort happens here, not in the parent.
-pub fn child(path: &Path) -> anyhow::Result<()> {
+pub fn child(path: &Path, offload: &Offload) -> anyhow::Result<()> {
     let info = gguf::read(path)?;
     let resolved = ResolvedModel {
         name: path.display().to_string(),
@@ -219,7 +248,7 @@ pub fn child(path: &Path) -> anyhow::Result<()> {
         source: Source::Path,
         info,
     };
-    let model = LoadedModel::load(resolved)?;
+    let model = LoadedModel::load(resolved, offload)?;
     let opts = LlamaOptions {
         threads: num_cpus::get_physical().clamp(1, 4),
         max_ctx: 512,

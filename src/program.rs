@@ -15,3 +15,27 @@ pub fn program_path() -> anyhow::Result<PathBuf> {
     }
     std::env::current_exe().context("cannot find the running executable")
 }
+
+/// Replaces this process by `exe` with the same arguments, `env` set and `remove` unset;
+/// returns only on failure.
+#[cfg(unix)]
+pub fn exec(exe: &std::path::Path, env: &[(&str, String)], remove: &[&str]) -> anyhow::Error {
+    use std::os::unix::process::CommandExt as _;
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| "syllabus".into());
+    let mut command = std::process::Command::new(exe);
+    command.arg0(arg0).args(args);
+    for name in remove {
+        command.env_remove(name);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    anyhow::Error::from(command.exec())
+}
+
+/// Replaces this process: needs a Unix system.
+#[cfg(not(unix))]
+pub fn exec(_exe: &std::path::Path, _env: &[(&str, String)], _remove: &[&str]) -> anyhow::Error {
+    anyhow::anyhow!("starting another build of this program needs a Unix system")
+}

@@ -31,6 +31,9 @@ pub fn run_table(record: &RunRecord) -> String {
         p.modules_ms / 1000.0,
         p.finalize_ms / 1000.0,
     );
+    if let Some(d) = &record.device {
+        out += &format!("  device: {}\n", d.describe());
+    }
     let t = &record.prompt_tokens;
     out += &format!(
         "  prompt tokens: outline {}, module prefix {} shared + up to {} each\n",
@@ -175,6 +178,7 @@ mod tests {
             quantization: Some("Q4_0".into()),
             chat_template: None,
             threads: 2,
+            device: None,
         };
         let phases = Phases {
             load_ms: 300.0,

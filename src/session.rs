@@ -9,6 +9,7 @@ use crate::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel};
 use crate::engine::ollama::{self, OllamaEngine, OllamaOptions};
 use crate::engine::openai::{OpenAiEngine, OpenAiOptions};
 use crate::engine::{BackendKind, Engine, Progress};
+use crate::gpu::{self, offload::Offload, GpuFailed};
 use crate::timing::Clock;
 use crate::{models, pack};
 
@@ -143,10 +144,23 @@ fn load_model(plan: &RunPlan, progress: &dyn Progress) -> anyhow::Result<LoadedM
             None => models::resolve(models::DEFAULT_MODEL, opts)?,
         },
     };
-    progress.stage("checking the model");
-    crate::probe::vet(&resolved)?;
-    progress.stage("loading the model");
-    LoadedModel::load(resolved)
+    let place = |offload: &Offload| -> anyhow::Result<LoadedModel> {
+        progress.stage("checking the model");
+        crate::probe::vet(&resolved, offload)?;
+        progress.stage("loading the model");
+        LoadedModel::load(resolved.clone(), offload)
+    };
+    match place(&plan.offload) {
+        Err(e) => match e.downcast_ref::<GpuFailed>() {
+            // Nothing is written yet: the CPU build takes over (or this one, on the CPU).
+            Some(failed) => {
+                gpu::fall_back(&failed.0)?;
+                place(&Offload::cpu())
+            }
+            None => Err(e),
+        },
+        loaded => loaded,
+    }
 }
 
 /// The in-process engine settings of a plan.

@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::build_info::BuildInfo;
+use crate::gpu::offload::DeviceUse;
 use crate::language::LanguageChoice;
 
 /// Which step of the pipeline a call belongs to.
@@ -80,6 +81,8 @@ pub struct EngineInfo {
     pub chat_template: Option<String>,
     /// Generation threads.
     pub threads: usize,
+    /// Where the model's layers are (in process), when known.
+    pub device: Option<DeviceUse>,
 }
 
 #[cfg(test)]
@@ -94,6 +97,7 @@ impl EngineInfo {
             quantization: None,
             chat_template: None,
             threads: 1,
+            device: None,
         }
     }
 }
@@ -296,6 +300,9 @@ pub struct RunRecord {
     pub backend: String,
     /// The model.
     pub model: ModelRecord,
+    /// The device the model ran on and the layers offloaded to it (in process; `null`
+    /// for a daemon, which does not say).
+    pub device: Option<DeviceUse>,
     /// Module scheduling strategy.
     pub strategy: String,
     /// Generation threads.
@@ -364,7 +371,7 @@ impl PromptTokens {
 }
 
 /// Version of the timing record layout.
-pub const TIMING_SCHEMA_VERSION: u32 = 3;
+pub const TIMING_SCHEMA_VERSION: u32 = 4;
 
 impl RunRecord {
     /// A record of a finished run; its wall time is its phases' sum.
@@ -386,6 +393,7 @@ impl RunRecord {
                 quantization: engine.quantization,
                 chat_template: engine.chat_template,
             },
+            device: engine.device,
             strategy: strategy.to_string(),
             threads: engine.threads,
             modules,

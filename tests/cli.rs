@@ -163,7 +163,7 @@ fn timing_record_has_phases_that_add_up() {
             .all(|c| c["cached_tokens"].as_u64().unwrap() > 0),
         "parallel reuses the prefix"
     );
-    assert_eq!(t["schema_version"], 3);
+    assert_eq!(t["schema_version"], 4);
     assert_eq!(t["language"]["name"], "English");
     assert_eq!(t["language"]["source"], "default");
     let p = &t["prompt_tokens"];

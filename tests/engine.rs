@@ -19,6 +19,7 @@ fn model() -> &'static LoadedModel {
         let path = common::model_path();
         LoadedModel::load(
             models::resolve(path.to_str().unwrap(), models::ResolveOptions::local()).unwrap(),
+            &syllabus::gpu::offload::Offload::cpu(),
         )
         .unwrap()
     })
@@ -447,7 +448,7 @@ fn a_template_that_rewrites_earlier_replies_is_detected() {
     g.write(&path);
     let resolved =
         models::resolve(path.to_str().unwrap(), models::ResolveOptions::local()).unwrap();
-    let mistral = LoadedModel::load(resolved).unwrap();
+    let mistral = LoadedModel::load(resolved, &syllabus::gpu::offload::Offload::cpu()).unwrap();
     let mut engine = LlamaEngine::new(&mistral, options(32_768, SAMPLING), Clock::new());
     let (request, _) = common::jazz_outline(2);
     let calls = Calls::new(&request, 5);

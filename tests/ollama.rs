@@ -47,6 +47,11 @@ fn three_modules_with_the_servers_timing_and_what_was_sent() {
     assert_eq!(t["backend"], "ollama");
     assert_eq!(t["model"]["name"], "qwen:latest");
     assert_eq!(t["model"]["quantization"], "Q4_0");
+    // Where the daemon held the model, as its /api/ps said.
+    assert_eq!(t["device"]["backend"], "Ollama", "{}", t["device"]);
+    assert_eq!(t["device"]["device"], "GPU+CPU");
+    assert_eq!(t["device"]["memory_bytes"], 1_000_000_000u64);
+    assert!(t["device"]["layers"].is_null());
     let modules: Vec<&Value> = t["calls"]
         .as_array()
         .unwrap()

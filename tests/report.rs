@@ -45,6 +45,7 @@ fn bench_compares_strategies_in_a_table_json_and_svg() {
         "{table}"
     );
     assert!(lines[3].contains("parallel"), "{table}");
+    assert_eq!(lines[4], "llama device: CPU", "{table}");
 
     let b: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("b.json")).unwrap()).unwrap();

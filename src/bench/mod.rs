@@ -127,7 +127,8 @@ pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
         "syllabus bench: \"{}\", {} modules, {} run(s) each",
         plan.course.request.topic, plan.course.request.modules, plan.runs
     );
-    output::write_stdout(format!("{title}\n{}", table(&rows)).as_bytes())?;
+    let text = format!("{title}\n{}{}", table(&rows), report::devices(&results));
+    output::write_stdout(text.as_bytes())?;
     if let Some(target) = json_out {
         let json = serde_json::to_string_pretty(&serde_json::json!({
             "topic": plan.course.request.topic,

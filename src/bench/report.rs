@@ -156,6 +156,23 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
+/// Where each backend ran the model, from its first record that says: one line each, so a
+/// GPU against a CPU is seen beside the times.
+pub fn devices(results: &[BenchResult]) -> String {
+    let mut out = String::new();
+    let mut seen: Vec<Backend> = Vec::new();
+    for r in results {
+        let Some(device) = r.record.as_ref().and_then(|rec| rec.device.as_ref()) else {
+            continue;
+        };
+        if !seen.contains(&r.backend) {
+            seen.push(r.backend);
+            out += &format!("{} device: {}\n", r.backend.name(), device.describe());
+        }
+    }
+    out
+}
+
 fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -266,6 +283,7 @@ mod tests {
             quantization: None,
             chat_template: None,
             threads: 2,
+            device: None,
         };
         let phases = Phases {
             load_ms: 0.0,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use super::fields::CourseFields;
+use super::gpu::GpuArgs;
 use crate::engine::{BackendKind, Sampling, Strategy};
 use crate::render::Format;
 
@@ -70,7 +71,15 @@ pub enum Command {
     ProbeModel {
         /// The model file.
         path: PathBuf,
+        #[command(flatten)]
+        gpu: GpuArgs,
+        /// KV cells the run may need.
+        #[arg(long, default_value_t = 512)]
+        room: usize,
     },
+    /// Lists the Vulkan devices as JSON (run by this program in a child process).
+    #[command(name = "gpu-probe", hide = true)]
+    GpuProbe,
 }
 
 /// Options of `syllabus bench`.
@@ -107,6 +116,8 @@ pub struct BenchArgs {
     /// Threads (default: the machine's physical cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
     /// Write every run's full timing record to FILE as `{"results": [...]}`.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -128,14 +139,16 @@ pub struct BenchArgs {
 /// `syllabus cpu ...`
 #[derive(Debug, Subcommand)]
 pub enum CpuCommand {
-    /// The variant running, this CPU's features, and the variant this file carries.
+    /// The build running and why, this CPU's features, the builds this file carries, and
+    /// the GPUs seen.
     Info,
-    /// Write a copy of this program carrying an x86-64-v4 build of it (scripts/build-variants.sh).
+    /// Write a copy of this program carrying another build of it: for x86-64-v4 CPUs, or
+    /// the Vulkan build (scripts/build-variants.sh).
     Embed {
-        /// The same program built with `-C target-cpu=x86-64-v4`.
+        /// The same program built with `-C target-cpu=x86-64-v4`, or with `--features vulkan`.
         variant: PathBuf,
-        /// What it needs of the CPU: x86-64-v4, with +feature for any feature added to
-        /// the build (e.g. x86-64-v4+avx512vnni).
+        /// What it is: x86-64-v4, with +feature for any feature added to the build (e.g.
+        /// x86-64-v4+avx512vnni), or vulkan.
         #[arg(long, default_value = "x86-64-v4")]
         name: String,
         /// The executable to write.
@@ -252,6 +265,8 @@ pub struct RunArgs {
     /// KV-cache tokens for all sequences together (default: sized from the prompts, at most 32768).
     #[arg(long)]
     pub ctx: Option<usize>,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
     /// How module calls are scheduled.
     #[arg(long, value_enum, default_value_t = Strategy::Parallel)]
     pub strategy: Strategy,
@@ -290,6 +305,7 @@ impl RunArgs {
             dry: Sampling::DEFAULT.dry,
             threads: None,
             ctx: None,
+            gpu: GpuArgs::default(),
             strategy: Strategy::Parallel,
             timings: None,
             slow_call_secs: crate::progress::DEFAULT_SLOW_CALL_SECS,

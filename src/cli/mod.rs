@@ -5,6 +5,7 @@ mod args;
 mod batch;
 pub mod course_file;
 mod fields;
+mod gpu;
 mod outline;
 mod plan;
 mod regenerate;
@@ -18,6 +19,7 @@ pub use self::args::{
 };
 pub use self::batch::{BatchCourse, BatchPlan};
 pub use self::fields::{largest, CourseFields, CoursePlan, Naming, MAX_FIELD_CHARS};
+pub use self::gpu::GpuArgs;
 pub use self::plan::{
     output_format, BenchPlan, CourseCount, DaemonPlan, GeneratePlan, OutputPlan, RunPlan,
 };

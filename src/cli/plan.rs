@@ -47,6 +47,8 @@ pub struct RunPlan {
     pub threads: usize,
     /// KV budget.
     pub max_ctx: usize,
+    /// Layers on the GPU, and which GPU.
+    pub offload: crate::gpu::offload::Offload,
     /// Module scheduling.
     pub strategy: Strategy,
     /// Fail rather than keep a reply marked for review.
@@ -303,6 +305,12 @@ impl RunArgs {
     pub(super) fn plan(&self, fallback: Fallback) -> Result<RunPlan, UsageError> {
         let backend = self.backend.unwrap_or(fallback.backend);
         backend_enabled(backend)?;
+        let max_ctx = within(
+            "--ctx",
+            self.ctx.unwrap_or(crate::engine::llama::DEFAULT_MAX_CTX),
+            256,
+            1 << 20,
+        )?;
         Ok(RunPlan {
             model: self.model_spec()?.or(fallback.model),
             sampling: self.sampling()?,
@@ -313,12 +321,8 @@ impl RunArgs {
                 1,
                 512,
             )?,
-            max_ctx: within(
-                "--ctx",
-                self.ctx.unwrap_or(crate::engine::llama::DEFAULT_MAX_CTX),
-                256,
-                1 << 20,
-            )?,
+            max_ctx,
+            offload: self.gpu.plan(max_ctx)?,
             strategy: self.strategy,
             strict: self.strict,
             quiet: self.quiet,
@@ -412,6 +416,7 @@ impl BenchArgs {
             model: self.model.clone(),
             seed: Some(self.seed),
             threads: self.threads,
+            gpu: self.gpu.clone(),
             daemon: self.daemon.clone(),
             offline: self.offline,
             ..RunArgs::defaults()

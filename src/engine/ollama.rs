@@ -16,6 +16,7 @@ use super::{
     BatchStats, CallOutput, ChatCall, Engine, EngineInfo, Finish, FollowUp, Progress, Sampling,
     Strategy,
 };
+use crate::gpu::offload::DeviceUse;
 use crate::timing::{CallMarks, CallTokens, Clock, ServerTiming};
 
 /// Whether this build has the backend (its twin, `ollama_off.rs`, says how to get it).
@@ -75,6 +76,8 @@ pub struct OllamaEngine {
     opts: OllamaOptions,
     remote: Remote,
     quantization: Option<String>,
+    /// Where the daemon holds the model, as `/api/ps` said after the last run.
+    device: Option<DeviceUse>,
 }
 
 fn ns_to_ms(v: &Value) -> Option<f64> {
@@ -89,6 +92,7 @@ impl OllamaEngine {
             opts,
             remote,
             quantization: None,
+            device: None,
         };
         engine.quantization = engine.remote.runtime.block_on(engine.check())?;
         Ok(engine)
@@ -135,6 +139,46 @@ impl OllamaEngine {
         Ok(v["details"]["quantization_level"]
             .as_str()
             .map(str::to_string))
+    }
+
+    /// `GET /api/ps`: how much of the model the daemon holds in GPU memory (`None` when it
+    /// does not say: an older daemon, or the model already unloaded).
+    async fn loaded(&self) -> Option<DeviceUse> {
+        let resp = self
+            .remote
+            .client
+            .get(self.remote.endpoint("/api/ps"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        let v: Value = serde_json::from_str(&http::error_text(resp).await).ok()?;
+        let m = v["models"].as_array()?.iter().find(|m| {
+            m["name"] == self.opts.model.as_str() || m["model"] == self.opts.model.as_str()
+        })?;
+        let (size, vram) = (m["size"].as_u64()?, m["size_vram"].as_u64()?);
+        let share = if size == 0 {
+            0.0
+        } else {
+            vram as f64 / size as f64
+        };
+        let device = match vram {
+            0 => "CPU",
+            v if v >= size => "GPU",
+            _ => "GPU+CPU",
+        };
+        Some(DeviceUse {
+            backend: "Ollama".into(),
+            device: device.into(),
+            description: format!(
+                "{:.0}% of the model in GPU memory, as /api/ps says",
+                share * 100.0
+            ),
+            layers_offloaded: None,
+            layers: None,
+            memory_bytes: Some(vram),
+            why: None,
+        })
     }
 
     fn request_body(&self, call: &ChatCall) -> Value {
@@ -267,6 +311,7 @@ impl Engine for OllamaEngine {
             quantization: self.quantization.clone(),
             chat_template: None,
             threads: 0,
+            device: self.device.clone(),
         }
     }
 
@@ -278,7 +323,11 @@ impl Engine for OllamaEngine {
         follow_up: FollowUp<'_>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
         let width = strategy.width(self.opts.parallel);
-        remote::run_batch(self, (calls, width), progress, follow_up)
+        let ran = remote::run_batch(self, (calls, width), progress, follow_up);
+        if ran.is_ok() {
+            self.device = self.remote.runtime.block_on(self.loaded());
+        }
+        ran
     }
 }
 

@@ -261,6 +261,7 @@ impl Engine for OpenAiEngine {
             quantization: None,
             chat_template: None,
             threads: 0,
+            device: None,
         }
     }
 

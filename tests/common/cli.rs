@@ -22,6 +22,10 @@ pub fn syllabus(dir: &Path) -> Command {
         "HF_ENDPOINT",
         "HF_TOKEN",
         "OLLAMA_MODELS",
+        "SYLLABUS_GPU",
+        "SYLLABUS_GPU_NOTE",
+        "SYLLABUS_GPU_CPU_DEVICES",
+        "GGML_VK_VISIBLE_DEVICES",
     ] {
         cmd.env_remove(var);
     }

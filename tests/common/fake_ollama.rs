@@ -163,6 +163,18 @@ fn handle(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
                 .collect();
             respond(&mut stream, "200 OK", &json!({ "models": models }))
         }
+        ("GET", "/api/ps") => {
+            // Every model held, half of it in GPU memory.
+            let models: Vec<Value> = state
+                .models
+                .iter()
+                .map(|m| {
+                    json!({"name": m, "model": m, "size": 2_000_000_000u64,
+                               "size_vram": 1_000_000_000u64})
+                })
+                .collect();
+            respond(&mut stream, "200 OK", &json!({ "models": models }))
+        }
         ("POST", "/api/show") if known(&body["model"]) => respond(
             &mut stream,
             "200 OK",

@@ -242,6 +242,7 @@ impl Engine for LlamaEngine<'_> {
             quantization: r.info.quantization().map(str::to_string),
             chat_template: Some(self.model.template_name().to_string()),
             threads: self.opts.threads,
+            device: Some(self.model.device().clone()),
         }
     }
 

@@ -5,7 +5,6 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::{bail, Context as _};
 use llama_cpp_2::llama_backend::LlamaBackend;
-use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
@@ -14,6 +13,7 @@ use llguidance::toktrie::{TokEnv, TokTrie, TokenId, TokenizerEnv};
 use llguidance::{Matcher, ParserFactory};
 
 use crate::engine::{ChatCall, ChatMessage, Sampling};
+use crate::gpu::offload::{self, DeviceUse, Offload};
 use crate::models::{vocab, ResolvedModel};
 
 /// Reply tokens the DRY sampler looks back over.
@@ -133,6 +133,7 @@ pub struct LoadedModel {
     resolved: ResolvedModel,
     bos_text: Option<String>,
     template_name: String,
+    device: DeviceUse,
 }
 
 impl std::fmt::Debug for LoadedModel {
@@ -144,8 +145,9 @@ impl std::fmt::Debug for LoadedModel {
 }
 
 impl LoadedModel {
-    /// Loads a resolved (already checked) model file.
-    pub fn load(resolved: ResolvedModel) -> anyhow::Result<Self> {
+    /// Loads a resolved (already checked) model file, its layers where `offload` says;
+    /// a `GpuFailed` error when the GPU cannot take it.
+    pub fn load(resolved: ResolvedModel, offload: &Offload) -> anyhow::Result<Self> {
         let backend = backend()?;
         // `load_from_file` only debug-asserts that the path exists: check it here.
         if !resolved.path.is_file() {
@@ -155,9 +157,8 @@ impl LoadedModel {
         // llama.cpp and llguidance abort on some vocabularies: refuse those first.
         crate::models::check_header(&resolved.info)
             .map_err(|why| anyhow::anyhow!("{shown} {why}"))?;
-        let model =
-            LlamaModel::load_from_file(backend, &resolved.path, &LlamaModelParams::default())
-                .with_context(|| format!("llama.cpp could not load {shown}"))?;
+        let (model, device) =
+            offload::place(&resolved.path, offload)?.load(backend, &resolved.path)?;
         let v = model.vocab();
         vocab::check_end_tokens(v.eos().0, v.eot().0, model.n_vocab())
             .map_err(|why| anyhow::anyhow!("{shown} {why}"))?;
@@ -190,7 +191,13 @@ impl LoadedModel {
             resolved,
             bos_text,
             template_name,
+            device,
         })
+    }
+
+    /// Where the model's layers are.
+    pub fn device(&self) -> &DeviceUse {
+        &self.device
     }
 
     /// The chat template in use: "from the file", or the built-in one named.

@@ -1,0 +1,266 @@
+//! The Vulkan build inside the one file, on Mesa's lavapipe (a Vulkan device in software):
+//! forced, it writes a syllabus with the model's layers on the device and the record says
+//! so; `auto` leaves a CPU implementation alone and runs the CPU build; a broken or absent
+//! Vulkan loader changes nothing for the plain file; a GPU that cannot take the model falls
+//! back to the CPU build with one line, or fails with that line when forced.
+//!
+//! The Vulkan build is `SYLLABUS_VULKAN_BUILD` (`.ci/run` builds it, with
+//! `--features vulkan`, and sets `SYLLABUS_REQUIRE_VULKAN=1` so CI never skips these).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::cli::{assert_ok, stderr, syllabus};
+use serde_json::Value;
+
+/// The test binary carrying the Vulkan build, written into `dir`; `None` (outside CI
+/// only) when there is no Vulkan build to join.
+fn joined(dir: &Path) -> Option<PathBuf> {
+    let build = std::env::var_os("SYLLABUS_VULKAN_BUILD").map(PathBuf::from);
+    let Some(build) = build.filter(|b| b.is_file()) else {
+        assert!(
+            std::env::var_os("SYLLABUS_REQUIRE_VULKAN").is_none(),
+            ".ci/run builds the Vulkan build and sets SYLLABUS_VULKAN_BUILD"
+        );
+        eprintln!("SKIPPED: no Vulkan build (SYLLABUS_VULKAN_BUILD)");
+        return None;
+    };
+    let made = syllabus(dir)
+        .arg("cpu")
+        .arg("embed")
+        .arg(&build)
+        .args(["--name", "vulkan", "-o", "joined"])
+        .output()
+        .unwrap();
+    assert_ok(&made);
+    Some(dir.join("joined"))
+}
+
+/// `exe args` in `dir` (HOME there, no model stores), with `env` set.
+fn run(exe: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new(exe);
+    cmd.current_dir(dir)
+        .env("HOME", dir)
+        .env("HF_HUB_OFFLINE", "1")
+        .args(args);
+    for var in [
+        "SYLLABUS_CACHE",
+        "XDG_CACHE_HOME",
+        "SYLLABUS_OUTER_EXE",
+        "SYLLABUS_GPU",
+        "SYLLABUS_GPU_NOTE",
+        "SYLLABUS_GPU_CPU_DEVICES",
+        "SYLLABUS_CPU",
+        "GGML_VK_VISIBLE_DEVICES",
+        "SYLLABUS_MODELS",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// Writes 2 modules of the test model as JSON with its timing record; returns the record.
+fn generate(exe: &Path, dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> (Output, Value) {
+    let model = common::model_path();
+    let mut args = vec![
+        "generate",
+        "Introduction to Chemistry",
+        "--modules",
+        "2",
+        "--model",
+        model.to_str().unwrap(),
+        "-o",
+        "out.json",
+        "--timings",
+        "t.json",
+    ];
+    args.extend(extra);
+    let out = run(exe, dir, env, &args);
+    let record = std::fs::read(dir.join("t.json"))
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap_or(Value::Null);
+    (out, record)
+}
+
+/// A folder whose `libvulkan.so.1` is not a library: a loader that cannot be loaded.
+fn broken_loader(dir: &Path) -> PathBuf {
+    let libs = dir.join("libs");
+    std::fs::create_dir_all(&libs).unwrap();
+    std::fs::write(libs.join("libvulkan.so.1"), b"not a library").unwrap();
+    libs
+}
+
+#[test]
+fn the_plain_file_does_not_link_the_vulkan_loader() {
+    let out = std::process::Command::new("ldd")
+        .arg(env!("CARGO_BIN_EXE_syllabus"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("libc.so"), "{text}");
+    assert!(!text.contains("libvulkan"), "{text}");
+}
+
+#[test]
+fn a_file_without_the_vulkan_build_refuses_a_forced_gpu_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = Path::new(env!("CARGO_BIN_EXE_syllabus"));
+    let out = run(
+        exe,
+        dir.path(),
+        &[("SYLLABUS_GPU", "vulkan")],
+        &["cpu", "info"],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("SYLLABUS_GPU=vulkan") && err.contains("carries no Vulkan build"));
+    let bad = run(
+        exe,
+        dir.path(),
+        &[("SYLLABUS_GPU", "maybe")],
+        &["cpu", "info"],
+    );
+    assert!(
+        stderr(&bad).contains("use off, auto or vulkan"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn forced_onto_lavapipe_the_vulkan_build_writes_the_syllabus_with_its_layers_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = joined(dir.path()) else {
+        return;
+    };
+    let (out, record) = generate(&exe, dir.path(), &[("SYLLABUS_GPU", "vulkan")], &[]);
+    assert_ok(&out);
+    let device = &record["device"];
+    assert_eq!(device["backend"], "Vulkan", "{device}");
+    assert!(
+        device["description"].as_str().unwrap().contains("llvmpipe"),
+        "{device}"
+    );
+    assert_eq!(device["layers"], 30, "{device}");
+    assert_eq!(device["layers_offloaded"], 30, "{device}");
+    assert!(device["why"]
+        .as_str()
+        .unwrap()
+        .contains("SYLLABUS_GPU=vulkan"));
+    let syllabus: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
+    assert_eq!(syllabus["modules"].as_array().unwrap().len(), 2);
+    assert!(
+        stderr(&out).contains("device: Vulkan0 (llvmpipe"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn auto_leaves_a_cpu_implementation_alone_and_runs_the_cpu_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = joined(dir.path()) else {
+        return;
+    };
+    let info = run(&exe, dir.path(), &[], &["cpu", "info"]);
+    assert_ok(&info);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(text.contains("gpu backend: none"), "{text}");
+    assert!(text.contains("CPU implementation"), "{text}");
+    assert!(text.contains("carries vulkan"), "{text}");
+    let (out, record) = generate(&exe, dir.path(), &[], &[]);
+    assert_ok(&out);
+    assert_eq!(record["device"]["backend"], "CPU", "{record}");
+    assert_eq!(record["device"]["layers_offloaded"], 0);
+    assert!(record["device"]["why"]
+        .as_str()
+        .unwrap()
+        .contains("CPU implementation"));
+    assert_eq!(
+        record["build"]["llama_system_info"]
+            .as_str()
+            .map(|s| s.contains("CPU")),
+        Some(true)
+    );
+}
+
+#[test]
+fn a_broken_vulkan_loader_changes_nothing_for_the_plain_file_and_fails_a_forced_gpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = joined(dir.path()) else {
+        return;
+    };
+    let libs = broken_loader(dir.path());
+    let env = [("LD_LIBRARY_PATH", libs.to_str().unwrap())];
+    let (out, record) = generate(&exe, dir.path(), &env, &[]);
+    assert_ok(&out);
+    assert_eq!(record["device"]["backend"], "CPU", "{record}");
+    assert!(
+        record["device"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("no Vulkan loader"),
+        "{record}"
+    );
+    let forced = run(
+        &exe,
+        dir.path(),
+        &[env[0], ("SYLLABUS_GPU", "vulkan")],
+        &["cpu", "info"],
+    );
+    let err = stderr(&forced);
+    assert_eq!(forced.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("SYLLABUS_GPU=vulkan: no Vulkan loader"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_gpu_that_cannot_take_the_model_falls_back_in_one_line_or_fails_when_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = joined(dir.path()) else {
+        return;
+    };
+    // Buffers of 100 kB at most on the device: llama.cpp aborts loading the model there
+    // (in the probe's child process), and loads it on the CPU.
+    let small = ("GGML_VK_FORCE_MAX_BUFFER_SIZE", "100000");
+    let forced = generate(&exe, dir.path(), &[small, ("SYLLABUS_GPU", "vulkan")], &[]).0;
+    let err = stderr(&forced);
+    assert_eq!(forced.status.code(), Some(1), "{err}");
+    let ours: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("syllabus: "))
+        .collect();
+    assert_eq!(ours.len(), 1, "{err}");
+    assert!(
+        ours[0].contains("SYLLABUS_GPU=vulkan: llama.cpp stopped with SIGABRT"),
+        "{err}"
+    );
+    assert!(ours[0].contains("on the GPU") && ours[0].contains("(on the CPU it loads)"));
+    assert!(!dir.path().join("out.json").exists());
+    // auto, lavapipe counted as a GPU: the run goes on in the CPU build.
+    let env = [small, ("SYLLABUS_GPU_CPU_DEVICES", "1")];
+    let (out, record) = generate(&exe, dir.path(), &env, &[]);
+    assert_ok(&out);
+    let err = stderr(&out);
+    let said: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("running the CPU build"))
+        .collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(said[0].contains("SIGABRT loading"), "{err}");
+    assert_eq!(record["device"]["backend"], "CPU", "{record}");
+    assert!(record["device"]["why"]
+        .as_str()
+        .unwrap()
+        .starts_with("CPU build: "));
+}
