@@ -1,7 +1,10 @@
 //! What a `syllabus` binary writes, checked over a set of topics: validity, regenerations,
 //! schema debris, text copied from prompts or the old worked example, strings cut
 //! mid-sentence or mid-word, fragments glued to words, items repeated across modules, the
-//! language of titles and lists, parts marked for review, prompt sizes, and time. The checks here are independent of the
+//! language of titles and lists, parts marked for review, prompt sizes, and time; and what
+//! small models write instead of text: stutters, file names, the prompt's length guidance,
+//! the module template restated, objectives as questions, near-duplicate items in one list,
+//! items left hanging mid-sentence. The checks here are independent of the
 //! binary's own validation, so a binary from before a change is measured the same way.
 //!
 //! `cargo bench --bench content`; `CONTENT_BIN` (default: this checkout's release binary),
@@ -152,6 +155,13 @@ struct Tally {
     wrong_language: Vec<String>,
     language_in_title: Vec<String>,
     review_marks: usize,
+    stutters: Vec<String>,
+    file_names: Vec<String>,
+    guidance: Vec<String>,
+    template: Vec<String>,
+    questions: Vec<String>,
+    near_duplicates: Vec<String>,
+    hanging: Vec<String>,
     outline_prompt: Vec<f64>,
     module_prefix: Vec<f64>,
     module_suffix: Vec<f64>,
@@ -251,6 +261,143 @@ fn glued(text: &str) -> Option<String> {
     None
 }
 
+/// A word or two-word phrase three times in a row (this bench's own rule).
+fn stutters(text: &str) -> bool {
+    let w = words(text);
+    let one = w
+        .windows(3)
+        .any(|g| g[0] == g[1] && g[1] == g[2] && !g[0].chars().all(|c| c.is_ascii_digit()));
+    let two = w
+        .windows(6)
+        .any(|g| g[0..2] == g[2..4] && g[2..4] == g[4..6]);
+    one || two
+}
+
+/// A file name, path or long identifier (this bench's own rule).
+fn names_a_file(text: &str) -> bool {
+    text.split_whitespace().any(|t| {
+        let t =
+            t.trim_matches(|c: char| matches!(c, '.' | ',' | ';' | ':' | '(' | ')' | '"' | '\''));
+        let lower = t.to_lowercase();
+        let ext = [
+            ".md", ".json", ".txt", ".csv", ".docx", ".pdf", ".yaml", ".xml", ".html",
+        ]
+        .iter()
+        .any(|e| {
+            lower.ends_with(e)
+                && lower.len() > e.len()
+                && (lower.contains(|c: char| c.is_ascii_digit() || c == '-' || c == '_')
+                    || !text.trim().contains(' '))
+        });
+        let digits = t
+            .as_bytes()
+            .windows(8)
+            .any(|w| w.iter().all(u8::is_ascii_digit));
+        let snake = t.contains('_') && t.chars().any(char::is_alphabetic);
+        ext || digits || snake || lower.starts_with('/') && lower.len() > 3
+    })
+}
+
+/// The prompt's length guidance as a whole text (this bench's own list).
+fn is_guidance(text: &str) -> bool {
+    let t = words(text).join(" ");
+    let whole = [
+        "one line",
+        "a line",
+        "one sentence",
+        "two sentences",
+        "three sentences",
+        "a few words",
+        "a few words each",
+        "1 sentence",
+        "2 sentences",
+        "1 or 2 sentences",
+        "2 or 3 sentences",
+        "at most 15 words",
+        "at most 50 words",
+        "at most 12 words",
+        "at most 6 words",
+    ];
+    whole.contains(&t.as_str()) || text.to_lowercase().contains("(one line)")
+}
+
+/// A title or item that restates the course's frame (this bench's own rule).
+fn restates(text: &str) -> bool {
+    let t = words(text).join(" ");
+    [
+        "this module",
+        "this course",
+        "the course is designed",
+        "the module is designed",
+        "in this module",
+    ]
+    .iter()
+    .any(|p| t.starts_with(p))
+}
+
+/// An objective written as a question (this bench's own rule).
+fn is_question(text: &str) -> bool {
+    let t = text.trim();
+    let first = words(t).first().cloned().unwrap_or_default();
+    t.ends_with('?')
+        || ([
+            "what", "how", "why", "when", "where", "who", "which", "is", "are", "do", "does",
+        ]
+        .contains(&first.as_str())
+            && !words(t).get(1).is_some_and(|w| w == "to"))
+}
+
+/// A list item left hanging: ends on a small word, or on a short clause opened by "when",
+/// "which", ... after a comma (this bench's own rule).
+fn hangs(text: &str) -> bool {
+    let t = text.trim_end();
+    let w = words(t);
+    let last = w.last().map_or("", String::as_str);
+    let small = [
+        "a", "an", "and", "the", "of", "to", "with", "for", "in", "on", "or", "was", "is",
+    ];
+    let clause = t.rsplit_once(',').is_some_and(|(_, tail)| {
+        let tw = words(tail);
+        tw.len() <= 4
+            && tw.first().is_some_and(|f| {
+                [
+                    "when", "which", "where", "while", "because", "until", "that",
+                ]
+                .contains(&f.as_str())
+            })
+    }) && !t.ends_with(['.', '!', '?']);
+    small.contains(&last) || clause
+}
+
+/// Two items of one list where one holds the other's words in a row, or the same after a
+/// label and a colon (this bench's own rule).
+fn near_duplicates(items: &[&str]) -> Vec<String> {
+    let core = |t: &str| {
+        let w = match t.split_once(':') {
+            Some((_, rest)) if words(rest).len() >= 2 => words(rest),
+            _ => words(t),
+        };
+        w.join(" ")
+    };
+    let mut found = Vec::new();
+    for (i, a) in items.iter().enumerate() {
+        for b in &items[i + 1..] {
+            let (x, y) = (words(a).join(" "), words(b).join(" "));
+            let (short, long) = if x.len() <= y.len() {
+                (&x, &y)
+            } else {
+                (&y, &x)
+            };
+            let contained =
+                short.contains(' ') && format!(" {long} ").contains(&format!(" {short} "));
+            if contained || core(a) == core(b) {
+                found.push(format!("{a} | {b}"));
+            }
+        }
+    }
+    found
+}
+
 /// Items of one module's lists found verbatim in an earlier module or the course outcomes.
 fn repeats(syllabus: &Value) -> Vec<String> {
     let norm = |t: &str| words(t).join(" ");
@@ -322,6 +469,16 @@ fn other_languages(syllabus: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A list's items as text.
+fn items(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
 fn check(tally: &mut Tally, topic: &str, syllabus: &Value, fixed: &[Vec<String>]) {
     tally.review_marks += syllabus["review"].as_array().map_or(0, Vec::len);
     tally.repeats.extend(repeats(syllabus));
@@ -339,6 +496,22 @@ fn check(tally: &mut Tally, topic: &str, syllabus: &Value, fixed: &[Vec<String>]
         tally
             .wrong_language
             .push(format!("{topic}: written in {}", syllabus["language"]));
+    }
+    let lists = |v: &Value| -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for f in ["prerequisites", "learning_outcomes"] {
+            out.push(items(&v[f]));
+        }
+        for m in v["modules"].as_array().into_iter().flatten() {
+            for f in ["learning_objectives", "topics", "activities"] {
+                out.push(items(&m[f]));
+            }
+        }
+        out
+    };
+    for list in lists(syllabus) {
+        let refs: Vec<&str> = list.iter().map(String::as_str).collect();
+        tally.near_duplicates.extend(near_duplicates(&refs));
     }
     let photography = topic.to_lowercase().contains("photo");
     // The topics in other languages here all have letters outside ASCII.
@@ -364,6 +537,21 @@ fn check(tally: &mut Tally, topic: &str, syllabus: &Value, fixed: &[Vec<String>]
         if let Some(bit) = glued(&text) {
             tally.glued.push(format!("{field}: {text} [{bit}]"));
         }
+        let flag = |list: &mut Vec<String>, hit: bool| {
+            if hit {
+                list.push(format!("{field}: {text}"));
+            }
+        };
+        flag(&mut tally.stutters, stutters(&text));
+        flag(&mut tally.file_names, names_a_file(&text));
+        flag(&mut tally.guidance, is_guidance(&text));
+        let item_or_title =
+            !prose && !["description", "audience", "focus"].contains(&field.as_str());
+        flag(&mut tally.template, item_or_title && restates(&text));
+        let objective = ["learning_objectives", "learning_outcomes"].contains(&field.as_str());
+        flag(&mut tally.questions, objective && is_question(&text));
+        let list_item = item_or_title && field != "title";
+        flag(&mut tally.hanging, list_item && hangs(&text));
         let w = words(&text);
         if w.windows(6)
             .any(|g| fixed.iter().any(|f| f.windows(6).any(|h| h == g)))
@@ -555,6 +743,13 @@ fn main() {
     println!("texts in another language {}", t.wrong_language.len());
     println!("language names in titles {}", t.language_in_title.len());
     println!("parts marked for review {}", t.review_marks);
+    println!("stutters              {}", t.stutters.len());
+    println!("file names, identifiers {}", t.file_names.len());
+    println!("length guidance as content {}", t.guidance.len());
+    println!("template restated     {}", t.template.len());
+    println!("objectives as questions {}", t.questions.len());
+    println!("near-duplicate items in a list {}", t.near_duplicates.len());
+    println!("items left hanging    {}", t.hanging.len());
     println!(
         "prompt tokens (median) outline {:.0}, module shared prefix {:.0}, module suffix {:.0}",
         median(&t.outline_prompt),
@@ -572,6 +767,13 @@ fn main() {
         ("repeat", &t.repeats),
         ("language", &t.wrong_language),
         ("language in title", &t.language_in_title),
+        ("stutter", &t.stutters),
+        ("file name", &t.file_names),
+        ("guidance", &t.guidance),
+        ("template", &t.template),
+        ("question", &t.questions),
+        ("near-duplicate", &t.near_duplicates),
+        ("hanging", &t.hanging),
     ] {
         for item in list.iter().take(8) {
             println!("  {name}: {item}");

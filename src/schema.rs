@@ -17,10 +17,12 @@ pub const MIN_ITEMS: usize = 2;
 pub enum Shape {
     /// A string of at most this many characters, ended as `Kind` says when cut.
     Text(u64, Kind),
-    /// A list of `min..=max` strings of at most `item` characters each.
+    /// A list of `min..=max` strings of at most `item` characters each, checked as `kind`.
     List {
         /// Characters per item.
         item: u64,
+        /// How each item is checked: `Kind::Item`, or `Kind::Outcome` for objectives.
+        kind: Kind,
         /// Fewest items.
         min: usize,
         /// Most items.
@@ -56,9 +58,33 @@ impl Field {
         (min, max): (usize, usize),
         ask: &'static str,
     ) -> Self {
+        Self::list_of(key, (item, Kind::Item), (min, max), ask)
+    }
+
+    /// A list of learning objectives or outcomes: items a learner can show.
+    pub const fn outcomes(
+        key: &'static str,
+        item: u64,
+        (min, max): (usize, usize),
+        ask: &'static str,
+    ) -> Self {
+        Self::list_of(key, (item, Kind::Outcome), (min, max), ask)
+    }
+
+    const fn list_of(
+        key: &'static str,
+        (item, kind): (u64, Kind),
+        (min, max): (usize, usize),
+        ask: &'static str,
+    ) -> Self {
         Self {
             key,
-            shape: Shape::List { item, min, max },
+            shape: Shape::List {
+                item,
+                kind,
+                min,
+                max,
+            },
             ask,
         }
     }
@@ -67,7 +93,7 @@ impl Field {
     pub fn schema(&self, letters: Letters) -> Value {
         match self.shape {
             Shape::Text(max, _) => text(max, letters),
-            Shape::List { item, min, max } => {
+            Shape::List { item, min, max, .. } => {
                 json!({"type": "array", "items": text(item, letters), "minItems": min, "maxItems": max})
             }
         }

@@ -6,8 +6,12 @@
 pub enum Kind {
     /// Sentences: end at the last full sentence.
     Prose,
-    /// A line or list item: end at the last full sentence or clause.
+    /// A line: end at the last full sentence or clause.
     Line,
+    /// A list item: a line that does not restate the course's frame or hang at its end.
+    Item,
+    /// A learning objective or outcome: an item a learner can show, not a question.
+    Outcome,
     /// A title: never trimmed; regenerated when cut.
     Title,
 }

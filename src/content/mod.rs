@@ -1,17 +1,26 @@
 //! Model text made fit to hand out, or refused so the call is regenerated: whitespace and
 //! control characters cleaned; schema debris (keys, JSON punctuation, text without letters)
 //! and runs copied from the prompt's own fixed text refused; a string cut by its length
-//! bound ended at its last full sentence or clause, never mid-word.
+//! bound ended at its last full sentence or clause, never mid-word; what small models write
+//! instead of text (stutters, file names, the prompt's guidance, the template restated,
+//! objectives as questions) refused.
 
+mod controls;
 mod debris;
 mod ends;
+mod flaws;
 mod glue;
 
 use std::collections::HashSet;
 
+pub use self::controls::without_controls;
 use self::debris::is_debris;
 pub use self::ends::Kind;
 use self::ends::{at_last_word, close_prose, end_cut, is_sentence_end, last_sentence};
+pub use self::flaws::near_duplicate;
+use self::flaws::{
+    hanging_end, is_guidance, is_question, machine_name, restates_template, stutter,
+};
 pub use self::glue::glued;
 
 /// Words in a row that make a copy of the prompt's fixed text.
@@ -37,6 +46,16 @@ pub enum Refusal {
     /// A stray fragment glued to a word: a digit ("and2", "balance,2") or a word cut
     /// and left dangling ("the light-h").
     Glued(String),
+    /// A word or short phrase written three or more times in a row.
+    Stutter(String),
+    /// A file name, path or machine identifier in place of text.
+    MachineName(String),
+    /// The prompt's own length guidance ("one line") as content.
+    Guidance,
+    /// The course's frame restated ("This module is designed to ...", "Objective 2").
+    Template,
+    /// A learning objective written as a question.
+    Question,
     /// Written in another language than the syllabus's.
     Language {
         /// The language it is written in.
@@ -150,6 +169,7 @@ impl Checker {
         if let Some(bit) = glued(&cleaned) {
             return Err(Refusal::Glued(bit));
         }
+        small_model_flaws(&cleaned, kind)?;
         self.in_language(&cleaned)?;
         // Counted before cleaning: the grammar stops at the bound, trailing space included.
         let was_cut = value.chars().count() as u64 >= max;
@@ -161,6 +181,10 @@ impl Checker {
             Kind::Prose if !cleaned.ends_with(is_sentence_end) => match last_sentence(&cleaned) {
                 Some(s) => s,
                 None => close_prose(&cleaned).ok_or(Refusal::Cut)?,
+            },
+            Kind::Item | Kind::Outcome => match hanging_end(&cleaned) {
+                Some(kept) => kept.ok_or(Refusal::Cut)?,
+                None => cleaned,
             },
             _ => cleaned,
         };
@@ -176,8 +200,8 @@ impl Checker {
     }
 
     /// What a refused text still offers a reader, with the refusal: a cut text ended at its
-    /// last word with an ellipsis, another script kept as written; debris, copies and empty
-    /// text give nothing.
+    /// last word with an ellipsis, another script kept as written; debris, copies, empty
+    /// text and what small models write instead of text give nothing.
     pub fn best_effort(&self, value: &str, kind: Kind, max: u64) -> (String, Option<Refusal>) {
         match self.text(value, kind, max) {
             Ok(text) => (text, None),
@@ -229,6 +253,28 @@ impl Checker {
         };
         long.or_else(short).map(|g| g.join(" "))
     }
+}
+
+/// What small models write instead of text, refused whatever the language: a stutter, a
+/// file name, the prompt's guidance; in titles and items the frame restated; in
+/// objectives a question.
+fn small_model_flaws(text: &str, kind: Kind) -> Result<(), Refusal> {
+    if let Some(run) = stutter(text) {
+        return Err(Refusal::Stutter(run));
+    }
+    if let Some(name) = machine_name(text) {
+        return Err(Refusal::MachineName(name));
+    }
+    if is_guidance(text) {
+        return Err(Refusal::Guidance);
+    }
+    if matches!(kind, Kind::Title | Kind::Item | Kind::Outcome) && restates_template(text) {
+        return Err(Refusal::Template);
+    }
+    if kind == Kind::Outcome && is_question(text) {
+        return Err(Refusal::Question);
+    }
+    Ok(())
 }
 
 /// Whitespace runs made one space, control characters removed, ends trimmed.

@@ -9,7 +9,6 @@ use serde::Deserialize;
 
 use super::attempts::{check, ATTEMPTS};
 use super::ctx::Ctx;
-use crate::content::Kind;
 use crate::engine::{BatchStats, ChatCall, Engine, EngineError};
 use crate::prompt::{item_bound, Calls, Repeat};
 use crate::reply::salvage::Flaw;
@@ -112,8 +111,9 @@ pub(super) fn mend(
                 .map_err(|e| ContentError::Parse(e.to_string()))
         })
         .and_then(|r| {
+            let (max, kind) = item_bound(repeat.field);
             checker
-                .text(&r.item, Kind::Line, item_bound(repeat.field))
+                .text(&r.item, kind, max)
                 .map_err(|why| ContentError::refused("item", &r.item, why).to_string())
         })
         .and_then(|text| match taken.insert(key(&text)) {

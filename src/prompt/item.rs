@@ -56,19 +56,24 @@ pub fn turn(outline: &OutlineReply, repeat: &Repeat, language: &str, attempt: u3
 
 /// The reply's schema: one key, `item`, bounded like the list's own items.
 pub fn schema(repeat: &Repeat, letters: Letters) -> Value {
-    let field = Field::text("item", item_bound(repeat.field), Kind::Line, "one new item");
+    let field = Field::text(
+        "item",
+        item_bound(repeat.field).0,
+        Kind::Line,
+        "one new item",
+    );
     schema::top_level(schema::object(schema::properties(&[field], letters)))
 }
 
-/// Characters an item of the module list `field` may have.
-pub fn item_bound(field: &str) -> u64 {
+/// Characters an item of the module list `field` may have, and how it is checked.
+pub fn item_bound(field: &str) -> (u64, Kind) {
     ModuleReply::FIELDS
         .iter()
         .find_map(|f| match f.shape {
-            Shape::List { item, .. } if f.key == field => Some(item),
+            Shape::List { item, kind, .. } if f.key == field => Some((item, kind)),
             _ => None,
         })
-        .unwrap_or(150)
+        .unwrap_or((150, Kind::Item))
 }
 
 #[cfg(test)]

@@ -116,11 +116,11 @@ impl OutlineReply {
             (MIN_ITEMS, 4),
             "2 to 4 things learners should know first (a few words each)",
         ),
-        Field::list(
+        Field::outcomes(
             "learning_outcomes",
             LINE_LEN,
             (MIN_ITEMS, 6),
-            "3 to 6 outcomes, each starting with a verb (at most 15 words each)",
+            "3 to 6 outcomes, each starting with an observable verb, never a question (at most 15 words each)",
         ),
     ];
 
@@ -188,17 +188,17 @@ impl ModuleReply {
             Kind::Prose,
             "2 or 3 sentences, at most 50 words",
         ),
-        Field::list(
+        Field::outcomes(
             "learning_objectives",
             LINE_LEN,
             (MIN_ITEMS, 5),
-            "3 to 5, each starting with a verb",
+            "3 to 5 things a learner will be able to do, each starting with an observable verb (identify, explain, compare, design), never a question",
         ),
         Field::list(
             "topics",
             TITLE_LEN,
             (MIN_ITEMS, 6),
-            "3 to 6, a few words each",
+            "3 to 6 distinct subjects, a few words each",
         ),
         Field::list(
             "activities",

@@ -150,9 +150,9 @@ impl Lenient<'_> {
                 (Shape::Text(max, kind), Some(Value::String(s))) => {
                     Value::String(self.text(&name, s, (kind, max)))
                 }
-                (Shape::List { item, .. }, Some(Value::Array(items))) => {
+                (Shape::List { item, kind, .. }, Some(Value::Array(items))) => {
                     let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-                    Value::from(self.list(&name, &items, item))
+                    Value::from(self.list(&name, &items, (kind, item)))
                 }
                 (Shape::Text(..), _) => {
                     self.flaw(name, missing(self.ended_early), MISSING);
@@ -189,11 +189,11 @@ impl Lenient<'_> {
     }
 
     /// Items that pass; when too few, refused items a reader can still use are added back.
-    fn list(&mut self, name: &str, items: &[&str], max: u64) -> Vec<String> {
+    fn list(&mut self, name: &str, items: &[&str], (kind, max): (Kind, u64)) -> Vec<String> {
         let mut seen = std::collections::HashSet::new();
         let (mut good, mut usable, mut first_refusal) = (Vec::new(), Vec::new(), None);
         for value in items {
-            match self.checker.best_effort(value, Kind::Line, max) {
+            match self.checker.best_effort(value, kind, max) {
                 (text, None) if seen.insert(text.to_lowercase()) => good.push(text),
                 (_, None) => {}
                 (text, Some(r)) => {

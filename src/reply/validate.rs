@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::{ModuleReply, OutlineEntry, OutlineReply};
-use crate::content::{Checker, Kind, Refusal};
+use crate::content::{near_duplicate, Checker, Refusal};
 use crate::schema::{Field, Shape, MIN_ITEMS};
 
 pub use super::refusal::ContentError;
@@ -35,15 +35,14 @@ impl Check<'_> {
     /// A list field's items: cleaned, empty ones and repeats (case-insensitive) dropped,
     /// at least `MIN_ITEMS` left; debris, copies and cut items refuse the reply.
     fn list(&self, f: &Field, items: &[String]) -> Result<Vec<String>, ContentError> {
-        let Shape::List { item, .. } = f.shape else {
+        let Shape::List { item, kind, .. } = f.shape else {
             panic!("{} is not a list field", f.key)
         };
-        let mut seen = std::collections::HashSet::new();
-        let mut cleaned = Vec::new();
+        let mut cleaned: Vec<String> = Vec::new();
         for value in items {
-            match self.0.text(value, Kind::Line, item) {
-                Ok(text) if seen.insert(text.to_lowercase()) => cleaned.push(text),
-                Ok(_) | Err(Refusal::Empty) => {}
+            match self.0.text(value, kind, item) {
+                Ok(text) => keep_distinct(&mut cleaned, text),
+                Err(Refusal::Empty) => {}
                 // One item cut at its bound is left out, not the whole reply regenerated;
                 // the list must still have enough items.
                 Err(Refusal::Cut) => {
@@ -64,6 +63,19 @@ impl Check<'_> {
             .in_language(&joined)
             .map_err(|r| ContentError::refused(f.key, &joined, r))?;
         Ok(cleaned)
+    }
+}
+
+/// Adds `text` to a list's `kept` items unless it says what one of them says: of two
+/// near-duplicates ("Coral reefs", "Coral reefs and their fish") the longer is kept.
+pub(super) fn keep_distinct(kept: &mut Vec<String>, text: String) {
+    match kept
+        .iter()
+        .position(|k| k.to_lowercase() == text.to_lowercase() || near_duplicate(k, &text))
+    {
+        Some(i) if text.chars().count() > kept[i].chars().count() => kept[i] = text,
+        Some(_) => tracing::debug!(item = %text, "near-duplicate item left out"),
+        None => kept.push(text),
     }
 }
 
@@ -331,7 +343,7 @@ mod tests {
         );
         let err = with("activities", serde_json::json!(["Lab", "]]]]{}"])).unwrap_err();
         assert!(matches!(err, ContentError::Debris { .. }), "{err}");
-        let copied = "Name 3 to 5 objectives, each starting with a verb (at most 15 words each)";
+        let copied = "Name 3 to 5 things a learner will be able to do, each starting with a verb";
         let err = with(
             "learning_objectives",
             serde_json::json!(["Name zones", copied]),
