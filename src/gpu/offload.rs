@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::pin::Pin;
 
-use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::{list_llama_ggml_backend_devices, LlamaBackendDevice, LlamaBackendDeviceType};
@@ -15,6 +14,7 @@ use serde::Serialize;
 use super::{compiled_backend, wanted, GpuFailed, Wanted};
 
 /// Device memory left free beside the model and its KV cache (drivers, other programs).
+#[cfg(any(feature = "vulkan", feature = "cuda"))]
 const MARGIN: usize = 512 << 20;
 
 /// How many layers go to the GPU.
@@ -257,7 +257,25 @@ pub fn place(path: &Path, offload: &Offload) -> anyhow::Result<Placement> {
 }
 
 /// Lets llama.cpp fit as many layers on `device` as leave room for `room_cells` of KV
+/// cache (it measures a dry load of the file). Only GPU builds carry llama.cpp's fit (its
+/// common library); the CPU build never places layers on a device.
+#[cfg(not(any(feature = "vulkan", feature = "cuda")))]
+fn fit(
+    _: &Path,
+    _: Pin<Box<LlamaModelParams>>,
+    device: &LlamaBackendDevice,
+    _: usize,
+) -> anyhow::Result<Pin<Box<LlamaModelParams>>> {
+    Err(GpuFailed(format!(
+        "this build has no GPU backend to fit layers on {}",
+        device.description
+    ))
+    .into())
+}
+
+/// Lets llama.cpp fit as many layers on `device` as leave room for `room_cells` of KV
 /// cache (it measures a dry load of the file).
+#[cfg(any(feature = "vulkan", feature = "cuda"))]
 fn fit(
     path: &Path,
     mut params: Pin<Box<LlamaModelParams>>,
@@ -267,7 +285,7 @@ fn fit(
     use std::os::unix::ffi::OsStrExt as _;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())?;
     let cells = u32::try_from(room_cells.max(256)).unwrap_or(u32::MAX);
-    let mut cparams = LlamaContextParams::default()
+    let mut cparams = llama_cpp_2::context::params::LlamaContextParams::default()
         .with_n_ctx(std::num::NonZeroU32::new(cells))
         .with_n_batch(512)
         .with_n_ubatch(512);
