@@ -61,6 +61,39 @@ impl Target {
     }
 }
 
+/// Keeps the file at `path`, if there is one, beside it under the first free name
+/// `STEM.previous-N.EXT` (a hard link where the file system allows, else a copy), so a
+/// file written over it next loses nothing; returns that name.
+pub fn keep_previous(path: &Path) -> anyhow::Result<Option<PathBuf>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let ext = path
+        .extension()
+        .map_or(String::new(), |e| format!(".{}", e.to_string_lossy()));
+    for n in 1..10_000 {
+        let kept = path.with_file_name(format!("{stem}.previous-{n}{ext}"));
+        if kept.symlink_metadata().is_ok() {
+            continue;
+        }
+        let linked =
+            std::fs::hard_link(path, &kept).or_else(|_| std::fs::copy(path, &kept).map(|_| ()));
+        linked.with_context(|| {
+            format!(
+                "cannot keep the previous version of {} as {}",
+                path.display(),
+                kept.display()
+            )
+        })?;
+        return Ok(Some(kept));
+    }
+    anyhow::bail!(
+        "{} has 9,999 previous versions beside it; move some away",
+        path.display()
+    )
+}
+
 /// A private temporary file beside `path`, named for this process; stale ones of ours in
 /// the folder (their process gone) are removed first.
 fn temporary(path: &Path, mode: Option<u32>) -> anyhow::Result<NamedTempFile> {

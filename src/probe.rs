@@ -119,11 +119,15 @@ pub const SKIP_VAR: &str = "SYLLABUS_NO_PROBE";
 /// How a probe ended.
 enum Outcome {
     Passed,
-    /// Killed by a signal: the file is refused, and remembered as such.
+    /// Crashed (`CRASHES`): the file is refused, and remembered as such.
     Died(String),
     /// Exited with an error (its last line).
     Failed(String),
 }
+
+/// Signals by which a load crashes (SIGILL, SIGABRT, SIGBUS, SIGFPE, SIGSEGV): only these
+/// say the file (or the driver) is at fault, and only these are remembered.
+const CRASHES: [i32; 5] = [4, 6, 7, 8, 11];
 
 /// Name of a signal that ends a process, for people.
 fn signal_name(signal: i32) -> String {
@@ -133,6 +137,7 @@ fn signal_name(signal: i32) -> String {
         7 => "SIGBUS",
         8 => "SIGFPE",
         9 => "SIGKILL",
+        15 => "SIGTERM",
         11 => "SIGSEGV",
         _ => return format!("signal {signal}"),
     };
@@ -163,6 +168,28 @@ fn cause(stderr: &str) -> Option<String> {
         None => pick,
     };
     Some(text.chars().take(200).collect())
+}
+
+/// How a probe killed by `signal` ended: a crash refuses the file (or the GPU); a kill
+/// from outside (the out-of-memory killer's SIGKILL, a SIGTERM) is said, not held against it.
+fn killed(signal: i32, shown: &str, cause: Option<String>, on_gpu: bool) -> Outcome {
+    if !CRASHES.contains(&signal) {
+        return Outcome::Failed(format!(
+            "the probe loading {shown} was stopped by {} from outside (out of memory?); try again",
+            signal_name(signal)
+        ));
+    }
+    let why = cause.map(|c| format!(" ({c})")).unwrap_or_default();
+    if on_gpu {
+        return Outcome::Died(format!(
+            "llama.cpp stopped with {} loading {shown} on the GPU{why}",
+            signal_name(signal)
+        ));
+    }
+    Outcome::Died(format!(
+        "{shown} cannot be used: llama.cpp stopped with {} while loading it{why}; the file is damaged or inconsistent",
+        signal_name(signal)
+    ))
 }
 
 /// Loads `path` in a child process of this program and says how it went.
@@ -215,19 +242,8 @@ fn run_child(path: &Path, offload: &Offload) -> anyhow::Result<Outcome> {
     let shown = path.display();
     #[cfg(unix)]
     if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
-        let why = cause(&stderr)
-            .map(|c| format!(" ({c})"))
-            .unwrap_or_default();
-        if offload::gpu_key(offload).is_some() {
-            return Ok(Outcome::Died(format!(
-                "llama.cpp stopped with {} loading {shown} on the GPU{why}",
-                signal_name(signal)
-            )));
-        }
-        return Ok(Outcome::Died(format!(
-            "{shown} cannot be used: llama.cpp stopped with {} while loading it{why}; the file is damaged or inconsistent",
-            signal_name(signal)
-        )));
+        let on_gpu = offload::gpu_key(offload).is_some();
+        return Ok(killed(signal, &shown.to_string(), cause(&stderr), on_gpu));
     }
     let last = stderr
         .lines()
@@ -280,6 +296,29 @@ pub fn child(path: &Path, offload: &Offload) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_crash_is_held_against_the_file() {
+        for signal in CRASHES {
+            let out = killed(
+                signal,
+                "m.gguf",
+                Some("GGML_ASSERT(x) failed".into()),
+                false,
+            );
+            assert!(matches!(out, Outcome::Died(ref why) if why.contains("GGML_ASSERT")));
+        }
+        // The out-of-memory killer and a stop from outside: said, never remembered.
+        for signal in [9, 15] {
+            let out = killed(signal, "m.gguf", None, false);
+            assert!(
+                matches!(out, Outcome::Failed(ref why) if why.contains("from outside")),
+                "signal {signal}"
+            );
+        }
+        let out = killed(11, "m.gguf", None, true);
+        assert!(matches!(out, Outcome::Died(ref why) if why.contains("on the GPU")));
+    }
 
     #[test]
     fn the_assertion_is_the_cause_shown() {

@@ -173,6 +173,7 @@ pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
         }
         other => render::render(&serde_json::from_value(value).context("syllabus")?, other)?,
     };
+    let kept = crate::output::keep_previous(path)?;
     target.commit(&bytes)?;
     reporter.finish();
     let wall_ms = clock.now_ms();
@@ -206,6 +207,12 @@ pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
             path.display(),
             numbers.join(", ")
         ));
+        if let Some(kept) = kept {
+            say(&format!(
+                "the previous version is kept as {}",
+                kept.display()
+            ));
+        }
     }
     Ok(())
 }

@@ -244,3 +244,77 @@ fn a_hand_edit_that_removed_a_field_is_refused_with_the_field_named() {
         "cannot read gone.json",
     );
 }
+
+#[test]
+fn control_characters_never_reach_a_file_or_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bad = "\u{1}\u{1b}[31m\u{202e}\u{0}";
+    let syllabus = serde_json::json!({
+        "title": format!("Tides{bad}"), "topic": "Tides", "description": "The sea rises and falls.",
+        "audience": "Students", "language": "English",
+        "prerequisites": ["Maps", format!("Moon{bad} phases")],
+        "learning_outcomes": ["Explain tides", "Read a tide table"],
+        "modules": [{
+            "number": 1, "title": format!("The{bad} Moon"), "focus": "Gravity",
+            "summary": "Why the sea moves.",
+            "learning_objectives": ["Name forces", "Draw bulges"],
+            "topics": ["Gravity", format!("Bulges{bad}")], "activities": ["Model", "Walk"],
+            "assessment": "A short quiz."
+        }]
+    });
+    std::fs::write(d.join("h.json"), serde_json::to_string(&syllabus).unwrap()).unwrap();
+    for (format, file) in [
+        ("imscc", "h.imscc"),
+        ("imscc-1.1", "h11.imscc"),
+        ("docx", "h.docx"),
+    ] {
+        assert_ok(&run(
+            d,
+            &["render", "h.json", "--format", format, "-o", file],
+        ));
+        for (name, bytes) in entries(&d.join(file)) {
+            if name.ends_with(".xml") || name.ends_with(".rels") || name.ends_with(".html") {
+                if name.ends_with(".xml") || name.ends_with(".rels") {
+                    well_formed(d, &format!("{file}-{name}"), &bytes);
+                }
+                let text = String::from_utf8(bytes).unwrap();
+                assert!(
+                    !text.contains(['\u{1}', '\u{1b}', '\u{202e}', '\u{0}']),
+                    "{file} {name}"
+                );
+            }
+        }
+    }
+    let out = run(d, &["render", "h.json"]);
+    assert_ok(&out);
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        md.contains("Tides[31m") && !md.contains(['\u{1b}', '\u{202e}', '\u{1}', '\u{0}']),
+        "{md}"
+    );
+    // The same through the command line: an audience with an escape sequence in it.
+    let model = common::model_path();
+    let args = [
+        &MARINE[..],
+        &[
+            "--quiet",
+            "--audience",
+            "adults\u{1b}]0;pwned\u{7}\u{202e}",
+            "--model",
+        ],
+    ]
+    .concat();
+    let out = syllabus(d)
+        .arg("generate")
+        .args(args)
+        .arg(model)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(!md.contains(['\u{1b}', '\u{7}', '\u{202e}']), "{md}");
+    // A file past the size cap is refused, not read.
+    std::fs::write(d.join("big.json"), vec![b' '; 5 << 20]).unwrap();
+    assert_fails(&run(d, &["render", "big.json"]), 2, "at most");
+}

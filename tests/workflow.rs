@@ -138,6 +138,43 @@ fn own_outline_then_one_module_again_with_a_note() {
     );
     let out = run(dir.path(), &["regenerate", "s.json", "--module", "9"]);
     assert_fails(&out, 2, "has 3 modules");
+    // In place: the previous version is kept beside the new one, never lost.
+    let out = run(dir.path(), &["regenerate", "s.json", "--module", "1"]);
+    assert_ok(&out);
+    assert!(
+        stderr(&out).contains("s.previous-1.json"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("s.previous-1.json")).unwrap(),
+        before
+    );
+    assert_ne!(
+        read_json(&dir.path().join("s.json"))["modules"][0],
+        a["modules"][0]
+    );
+    // Another format never goes over the JSON, whatever the JSON file is called.
+    std::fs::write(dir.path().join("s.syllabus"), &before).unwrap();
+    let args = [
+        "regenerate",
+        "s.syllabus",
+        "--module",
+        "1",
+        "--format",
+        "markdown",
+    ];
+    let out = run(dir.path(), &args);
+    assert_ok(&out);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("s.syllabus")).unwrap(),
+        before
+    );
+    assert!(std::fs::read_to_string(dir.path().join("s.md"))
+        .unwrap()
+        .starts_with('#'));
+    let out = run(dir.path(), &[&args[..], &["-o", "s.syllabus"]].concat());
+    assert_fails(&out, 2, "would replace the JSON syllabus");
 }
 
 #[test]

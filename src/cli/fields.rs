@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::outline;
 use super::usage::{within, UsageError, MAX_MODULES, MAX_TOPIC_CHARS};
+use crate::content::without_controls;
 use crate::course::{CourseRequest, GivenOutline};
 use crate::language::{self, LanguageChoice};
 
@@ -93,7 +94,8 @@ impl CourseFields {
             (Some(g), _) => g.modules.len(),
             (None, m) => m.unwrap_or(DEFAULT_MODULES),
         };
-        let topic = self.topic.split_whitespace().collect::<Vec<_>>().join(" ");
+        let topic = without_controls(&self.topic, false);
+        let topic = topic.split_whitespace().collect::<Vec<_>>().join(" ");
         if topic.is_empty() {
             return Err(UsageError("the topic is empty; say what the course is about, e.g. \"Introduction to Marine Biology\"".into()));
         }
@@ -121,9 +123,11 @@ impl CourseFields {
     }
 }
 
-/// A trimmed text, `None` when absent; empty or too long is refused, naming `name`.
+/// A trimmed text without control characters, `None` when absent; empty or too long is
+/// refused, naming `name`.
 fn optional_text(name: &str, value: &Option<String>) -> Result<Option<String>, UsageError> {
-    match value.as_deref().map(str::trim) {
+    let cleaned = value.as_deref().map(|v| without_controls(v, false));
+    match cleaned.as_deref().map(str::trim) {
         None => Ok(None),
         Some("") => Err(UsageError(format!(
             "{name} is empty; leave it out or give a value"

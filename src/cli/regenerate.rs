@@ -42,14 +42,16 @@ impl RegenerateArgs {
     /// (or of another provenance version) is a `UsageError`; one that cannot be read is not.
     pub fn plan(&self) -> anyhow::Result<RegeneratePlan> {
         let shown = self.file.display();
-        let text =
-            std::fs::read_to_string(&self.file).with_context(|| format!("cannot read {shown}"))?;
+        let text = super::render::read_capped(&self.file)?;
         let not_ours = |why: &str| {
             UsageError(format!(
                 "{shown} {why}; regenerate takes a syllabus written by `syllabus generate --format json`"
             ))
         };
-        let original: Value = serde_json::from_str(&text).map_err(|_| not_ours("is not JSON"))?;
+        let mut original: Value =
+            serde_json::from_str(&text).map_err(|_| not_ours("is not JSON"))?;
+        super::render::clean_strings(&mut original, "")
+            .map_err(|why| UsageError(format!("{shown}: {why}")))?;
         // The version first: a later format may change the record's shape.
         let format = original
             .pointer("/provenance/format")
@@ -75,8 +77,7 @@ impl RegenerateArgs {
         };
         let modules = self.modules_of(&syllabus)?;
         let note = self.checked_note()?;
-        let output = self.output.clone().unwrap_or_else(|| self.file.clone());
-        let format = output_format(self.format, Some(&output), Format::Json)?;
+        let (format, output) = self.target()?;
         let language = LanguageChoice {
             name: p.request.language.clone(),
             source: "recorded",
@@ -136,6 +137,33 @@ impl RegenerateArgs {
     }
 
     /// `--note`, trimmed; an empty one is refused.
+    /// The output's format and file: by default the JSON in place (its previous version is
+    /// kept beside it); another format goes to a file of its own, never over the JSON.
+    fn target(&self) -> Result<(Format, PathBuf), UsageError> {
+        let named = self.output.as_deref();
+        let format = match named {
+            Some(o) => output_format(self.format, Some(o), Format::Json)?,
+            None => self.format.unwrap_or(Format::Json),
+        };
+        let output = match named {
+            Some(o) => o.to_path_buf(),
+            None if format == Format::Json => self.file.clone(),
+            None => self.file.with_extension(format.extension()),
+        };
+        let same = |a: &std::path::Path, b: &std::path::Path| {
+            a == b || std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok()
+        };
+        if format != Format::Json && output.exists() && same(&output, &self.file) {
+            return Err(UsageError(format!(
+                "{} would replace the JSON syllabus {} with {}; give -o another file",
+                output.display(),
+                self.file.display(),
+                format.describe()
+            )));
+        }
+        Ok((format, output))
+    }
+
     fn checked_note(&self) -> Result<Option<String>, UsageError> {
         match self.note.as_deref().map(str::trim) {
             Some("") => Err(UsageError(

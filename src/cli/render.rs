@@ -42,7 +42,7 @@ impl RenderArgs {
 /// numbered 1, 2, 3… in order, no title empty.
 pub fn read_syllabus(path: &Path) -> anyhow::Result<Syllabus> {
     let shown = path.display();
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
+    let text = read_capped(path)?;
     let de = &mut serde_json::Deserializer::from_str(&text);
     let syllabus: Syllabus = serde_path_to_error::deserialize(de).map_err(|e| {
         let place = match e.path().to_string().as_str() {
@@ -52,7 +52,59 @@ pub fn read_syllabus(path: &Path) -> anyhow::Result<Syllabus> {
         UsageError(format!("{shown} is not a syllabus: {place}: {}", e.inner()))
     })?;
     check(&syllabus).map_err(|why| UsageError(format!("{shown}: {why}")))?;
-    Ok(syllabus)
+    // Read as it was written (errors name its lines), then cleaned of what no file holds.
+    let mut value = serde_json::to_value(&syllabus).context("syllabus")?;
+    clean_strings(&mut value, "").map_err(|why| UsageError(format!("{shown}: {why}")))?;
+    Ok(serde_json::from_value(value).context("syllabus")?)
+}
+
+/// The largest syllabus file read (a syllabus of 40 modules at every bound is under 200 KB).
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+/// The longest string a syllabus file may hold (the schema bounds model text at 420).
+pub const MAX_STRING_CHARS: usize = 8_000;
+
+/// A saved syllabus's text, refused (exit 2) past `MAX_FILE_BYTES`.
+pub fn read_capped(path: &Path) -> anyhow::Result<String> {
+    let shown = path.display();
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {shown}"))?
+        .len();
+    if size > MAX_FILE_BYTES {
+        return Err(UsageError(format!(
+            "{shown} is {size} bytes; a syllabus file is at most {MAX_FILE_BYTES} bytes"
+        ))
+        .into());
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))
+}
+
+/// Every string of `value` without control characters (line breaks kept) or bidirectional
+/// controls; a string past `MAX_STRING_CHARS` is refused, named by its place.
+pub fn clean_strings(value: &mut serde_json::Value, place: &str) -> Result<(), String> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => {
+            if s.chars().count() > MAX_STRING_CHARS {
+                return Err(format!(
+                    "`{}` is longer than {MAX_STRING_CHARS} characters",
+                    place.trim_start_matches('.')
+                ));
+            }
+            *s = crate::content::without_controls(s, true);
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                clean_strings(item, &format!("{place}[{i}]"))?;
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                clean_strings(item, &format!("{place}.{key}"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// ".field" inside module `path` ("modules[N]") that failed: a module's own fields are

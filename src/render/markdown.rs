@@ -6,15 +6,36 @@ use crate::course::Syllabus;
 
 /// Escapes characters Markdown would read as markup at the start of a line or inline.
 fn md(text: &str) -> String {
+    let text = crate::content::without_controls(text, true);
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(
+    let mut line_start = true;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let inline = matches!(
             c,
             '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|'
-        ) {
+        );
+        // What starts a list, a heading underline or a rule only at a line's start.
+        let starts_markup = line_start && matches!(c, '-' | '+' | '=' | '~');
+        if inline || starts_markup {
             out.push('\\');
         }
         out.push(c);
+        // "1. " or "1) " at a line's start is an ordered list.
+        if line_start && c.is_ascii_digit() {
+            let mut digits = String::new();
+            while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                digits.push(d);
+                chars.next();
+            }
+            out.push_str(&digits);
+            if let Some(&mark @ ('.' | ')')) = chars.peek() {
+                out.push('\\');
+                out.push(mark);
+                chars.next();
+            }
+        }
+        line_start = c == '\n';
     }
     out
 }
@@ -74,4 +95,20 @@ pub fn markdown(s: &Syllabus) -> String {
         out.pop();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::md;
+
+    #[test]
+    fn what_could_start_markup_is_escaped_and_controls_are_dropped() {
+        assert_eq!(md("- not a list"), "\\- not a list");
+        assert_eq!(
+            md("12. not a list\n+ nor this"),
+            "12\\. not a list\n\\+ nor this"
+        );
+        assert_eq!(md("Year 1. Tides - waves"), "Year 1. Tides - waves");
+        assert_eq!(md("red\u{1b}[31m\u{202e}"), "red\\[31m");
+    }
 }
