@@ -2,7 +2,8 @@
 # Installs what a fresh Debian/Ubuntu machine lacks to build and test syllabus:
 # cmake and libclang (llama.cpp's build), the fonts PDFs embed (DejaVu Sans, Droid Sans
 # Fallback for Chinese and Japanese, Nanum Gothic for Korean), xmllint and pdftotext (the tests read packages and
-# PDFs with them), then the test model. Safe to run again.
+# PDFs with them), then the test model (98 MB) and the default model (491 MB, fetched once).
+# Safe to run again.
 # `scripts/setup.sh --vulkan` also prepares the Vulkan build (scripts/vulkan-sdk.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,7 @@ fi
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo is missing; install Rust from rustup.rs" >&2; exit 1; }
 
 scripts/fetch-test-model.sh
+scripts/fetch-default-model.sh
 if [ "${1:-}" = "--vulkan" ]; then
   scripts/vulkan-sdk.sh >/dev/null
 fi

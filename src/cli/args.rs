@@ -56,7 +56,7 @@ pub enum Command {
     /// Write one executable with a model inside, for machines with nothing else.
     Pack {
         /// Model to put inside: path, alias, Ollama name or owner/repo/file.gguf.
-        #[arg(long)]
+        #[arg(long, default_value = crate::models::DEFAULT_MODEL)]
         model: String,
         /// The executable to write.
         #[arg(short, long, value_name = "FILE")]
@@ -87,7 +87,7 @@ pub enum Command {
 pub struct BenchArgs {
     /// Course topic.
     pub topic: String,
-    /// A .gguf file or alias (llama backend) [default: the packed model, else smollm2:135m].
+    /// A .gguf file or alias (llama backend) [default: the packed model, else qwen2.5-coder:0.5b].
     #[arg(long)]
     pub model: Option<String>,
     /// Modules per syllabus.
@@ -241,7 +241,7 @@ pub struct OutputArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// A .gguf file, a catalog alias (qwen2:1.5b, llama3.2:1b, ...), an Ollama name or
-    /// owner/repo/file.gguf [default: the packed model, else smollm2:135m].
+    /// owner/repo/file.gguf [default: the packed model, else qwen2.5-coder:0.5b].
     #[arg(long)]
     pub model: Option<String>,
     /// Seed: the same seed and inputs give the same syllabus [default: 42].

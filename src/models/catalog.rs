@@ -31,8 +31,12 @@ struct Catalog {
     model: Vec<CatalogEntry>,
 }
 
-/// The alias used when `--model` is not given.
-pub const DEFAULT_MODEL: &str = "smollm2:135m";
+/// The alias used when `--model` is not given: the smallest model that writes courses a
+/// teacher can hand out (the 135M test model shows only that the machinery works).
+pub const DEFAULT_MODEL: &str = "qwen2.5-coder:0.5b";
+
+/// A larger model of the same family named to users who want better courses.
+pub const BETTER_MODEL: &str = "qwen2:1.5b";
 
 /// All catalog entries.
 pub fn catalog() -> &'static [CatalogEntry] {

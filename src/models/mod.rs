@@ -12,7 +12,7 @@ pub mod resolve;
 pub mod shape;
 pub mod vocab;
 
-pub use catalog::{catalog, find_alias, CatalogEntry, DEFAULT_MODEL};
+pub use catalog::{catalog, find_alias, CatalogEntry, BETTER_MODEL, DEFAULT_MODEL};
 pub use gguf::{GgufError, GgufInfo};
 pub use places::{env_dir, search_dirs, Places};
 pub use resolve::{

@@ -377,6 +377,9 @@ fn download_or_explain(
         how,
     };
     let by_hand = if name == DEFAULT_MODEL {
+        "Run scripts/setup.sh (or scripts/fetch-default-model.sh) in the source folder, or set SYLLABUS_MODELS to a folder holding it."
+            .to_string()
+    } else if name == "smollm2:135m" {
         "Run scripts/fetch-test-model.sh, or set SYLLABUS_MODELS to a folder holding it."
             .to_string()
     } else {
