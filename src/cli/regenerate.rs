@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use serde_json::Value;
 
 use super::args::RegenerateArgs;
