@@ -344,7 +344,7 @@ fn is_question(text: &str) -> bool {
             "what", "how", "why", "when", "where", "who", "which", "is", "are", "do", "does",
         ]
         .contains(&first.as_str())
-            && !words(t).get(1).is_some_and(|w| w == "to"))
+            && words(t).get(1).is_none_or(|w| w != "to"))
 }
 
 /// A list item left hanging: ends on a small word, or on a short clause opened by "when",

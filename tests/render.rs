@@ -250,7 +250,7 @@ fn control_characters_never_reach_a_file_or_the_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let bad = "\u{1}\u{1b}[31m\u{202e}\u{0}";
-    let syllabus = serde_json::json!({
+    let saved = serde_json::json!({
         "title": format!("Tides{bad}"), "topic": "Tides", "description": "The sea rises and falls.",
         "audience": "Students", "language": "English",
         "prerequisites": ["Maps", format!("Moon{bad} phases")],
@@ -263,7 +263,7 @@ fn control_characters_never_reach_a_file_or_the_terminal() {
             "assessment": "A short quiz."
         }]
     });
-    std::fs::write(d.join("h.json"), serde_json::to_string(&syllabus).unwrap()).unwrap();
+    std::fs::write(d.join("h.json"), serde_json::to_string(&saved).unwrap()).unwrap();
     for (format, file) in [
         ("imscc", "h.imscc"),
         ("imscc-1.1", "h11.imscc"),

@@ -55,7 +55,7 @@ pub fn read_syllabus(path: &Path) -> anyhow::Result<Syllabus> {
     // Read as it was written (errors name its lines), then cleaned of what no file holds.
     let mut value = serde_json::to_value(&syllabus).context("syllabus")?;
     clean_strings(&mut value, "").map_err(|why| UsageError(format!("{shown}: {why}")))?;
-    Ok(serde_json::from_value(value).context("syllabus")?)
+    serde_json::from_value(value).context("syllabus")
 }
 
 /// The largest syllabus file read (a syllabus of 40 modules at every bound is under 200 KB).

@@ -164,6 +164,21 @@ pub fn restates_template(text: &str) -> bool {
         _ => false,
     };
     let designed = text.to_lowercase().contains("is designed to provide");
+    // A label that names the frame: "Learning Outcomes of Module 4: ...".
+    let labelled = text.split_once(':').is_some_and(|(label, _)| {
+        let l = super::words(label);
+        let numbered_module = l
+            .windows(2)
+            .any(|p| frame.contains(&p[0].as_str()) && p[1].chars().all(|c| c.is_ascii_digit()));
+        let names_outcomes = l.windows(2).any(|p| {
+            p[0] == "learning"
+                && matches!(
+                    p[1].as_str(),
+                    "outcomes" | "objectives" | "outcome" | "objective"
+                )
+        });
+        numbered_module || names_outcomes
+    });
     let mut w: Vec<&str> = w.iter().map(String::as_str).collect();
     if w.first() == Some(&"learning") {
         w.remove(0);
@@ -188,7 +203,7 @@ pub fn restates_template(text: &str) -> bool {
         }
         _ => false,
     };
-    opens_with_frame || designed || placeholder
+    opens_with_frame || designed || labelled || placeholder
 }
 
 /// Words that open a question in English ("What is climate change?").
@@ -196,6 +211,12 @@ const QUESTION_WORDS: [&str; 18] = [
     "what", "how", "why", "when", "where", "who", "whom", "whose", "which", "is", "are", "do",
     "does", "did", "can", "could", "should", "would",
 ];
+
+/// Whether `text` is a bare word where an objective belongs ("Identify", a verb copied from
+/// a list): nothing a learner can show. Chinese, Japanese and Korean words are not split.
+pub fn is_bare_word(text: &str) -> bool {
+    super::words(text).len() < 2 && !text.chars().any(super::is_cjk)
+}
 
 /// Whether `text` is a question rather than something a learner can show.
 pub fn is_question(text: &str) -> bool {
@@ -235,7 +256,9 @@ pub fn hanging_end(text: &str) -> Option<Option<String>> {
         None => (None, trimmed),
     };
     let tail_words = super::words(tail);
-    let dangling = DANGLING.contains(&last.as_str());
+    // A possessive needs its noun: "... on marine's".
+    let possessive = trimmed.ends_with("'s") || trimmed.ends_with("’s");
+    let dangling = DANGLING.contains(&last.as_str()) || possessive;
     // A short clause opened by a subordinator after a comma and left without its end.
     let hanging_clause = head.is_some()
         && tail_words.len() <= 4
@@ -356,6 +379,8 @@ mod tests {
             "Learning objective 2",
             "Topic 3",
             "Objectives",
+            "Learning Outcomes of Module 4: Exploring the implications of pollution",
+            "Module 2: Tides",
         ] {
             assert!(restates_template(bad), "{bad}");
         }
@@ -365,6 +390,7 @@ mod tests {
             "Objective lenses in microscopes",
             "Topics in number theory",
             "Design a course for a ship",
+            "Activity: map the reef",
         ] {
             assert!(!restates_template(good), "{good}");
         }
@@ -404,6 +430,16 @@ mod tests {
             Some(Some("Compare the reef zones".into()))
         );
         assert_eq!(hanging_end("Map the"), Some(None));
+        assert_eq!(
+            hanging_end("Assess the impact of pollution, then on marine's"),
+            Some(Some("Assess the impact of pollution".into()))
+        );
+        assert_eq!(
+            hanging_end("The impact of marine pollution on marine's"),
+            Some(None)
+        );
+        assert!(is_bare_word("Identify") && is_bare_word("explain."));
+        assert!(!is_bare_word("Name zones") && !is_bare_word("识别海洋生物"));
         for good in [
             "Explain what a tide is",
             "Describe what happened to her",

@@ -19,7 +19,7 @@ pub use self::ends::Kind;
 use self::ends::{at_last_word, close_prose, end_cut, is_sentence_end, last_sentence};
 pub use self::flaws::near_duplicate;
 use self::flaws::{
-    hanging_end, is_guidance, is_question, machine_name, restates_template, stutter,
+    hanging_end, is_bare_word, is_guidance, is_question, machine_name, restates_template, stutter,
 };
 pub use self::glue::glued;
 
@@ -54,7 +54,7 @@ pub enum Refusal {
     Guidance,
     /// The course's frame restated ("This module is designed to ...", "Objective 2").
     Template,
-    /// A learning objective written as a question.
+    /// A learning objective written as a question, or a bare word ("Identify").
     Question,
     /// Written in another language than the syllabus's.
     Language {
@@ -89,7 +89,7 @@ pub fn is_cjk_language(language: &str) -> bool {
 }
 
 /// Whether `c` belongs to a Chinese, Japanese or Korean script.
-fn is_cjk(c: char) -> bool {
+pub(crate) fn is_cjk(c: char) -> bool {
     matches!(c as u32,
         0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0xFF66..=0xFF9F)
 }
@@ -271,7 +271,7 @@ fn small_model_flaws(text: &str, kind: Kind) -> Result<(), Refusal> {
     if matches!(kind, Kind::Title | Kind::Item | Kind::Outcome) && restates_template(text) {
         return Err(Refusal::Template);
     }
-    if kind == Kind::Outcome && is_question(text) {
+    if kind == Kind::Outcome && (is_question(text) || is_bare_word(text)) {
         return Err(Refusal::Question);
     }
     Ok(())

@@ -192,7 +192,7 @@ impl ModuleReply {
             "learning_objectives",
             LINE_LEN,
             (MIN_ITEMS, 5),
-            "3 to 5 things a learner will be able to do, each starting with an observable verb (identify, explain, compare, design), never a question",
+            "3 to 5 things a learner will be able to do, each starting with an observable verb, never a question",
         ),
         Field::list(
             "topics",

@@ -90,8 +90,10 @@ pub enum ContentError {
         /// The text.
         text: String,
     },
-    /// A learning objective written as a question.
-    #[error("`{field}` is a question, not something a learner can show (\"{text}\")")]
+    /// A learning objective written as a question, or a bare word.
+    #[error(
+        "`{field}` is a question or a bare word, not something a learner can show (\"{text}\")"
+    )]
     Question {
         /// Field name.
         field: String,
