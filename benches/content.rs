@@ -353,9 +353,11 @@ fn hangs(text: &str) -> bool {
     let t = text.trim_end();
     let w = words(t);
     let last = w.last().map_or("", String::as_str);
+    // "Explain what a tide is" ends well; a possessive never does.
     let small = [
-        "a", "an", "and", "the", "of", "to", "with", "for", "in", "on", "or", "was", "is",
+        "a", "an", "and", "the", "of", "to", "with", "for", "in", "on", "or",
     ];
+    let possessive = t.ends_with("'s") || t.ends_with("’s");
     let clause = t.rsplit_once(',').is_some_and(|(_, tail)| {
         let tw = words(tail);
         tw.len() <= 4
@@ -366,7 +368,7 @@ fn hangs(text: &str) -> bool {
                 .contains(&f.as_str())
             })
     }) && !t.ends_with(['.', '!', '?']);
-    small.contains(&last) || clause
+    small.contains(&last) || possessive || clause
 }
 
 /// Two items of one list where one holds the other's words in a row, or the same after a

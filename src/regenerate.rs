@@ -201,20 +201,25 @@ pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
     }
     if !run.quiet {
         say(run_table(&record).trim_end());
-        let numbers: Vec<String> = plan.modules.iter().map(|i| (i + 1).to_string()).collect();
-        say(&format!(
-            "wrote {} (module {} written again)",
-            path.display(),
-            numbers.join(", ")
-        ));
-        if let Some(kept) = kept {
-            say(&format!(
-                "the previous version is kept as {}",
-                kept.display()
-            ));
-        }
+        say_written(path, &plan.modules, kept.as_deref());
     }
     Ok(())
+}
+
+/// Where the file went, which modules were written again, where the last version is kept.
+fn say_written(path: &std::path::Path, modules: &[usize], kept: Option<&std::path::Path>) {
+    let numbers: Vec<String> = modules.iter().map(|i| (i + 1).to_string()).collect();
+    say(&format!(
+        "wrote {} (module {} written again)",
+        path.display(),
+        numbers.join(", ")
+    ));
+    if let Some(kept) = kept {
+        say(&format!(
+            "the previous version is kept as {}",
+            kept.display()
+        ));
+    }
 }
 
 #[cfg(test)]

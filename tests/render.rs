@@ -290,7 +290,7 @@ fn control_characters_never_reach_a_file_or_the_terminal() {
     assert_ok(&out);
     let md = String::from_utf8(out.stdout).unwrap();
     assert!(
-        md.contains("Tides[31m") && !md.contains(['\u{1b}', '\u{202e}', '\u{1}', '\u{0}']),
+        md.contains("Tides\\[31m") && !md.contains(['\u{1b}', '\u{202e}', '\u{1}', '\u{0}']),
         "{md}"
     );
     // The same through the command line: an audience with an escape sequence in it.

@@ -2,6 +2,8 @@
 //! name or identifier, the prompt's own length guidance, the module template restated, a
 //! learning objective written as a question, an item cut off by a dangling clause.
 
+use super::tokens::{is_cjk, words};
+
 /// Times in a row a word or short phrase may appear before it is a stutter.
 const STUTTER_RUN: usize = 3;
 /// Longest phrase (in words) looked at for a stutter.
@@ -10,7 +12,7 @@ const STUTTER_WORDS: usize = 3;
 /// The first word or phrase of up to three words written three or more times in a row
 /// ("educational educational educational"), if any.
 pub fn stutter(text: &str) -> Option<String> {
-    let w = super::words(text);
+    let w = words(text);
     for n in 1..=STUTTER_WORDS {
         for start in 0..w.len() {
             let end = start + n * STUTTER_RUN;
@@ -128,7 +130,7 @@ const COUNTS: [&str; 30] = [
 pub fn is_guidance(text: &str) -> bool {
     // Two words at least: "Lines" alone may be an art module's title.
     let measure_only = |t: &str| {
-        let w = super::words(t);
+        let w = words(t);
         w.len() >= 2
             && w.iter().any(|x| MEASURES.contains(&x.as_str()))
             && w.iter().all(|x| {
@@ -149,7 +151,7 @@ pub fn is_guidance(text: &str) -> bool {
 /// How a title or list item restates the course's own frame instead of saying something:
 /// "This module is designed to ...", "The course is designed to ...", "Objective 2".
 pub fn restates_template(text: &str) -> bool {
-    let w = super::words(text);
+    let w = words(text);
     let first: Vec<&str> = w.iter().take(4).map(String::as_str).collect();
     let frame = ["module", "course", "unit", "lesson", "class"];
     let opens_with_frame = match first.as_slice() {
@@ -166,7 +168,7 @@ pub fn restates_template(text: &str) -> bool {
     let designed = text.to_lowercase().contains("is designed to provide");
     // A label that names the frame: "Learning Outcomes of Module 4: ...".
     let labelled = text.split_once(':').is_some_and(|(label, _)| {
-        let l = super::words(label);
+        let l = words(label);
         let numbered_module = l
             .windows(2)
             .any(|p| frame.contains(&p[0].as_str()) && p[1].chars().all(|c| c.is_ascii_digit()));
@@ -215,7 +217,7 @@ const QUESTION_WORDS: [&str; 18] = [
 /// Whether `text` is a bare word where an objective belongs ("Identify", a verb copied from
 /// a list): nothing a learner can show. Chinese, Japanese and Korean words are not split.
 pub fn is_bare_word(text: &str) -> bool {
-    super::words(text).len() < 2 && !text.chars().any(super::is_cjk)
+    words(text).len() < 2 && !text.chars().any(is_cjk)
 }
 
 /// Whether `text` is a question rather than something a learner can show.
@@ -224,7 +226,7 @@ pub fn is_question(text: &str) -> bool {
     if t.ends_with(['?', '？']) || t.starts_with('¿') {
         return true;
     }
-    let w = super::words(t);
+    let w = words(t);
     w.first()
         .is_some_and(|f| QUESTION_WORDS.contains(&f.as_str()))
         && w.len() > 1
@@ -250,12 +252,12 @@ const DANGLING: [&str; 18] = [
 /// when nothing whole is left.
 pub fn hanging_end(text: &str) -> Option<Option<String>> {
     let trimmed = text.trim_end_matches(|c: char| !c.is_alphanumeric() && c != ')');
-    let last = super::words(trimmed).pop()?;
+    let last = words(trimmed).pop()?;
     let (head, tail) = match trimmed.rsplit_once([',', ';', '—', '–']) {
         Some((h, t)) => (Some(h.trim_end()), t),
         None => (None, trimmed),
     };
-    let tail_words = super::words(tail);
+    let tail_words = words(tail);
     // A possessive needs its noun: "... on marine's".
     let possessive = trimmed.ends_with("'s") || trimmed.ends_with("’s");
     let dangling = DANGLING.contains(&last.as_str()) || possessive;
@@ -269,7 +271,7 @@ pub fn hanging_end(text: &str) -> Option<Option<String>> {
     if !dangling && !hanging_clause {
         return None;
     }
-    let kept = head.filter(|h| super::words(h).len() >= 3);
+    let kept = head.filter(|h| words(h).len() >= 3);
     Some(kept.map(str::to_string))
 }
 
@@ -278,12 +280,10 @@ pub fn hanging_end(text: &str) -> Option<Option<String>> {
 /// ("The Empire's Early Life: What was its history?" beside "What was its history?").
 pub fn near_duplicate(a: &str, b: &str) -> bool {
     let core = |t: &str| match t.split_once(':') {
-        Some((label, rest)) if super::words(label).len() <= 5 && super::words(rest).len() >= 2 => {
-            super::words(rest)
-        }
-        _ => super::words(t),
+        Some((label, rest)) if words(label).len() <= 5 && words(rest).len() >= 2 => words(rest),
+        _ => words(t),
     };
-    let pairs = [(super::words(a), super::words(b)), (core(a), core(b))];
+    let pairs = [(words(a), words(b)), (core(a), core(b))];
     pairs.iter().any(|(x, y)| {
         let (short, long) = if x.len() <= y.len() { (x, y) } else { (y, x) };
         !short.is_empty()

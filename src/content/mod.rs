@@ -10,6 +10,7 @@ mod debris;
 mod ends;
 mod flaws;
 mod glue;
+mod tokens;
 
 use std::collections::HashSet;
 
@@ -22,6 +23,8 @@ use self::flaws::{
     hanging_end, is_bare_word, is_guidance, is_question, machine_name, restates_template, stutter,
 };
 pub use self::glue::glued;
+use self::tokens::is_cjk;
+pub use self::tokens::words;
 
 /// Words in a row that make a copy of the prompt's fixed text.
 const COPY_WORDS: usize = 6;
@@ -86,20 +89,6 @@ pub fn is_cjk_language(language: &str) -> bool {
         .iter()
         .any(|c| l.contains(c))
         || language.chars().any(is_cjk)
-}
-
-/// Whether `c` belongs to a Chinese, Japanese or Korean script.
-pub(crate) fn is_cjk(c: char) -> bool {
-    matches!(c as u32,
-        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0xFF66..=0xFF9F)
-}
-
-/// The words of `text`, lowercase, without punctuation.
-pub fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
 }
 
 impl Checker {
