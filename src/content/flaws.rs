@@ -283,7 +283,9 @@ pub fn near_duplicate(a: &str, b: &str) -> bool {
         Some((label, rest)) if words(label).len() <= 5 && words(rest).len() >= 2 => words(rest),
         _ => words(t),
     };
-    let pairs = [(words(a), words(b)), (core(a), core(b))];
+    // Whole items and their parts after a label, each against each.
+    let (wa, wb, ca, cb) = (words(a), words(b), core(a), core(b));
+    let pairs = [(&wa, &wb), (&ca, &cb), (&ca, &wb), (&wa, &cb)];
     pairs.iter().any(|(x, y)| {
         let (short, long) = if x.len() <= y.len() { (x, y) } else { (y, x) };
         !short.is_empty()
@@ -460,6 +462,10 @@ mod tests {
         ));
         assert!(near_duplicate("Coral reefs", "Coral reefs and their fish"));
         assert!(near_duplicate("Light", "Light pollution"));
+        assert!(near_duplicate(
+            "Basics of Marine Biology: Exploring the evolution of marine organisms",
+            "Exploring the evolution of marine organisms: The role of evolution in the sea"
+        ));
         assert!(near_duplicate(
             "Activity 1: Build a timeline",
             "Activity 2: build a timeline"
