@@ -85,7 +85,7 @@ pub fn rewrite(
     engine: &mut dyn crate::engine::Engine,
     syllabus: &crate::course::Syllabus,
     (indexes, note): (&[usize], Option<&str>),
-    (strategy, seed): (crate::engine::Strategy, u32),
+    settings: pipeline::RunSettings,
     progress: &dyn crate::engine::Progress,
 ) -> anyhow::Result<(crate::course::Syllabus, RunRecord)> {
     let clock = Clock::new();
@@ -94,11 +94,6 @@ pub fn rewrite(
         .as_ref()
         .context("this syllabus does not record its request")?
         .request;
-    let settings = pipeline::RunSettings {
-        strategy,
-        seed,
-        strict: false,
-    };
     let done = pipeline::rewrite_modules(
         engine,
         (request, &outline_of(syllabus)),
@@ -122,7 +117,7 @@ pub fn rewrite(
     };
     let record = RunRecord::new(
         engine.info(),
-        (strategy.name(), indexes.len()),
+        (settings.strategy.name(), indexes.len()),
         phases,
         vec![stats],
         calls,

@@ -22,6 +22,7 @@ fn run(exe: &Path, dir: &Path, cpu: Option<&str>, args: &[&str]) -> Output {
     cmd.current_dir(dir)
         .env("HOME", dir)
         .env("HF_HUB_OFFLINE", "1")
+        .env(common::ATTEMPTS.0, common::ATTEMPTS.1)
         .env_remove("SYLLABUS_CACHE")
         .env_remove("XDG_CACHE_HOME")
         .env_remove("SYLLABUS_OUTER_EXE")

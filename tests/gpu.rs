@@ -38,12 +38,20 @@ fn joined(dir: &Path) -> Option<PathBuf> {
     Some(dir.join("joined"))
 }
 
+/// One shader cache for every test of the run: lavapipe compiles ggml's shaders for the
+/// CPU, and with each test's own HOME every device load compiled them all again.
+fn shader_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mesa-shader-cache")
+}
+
 /// `exe args` in `dir` (HOME there, no model stores), with `env` set.
 fn run(exe: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = std::process::Command::new(exe);
     cmd.current_dir(dir)
         .env("HOME", dir)
         .env("HF_HUB_OFFLINE", "1")
+        .env(common::ATTEMPTS.0, common::ATTEMPTS.1)
+        .env("MESA_SHADER_CACHE_DIR", shader_cache())
         .args(args);
     for var in [
         "SYLLABUS_CACHE",

@@ -13,8 +13,10 @@ use serde_json::Value;
 
 const NO_DELAY: Duration = Duration::ZERO;
 
+/// The fake daemon answers at once: calls get the default number of tries.
 fn ollama(dir: &Path, url: &str, extra: &[&str]) -> Output {
     syllabus(dir)
+        .env_remove(common::ATTEMPTS.0)
         .args(["generate", "Astronomy for Beginners", "--backend", "ollama"])
         .args([
             "--model",
@@ -219,6 +221,12 @@ fn invalid_json_is_retried_then_fails() {
     let out = ollama(dir.path(), &server.url, &[]);
     assert_fails(&out, 1, "the outline gave nothing usable in 5 attempts");
     assert_eq!(server.chats().len(), 5);
+    let out = ollama(dir.path(), &server.url, &["--attempts", "2"]);
+    assert_fails(&out, 1, "the outline gave nothing usable in 2 attempts");
+    assert_eq!(server.chats().len(), 5 + 2);
+    let out = ollama(dir.path(), &server.url, &["--attempts", "0"]);
+    assert_fails(&out, 2, "--attempts must be between 1 and 20, not 0");
+    assert_eq!(server.chats().len(), 5 + 2, "no call for a usage error");
 }
 
 #[test]

@@ -12,8 +12,10 @@ use common::cli::{assert_fails, assert_ok, syllabus};
 use common::fake_openai::{FakeOpenAi, Fault};
 use serde_json::Value;
 
+/// The fake server answers at once: calls get the default number of tries.
 fn openai(dir: &Path, url: &str, extra: &[&str]) -> Output {
     syllabus(dir)
+        .env_remove(common::ATTEMPTS.0)
         .args([
             "generate",
             "Urban Gardening",

@@ -37,6 +37,7 @@ fn run(dir: &Path, exe: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env_clear()
         .env("HOME", dir.join("home"))
+        .env(common::ATTEMPTS.0, common::ATTEMPTS.1)
         .output()
         .unwrap()
 }

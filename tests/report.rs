@@ -185,6 +185,7 @@ fn progress_bars_are_drawn_on_a_terminal() {
         .env("HOME", dir.path())
         .env("HF_HUB_OFFLINE", "1")
         .env("TERM", "xterm")
+        .env(common::ATTEMPTS.0, common::ATTEMPTS.1)
         .output()
         .expect("`script` (util-linux) runs a command on a pseudo-terminal");
     let drawn = String::from_utf8_lossy(&out.stdout);

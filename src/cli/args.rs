@@ -291,6 +291,11 @@ pub struct RunArgs {
     /// instead of keeping the best one marked "needs review".
     #[arg(long)]
     pub strict: bool,
+    /// Tries a model call gets before its best is kept (or, with --strict, the run fails);
+    /// fewer is faster, more gives small models more chances [default: $SYLLABUS_ATTEMPTS,
+    /// else 5].
+    #[arg(long, value_name = "N", env = "SYLLABUS_ATTEMPTS", hide_env = true)]
+    pub attempts: Option<u32>,
 }
 
 impl RunArgs {
@@ -314,6 +319,7 @@ impl RunArgs {
             offline: false,
             quiet: false,
             strict: false,
+            attempts: None,
         }
     }
 }

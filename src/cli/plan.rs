@@ -53,6 +53,8 @@ pub struct RunPlan {
     pub strategy: Strategy,
     /// Fail rather than keep a reply marked for review.
     pub strict: bool,
+    /// Tries per model call.
+    pub attempts: u32,
     /// No report on stderr.
     pub quiet: bool,
     /// No downloads.
@@ -72,6 +74,7 @@ impl RunPlan {
             strategy: self.strategy,
             seed,
             strict: self.strict,
+            attempts: self.attempts,
         }
     }
 }
@@ -325,6 +328,12 @@ impl RunArgs {
             offload: self.gpu.plan(max_ctx)?,
             strategy: self.strategy,
             strict: self.strict,
+            attempts: within(
+                "--attempts",
+                self.attempts.unwrap_or(crate::pipeline::ATTEMPTS),
+                1,
+                20,
+            )?,
             quiet: self.quiet,
             offline: self.offline,
             slow_call_secs: positive("--slow-call-secs", self.slow_call_secs, 86_400.0)?,

@@ -2,12 +2,13 @@
 //! own seed, every try recorded. When none passes, the best failed try is kept with its
 //! flaws (best effort), unless the run is strict or nothing of any try can be used.
 
+use super::ctx::Ctx;
 use crate::engine::{CallOutput, ChatCall, Engine, Finish, Progress, Strategy};
 use crate::reply::salvage::Kept;
 use crate::reply::validate::ContentError;
 use crate::timing::CallRecord;
 
-/// Attempts per call: the first try and four regenerations. The content checks refuse what
+/// Attempts per call unless `--attempts` says: the first try and four regenerations. The content checks refuse what
 /// small models often write (a key as a list item, a run-on item cut at its limit, an
 /// instruction parroted back); another seed usually mends it. Measured on the 135M test
 /// model, "Introduction to Marine Biology", 3 modules, seeds 1-16: 7 of 12 seeds valid with
@@ -23,29 +24,51 @@ const TOO_SMALL: &str = "this model may be too small for the request: try a larg
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     /// With `--strict`: no attempt passed every check.
-    #[error("{call} was not valid after {ATTEMPTS} attempts: {last}")]
+    #[error("{call} was not valid after {}: {last}", tries(*attempts))]
     Strict {
         /// The call, for people: "the outline", "module 2 (\"Swing\")".
         call: String,
+        /// Its attempts.
+        attempts: u32,
         /// Why its last attempt was refused.
         last: String,
     },
     /// No attempt gave anything usable, even to keep marked for review.
-    #[error("{call} gave nothing usable in {ATTEMPTS} attempts (last: {last}); {TOO_SMALL}")]
+    #[error("{call} gave nothing usable in {} (last: {last}); {TOO_SMALL}", tries(*attempts))]
     Unusable {
         /// The call, for people.
         call: String,
+        /// Its attempts.
+        attempts: u32,
         /// Why its last attempt was refused.
         last: String,
     },
 }
 
+/// "1 attempt", "5 attempts".
+fn tries(n: u32) -> String {
+    match n {
+        1 => "1 attempt".into(),
+        n => format!("{n} attempts"),
+    }
+}
+
 impl Refused {
-    /// The end of `call`'s attempts, the last refused because of `last`.
-    pub fn new(strict: bool, call: String, last: String) -> Self {
-        match strict {
-            true => Self::Strict { call, last },
-            false => Self::Unusable { call, last },
+    /// The end of `call`'s attempts (as many as `ctx` allows), the last refused because of
+    /// `last`.
+    pub(super) fn new(ctx: &Ctx<'_>, call: String, last: String) -> Self {
+        let attempts = ctx.attempts;
+        match ctx.strict {
+            true => Self::Strict {
+                call,
+                attempts,
+                last,
+            },
+            false => Self::Unusable {
+                call,
+                attempts,
+                last,
+            },
         }
     }
 }
@@ -107,10 +130,10 @@ pub(super) struct Tries<'a, T> {
 /// What a failed reply (its text, and whether its budget cut it) still offers.
 pub(super) type Salvage<'a, T> = &'a dyn Fn(&str, bool) -> Option<Kept<T>>;
 
-/// Runs one call until its reply passes, up to `ATTEMPTS` times numbered from `first`;
+/// Runs one call until its reply passes, trying the attempt numbers of `numbers` in turn;
 /// records every try.
 pub(super) fn until_valid_from<T>(
-    first: u32,
+    numbers: std::ops::Range<u32>,
     engine: &mut dyn Engine,
     (strategy, progress): (Strategy, &dyn Progress),
     calls: &mut Vec<CallRecord>,
@@ -119,7 +142,7 @@ pub(super) fn until_valid_from<T>(
     let mut last_error = String::new();
     // The lightest failed try, with the text it was read from.
     let mut best: Option<Kept<(T, String)>> = None;
-    for attempt in first..first + ATTEMPTS {
+    for attempt in numbers {
         let call = (tries.make)(attempt);
         let (mut out, _) = engine.run(std::slice::from_ref(&call), strategy, progress)?;
         let out = out.remove(0);

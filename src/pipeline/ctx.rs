@@ -16,6 +16,8 @@ pub struct RunSettings {
     pub seed: u32,
     /// Fail instead of keeping a flawed reply.
     pub strict: bool,
+    /// Tries per call before its best is kept (or, strict, the run fails).
+    pub attempts: u32,
 }
 
 /// What the phases of one run share: how calls run and replies are checked, and what the
@@ -25,6 +27,7 @@ pub(crate) struct Ctx<'a> {
     pub(super) progress: &'a dyn Progress,
     pub(super) checker: &'a Checker,
     pub(super) strict: bool,
+    pub(super) attempts: u32,
     pub(super) calls: Vec<CallRecord>,
     pub(super) review: Vec<Review>,
 }
@@ -41,6 +44,7 @@ impl<'a> Ctx<'a> {
             progress,
             checker,
             strict: settings.strict,
+            attempts: settings.attempts.max(1),
             calls: Vec::new(),
             review: Vec::new(),
         }

@@ -290,14 +290,20 @@ mod tests {
         strategy: Strategy,
         repeat: bool,
     ) -> (Fake, PipelineOutput) {
-        let (fake, out) = run_modules_answering(None, false, (continues, strategy, repeat));
+        let settings = RunSettings {
+            strategy,
+            seed: 1,
+            strict: false,
+            attempts: ATTEMPTS,
+        };
+        let (fake, out) = run_modules_answering(None, settings, (continues, repeat));
         (fake, out.unwrap())
     }
 
     fn run_modules_answering(
         module_text: Option<&'static str>,
-        strict: bool,
-        (continues, strategy, repeat): (Result<(), String>, Strategy, bool),
+        settings: RunSettings,
+        (continues, repeat): (Result<(), String>, bool),
     ) -> (Fake, anyhow::Result<PipelineOutput>) {
         let request = tides();
         let mut fake = Fake {
@@ -306,11 +312,6 @@ mod tests {
             repeat,
             module_text,
             items_fail: None,
-        };
-        let settings = RunSettings {
-            strategy,
-            seed: 1,
-            strict,
         };
         let out = run(&mut fake, &request, settings, &Clock::new(), &NoProgress);
         (fake, out)
@@ -385,13 +386,40 @@ mod tests {
         assert_eq!(titles, ["Unit 1", "Unit 1 (2)"]);
     }
 
+    /// Parallel modules, seed 1.
+    fn settings(strict: bool, attempts: u32) -> RunSettings {
+        RunSettings {
+            strategy: Strategy::Parallel,
+            seed: 1,
+            strict,
+            attempts,
+        }
+    }
+
+    #[test]
+    fn attempts_bound_the_tries_of_every_call_and_name_their_number() {
+        let how = || (Ok(()), false);
+        let (fake, out) = run_modules_answering(Some(ONE_TOPIC), settings(false, 2), how());
+        out.unwrap();
+        let tries: Vec<u32> = (fake.seen.iter())
+            .filter(|c| c.phase == Phase::Module && c.index == 0)
+            .map(|c| c.attempt)
+            .collect();
+        assert_eq!(tries, [1, 2]);
+        let (fake, strict) = run_modules_answering(Some(ONE_TOPIC), settings(true, 1), how());
+        let modules = fake.seen.iter().filter(|c| c.phase == Phase::Module);
+        assert_eq!(modules.count(), 2, "one try each");
+        let err = format!("{:#}", strict.unwrap_err());
+        assert!(err.contains("was not valid after 1 attempt:"), "{err}");
+    }
+
     /// A module reply whose topics list has one item: refused by every attempt.
     const ONE_TOPIC: &str = r#"{"summary": "Learners study one unit.", "learning_objectives": ["Name the parts", "Compare the cases"], "topics": ["Moon"], "activities": ["Measure a tide", "Draw a chart"], "assessment": "A short quiz."}"#;
 
     #[test]
     fn a_module_no_attempt_gets_right_is_kept_and_marked_unless_strict() {
-        let how = || (Ok(()), Strategy::Parallel, false);
-        let (fake, out) = run_modules_answering(Some(ONE_TOPIC), false, how());
+        let how = || (Ok(()), false);
+        let (fake, out) = run_modules_answering(Some(ONE_TOPIC), settings(false, ATTEMPTS), how());
         let out = out.unwrap();
         let modules = fake
             .seen
@@ -409,7 +437,7 @@ mod tests {
         assert_eq!(marks, [(Some(1), "topics"), (Some(2), "topics")]);
         assert!(out.syllabus.review[0].reason.contains("at least 2"));
 
-        let (_, strict) = run_modules_answering(Some(ONE_TOPIC), true, how());
+        let (_, strict) = run_modules_answering(Some(ONE_TOPIC), settings(true, ATTEMPTS), how());
         let err = strict.unwrap_err();
         assert!(
             matches!(err.downcast_ref(), Some(Refused::Strict { call, .. }) if call == "module 1 (\"Unit 1\")")
@@ -419,7 +447,8 @@ mod tests {
             "{err:#}"
         );
 
-        let (_, nothing) = run_modules_answering(Some("no JSON at all"), false, how());
+        let (_, nothing) =
+            run_modules_answering(Some("no JSON at all"), settings(false, ATTEMPTS), how());
         let err = nothing.unwrap_err();
         assert!(matches!(err.downcast_ref(), Some(Refused::Unusable { .. })));
         let err = format!("{err:#}");
@@ -473,6 +502,7 @@ mod tests {
                 strategy: Strategy::Parallel,
                 seed: 1,
                 strict,
+                attempts: ATTEMPTS,
             };
             run(&mut fake, &request, settings, &Clock::new(), &NoProgress)
         };

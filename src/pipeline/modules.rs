@@ -2,7 +2,7 @@
 //! checks regenerated as soon as it finishes; after the last attempt its lightest try is
 //! kept and marked for review (unless strict).
 
-use super::attempts::{check, keep_lighter, salvage_of, Refused, ATTEMPTS};
+use super::attempts::{check, keep_lighter, salvage_of, Refused};
 use super::ctx::Ctx;
 use crate::engine::{BatchStats, ChatCall, Engine};
 use crate::prompt::Calls;
@@ -27,6 +27,7 @@ pub(super) fn module_phase(
         .map(|&i| builder.module(outline, i, 1))
         .collect();
     let (checker, strict, progress) = (ctx.checker, ctx.strict, ctx.progress);
+    let attempts = ctx.attempts;
     let (outs, stats) =
         engine.run_with_follow_ups(&batch, ctx.strategy, progress, &mut |call, out| {
             let i = call.index;
@@ -44,7 +45,7 @@ pub(super) fn module_phase(
                         let salvage = |t: &str, early| ModuleReply::salvage(t, early, checker);
                         keep_lighter(&mut best[i], salvage_of(out, salvage));
                     }
-                    (call.attempt < ATTEMPTS).then(|| builder.module(outline, i, call.attempt + 1))
+                    (call.attempt < attempts).then(|| builder.module(outline, i, call.attempt + 1))
                 }
             }
         })?;
@@ -61,7 +62,7 @@ pub(super) fn module_phase(
             }
             (None, None) => {
                 let call = format!("module {} (\"{}\")", i + 1, outline.modules[i].title);
-                return Err(Refused::new(strict, call, errors[i].clone()).into());
+                return Err(Refused::new(ctx, call, errors[i].clone()).into());
             }
         };
         done.push(reply);

@@ -3,7 +3,7 @@
 
 use anyhow::bail;
 
-use super::attempts::{until_valid_from, Attempts, Refused, Tries, ATTEMPTS};
+use super::attempts::{until_valid_from, Attempts, Refused, Tries};
 use super::ctx::Ctx;
 use crate::course::CourseRequest;
 use crate::engine::{Engine, Strategy};
@@ -12,7 +12,7 @@ use crate::reply::salvage::Kept;
 use crate::reply::validate::ContentError;
 use crate::reply::{OutlineEntry, OutlineReply};
 
-/// Outlines written before the run gives up: a round is up to `ATTEMPTS` outline calls and
+/// Outlines written before the run gives up: a round is up to `--attempts` outline calls and
 /// the rewrites of its unusable or repeated entries; a rewrite that fails every attempt
 /// (a tiny model reusing another module's title) starts the next round.
 const OUTLINE_ROUNDS: u32 = 2;
@@ -54,16 +54,17 @@ fn write_outline(
         parse: &parse,
         salvage: (!ctx.strict).then_some(&salvage as _),
     };
-    let first = 1 + (round - 1) * ATTEMPTS;
+    let first = 1 + (round - 1) * ctx.attempts;
     let shown = (ctx.strategy, ctx.progress);
-    match until_valid_from(first, engine, shown, &mut ctx.calls, &tries)? {
+    let numbers = first..first + ctx.attempts;
+    match until_valid_from(numbers, engine, shown, &mut ctx.calls, &tries)? {
         Attempts::Valid(done, reply) => Ok((done, reply)),
         Attempts::Kept(kept, reply) => {
             tracing::warn!("no outline passed its checks: keeping the best, marked for review");
             ctx.flag(None, &kept.flaws);
             Ok((kept.value, reply))
         }
-        Attempts::Failed(e) => Err(Refused::new(ctx.strict, "the outline".into(), e).into()),
+        Attempts::Failed(e) => Err(Refused::new(ctx, "the outline".into(), e).into()),
     }
 }
 
@@ -182,7 +183,8 @@ fn repair_entries(
             salvage: None,
         };
         let shown = (ctx.strategy, ctx.progress);
-        let result = until_valid_from(1, engine, shown, &mut ctx.calls, &tries)?;
+        let numbers = 1..1 + ctx.attempts;
+        let result = until_valid_from(numbers, engine, shown, &mut ctx.calls, &tries)?;
         let repeating = repeating.into_inner();
         match (result, repeating, &why) {
             (Attempts::Valid(entry, _), ..) => outline.modules[index] = entry,
@@ -201,8 +203,9 @@ fn repair_entries(
                 outline.modules[index] = kept.value;
             }
             (Attempts::Failed(e) | Attempts::Kept(_, e), ..) => bail!(
-                "module {} of the outline ({}) could not be rewritten in {ATTEMPTS} attempts: {e}",
+                "module {} of the outline ({}) could not be rewritten in {} attempts: {e}",
                 index + 1,
+                ctx.attempts,
                 match &why {
                     Repair::Duplicate { first } =>
                         format!("its title repeats module {}", first + 1),

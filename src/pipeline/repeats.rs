@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 
-use super::attempts::{check, ATTEMPTS};
+use super::attempts::check;
 use super::ctx::Ctx;
 use crate::engine::{BatchStats, ChatCall, Engine, EngineError};
 use crate::prompt::{item_bound, Calls, Repeat};
@@ -103,7 +103,7 @@ pub(super) fn mend(
     let batch: Vec<ChatCall> = (0..repeats.len())
         .map(|n| builder.item(outline, &repeats[n], (n, 1)))
         .collect();
-    let checker = ctx.checker;
+    let (checker, attempts) = (ctx.checker, ctx.attempts);
     let ran = engine.run_with_follow_ups(&batch, ctx.strategy, ctx.progress, &mut |call, out| {
         let (n, repeat) = (call.index, &repeats[call.index]);
         let parsed = check(out, |t| {
@@ -128,7 +128,7 @@ pub(super) fn mend(
             Err(e) => {
                 tracing::debug!(item = n + 1, attempt = call.attempt, error = %e, "item rejected");
                 errors[n] = e;
-                (call.attempt < ATTEMPTS)
+                (call.attempt < attempts)
                     .then(|| builder.item(outline, repeat, (n, call.attempt + 1)))
             }
         }

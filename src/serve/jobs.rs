@@ -198,7 +198,7 @@ impl Writer {
                 let seed = course_seed
                     .unwrap_or(run.seed)
                     .wrapping_add((id as u32).wrapping_mul(7919));
-                let how = (run.strategy, seed);
+                let how = run.settings(seed);
                 let (indexes, note) = (&[*index][..], note.as_deref());
                 crate::regenerate::rewrite(seat, &of.syllabus, (indexes, note), how, progress)
             }

@@ -11,7 +11,8 @@ pub fn syllabus(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("syllabus").unwrap();
     cmd.current_dir(dir)
         .env("HOME", dir)
-        .env("HF_HUB_OFFLINE", "1");
+        .env("HF_HUB_OFFLINE", "1")
+        .env(super::ATTEMPTS.0, super::ATTEMPTS.1);
     for var in [
         "SYLLABUS_MODELS",
         "RUST_LOG",

@@ -18,6 +18,11 @@ use syllabus::engine::ChatCall;
 use syllabus::prompt::Calls;
 use syllabus::reply::{OutlineEntry, OutlineReply};
 
+/// Tries per model call in tests of the test model (`SYLLABUS_ATTEMPTS`): the 135M model
+/// fails the content checks in most replies, so five tries each made every run about four
+/// times longer without testing more. Tests of the tries themselves set their own.
+pub const ATTEMPTS: (&str, &str) = ("SYLLABUS_ATTEMPTS", "1");
+
 /// The test model, fetched by scripts/fetch-test-model.sh (CI runs it before the tests).
 pub fn model_path() -> PathBuf {
     let path =

@@ -26,6 +26,7 @@ impl Server {
             .current_dir(home.path())
             .env("HOME", home.path())
             .env("HF_HUB_OFFLINE", "1")
+            .env(super::ATTEMPTS.0, super::ATTEMPTS.1)
             .env_remove("SYLLABUS_TOKEN")
             .env_remove("RUST_LOG")
             .args(["serve", "--listen", "127.0.0.1:0", "--model"])
