@@ -8,8 +8,8 @@ use crate::reply::salvage::Kept;
 use crate::reply::validate::ContentError;
 use crate::timing::CallRecord;
 
-/// Attempts per call unless `--attempts` says: the first try and four regenerations. The content checks refuse what
-/// small models often write (a key as a list item, a run-on item cut at its limit, an
+/// Attempts per call unless `--attempts` says: the first try and four regenerations. The
+/// content checks refuse what small models often write (a key as a list item, a run-on item cut at its limit, an
 /// instruction parroted back); another seed usually mends it. Measured on the 135M test
 /// model, "Introduction to Marine Biology", 3 modules, seeds 1-16: 7 of 12 seeds valid with
 /// three attempts, 15 of 16 with five.
@@ -24,7 +24,7 @@ const TOO_SMALL: &str = "this model may be too small for the request: try a larg
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     /// With `--strict`: no attempt passed every check.
-    #[error("{call} was not valid after {}: {last}", tries(*attempts))]
+    #[error("{call} was not valid after {}: {last}", counted(*attempts))]
     Strict {
         /// The call, for people: "the outline", "module 2 (\"Swing\")".
         call: String,
@@ -34,7 +34,7 @@ pub enum Refused {
         last: String,
     },
     /// No attempt gave anything usable, even to keep marked for review.
-    #[error("{call} gave nothing usable in {} (last: {last}); {TOO_SMALL}", tries(*attempts))]
+    #[error("{call} gave nothing usable in {} (last: {last}); {TOO_SMALL}", counted(*attempts))]
     Unusable {
         /// The call, for people.
         call: String,
@@ -46,7 +46,7 @@ pub enum Refused {
 }
 
 /// "1 attempt", "5 attempts".
-fn tries(n: u32) -> String {
+pub(super) fn counted(n: u32) -> String {
     match n {
         1 => "1 attempt".into(),
         n => format!("{n} attempts"),

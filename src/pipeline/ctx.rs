@@ -50,6 +50,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The attempt numbers of outline round `round` (1-based): each round its own seeds.
+    pub(super) fn attempt_numbers(&self, round: u32) -> std::ops::Range<u32> {
+        let first = 1 + (round - 1) * self.attempts;
+        first..first + self.attempts
+    }
+
     /// Records `flaws` for review: course-level ones (`module` `None`), a module's own, and
     /// those of an outline entry ("modules[2].title" becomes module 3's "title").
     pub(super) fn flag(&mut self, module: Option<usize>, flaws: &[Flaw]) {

@@ -26,8 +26,8 @@ pub(super) fn module_phase(
         .iter()
         .map(|&i| builder.module(outline, i, 1))
         .collect();
-    let (checker, strict, progress) = (ctx.checker, ctx.strict, ctx.progress);
-    let attempts = ctx.attempts;
+    let (checker, strict, progress, attempts) =
+        (ctx.checker, ctx.strict, ctx.progress, ctx.attempts);
     let (outs, stats) =
         engine.run_with_follow_ups(&batch, ctx.strategy, progress, &mut |call, out| {
             let i = call.index;

@@ -3,7 +3,7 @@
 
 use anyhow::bail;
 
-use super::attempts::{until_valid_from, Attempts, Refused, Tries};
+use super::attempts::{counted, until_valid_from, Attempts, Refused, Tries};
 use super::ctx::Ctx;
 use crate::course::CourseRequest;
 use crate::engine::{Engine, Strategy};
@@ -54,9 +54,8 @@ fn write_outline(
         parse: &parse,
         salvage: (!ctx.strict).then_some(&salvage as _),
     };
-    let first = 1 + (round - 1) * ctx.attempts;
     let shown = (ctx.strategy, ctx.progress);
-    let numbers = first..first + ctx.attempts;
+    let numbers = ctx.attempt_numbers(round);
     match until_valid_from(numbers, engine, shown, &mut ctx.calls, &tries)? {
         Attempts::Valid(done, reply) => Ok((done, reply)),
         Attempts::Kept(kept, reply) => {
@@ -183,7 +182,7 @@ fn repair_entries(
             salvage: None,
         };
         let shown = (ctx.strategy, ctx.progress);
-        let numbers = 1..1 + ctx.attempts;
+        let numbers = ctx.attempt_numbers(1);
         let result = until_valid_from(numbers, engine, shown, &mut ctx.calls, &tries)?;
         let repeating = repeating.into_inner();
         match (result, repeating, &why) {
@@ -203,9 +202,9 @@ fn repair_entries(
                 outline.modules[index] = kept.value;
             }
             (Attempts::Failed(e) | Attempts::Kept(_, e), ..) => bail!(
-                "module {} of the outline ({}) could not be rewritten in {} attempts: {e}",
+                "module {} of the outline ({}) could not be rewritten in {}: {e}",
                 index + 1,
-                ctx.attempts,
+                counted(ctx.attempts),
                 match &why {
                     Repair::Duplicate { first } =>
                         format!("its title repeats module {}", first + 1),
