@@ -11,7 +11,7 @@ use syllabus::engine::{
 };
 use syllabus::models;
 use syllabus::prompt::Calls;
-use syllabus::timing::Clock;
+use syllabus::timing::{Clock, Phase};
 
 fn model() -> &'static LoadedModel {
     static MODEL: OnceLock<LoadedModel> = OnceLock::new();
@@ -60,6 +60,13 @@ fn module_calls(n: usize) -> Vec<ChatCall> {
     common::jazz_module_calls(n, 100)
 }
 
+/// Calls with the module calls' shared prefix and replies of a few tokens: for what
+/// batching, caching and scheduling do, which needs no long replies (a module reply of
+/// the test model is 300-450 tokens).
+fn item_calls(n: usize) -> Vec<ChatCall> {
+    common::jazz_item_calls(n, 100)
+}
+
 fn run(
     calls: &[ChatCall],
     strategy: Strategy,
@@ -69,15 +76,32 @@ fn run(
     engine.run(calls, strategy, &NoProgress).unwrap()
 }
 
+/// The calls' prompts as the model tokenizes them.
+fn prompts(calls: &[ChatCall]) -> Vec<Vec<i32>> {
+    calls
+        .iter()
+        .map(|c| {
+            model()
+                .tokenize_chat(&c.messages)
+                .unwrap()
+                .iter()
+                .map(|t| t.0)
+                .collect()
+        })
+        .collect()
+}
+
+/// Every reply ended and is a JSON object with its schema's keys (a module's or an item's).
 fn assert_json_replies(outs: &[CallOutput]) {
     for (i, o) in outs.iter().enumerate() {
         assert_eq!(o.record.finish, Finish::Stop, "call {i}: {}", o.text);
         let v: serde_json::Value = serde_json::from_str(&o.text)
             .unwrap_or_else(|e| panic!("call {i} is not JSON ({e}): {}", o.text));
-        assert!(
-            v["summary"].is_string() && v["topics"].is_array(),
-            "call {i}: {v}"
-        );
+        let keys = match o.record.phase {
+            Phase::Item => v["item"].is_string(),
+            _ => v["summary"].is_string() && v["topics"].is_array(),
+        };
+        assert!(keys, "call {i}: {v}");
     }
 }
 
@@ -97,9 +121,14 @@ fn assert_replies_follow_the_grammar(outs: &[CallOutput], max_tokens: u32) {
 #[test]
 fn parallel_calls_share_one_prefix_of_equal_length() {
     let _guard = serial();
-    let calls = module_calls(4);
+    let calls = item_calls(4);
     let (outs, stats) = run(&calls, Strategy::Parallel, options(32_768, SAMPLING));
-    assert!(stats.shared_prefix_tokens > 200, "{stats:?}");
+    // The system turn and the course's lines, to the first token the item turns differ on.
+    assert_eq!(
+        stats.shared_prefix_tokens,
+        shared_prefix_len(&prompts(&calls))
+    );
+    assert!(stats.shared_prefix_tokens > 100, "{stats:?}");
     assert_eq!(stats.max_parallel, 4);
     for o in &outs {
         assert_eq!(o.record.cached_tokens, stats.shared_prefix_tokens);
@@ -113,7 +142,7 @@ fn parallel_calls_share_one_prefix_of_equal_length() {
 fn sequential_recomputes_every_prompt() {
     let _guard = serial();
     let (outs, stats) = run(
-        &module_calls(2),
+        &item_calls(2),
         Strategy::Sequential,
         options(32_768, SAMPLING),
     );
@@ -126,7 +155,11 @@ fn sequential_recomputes_every_prompt() {
 #[test]
 fn each_strategy_is_reproducible_run_to_run() {
     let _guard = serial();
-    let calls = module_calls(3);
+    // The first 48 tokens of each module reply: enough to tell runs apart.
+    let mut calls = module_calls(3);
+    for c in &mut calls {
+        c.max_tokens = 48;
+    }
     for strategy in [Strategy::Sequential, Strategy::Prefix, Strategy::Parallel] {
         let (a, _) = run(&calls, strategy, options(32_768, SAMPLING));
         let (b, _) = run(&calls, strategy, options(32_768, SAMPLING));
@@ -139,18 +172,8 @@ fn each_strategy_is_reproducible_run_to_run() {
 #[test]
 fn small_context_runs_calls_in_waves() {
     let _guard = serial();
-    let calls = module_calls(4);
-    let prompts: Vec<Vec<i32>> = calls
-        .iter()
-        .map(|c| {
-            model()
-                .tokenize_chat(&c.messages)
-                .unwrap()
-                .iter()
-                .map(|t| t.0)
-                .collect()
-        })
-        .collect();
+    let calls = item_calls(4);
+    let prompts = prompts(&calls);
     let need = calls
         .iter()
         .zip(&prompts)
@@ -216,7 +239,7 @@ fn context_too_small_for_one_call_is_an_error_not_an_abort() {
 #[test]
 fn a_lone_regeneration_reuses_the_prefix_its_batch_left() {
     let _guard = serial();
-    let calls = module_calls(3);
+    let calls = item_calls(3);
     let mut engine = LlamaEngine::new(model(), options(32_768, SAMPLING), Clock::new());
     let (_, first) = engine.run(&calls, Strategy::Parallel, &NoProgress).unwrap();
     assert_eq!(first.reused_prefix_tokens, 0, "nothing cached yet");

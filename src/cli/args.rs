@@ -134,6 +134,9 @@ pub struct BenchArgs {
     /// Never download a model.
     #[arg(long)]
     pub offline: bool,
+    /// Tries a model call gets before its best is kept [default: $SYLLABUS_ATTEMPTS, else 5].
+    #[arg(long, value_name = "N", env = "SYLLABUS_ATTEMPTS", hide_env = true)]
+    pub attempts: Option<u32>,
 }
 
 /// `syllabus cpu ...`

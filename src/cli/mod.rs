@@ -61,9 +61,12 @@ mod tests {
         assert!(Cli::try_parse_from(std::mem::take(&mut argv)).is_err());
         assert_eq!(plan.strategies, [Strategy::Prefix, Strategy::Parallel]);
         assert_eq!((plan.runs, plan.course.request.modules), (2, 8));
+        // Bench runs take --attempts like generate (they ignored it once and ran 5 tries).
+        assert_eq!(bench(&["--attempts", "2"]).unwrap().run.attempts, 2);
         for (argv, needle) in [
             (vec!["--parallel", "0"], "--parallel"),
             (vec!["--runs", "0"], "--runs"),
+            (vec!["--attempts", "0"], "--attempts"),
             (vec!["--modules", "0"], "--modules"),
         ] {
             let err = bench(&argv).unwrap_err().to_string();

@@ -428,6 +428,7 @@ impl BenchArgs {
             gpu: self.gpu.clone(),
             daemon: self.daemon.clone(),
             offline: self.offline,
+            attempts: self.attempts,
             ..RunArgs::defaults()
         }
         .plan(Fallback::NEW)?;

@@ -86,3 +86,23 @@ pub fn jazz_module_calls(modules: usize, seed: u32) -> Vec<ChatCall> {
     let calls = Calls::new(&request, seed);
     (0..modules).map(|i| calls.module(&outline, i, 1)).collect()
 }
+
+/// One item call per module of `jazz_outline(modules)` (a topic to write anew), seeded
+/// from `seed`: the module prompts' shared prefix with a reply of a few tokens, for tests
+/// of the engine's batching that need no long replies.
+pub fn jazz_item_calls(modules: usize, seed: u32) -> Vec<ChatCall> {
+    let (request, outline) = jazz_outline(modules);
+    let calls = Calls::new(&request, seed);
+    (0..modules)
+        .map(|i| {
+            let repeat = syllabus::prompt::Repeat {
+                module: i,
+                field: "topics",
+                position: 0,
+                item: "Listening to records".into(),
+                first: "module 1".into(),
+            };
+            calls.item(&outline, &repeat, (i, 1))
+        })
+        .collect()
+}
