@@ -39,8 +39,8 @@ fn courses_share_the_engine_then_resume_and_force() {
     let d = dir.path();
     std::fs::write(
         d.join("courses.jsonl"),
-        "{\"topic\":\"Introduction to Marine Biology\",\"modules\":2}\n\
-         {\"topic\":\"Urban Gardening\",\"modules\":2,\"audience\":\"Adults\"}\n",
+        "{\"topic\":\"Introduction to Marine Biology\",\"modules\":1}\n\
+         {\"topic\":\"Urban Gardening\",\"modules\":1,\"audience\":\"Adults\"}\n",
     )
     .unwrap();
     let out = batch(d, &["--seed", "3", "--format", "markdown"]);
@@ -57,7 +57,7 @@ fn courses_share_the_engine_then_resume_and_force() {
         let text = std::fs::read_to_string(d.join(format!("out/{name}.json"))).unwrap();
         let syllabus: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(syllabus["topic"], topic);
-        assert_eq!(syllabus["modules"].as_array().unwrap().len(), 2);
+        assert_eq!(syllabus["modules"].as_array().unwrap().len(), 1);
         assert_eq!(syllabus["provenance"]["request"]["topic"], topic);
         let md = std::fs::read_to_string(d.join(format!("out/{name}.md"))).unwrap();
         assert!(md.contains(syllabus["title"].as_str().unwrap()));
@@ -68,7 +68,7 @@ fn courses_share_the_engine_then_resume_and_force() {
         "{s:#}"
     );
     let record = &s["courses"][1]["record"];
-    assert_eq!(record["modules"], 2);
+    assert_eq!(record["modules"], 1);
     assert_eq!(record["module_batches"][0]["prompt_layout"], "continued");
 
     let before = std::fs::read(d.join("out/urban-gardening.json")).unwrap();

@@ -88,7 +88,7 @@ fn markdown_goes_to_stdout_and_reads_like_a_syllabus() {
     for needle in [
         "## Learning outcomes",
         "### Module 1: ",
-        "### Module 3: ",
+        "### Module 2: ",
         "**Learning objectives**",
         "**Assessment:**",
     ] {
@@ -287,7 +287,7 @@ fn alias_resolves_from_syllabus_models() {
             "generate",
             "Introduction to Marine Biology",
             "--modules",
-            "3",
+            "1",
             "--seed",
             "7",
             "--quiet",

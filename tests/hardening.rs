@@ -109,7 +109,7 @@ fn a_file_that_aborts_llama_cpp_is_refused_by_the_probe_and_remembered() {
             "generate",
             "Geology",
             "--modules",
-            "2",
+            "1",
             "-o",
             "g.md",
             "--model",
@@ -235,7 +235,7 @@ fn closed_pipe_after(keep: usize) {
     let dir = tempfile::tempdir().unwrap();
     let (mut reader, writer) = std::io::pipe().unwrap();
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("syllabus"))
-        .args(["generate", "Geology", "--modules", "2", "-o", "s.md", "-v"])
+        .args(["generate", "Geology", "--modules", "1", "-o", "s.md", "-v"])
         .arg("--model")
         .arg(common::model_path())
         .env(common::ATTEMPTS.0, common::ATTEMPTS.1)
@@ -278,7 +278,7 @@ fn a_full_stderr_never_stalls_a_run() {
     };
     assert!(sized > 0);
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("syllabus"))
-        .args(["generate", "Geology", "--modules", "2", "-o", "s.md", "-vv"])
+        .args(["generate", "Geology", "--modules", "1", "-o", "s.md", "-vv"])
         .arg("--model")
         .arg(common::model_path())
         .env(common::ATTEMPTS.0, common::ATTEMPTS.1)

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::cli::{assert_fails, assert_ok, stderr, syllabus, MARINE};
+use common::cli::{assert_fails, assert_ok, stderr, syllabus, MARINE, SHORT};
 use serde_json::Value;
 
 /// Packs the test model into `dir/classroom`.
@@ -174,7 +174,7 @@ fn the_model_cache_is_private_verified_on_reuse_and_refused_when_not_ours() {
     // Extraction happens when a model is needed: a short generate.
     let gen = [
         &["generate"][..],
-        &MARINE[..],
+        &SHORT[..],
         &["--format", "json", "-o", "s.json", "-v"],
     ]
     .concat();

@@ -13,7 +13,7 @@ use common::server::{events_until, open, post_json, request, wait_for_load, Serv
 use serde_json::{json, Value};
 
 /// Requests the test model answers validly on this machine.
-const GARDENING: &str = r#"{"topic":"Urban Gardening","modules":3}"#;
+const GARDENING: &str = r#"{"topic":"Urban Gardening","modules":2}"#;
 
 fn titles(syllabus: &Value) -> Vec<String> {
     syllabus["modules"]
@@ -45,7 +45,7 @@ fn api_writes_courses_one_and_two_at_once_and_refuses_bad_input() {
 
     let body: Value = serde_json::from_str(GARDENING).unwrap();
     let one = post_json(&server.at("api/syllabus"), &body);
-    let done = assert_course(&one, 3);
+    let done = assert_course(&one, 2);
     let md = request(
         &server.at(done["downloads"]["markdown"].as_str().unwrap()),
         "GET",
@@ -83,7 +83,7 @@ fn api_writes_courses_one_and_two_at_once_and_refuses_bad_input() {
         &server.at(&format!("api/syllabus/{id}/modules/2")),
         &json!({"note": "more hands-on activities"}),
     );
-    let redone = assert_course(&again, 3);
+    let redone = assert_course(&again, 2);
     assert_ne!(redone["id"], done["id"]);
     let (old, new) = (&done["syllabus"]["modules"], &redone["syllabus"]["modules"]);
     assert_eq!(old[0], new[0]);
@@ -107,17 +107,17 @@ fn api_writes_courses_one_and_two_at_once_and_refuses_bad_input() {
     // Two at once share the engine; both succeed.
     let url = server.at("api/syllabus");
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| post_json(&url, &json!({"topic": "Urban Gardening", "modules": 3})));
+        let a = s.spawn(|| post_json(&url, &json!({"topic": "Urban Gardening", "modules": 2})));
         let b = s.spawn(|| {
             post_json(
                 &url,
-                &json!({"topic": "Introduction to Marine Biology", "modules": 3, "seed": 7}),
+                &json!({"topic": "Introduction to Marine Biology", "modules": 2, "seed": 7}),
             )
         });
         (a.join().unwrap(), b.join().unwrap())
     });
-    assert_course(&a, 3);
-    assert_course(&b, 3);
+    assert_course(&a, 2);
+    assert_course(&b, 2);
 
     let json_header = [("Content-Type", "application/json")];
     for (body, status, needle) in [
@@ -165,7 +165,7 @@ fn api_writes_courses_one_and_two_at_once_and_refuses_bad_input() {
         &server.at(""),
         "POST",
         &form,
-        b"topic=Urban+Gardening&modules=3&seed=",
+        b"topic=Urban+Gardening&modules=2&seed=",
     );
     assert_eq!(posted.status, 303, "{}", posted.body);
     let page = posted.header("location").unwrap().to_string();
@@ -210,7 +210,7 @@ fn the_queue_is_bounded_and_a_client_that_goes_away_is_cancelled() {
     wait_for_load(&server, Duration::from_secs(10), |l| l["running"] == 0);
     // Healthy afterwards: a course is written in full.
     let after = post_json(&url, &serde_json::from_str(GARDENING).unwrap());
-    assert_course(&after, 3);
+    assert_course(&after, 2);
 }
 
 #[test]
@@ -384,7 +384,7 @@ fn the_page_writes_a_course_in_chromium() {
     let server = Server::start(&[]);
     let (tab, _browser) = browser::open_tab(chromium, &server.url);
     browser::type_into(&tab, "#topic", "Urban Gardening");
-    tab.evaluate("document.getElementById('modules').value = '3'", false)
+    tab.evaluate("document.getElementById('modules').value = '2'", false)
         .unwrap();
     tab.find_element("#write").unwrap().click().unwrap();
     let shown = browser::wait_for(&tab, Duration::from_secs(600), "document.querySelectorAll('#downloads a').length > 0 || !!document.getElementById('error')");
@@ -398,11 +398,11 @@ fn the_page_writes_a_course_in_chromium() {
         .unwrap();
     assert_eq!(
         done.value,
-        Some(json!(3)),
+        Some(json!(2)),
         "progress shows every module written"
     );
     let headings = module_titles(&tab);
-    assert_eq!(headings.len(), 3, "{headings:?}");
+    assert_eq!(headings.len(), 2, "{headings:?}");
     let md = tab
         .evaluate("fetch(document.querySelector('#downloads a[data-format=markdown]').href).then(r => r.text())", true)
         .unwrap();
