@@ -52,21 +52,13 @@ fn check_syllabus(text: &str, modules: usize) -> Value {
 }
 
 #[test]
-fn three_module_json_syllabus_is_complete_and_reproducible() {
+fn json_syllabus_is_complete_and_reproducible() {
     let dir = tempfile::tempdir().unwrap();
-    let args = [
-        "Introduction to Marine Biology",
-        "--modules",
-        "3",
-        "--format",
-        "json",
-        "--seed",
-        "7",
-    ];
+    let args = [&MARINE[..], &["--format", "json"]].concat();
     let a = generate(dir.path(), &[&args[..], &["-o", "a.json"]].concat());
     assert_ok(&a);
     let text = std::fs::read_to_string(dir.path().join("a.json")).unwrap();
-    let v = check_syllabus(&text, 3);
+    let v = check_syllabus(&text, 2);
     assert_eq!(v["topic"], "Introduction to Marine Biology");
     let b = generate(dir.path(), &[&args[..], &["-o", "b.json"]].concat());
     assert_ok(&b);
@@ -119,11 +111,11 @@ fn timing_record_has_phases_that_add_up() {
     );
     let calls = t["calls"].as_array().unwrap();
     assert!(
-        calls.len() >= 4,
-        "one outline and three module calls at least"
+        calls.len() >= 3,
+        "one outline and two module calls at least"
     );
     let module_calls = calls.iter().filter(|c| c["phase"] == "module").count();
-    assert!(module_calls >= 3, "{module_calls}");
+    assert!(module_calls >= 2, "{module_calls}");
     let ms = |c: &Value, k: &str| c[k].as_f64().unwrap_or_else(|| panic!("{k} in {c}"));
     for c in calls {
         for key in [

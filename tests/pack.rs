@@ -65,7 +65,7 @@ fn packed_executable_runs_alone_and_reuses_its_extracted_model() {
     assert!(String::from_utf8_lossy(&first.stderr).contains("extracted and verified"));
     let v: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
-    assert_eq!(v["modules"].as_array().unwrap().len(), 3);
+    assert_eq!(v["modules"].as_array().unwrap().len(), 2);
 
     let again = run(dir.path(), &exe, &args);
     assert_ok(&again);

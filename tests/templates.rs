@@ -78,7 +78,7 @@ fn a_template_llama_cpp_cannot_apply_falls_back_and_the_run_succeeds() {
             "generate",
             "Urban Gardening",
             "--modules",
-            "2",
+            "1",
             "--seed",
             "3",
         ])
