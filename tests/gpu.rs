@@ -147,13 +147,15 @@ fn forced_onto_lavapipe_the_vulkan_build_writes_the_syllabus_with_its_layers_the
     let Some(exe) = joined(dir.path()) else {
         return;
     };
-    // Lavapipe computes on the CPU's cores, at about 3 tokens a second for the test model
-    // here: llama.cpp's own threads (idle while the device works) would spin on them.
+    // Lavapipe computes on the CPU's cores: with every layer there, 3 tokens a second here
+    // with a warm shader cache, and over 20 minutes for one module on a fresh CI machine.
+    // Four layers take the same way (weights on the device, its shaders run each step);
+    // llama.cpp's own threads wait passively so lavapipe's have the cores.
     let (out, record) = generate(
         &exe,
         dir.path(),
         &[("SYLLABUS_GPU", "vulkan"), ("OMP_WAIT_POLICY", "passive")],
-        &["--threads", "1"],
+        &["--gpu-layers", "4"],
     );
     assert_ok(&out);
     let device = &record["device"];
@@ -163,7 +165,7 @@ fn forced_onto_lavapipe_the_vulkan_build_writes_the_syllabus_with_its_layers_the
         "{device}"
     );
     assert_eq!(device["layers"], 30, "{device}");
-    assert_eq!(device["layers_offloaded"], 30, "{device}");
+    assert_eq!(device["layers_offloaded"], 4, "{device}");
     assert!(device["why"]
         .as_str()
         .unwrap()

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::cli::{assert_ok, stderr, syllabus, MARINE, MARINE_BENCH};
+use common::cli::{assert_ok, stderr, syllabus, MARINE, MARINE_BENCH, SHORT};
 use serde_json::Value;
 
 fn model() -> String {
@@ -143,7 +143,7 @@ fn no_progress_drawing_when_stderr_is_not_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let out = syllabus(dir.path())
         .arg("generate")
-        .args(MARINE)
+        .args(SHORT)
         .args([
             "--model",
             &model(),
@@ -173,7 +173,7 @@ fn progress_bars_are_drawn_on_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let bin = assert_cmd::cargo::cargo_bin("syllabus");
     let cmd = format!(
-        "{} generate '{}' --modules 2 --seed 7 --model {} -o s.md",
+        "{} generate '{}' --modules 1 --seed 7 --model {} -o s.md",
         bin.display(),
         MARINE[0],
         model()

@@ -302,15 +302,10 @@ pub async fn download(
     };
     let bytes = render::render(&done.syllabus, format)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
-    let name = format!(
-        "{}.{}",
-        crate::cli::course_file::slug(&done.syllabus.title),
-        format.extension()
-    );
     let disposition = if shown.inline && format == Format::Html {
         "inline".to_string()
     } else {
-        format!("attachment; filename=\"{name}\"")
+        super::headers::attachment(&done.syllabus.title, format.extension())
     };
     Ok((
         [

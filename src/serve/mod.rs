@@ -10,6 +10,7 @@ mod api;
 mod auth;
 mod conns;
 mod error;
+mod headers;
 mod jobs;
 mod limit;
 mod page;
@@ -146,6 +147,7 @@ fn router(shared: Arc<Shared>) -> Router {
             signed_out,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(headers::add))
         .with_state(shared)
 }
 

@@ -16,7 +16,8 @@ use super::api::{outcome, submit, Shared};
 use super::auth::{self, COOKIE};
 use crate::cli::{CourseBody, CourseFields};
 
-const TEMPLATE: &str = include_str!("page.html");
+/// The page's template; its one script has no template code, so its hash is fixed.
+pub(super) const TEMPLATE: &str = include_str!("page.html");
 
 /// Modules the form proposes.
 const FORM_MODULES: usize = 6;
