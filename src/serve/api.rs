@@ -305,7 +305,7 @@ pub async fn download(
     let disposition = if shown.inline && format == Format::Html {
         "inline".to_string()
     } else {
-        super::headers::attachment(&done.syllabus.title, format.extension())
+        super::disposition::attachment(&done.syllabus.title, format.extension())
     };
     Ok((
         [

@@ -9,6 +9,7 @@
 mod api;
 mod auth;
 mod conns;
+mod disposition;
 mod error;
 mod headers;
 mod jobs;
