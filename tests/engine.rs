@@ -60,9 +60,9 @@ fn module_calls(n: usize) -> Vec<ChatCall> {
     common::jazz_module_calls(n, 100)
 }
 
-/// Calls with the module calls' shared prefix and replies of a few tokens: for what
-/// batching, caching and scheduling do, which needs no long replies (a module reply of
-/// the test model is 300-450 tokens).
+/// Calls with a shared prefix and replies of a few tokens: for what batching, caching and
+/// scheduling do, which needs no long replies (a module reply of the test model is 300-450
+/// tokens).
 fn item_calls(n: usize) -> Vec<ChatCall> {
     common::jazz_item_calls(n, 100)
 }

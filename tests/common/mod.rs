@@ -88,8 +88,9 @@ pub fn jazz_module_calls(modules: usize, seed: u32) -> Vec<ChatCall> {
 }
 
 /// One item call per module of `jazz_outline(modules)` (a topic to write anew), seeded
-/// from `seed`: the module prompts' shared prefix with a reply of a few tokens, for tests
-/// of the engine's batching that need no long replies.
+/// from `seed`: prompts as long as a module's that share the system turn and the course's
+/// lines (about 120 tokens), each with a reply of a few tokens, for tests of the engine's
+/// batching that need no long replies.
 pub fn jazz_item_calls(modules: usize, seed: u32) -> Vec<ChatCall> {
     let (request, outline) = jazz_outline(modules);
     let calls = Calls::new(&request, seed);
