@@ -10,6 +10,7 @@ mod debris;
 mod ends;
 mod flaws;
 mod glue;
+mod near;
 mod tokens;
 
 use std::collections::HashSet;
@@ -18,11 +19,11 @@ pub use self::controls::without_controls;
 use self::debris::is_debris;
 pub use self::ends::Kind;
 use self::ends::{at_last_word, close_prose, end_cut, is_sentence_end, last_sentence};
-pub use self::flaws::near_duplicate;
 use self::flaws::{
     hanging_end, is_bare_word, is_guidance, is_question, machine_name, restates_template, stutter,
 };
 pub use self::glue::glued;
+pub use self::near::near_duplicate;
 use self::tokens::is_cjk;
 pub use self::tokens::words;
 

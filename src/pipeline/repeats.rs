@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::attempts::check;
 use super::ctx::Ctx;
+use crate::content::near_duplicate;
 use crate::engine::{BatchStats, ChatCall, Engine, EngineError};
 use crate::prompt::{item_bound, Calls, Repeat};
 use crate::reply::salvage::Flaw;
@@ -116,6 +117,12 @@ pub(super) fn mend(
                 .text(&r.item, kind, max)
                 .map_err(|why| ContentError::refused("item", &r.item, why).to_string())
         })
+        .and_then(
+            |text| match sibling_of(replies, &repeats, (n, &new), &text) {
+                Some(other) => Err(format!("\"{text}\" says what \"{other}\" says")),
+                None => Ok(text),
+            },
+        )
         .and_then(|text| match taken.insert(key(&text)) {
             true => Ok(text),
             false => Err(format!("\"{text}\" repeats another item too")),
@@ -147,6 +154,30 @@ pub(super) fn mend(
     ctx.calls.extend(outs.into_iter().map(|o| o.record));
     apply(replies, &repeats, new, ctx);
     Ok(Some(stats))
+}
+
+/// An item of the list repeat `n` mends (or an item already written anew for that list)
+/// that `text` says again: a new item must not near-duplicate its own list.
+fn sibling_of<'a>(
+    replies: &'a [ModuleReply],
+    repeats: &[Repeat],
+    (n, new): (usize, &'a [Option<String>]),
+    text: &str,
+) -> Option<&'a str> {
+    let r = &repeats[n];
+    let kept = list(&replies[r.module], r.field)
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != r.position)
+        .map(|(_, item)| item.as_str());
+    let written = repeats
+        .iter()
+        .zip(new)
+        .enumerate()
+        .filter(|(k, (o, _))| *k != n && o.module == r.module && o.field == r.field)
+        .filter_map(|(_, (_, t))| t.as_deref());
+    kept.chain(written)
+        .find(|other| near_duplicate(other, text))
 }
 
 /// Puts the new items in place; an item left unmended is dropped while its list keeps
@@ -223,6 +254,39 @@ mod tests {
                 (1, "activities", 0, "module 1"),
                 (1, "activities", 1, "module 1"),
             ]
+        );
+    }
+
+    #[test]
+    fn an_item_written_anew_must_not_say_what_its_own_list_says() {
+        let replies = vec![reply(
+            &["Explain tides", "Name zones"],
+            &["Bee hive care", "Honey"],
+        )];
+        let repeat = |position: usize| Repeat {
+            module: 0,
+            field: "topics",
+            position,
+            item: "Honey".into(),
+            first: "module 1".into(),
+        };
+        let repeats = vec![repeat(1)];
+        let none: Vec<Option<String>> = vec![None];
+        let text = "How can bee hive care be optimized for better pollination?";
+        assert_eq!(
+            sibling_of(&replies, &repeats, (0, &none), text),
+            Some("Bee hive care")
+        );
+        assert_eq!(
+            sibling_of(&replies, &repeats, (0, &none), "Wax and candles"),
+            None
+        );
+        // Nor what another item written anew for the same list says.
+        let repeats = vec![repeat(1), repeat(0)];
+        let new = vec![None, Some("Wax and candles today".to_string())];
+        assert_eq!(
+            sibling_of(&replies, &repeats, (0, &new), "Wax and candles"),
+            Some("Wax and candles today")
         );
     }
 }
