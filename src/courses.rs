@@ -70,6 +70,11 @@ impl Runner {
         })
     }
 
+    /// The model as syllabi record it, when they do.
+    pub fn model(&self) -> Option<&ModelId> {
+        self.model.as_ref()
+    }
+
     /// A runner whose syllabi record no provenance: the model file is never hashed.
     pub fn without_provenance(run: &RunPlan) -> Self {
         Self {

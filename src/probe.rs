@@ -14,7 +14,9 @@ use anyhow::{bail, Context as _};
 
 use crate::cache;
 use crate::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel};
-use crate::engine::{ChatCall, ChatMessage, Engine, NoProgress, Phase, Sampling, Strategy};
+use crate::engine::{
+    CallOptions, ChatCall, ChatMessage, Engine, NoProgress, Phase, Sampling, Strategy,
+};
 use crate::gpu::offload::{self, Offload};
 use crate::gpu::GpuFailed;
 use crate::models::{gguf, ResolvedModel, Source};
@@ -287,6 +289,7 @@ pub fn child(path: &Path, offload: &Offload) -> anyhow::Result<()> {
             "required": ["rock"], "additionalProperties": false}),
         max_tokens: 12,
         seed: 1,
+        options: CallOptions::default(),
     };
     engine.reserve(&call, 0, (1, 1))?;
     engine.run(&[call], Strategy::Parallel, &NoProgress)?;

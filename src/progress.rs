@@ -88,6 +88,7 @@ impl Progress for Reporter {
             Phase::Outline | Phase::Rename => "writing the outline",
             Phase::Item => "mending repeated items",
             Phase::Module => "writing modules",
+            Phase::Chat => "answering",
         });
         let bar = b.multi.add(ProgressBar::new(u64::from(call.max_tokens)));
         bar.set_style(

@@ -11,6 +11,7 @@ pub fn call_label(phase: Phase, index: usize) -> String {
         Phase::Rename => format!("rename {}", index + 1),
         Phase::Item => format!("item {}", index + 1),
         Phase::Module => format!("module {}", index + 1),
+        Phase::Chat => format!("chat {}", index + 1),
     }
 }
 

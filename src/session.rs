@@ -73,6 +73,14 @@ impl Session {
         })
     }
 
+    /// The loaded model's file and header (in process only).
+    pub fn resolved(&self) -> Option<&crate::models::resolve::ResolvedModel> {
+        match self {
+            Self::Llama(m) => Some(m.resolved()),
+            Self::Ollama { .. } | Self::OpenAi { .. } => None,
+        }
+    }
+
     /// The model's name, for people.
     pub fn model_name(&self) -> &str {
         match self {

@@ -25,6 +25,8 @@ pub enum Phase {
     Module,
     /// A list item that repeated another module's (or a course outcome), written anew.
     Item,
+    /// A request of `serve`'s Ollama or OpenAI API.
+    Chat,
 }
 
 /// Why generation of a call ended.

@@ -156,7 +156,32 @@ impl ChatMessage {
     }
 }
 
-/// One chat call constrained to a JSON schema.
+/// Receives a call's reply text piece by piece as it is written.
+pub type Pieces = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What a caller outside the pipeline sets on its call (`serve`'s Ollama and OpenAI APIs):
+/// its own sampling, strings that end the reply, and where its text goes as it is written.
+#[derive(Clone, Default)]
+pub struct CallOptions {
+    /// Sampling for this call instead of the engine's.
+    pub sampling: Option<Sampling>,
+    /// The reply ends before the first of these strings (which is not part of it).
+    pub stop: Vec<String>,
+    /// Gets the reply's text as it is written (in process only).
+    pub pieces: Option<Pieces>,
+}
+
+impl std::fmt::Debug for CallOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallOptions")
+            .field("sampling", &self.sampling)
+            .field("stop", &self.stop)
+            .field("pieces", &self.pieces.is_some())
+            .finish()
+    }
+}
+
+/// One chat call, constrained to a JSON schema unless its schema is `Value::Null`.
 #[derive(Debug, Clone)]
 pub struct ChatCall {
     /// Outline or module.
@@ -169,12 +194,14 @@ pub struct ChatCall {
     pub attempt: u32,
     /// Chat messages, rendered with the model's template.
     pub messages: Vec<ChatMessage>,
-    /// JSON schema the reply must follow.
+    /// JSON schema the reply must follow; `Value::Null`: free text.
     pub schema: Value,
     /// Generation budget in tokens.
     pub max_tokens: u32,
     /// Sampler seed.
     pub seed: u32,
+    /// A caller's own sampling, stop strings and text stream (none for the pipeline).
+    pub options: CallOptions,
 }
 
 #[cfg(test)]
@@ -190,6 +217,7 @@ impl ChatCall {
             schema: Value::Null,
             max_tokens: 8,
             seed: 0,
+            options: CallOptions::default(),
         }
     }
 }
@@ -293,6 +321,12 @@ pub trait Engine {
                 next = more(Ask {
                     idle: true,
                     continues: &|_| Ok(()),
+                    measure: &|_| {
+                        Ok(Fit {
+                            prompt_tokens: 0,
+                            window: usize::MAX,
+                        })
+                    },
                     withdrawn: &mut withdrawn,
                 });
                 if next.is_empty() {
@@ -317,9 +351,21 @@ pub struct Ask<'a> {
     /// Whether the engine can continue a conversation (`Engine::continues`), for sources
     /// that need to know while the engine is busy.
     pub continues: &'a dyn Fn(&[ChatMessage]) -> Result<(), String>,
+    /// How a call of these messages would fit (`Engine` in process; unknown for a daemon).
+    pub measure: &'a dyn Fn(&[ChatMessage]) -> Result<Fit, String>,
     /// Groups whose calls the source withdraws (their course was cancelled): the engine
     /// cuts their running calls and drops their waiting ones.
     pub withdrawn: &'a mut Vec<usize>,
+}
+
+/// How a prompt fits the engine's memory: its tokens, and the tokens one call may have
+/// (prompt and reply) while every other place holds a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fit {
+    /// The prompt's tokens; 0 when the engine cannot tell (a daemon).
+    pub prompt_tokens: usize,
+    /// Prompt and reply tokens one call may take; `usize::MAX` when unknown.
+    pub window: usize,
 }
 
 /// Gives an open run its further calls (any group): asked after every step.

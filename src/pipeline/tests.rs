@@ -50,6 +50,7 @@ fn reply(call: &ChatCall, repeat: bool) -> String {
             let item = format!("Another activity number {}", call.index + 1);
             serde_json::json!({ "item": item }).to_string()
         }
+        Phase::Chat => String::new(),
     }
 }
 

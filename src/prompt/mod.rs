@@ -17,7 +17,7 @@ use self::item::{ITEM_AGAIN, ITEM_ASK};
 use serde_json::Value;
 
 use crate::course::CourseRequest;
-use crate::engine::{ChatCall, ChatMessage, Phase};
+use crate::engine::{CallOptions, ChatCall, ChatMessage, Phase};
 use crate::reply::{ModuleReply, OutlineEntry, OutlineReply};
 use crate::schema::{max_reply_tokens, Letters};
 use crate::title::course_title;
@@ -75,6 +75,7 @@ pub fn call_seed(seed: u32, phase: Phase, index: usize, attempt: u32) -> u32 {
         // Renames take their own range beside the outline's.
         Phase::Rename => 0x632B_E5AB_u32.wrapping_add(index as u32),
         Phase::Item => 0x1B87_3593_u32.wrapping_add(index as u32),
+        Phase::Chat => index as u32,
     };
     seed.wrapping_add(offset)
         .wrapping_add((attempt - 1).wrapping_mul(0x9E37_79B9))
@@ -191,6 +192,7 @@ impl<'a> Calls<'a> {
             max_tokens: max_reply_tokens(&schema),
             schema,
             seed: call_seed(self.seed, phase, index, attempt),
+            options: CallOptions::default(),
         }
     }
 

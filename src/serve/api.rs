@@ -31,6 +31,10 @@ pub const MAX_BODY: usize = 16 * 1024;
 pub struct Shared {
     /// The courses.
     pub jobs: Arc<Jobs>,
+    /// The shared engine's seats, to measure a chat's prompt.
+    pub seats: crate::engine::joint::Seats,
+    /// The model as the Ollama and OpenAI APIs describe it.
+    pub card: super::card::Card,
     /// The token check.
     pub auth: Auth,
     /// The server's plan (request limits, defaults).
@@ -79,7 +83,16 @@ pub fn submit(
 /// Queues `work`, or says why not.
 fn queue(s: &Shared, work: Work) -> Result<(Ticket, UnboundedReceiver<Event>), ApiError> {
     let (tx, rx) = unbounded_channel();
-    let ticket = s.jobs.submit(work, tx).map_err(|r| match r {
+    Ok((enqueue(s, work, tx)?, rx))
+}
+
+/// Queues `work` whose events go to `tx`, or says why not.
+pub fn enqueue(
+    s: &Shared,
+    work: Work,
+    tx: tokio::sync::mpsc::UnboundedSender<Event>,
+) -> Result<Ticket, ApiError> {
+    s.jobs.submit(work, tx).map_err(|r| match r {
         Refused::Full => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -91,8 +104,7 @@ fn queue(s: &Shared, work: Work) -> Result<(Ticket, UnboundedReceiver<Event>), A
             StatusCode::SERVICE_UNAVAILABLE,
             crate::engine::EngineError::Stopping.to_string(),
         ),
-    })?;
-    Ok((ticket, rx))
+    })
 }
 
 /// Waits for the end of a course: its result, or why it failed.

@@ -13,7 +13,9 @@ use crate::cli::CoursePlan;
 use crate::course::Syllabus;
 use crate::courses::{Runner, Start};
 use crate::engine::joint::{Seat, Seats};
-use crate::engine::{EngineError, Phase, Progress};
+use crate::engine::{
+    CallOutput, ChatCall, Engine, EngineError, NoProgress, Phase, Progress, Strategy,
+};
 pub use crate::places::{Load, Refused};
 use crate::places::{Places, Worker};
 use crate::timing::{CallRecord, Clock, RunRecord};
@@ -43,6 +45,13 @@ pub enum Event {
     Module { index: usize, title: String },
     /// The whole syllabus, its timing record, and where to download it.
     Done(Box<Finished>),
+    /// Text of a chat's reply as it is written (the Ollama and OpenAI APIs; not sent as
+    /// a course event).
+    #[serde(skip)]
+    Piece(String),
+    /// A chat's reply, whole (the Ollama and OpenAI APIs).
+    #[serde(skip)]
+    Answered(Box<CallOutput>),
     /// The course could not be written; `stopping` when the server's stop ended it.
     Failed {
         message: String,
@@ -96,6 +105,8 @@ pub enum Work {
         /// What to change, if said.
         note: Option<String>,
     },
+    /// One call of the Ollama or OpenAI API, answered with `Piece`s and `Answered`.
+    Chat(Box<ChatCall>),
 }
 
 /// A job with whom to tell about it.
@@ -191,6 +202,7 @@ impl Writer {
                 let draft = self.runner.write(seat, (course, *seed), start, progress)?;
                 Ok(draft.finish())
             }
+            Work::Chat(_) => anyhow::bail!("a chat is answered, not written as a course"),
             Work::Module { of, index, note } => {
                 // Another seed each time: the same module asked again reads differently.
                 let course_seed = of.syllabus.provenance.as_ref().map(|p| p.seed);
@@ -260,6 +272,10 @@ impl Worker for Writer {
 
     fn run(&self, id: u64, job: Job, seat: &mut Seat, waited_ms: f64) {
         let _ = job.events.send(Event::Started { id });
+        if let Work::Chat(call) = &job.work {
+            let _ = job.events.send(answer(seat, call));
+            return;
+        }
         let progress = Relay(job.events.clone());
         // A course that panics fails alone, with a message.
         let result = caught(|| self.produce((id, &job.work), seat, &progress));
@@ -268,6 +284,25 @@ impl Worker for Writer {
 
     fn queued(&self, id: u64, job: &Job, position: usize) {
         let _ = job.events.send(Event::Queued { id, position });
+    }
+}
+
+/// A chat call's reply on `seat`, or why there is none.
+fn answer(seat: &mut Seat, call: &ChatCall) -> Event {
+    let ran = caught(|| seat.run(std::slice::from_ref(call), Strategy::Parallel, &NoProgress));
+    match ran.map(|(outputs, _)| outputs.into_iter().next()) {
+        Ok(Some(output)) => Event::Answered(Box::new(output)),
+        Ok(None) => Event::Failed {
+            message: "the engine gave no reply".into(),
+            stopping: false,
+        },
+        Err(e) => Event::Failed {
+            stopping: e.downcast_ref::<EngineError>() == Some(&EngineError::Stopping),
+            message: match e.downcast_ref::<EngineError>() {
+                Some(why) => why.to_string(),
+                None => format!("{e:#}"),
+            },
+        },
     }
 }
 

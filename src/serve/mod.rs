@@ -8,12 +8,16 @@
 
 mod api;
 mod auth;
+mod card;
+mod chat;
 mod conns;
 mod disposition;
 mod error;
 mod headers;
 mod jobs;
 mod limit;
+mod ollama_api;
+mod openai_api;
 mod page;
 
 use std::sync::Arc;
@@ -62,12 +66,17 @@ pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
     let widest = crate::cli::largest(plan.max_modules);
     crate::pipeline::reserve(engine.as_mut(), &widest, run.strategy, plan.concurrent)?;
     let table = Table::new(engine.info());
+    let runner = Runner::new(&session, run)?;
+    let mut card = card::Card::new(
+        &session,
+        run.model.as_deref(),
+        runner.model().and_then(|m| m.sha256.as_deref()),
+    );
+    card.template = engine.info().chat_template.unwrap_or_default();
     let shared = Arc::new(Shared {
-        jobs: Jobs::new(
-            table.seats().clone(),
-            Runner::new(&session, run)?,
-            (plan.concurrent, plan.queue),
-        ),
+        jobs: Jobs::new(table.seats().clone(), runner, (plan.concurrent, plan.queue)),
+        seats: table.seats().clone(),
+        card,
         auth: Auth::new(plan.token.as_deref()),
         plan: plan.clone(),
         engine: engine.info(),
@@ -142,6 +151,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/syllabus/{id}/{format}", get(api::download))
         .route("/api/syllabus/{id}/modules/{n}", post(api::rewrite))
         .route("/signin", post(page::sign_in))
+        .merge(daemon_routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page") })
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
@@ -150,6 +160,20 @@ fn router(shared: Arc<Shared>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(headers::add))
         .with_state(shared)
+}
+
+/// Ollama's and OpenAI's APIs: conversations, so bodies up to `MAX_CHAT_BODY`.
+fn daemon_routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/generate", post(ollama_api::generate))
+        .route("/api/chat", post(ollama_api::chat))
+        .route("/api/tags", get(ollama_api::tags))
+        .route("/api/show", post(ollama_api::show))
+        .route("/api/ps", get(ollama_api::ps))
+        .route("/api/version", get(ollama_api::version))
+        .route("/v1/chat/completions", post(openai_api::completions))
+        .route("/v1/models", get(openai_api::models))
+        .route_layer(DefaultBodyLimit::max(chat::MAX_CHAT_BODY))
 }
 
 /// Middleware: on a server with a token, a request without it counts against its address.

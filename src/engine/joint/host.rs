@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
 
-use crate::engine::{Ask, CallOutput, ChatCall, ChatMessage, EngineError};
+use crate::engine::{Ask, CallOutput, ChatCall, ChatMessage, EngineError, Fit};
 
 /// What a seat (or whoever holds `Seats`) asks of the table.
 pub(super) enum Request {
@@ -17,6 +17,11 @@ pub(super) enum Request {
     Continues {
         conversation: Vec<ChatMessage>,
         answer: Sender<Result<(), String>>,
+    },
+    /// How a call of these messages would fit the engine's memory.
+    Measure {
+        messages: Vec<ChatMessage>,
+        answer: Sender<Result<Fit, String>>,
     },
     Leave {
         group: usize,
@@ -140,6 +145,9 @@ impl<'a> Host<'a> {
                     answer,
                 } => {
                     let _ = answer.send((ask.continues)(&conversation));
+                }
+                Request::Measure { messages, answer } => {
+                    let _ = answer.send((ask.measure)(&messages));
                 }
                 Request::Run {
                     group,

@@ -21,8 +21,8 @@ use self::host::{Answer, Host, Request};
 use anyhow::anyhow;
 
 use super::{
-    Ask, BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineError, EngineInfo, FollowUp,
-    Phase, Progress, Strategy,
+    Ask, BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineError, EngineInfo, Fit,
+    FollowUp, Phase, Progress, Strategy,
 };
 
 /// The owner's side: seats pipelines and serves their calls.
@@ -58,6 +58,19 @@ impl Seats {
     /// calls fail with `why` (`EngineError::Cancelled` or `Stopping`) until its seat leaves.
     pub fn cancel(&self, group: usize, why: EngineError) {
         let _ = self.to_table.send(Request::Cancel { group, why });
+    }
+
+    /// How a call of `messages` would fit the engine's memory (asked of its thread).
+    pub fn measure(&self, messages: &[ChatMessage]) -> Result<Fit, String> {
+        let (answer, reply) = channel();
+        let request = Request::Measure {
+            messages: messages.to_vec(),
+            answer,
+        };
+        self.to_table
+            .send(request)
+            .map_err(|_| stopped().to_string())?;
+        reply.recv().map_err(|_| stopped().to_string())?
     }
 
     /// Ends an open table once nothing runs (`Table::serve` returns).

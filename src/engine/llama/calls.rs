@@ -9,10 +9,11 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use super::live::Live;
 use super::memory::{common_len, decode, fill_prefixes, group_prefix, keep, N_BATCH};
 use super::model::{LoadedModel, Reply};
+use super::tail::Tail;
 use crate::engine::schedule::{Entry, Ledger};
 use crate::engine::stream::{BatchEntry, Stream};
 use crate::engine::{
-    Ask, BatchStats, CallOutput, ChatCall, FollowUp, More, Progress, Sampling, Strategy,
+    Ask, BatchStats, CallOutput, ChatCall, Fit, FollowUp, More, Phase, Progress, Sampling, Strategy,
 };
 use crate::report::call_label;
 use crate::timing::{Clock, Finish};
@@ -90,9 +91,20 @@ impl Run<'_, '_> {
     pub fn take_more(&mut self, env: &Env<'_>, more: &mut More<'_>) -> anyhow::Result<bool> {
         let mut withdrawn = Vec::new();
         let replies = &self.replies;
+        let window = self.window(env);
         let ask = Ask {
             idle: self.live.is_empty(),
             continues: &|c| env.model.check_continuation(c, replies),
+            measure: &|m| {
+                let prompt = env
+                    .model
+                    .prompt_ids(m, replies)
+                    .map_err(|e| format!("{e:#}"))?;
+                Ok(Fit {
+                    prompt_tokens: prompt.len(),
+                    window,
+                })
+            },
             withdrawn: &mut withdrawn,
         };
         let new = more(ask);
@@ -104,6 +116,12 @@ impl Run<'_, '_> {
         }
         self.stats.decode_calls += self.inject(env, new)?;
         Ok(true)
+    }
+
+    /// Prompt and reply tokens one call may take so that, with every group holding a
+    /// conversation that size, it always fits: the room a call of an open run is held to.
+    fn window(&self, env: &Env<'_>) -> usize {
+        (self.cells / (self.held.len() + 1)).min(env.model.n_ctx_train())
     }
 
     /// One decode of every live call's next tokens, then their sampling.
@@ -151,8 +169,8 @@ impl Run<'_, '_> {
             .into_iter()
             .partition(|l| l.stream.finish().is_some());
         self.live = running;
-        for l in finished {
-            let output = self.output(env, &l);
+        for mut l in finished {
+            let output = self.output(env, &mut l);
             if !output.tokens.is_empty() && output.record.finish != Finish::Error {
                 self.replies.push(Reply {
                     text: output.text.clone(),
@@ -181,7 +199,7 @@ impl Run<'_, '_> {
     }
 
     /// A call's output once its stream has finished, marked done now.
-    fn output(&mut self, env: &Env<'_>, l: &Live) -> CallOutput {
+    fn output(&mut self, env: &Env<'_>, l: &mut Live) -> CallOutput {
         let e = self.ledger.entry_mut(l.stream.call);
         e.marks.done = env.clock.now_ms();
         let generated = l.stream.generated();
@@ -191,9 +209,10 @@ impl Run<'_, '_> {
             .expect("only finished streams are retired");
         let record = e.record(e.prompt.len(), generated.len(), finish);
         env.progress.call_finished(&record);
+        let tokens = generated.to_vec();
         CallOutput {
-            text: env.model.detokenize(generated),
-            tokens: generated.to_vec(),
+            text: l.text(env.model),
+            tokens,
             record,
         }
     }
@@ -235,6 +254,7 @@ impl Run<'_, '_> {
         groups.dedup();
         let mut decodes = 0;
         let train = env.model.n_ctx_train();
+        let window = self.window(env);
         let now = env.clock.now_ms();
         for g in groups {
             let Some(holds) = self.held.get(g) else {
@@ -266,7 +286,14 @@ impl Run<'_, '_> {
             }
             let cached = prefix.tokens.len();
             for (mut call, prompt) in mine.into_iter().zip(prompts) {
-                let room = train.saturating_sub(prompt.len()) as u32;
+                // A chat of the Ollama or OpenAI API was sized by its caller to the window;
+                // held to it here too, as its conversation may stay in the cache.
+                let limit = if call.phase == Phase::Chat {
+                    window
+                } else {
+                    train
+                };
+                let room = limit.saturating_sub(prompt.len()) as u32;
                 call.max_tokens = call.max_tokens.min(room).max(1);
                 self.ledger.submit(call, prompt, cached, now);
             }
@@ -308,9 +335,12 @@ fn admit(
         ctx.copy_kv_cache_seq(e.call.group as i32, seq, None, Some(e.cached as u32))?;
     }
     let (grammar, jump_forward) = env.grammar;
+    // A call of the Ollama or OpenAI API may ask for free text and its own sampling.
+    let grammar = grammar && !e.call.schema.is_null();
+    let sampling = e.call.options.sampling.unwrap_or(env.sampling);
     let (sampler, guide) = env
         .model
-        .sampler(&e.call, &env.sampling, grammar, jump_forward)?;
+        .sampler(&e.call, &sampling, grammar, jump_forward)?;
     let stream = Stream::new(
         i,
         seq,
@@ -318,7 +348,12 @@ fn admit(
         e.cached,
         e.call.max_tokens as usize,
     );
-    Ok(Live::new(stream, sampler, guide))
+    Ok(Live::new(
+        stream,
+        sampler,
+        guide,
+        Tail::new(&e.call.options),
+    ))
 }
 
 /// KV cells call `e` may take beyond its group's prefix: its uncached prompt and budget.

@@ -7,6 +7,7 @@ use llama_cpp_2::token::LlamaToken;
 use llguidance::Matcher;
 
 use super::model::LoadedModel;
+use super::tail::Tail;
 use crate::engine::stream::Stream;
 
 /// A call on its KV sequence.
@@ -15,16 +16,24 @@ pub(super) struct Live {
     sampler: LlamaSampler,
     /// Follows the chain's grammar token by token to find forced tokens.
     guide: Option<Matcher>,
+    /// Its text as it is written, for a caller that listens or set stop strings.
+    pub tail: Option<Tail>,
 }
 
 impl Live {
     /// A call ready to decode; returns it with the tokens the grammar forces before the
     /// first sampled one (appended to its stream).
-    pub fn new(stream: Stream, sampler: LlamaSampler, guide: Option<Matcher>) -> (Self, usize) {
+    pub fn new(
+        stream: Stream,
+        sampler: LlamaSampler,
+        guide: Option<Matcher>,
+        tail: Option<Tail>,
+    ) -> (Self, usize) {
         let mut live = Self {
             stream,
             sampler,
             guide,
+            tail,
         };
         let forced = live.jump_forward();
         (live, forced)
@@ -37,7 +46,21 @@ impl Live {
         let row = self.stream.logits_row?;
         let token = self.sampler.sample(ctx, row);
         let eog = model.is_eog(token);
-        Some((self.take_sampled(token, eog), eog))
+        let forced = self.take_sampled(token, eog);
+        if let Some(tail) = &mut self.tail {
+            if tail.advance(self.stream.generated(), |t, out| model.piece_into(t, out)) {
+                self.stream.stop();
+            }
+        }
+        Some((forced, eog))
+    }
+
+    /// The reply's text: as its tail wrote it (cut at a stop string), else decoded whole.
+    pub fn text(&mut self, model: &LoadedModel) -> String {
+        match &mut self.tail {
+            Some(tail) => tail.finish(),
+            None => model.detokenize(self.stream.generated()),
+        }
     }
 
     /// Takes a sampled token, then appends whatever the grammar forces after it; returns

@@ -24,6 +24,7 @@ mod calls;
 mod live;
 mod memory;
 mod model;
+mod tail;
 
 use anyhow::bail;
 use llama_cpp_2::llama_batch::LlamaBatch;

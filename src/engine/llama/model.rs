@@ -321,6 +321,13 @@ impl LoadedModel {
         String::from_utf8_lossy(&self.model.vocab().detokenize(&tokens, false, false)).into_owned()
     }
 
+    /// Appends the bytes of one generated token (a character may span two).
+    pub(super) fn piece_into(&self, token: i32, out: &mut Vec<u8>) {
+        self.model
+            .vocab()
+            .token_to_piece_into(LlamaToken(token), out, false, None);
+    }
+
     /// The call's sampler chain, and a twin of its grammar matcher that tells which tokens
     /// are forced (the chain's own matcher is out of reach inside llama.cpp).
     pub(super) fn sampler(
