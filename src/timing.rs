@@ -50,6 +50,10 @@ pub struct BatchStats {
     pub reused_prefix_tokens: usize,
     /// Of those, tokens computed in this batch (`shared_prefix_tokens - reused_prefix_tokens`).
     pub computed_prefix_tokens: usize,
+    /// Prompt tokens found in another group's sequence and shared, not computed (requests
+    /// of `serve` that begin alike).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub borrowed_prefix_tokens: usize,
     /// How the prompts were laid out: "continued" (each call continues the outline's own
     /// conversation, its tokens kept in the cache) or "separate" with the reason.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -154,6 +158,10 @@ pub struct CallTokens {
     pub cached: usize,
     /// Tokens generated.
     pub generated: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn round(ms: f64) -> f64 {

@@ -161,3 +161,27 @@ fn bad_requests_get_each_apis_error_shape() {
         .unwrap()
         .contains("tokens"));
 }
+
+#[test]
+fn a_server_with_a_token_needs_it_on_both_apis() {
+    let server = Server::start(&["--token", "staff-room-7431"]);
+    for path in ["api/tags", "v1/models"] {
+        let without = request(&server.at(path), "GET", &[], b"");
+        assert_eq!(without.status, 401, "{path}: {}", without.body);
+        let with = request(
+            &server.at(path),
+            "GET",
+            &[("Authorization", "Bearer staff-room-7431")],
+            b"",
+        );
+        assert_eq!(with.status, 200, "{path}: {}", with.body);
+    }
+    let chat = request(
+        &server.at("v1/chat/completions"),
+        "POST",
+        &[("Content-Type", "application/json")],
+        br#"{"model":"","messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(chat.status, 401);
+    assert!(chat.json()["error"]["message"].as_str().unwrap().contains("token"));
+}

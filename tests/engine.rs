@@ -491,3 +491,42 @@ fn a_template_that_rewrites_earlier_replies_is_detected() {
     // A reply the engine did not write cannot be continued token for token.
     assert!(chatml.continues(&calls.conversation("{}")).is_err());
 }
+
+#[test]
+fn a_group_takes_the_start_another_group_holds_instead_of_computing_it() {
+    let _one = serial();
+    let call = ChatCall {
+        group: 0,
+        ..item_calls(1)[0].clone()
+    };
+    let mut engine = LlamaEngine::new(model(), options(8192, GREEDY), Clock::new());
+    engine.reserve(&call, 0, (1, 2)).unwrap();
+    // The same prompt comes twice, the second time in another group (as two requests of
+    // `serve` that begin alike do), one after the other in one open run.
+    let mut queue = vec![
+        vec![call.clone()],
+        vec![ChatCall {
+            group: 1,
+            ..call.clone()
+        }],
+    ]
+    .into_iter();
+    let mut more = |ask: syllabus::engine::Ask<'_>| {
+        if ask.idle {
+            queue.next().unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    };
+    let (outs, stats) = engine
+        .run_open(&[], Strategy::Parallel, &NoProgress, &mut |_, _| None, &mut more)
+        .unwrap();
+    let prompt = prompts(std::slice::from_ref(&call))[0].len();
+    assert_eq!(outs.len(), 2);
+    assert_eq!(outs[0].record.cached_tokens, 0);
+    assert_eq!(stats.borrowed_prefix_tokens, prompt - 1, "{stats:?}");
+    assert_eq!(outs[1].record.cached_tokens, prompt - 1);
+    // The shared cells hold what computing them would: greedy decoding writes the same.
+    assert_eq!(outs[1].text, outs[0].text);
+    assert_json_replies(&outs);
+}

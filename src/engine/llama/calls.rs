@@ -257,12 +257,12 @@ impl Run<'_, '_> {
         let window = self.window(env);
         let now = env.clock.now_ms();
         for g in groups {
-            let Some(holds) = self.held.get(g) else {
+            if g >= self.held.len() {
                 bail!(
                     "a call of group {g} came, but memory was sized for {}",
                     self.held.len()
                 );
-            };
+            }
             let mine: Vec<ChatCall> = calls.iter().filter(|c| c.group == g).cloned().collect();
             let mut prompts = Vec::with_capacity(mine.len());
             for c in &mine {
@@ -272,8 +272,11 @@ impl Run<'_, '_> {
                 }
                 prompts.push(p);
             }
+            if env.strategy != Strategy::Sequential && prompts.len() == 1 {
+                self.borrow_prefix(g, &prompts[0])?;
+            }
             let refs: Vec<&[i32]> = prompts.iter().map(Vec::as_slice).collect();
-            let prefix = group_prefix(g, env.strategy, holds, &refs);
+            let prefix = group_prefix(g, env.strategy, &self.held[g], &refs);
             self.lone.retain(|&x| x != g);
             if env.strategy != Strategy::Sequential && prompts.len() == 1 {
                 self.lone.push(g);
@@ -301,6 +304,31 @@ impl Run<'_, '_> {
         Ok(decodes)
     }
 
+    /// Gives group `g` the start of `prompt` another group's sequence holds, when that is
+    /// longer than what its own holds: the cells are tagged for `g` too, not computed again.
+    /// Requests of `serve` that begin alike (the same instructions, the same conversation)
+    /// land in different groups.
+    fn borrow_prefix(&mut self, g: usize, prompt: &[i32]) -> anyhow::Result<()> {
+        let most = prompt.len().saturating_sub(1);
+        let own = common_len(&self.held[g], prompt).min(most);
+        let best = self
+            .held
+            .iter()
+            .enumerate()
+            .filter(|&(h, _)| h != g)
+            .map(|(h, held)| (h, common_len(held, prompt).min(most)))
+            .max_by_key(|&(_, n)| n);
+        let Some((h, n)) = best.filter(|&(_, n)| n >= own + MIN_BORROWED) else {
+            return Ok(());
+        };
+        self.ctx.clear_kv_cache_seq(Some(g as u32), None, None)?;
+        self.ctx
+            .copy_kv_cache_seq(h as i32, g as i32, None, Some(n as u32))?;
+        self.held[g] = self.held[h][..n].to_vec();
+        self.stats.borrowed_prefix_tokens += n;
+        Ok(())
+    }
+
     /// Cuts the running calls of `groups` and drops their waiting ones (their outputs
     /// empty, finished as errors); the cut calls are settled with the next finished ones.
     fn withdraw(&mut self, groups: &[usize], now: f64) {
@@ -312,6 +340,9 @@ impl Run<'_, '_> {
         self.ledger.withdraw(|c| groups.contains(&c.group), now);
     }
 }
+
+/// Fewest tokens worth taking from another group's sequence instead of its own.
+const MIN_BORROWED: usize = 16;
 
 /// A follow-up's reply budget within its sequence's `own` cells when it `need`s more: a
 /// prompt worded anew (an item asked again) may be a few tokens longer than the first, and
