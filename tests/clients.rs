@@ -183,5 +183,8 @@ fn a_server_with_a_token_needs_it_on_both_apis() {
         br#"{"model":"","messages":[{"role":"user","content":"hi"}]}"#,
     );
     assert_eq!(chat.status, 401);
-    assert!(chat.json()["error"]["message"].as_str().unwrap().contains("token"));
+    assert!(chat.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("token"));
 }

@@ -519,7 +519,13 @@ fn a_group_takes_the_start_another_group_holds_instead_of_computing_it() {
         }
     };
     let (outs, stats) = engine
-        .run_open(&[], Strategy::Parallel, &NoProgress, &mut |_, _| None, &mut more)
+        .run_open(
+            &[],
+            Strategy::Parallel,
+            &NoProgress,
+            &mut |_, _| None,
+            &mut more,
+        )
         .unwrap();
     let prompt = prompts(std::slice::from_ref(&call))[0].len();
     assert_eq!(outs.len(), 2);
