@@ -7,11 +7,13 @@ use crate::engine::{CallOptions, Pieces};
 pub(super) struct Tail {
     stop: Vec<String>,
     pieces: Option<Pieces>,
-    /// The bytes of every token generated so far.
-    bytes: Vec<u8>,
-    /// Tokens turned into bytes.
+    /// The reply's text so far, whole characters only.
+    text: String,
+    /// Bytes of a character whose last token has not come yet.
+    pending: Vec<u8>,
+    /// Tokens turned into text.
     seen: usize,
-    /// Bytes of text sent to the listener.
+    /// Bytes of `text` sent to the listener.
     sent: usize,
     /// Where a stop string begins: the reply ends there.
     cut: Option<usize>,
@@ -29,7 +31,8 @@ impl Tail {
         (!stop.is_empty() || options.pieces.is_some()).then(|| Self {
             stop,
             pieces: options.pieces.clone(),
-            bytes: Vec::new(),
+            text: String::new(),
+            pending: Vec::new(),
             seen: 0,
             sent: 0,
             cut: None,
@@ -43,17 +46,17 @@ impl Tail {
             return true;
         }
         for &t in generated.get(self.seen..).unwrap_or_default() {
-            piece(t, &mut self.bytes);
+            piece(t, &mut self.pending);
         }
         self.seen = generated.len();
-        let text = valid_prefix(&self.bytes);
+        self.take_whole_characters();
         // A stop string may start in text already sent only within its own length.
         let longest = self.stop.iter().map(String::len).max().unwrap_or(0);
-        let from = floor_char(text, self.sent.saturating_sub(longest));
+        let from = floor_char(&self.text, self.sent.saturating_sub(longest));
         let found = self
             .stop
             .iter()
-            .filter_map(|s| text[from..].find(s.as_str()).map(|at| from + at))
+            .filter_map(|s| self.text[from..].find(s.as_str()).map(|at| from + at))
             .min();
         if let Some(at) = found {
             self.cut = Some(at);
@@ -61,16 +64,17 @@ impl Tail {
             return true;
         }
         // Text that may be the start of a stop string waits for the next token.
-        let safe = floor_char(text, text.len().saturating_sub(longest.saturating_sub(1)));
-        self.send_to(safe);
+        let safe = self.text.len().saturating_sub(longest.saturating_sub(1));
+        self.send_to(floor_char(&self.text, safe));
         false
     }
 
     /// The whole reply (up to a stop string), its last text sent.
     pub fn finish(&mut self) -> String {
-        let text = String::from_utf8_lossy(&self.bytes).into_owned();
-        let end = self.cut.unwrap_or(text.len()).min(text.len());
-        let text = text[..floor_char(&text, end)].to_string();
+        let mut text = std::mem::take(&mut self.text);
+        text.push_str(&String::from_utf8_lossy(&std::mem::take(&mut self.pending)));
+        let end = floor_char(&text, self.cut.unwrap_or(text.len()));
+        text.truncate(end);
         if let Some(pieces) = &self.pieces {
             if let Some(rest) = text.get(self.sent..).filter(|r| !r.is_empty()) {
                 pieces(rest);
@@ -80,23 +84,43 @@ impl Tail {
         text
     }
 
+    /// Moves the whole characters of `pending` into `text` (an invalid sequence becomes
+    /// U+FFFD, as `String::from_utf8_lossy` writes it); a character cut short waits.
+    fn take_whole_characters(&mut self) {
+        let mut rest = std::mem::take(&mut self.pending);
+        loop {
+            match std::str::from_utf8(&rest) {
+                Ok(whole) => {
+                    self.text.push_str(whole);
+                    return;
+                }
+                Err(e) => {
+                    let (whole, after) = rest.split_at(e.valid_up_to());
+                    self.text
+                        .push_str(std::str::from_utf8(whole).unwrap_or_default());
+                    match e.error_len() {
+                        None => {
+                            self.pending = after.to_vec();
+                            return;
+                        }
+                        Some(bad) => {
+                            self.text.push(char::REPLACEMENT_CHARACTER);
+                            rest = after[bad..].to_vec();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn send_to(&mut self, end: usize) {
         if end <= self.sent {
             return;
         }
-        let text = valid_prefix(&self.bytes);
-        if let (Some(pieces), Some(piece)) = (&self.pieces, text.get(self.sent..end)) {
+        if let (Some(pieces), Some(piece)) = (&self.pieces, self.text.get(self.sent..end)) {
             pieces(piece);
         }
         self.sent = end;
-    }
-}
-
-/// The longest prefix of `bytes` that is whole UTF-8 (a character may span tokens).
-fn valid_prefix(bytes: &[u8]) -> &str {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
     }
 }
 
@@ -179,6 +203,25 @@ mod tests {
         }
         assert_eq!(tail.finish(), "café");
         assert_eq!(*sent.lock().unwrap(), "café");
+    }
+
+    #[test]
+    fn an_invalid_byte_is_written_as_lossy_decoding_writes_it_and_text_goes_on() {
+        let sent = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&sent);
+        let options = CallOptions {
+            pieces: Some(Arc::new(move |p: &str| sink.lock().unwrap().push_str(p))),
+            ..CallOptions::default()
+        };
+        let mut tail = Tail::new(&options).unwrap();
+        let bytes: [&[u8]; 3] = [b"a\xff", b"b", b"c"];
+        for n in 1..=3 {
+            let ids: Vec<i32> = (0..n).collect();
+            tail.advance(&ids, |t, out| out.extend_from_slice(bytes[t as usize]));
+        }
+        assert_eq!(*sent.lock().unwrap(), "a\u{FFFD}bc");
+        let whole = String::from_utf8_lossy(b"a\xffbc").into_owned();
+        assert_eq!(tail.finish(), whole);
     }
 
     #[test]
