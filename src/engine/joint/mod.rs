@@ -62,13 +62,20 @@ impl Seats {
 
     /// How a call of `messages` would fit the engine's memory (asked of its thread).
     pub fn measure(&self, messages: &[ChatMessage]) -> Result<Fit, String> {
-        let (answer, reply) = channel();
-        let request = Request::Measure {
+        self.ask(|answer| Request::Measure {
             messages: messages.to_vec(),
             answer,
-        };
+        })
+    }
+
+    /// Asks the table's thread a question and waits for its answer.
+    fn ask<T>(
+        &self,
+        request: impl FnOnce(Sender<Result<T, String>>) -> Request,
+    ) -> Result<T, String> {
+        let (answer, reply) = channel();
         self.to_table
-            .send(request)
+            .send(request(answer))
             .map_err(|_| stopped().to_string())?;
         reply.recv().map_err(|_| stopped().to_string())?
     }
@@ -154,16 +161,10 @@ impl Engine for Seat {
     }
 
     fn continues(&mut self, conversation: &[ChatMessage]) -> Result<(), String> {
-        let (answer, reply) = channel();
-        let request = Request::Continues {
+        self.seats.ask(|answer| Request::Continues {
             conversation: conversation.to_vec(),
             answer,
-        };
-        self.seats
-            .to_table
-            .send(request)
-            .map_err(|_| stopped().to_string())?;
-        reply.recv().map_err(|_| stopped().to_string())?
+        })
     }
 
     fn run_with_follow_ups(

@@ -272,13 +272,14 @@ impl Run<'_, '_> {
                 }
                 prompts.push(p);
             }
-            if env.strategy != Strategy::Sequential && prompts.len() == 1 {
+            let lone = env.strategy != Strategy::Sequential && prompts.len() == 1;
+            if lone {
                 self.borrow_prefix(g, &prompts[0])?;
             }
             let refs: Vec<&[i32]> = prompts.iter().map(Vec::as_slice).collect();
             let prefix = group_prefix(g, env.strategy, &self.held[g], &refs);
             self.lone.retain(|&x| x != g);
-            if env.strategy != Strategy::Sequential && prompts.len() == 1 {
+            if lone {
                 self.lone.push(g);
             }
             if prefix.reused < prefix.tokens.len() {
