@@ -89,11 +89,7 @@ fn the_ollama_langchain_and_openai_clients_get_valid_replies() {
         .args(["--model", &model_name(&server)])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli::assert_ok(&out);
     let course: Value = serde_json::from_slice(&out.stdout).unwrap();
     let modules = course["modules"].as_array().unwrap();
     assert!(!modules.is_empty(), "{course}");

@@ -115,12 +115,11 @@ pub async fn outcome(
         match event {
             Event::Done(done) => return Ok(done),
             Event::Failed { message, stopping } => {
-                let status = if stopping {
-                    StatusCode::SERVICE_UNAVAILABLE
-                } else {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                };
-                return Err(ApiError::new(status, message));
+                return Err(ApiError::failed(
+                    message,
+                    stopping,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                ));
             }
             _ => {}
         }
@@ -131,20 +130,25 @@ pub async fn outcome(
     ))
 }
 
+/// A request body's bytes, or why there are none (413 names `limit`, the route's cap).
+pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        let status = e.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("the request is larger than {limit} bytes")
+        } else {
+            e.body_text()
+        };
+        ApiError::new(status, message)
+    })
+}
+
 /// A request body as JSON of `T` (an empty body is `T::default()` when `empty` allows).
 fn body_json<T: DeserializeOwned + Default>(
     body: Result<Bytes, BytesRejection>,
     empty: bool,
 ) -> Result<T, ApiError> {
-    let body = body.map_err(|e| {
-        let status = e.status();
-        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            format!("the request is larger than {MAX_BODY} bytes")
-        } else {
-            e.body_text()
-        };
-        ApiError::new(status, message)
-    })?;
+    let body = body_bytes(body, MAX_BODY)?;
     if empty && body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::engine::EngineInfo;
 use crate::session::Session;
 
 /// What `/api/tags`, `/api/show`, `/api/ps` and `/v1/models` say of the model.
@@ -30,8 +31,13 @@ pub struct Card {
 
 impl Card {
     /// The card of `session`'s model, started as `given` (`--model`, if given), with
-    /// `digest` its file's sha256 when known.
-    pub fn new(session: &Session, given: Option<&str>, digest: Option<&str>) -> Self {
+    /// `digest` its file's sha256 when known, as `engine` runs it.
+    pub fn new(
+        session: &Session,
+        given: Option<&str>,
+        digest: Option<&str>,
+        engine: &EngineInfo,
+    ) -> Self {
         let mut names = Vec::new();
         let mut add = |n: &str| {
             let n = n.trim();
@@ -57,7 +63,7 @@ impl Card {
             parameter_size: String::new(),
             quantization: String::new(),
             context_length: None,
-            template: String::new(),
+            template: engine.chat_template.clone().unwrap_or_default(),
         };
         if let Some(r) = session.resolved() {
             let info = &r.info;

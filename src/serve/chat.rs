@@ -80,12 +80,11 @@ impl Answering {
                 }
                 Event::Answered(out) => return Ok(Said::Done(out)),
                 Event::Failed { message, stopping } => {
-                    let status = if stopping {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    } else {
-                        StatusCode::INTERNAL_SERVER_ERROR
-                    };
-                    return Err(ApiError::new(status, message));
+                    return Err(ApiError::failed(
+                        message,
+                        stopping,
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                    ))
                 }
                 _ => {}
             }

@@ -26,6 +26,18 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A job that failed: 503 when the server's stop ended it, else `otherwise`.
+    pub fn failed(message: String, stopping: bool, otherwise: StatusCode) -> Self {
+        let status = if stopping {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            otherwise
+        };
+        Self::new(status, message)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (self.status, Json(json!({ "error": self.message }))).into_response();

@@ -252,16 +252,23 @@ impl Writer {
                 }
                 Event::Done(Box::new((*done).clone()))
             }
-            Err(e) => match e.downcast_ref::<EngineError>() {
-                // Ended on purpose: the reason alone, not the chain of contexts.
-                Some(why @ (EngineError::Cancelled | EngineError::Stopping)) => Event::Failed {
-                    message: why.to_string(),
-                    stopping: *why == EngineError::Stopping,
-                },
-                _ => Event::Failed {
-                    message: format!("{e:#}"),
-                    stopping: false,
-                },
+            Err(e) => Event::failed(&e),
+        }
+    }
+}
+
+impl Event {
+    /// What a client hears of a job that ended with `e`.
+    fn failed(e: &anyhow::Error) -> Self {
+        match e.downcast_ref::<EngineError>() {
+            // Ended on purpose: the reason alone, not the chain of contexts.
+            Some(why @ (EngineError::Cancelled | EngineError::Stopping)) => Self::Failed {
+                message: why.to_string(),
+                stopping: *why == EngineError::Stopping,
+            },
+            _ => Self::Failed {
+                message: format!("{e:#}"),
+                stopping: false,
             },
         }
     }
@@ -296,13 +303,7 @@ fn answer(seat: &mut Seat, call: &ChatCall) -> Event {
             message: "the engine gave no reply".into(),
             stopping: false,
         },
-        Err(e) => Event::Failed {
-            stopping: e.downcast_ref::<EngineError>() == Some(&EngineError::Stopping),
-            message: match e.downcast_ref::<EngineError>() {
-                Some(why) => why.to_string(),
-                None => format!("{e:#}"),
-            },
-        },
+        Err(e) => Event::failed(&e),
     }
 }
 

@@ -65,21 +65,22 @@ pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
     // Memory for the largest course a request may ask for, that many at once.
     let widest = crate::cli::largest(plan.max_modules);
     crate::pipeline::reserve(engine.as_mut(), &widest, run.strategy, plan.concurrent)?;
-    let table = Table::new(engine.info());
+    let info = engine.info();
+    let table = Table::new(info.clone());
     let runner = Runner::new(&session, run)?;
-    let mut card = card::Card::new(
+    let card = card::Card::new(
         &session,
         run.model.as_deref(),
         runner.model().and_then(|m| m.sha256.as_deref()),
+        &info,
     );
-    card.template = engine.info().chat_template.unwrap_or_default();
     let shared = Arc::new(Shared {
         jobs: Jobs::new(table.seats().clone(), runner, (plan.concurrent, plan.queue)),
         seats: table.seats().clone(),
         card,
         auth: Auth::new(plan.token.as_deref()),
         plan: plan.clone(),
-        engine: engine.info(),
+        engine: info,
         limiter: limit::Limiter::default(),
     });
     let seats = table.seats().clone();

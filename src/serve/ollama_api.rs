@@ -100,7 +100,7 @@ fn bad(message: impl Into<String>) -> ApiError {
 pub(super) fn parse<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
-    let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let body = super::api::body_bytes(body, super::chat::MAX_CHAT_BODY)?;
     serde_json::from_slice(&body).map_err(|e| bad(format!("invalid request: {e}")))
 }
 
@@ -170,14 +170,7 @@ pub async fn generate(
         messages.push(ChatMessage::new("system", system));
     }
     if b.prompt.is_empty() && messages.is_empty() {
-        // Ollama's way to load a model: it is loaded already.
-        let mut line = head(&s);
-        line.extend([
-            ("response".into(), json!("")),
-            ("done".into(), json!(true)),
-            ("done_reason".into(), json!("load")),
-        ]);
-        return Ok(Json(line).into_response());
+        return Ok(loaded(&s, Kind::Generate));
     }
     messages.push(ChatMessage::new("user", b.prompt));
     let asked = asked(&s, &b.common, messages)?;
@@ -198,16 +191,7 @@ pub async fn chat(
         return Err(bad("tools are not supported by this server"));
     }
     if b.messages.is_empty() {
-        let mut line = head(&s);
-        line.extend([
-            (
-                "message".into(),
-                json!({"role": "assistant", "content": ""}),
-            ),
-            ("done".into(), json!(true)),
-            ("done_reason".into(), json!("load")),
-        ]);
-        return Ok(Json(line).into_response());
+        return Ok(loaded(&s, Kind::Chat));
     }
     let mut messages = Vec::with_capacity(b.messages.len());
     for m in b.messages {
@@ -257,6 +241,14 @@ fn piece_line(s: &Shared, kind: Kind, text: &str, done: bool) -> Map<String, Val
     };
     line.insert("done".into(), json!(done));
     line
+}
+
+/// Ollama's answer to a request with nothing to say, its way to load a model: it is
+/// loaded already.
+fn loaded(s: &Shared, kind: Kind) -> Response {
+    let mut line = piece_line(s, kind, "", true);
+    line.insert("done_reason".into(), json!("load"));
+    Json(line).into_response()
 }
 
 /// The last line: the reason and the call's figures, measured on this request.
