@@ -349,6 +349,147 @@ fn the_server_holds_its_doors() {
     assert_eq!(request(&server.at("healthz"), "GET", &[], b"").status, 200);
 }
 
+/// Raises this process's open-file limit to `n` (or its hard limit), for tests that open
+/// many sockets.
+fn allow_open_files(n: u64) {
+    // SAFETY: getrlimit/setrlimit on this process with a valid struct.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < n {
+            lim.rlim_cur = n.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// Open file handles of process `pid`.
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn the_doors_hold_while_a_course_streams() {
+    use std::io::{Read as _, Write as _};
+    allow_open_files(4096);
+    let server = Server::start(&["--token", "staff-room-42", "--max-modules", "12"]);
+    let addr = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let right = [("Authorization", "Bearer staff-room-42")];
+    let sse = [
+        ("Authorization", "Bearer staff-room-42"),
+        ("Content-Type", "application/json"),
+    ];
+    // One course streaming, its connection past the idle timeout while it streams.
+    let body = json!({"topic": "History of Jazz", "modules": 12, "stream": true}).to_string();
+    let mut course = BufReader::new(open(
+        &server.at("api/syllabus"),
+        "POST",
+        &sse,
+        body.as_bytes(),
+    ));
+    let seen = events_until(&mut course, &["started"]);
+    assert_eq!(seen.last().unwrap()["event"], "started");
+    let reader = std::thread::spawn(move || events_until(&mut course, &["done", "failed"]));
+
+    // A body trickled one byte a second is cut within its deadline.
+    let mut trickle = std::net::TcpStream::connect(&addr).unwrap();
+    trickle
+        .write_all(
+            b"POST /api/syllabus HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer staff-room-42\r\n\
+              Content-Type: application/json\r\nContent-Length: 200\r\n\r\n",
+        )
+        .unwrap();
+    let trickled = Instant::now();
+    let trickler = std::thread::spawn(move || {
+        let mut reply = Vec::new();
+        trickle
+            .set_read_timeout(Some(Duration::from_millis(900)))
+            .unwrap();
+        for _ in 0..200 {
+            if trickle.write_all(b" ").is_err() {
+                break;
+            }
+            let mut buf = [0u8; 1024];
+            match trickle.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => reply.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => break,
+            }
+            if reply.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+        (
+            String::from_utf8_lossy(&reply).to_string(),
+            trickled.elapsed(),
+        )
+    });
+    std::thread::sleep(Duration::from_secs(25));
+
+    // 1,500 connections opened and held by another client.
+    let held: Vec<std::net::TcpStream> = (0..1500)
+        .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
+        .collect();
+    assert_eq!(held.len(), 1500, "the kernel took every connection");
+    std::thread::sleep(Duration::from_secs(1));
+    let files = open_files(server.child.id());
+    assert!(files < 1024, "the server holds {files} files");
+    let start = Instant::now();
+    let listed = request(&server.at("api/models"), "GET", &right, b"");
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let files = open_files(server.child.id());
+    assert!(files < 1024, "the server holds {files} files");
+
+    let (reply, took) = trickler.join().unwrap();
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply:?}");
+    assert!(took < Duration::from_secs(40), "{took:?}");
+    drop(held);
+    // The course streamed to its end all along.
+    let events = reader.join().unwrap();
+    let done = events.last().unwrap();
+    assert_eq!(done["event"], "done", "{events:?}");
+
+    // Downloads render off the request threads: while six PDFs are made, the server
+    // answers at once; the same file is the same bytes.
+    let pdf = server.at(done["downloads"]["pdf"].as_str().unwrap());
+    let downloads: Vec<_> = (0..6)
+        .map(|_| {
+            let pdf = pdf.clone();
+            std::thread::spawn(move || {
+                let right = [("Authorization", "Bearer staff-room-42")];
+                request(&pdf, "GET", &right, b"")
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    assert_eq!(request(&server.at("healthz"), "GET", &[], b"").status, 200);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    let files: Vec<_> = downloads.into_iter().map(|d| d.join().unwrap()).collect();
+    assert!(files
+        .iter()
+        .all(|f| f.status == 200 && f.body.starts_with("%PDF")));
+    assert!(files.iter().all(|f| f.body == files[0].body));
+}
+
 #[test]
 fn a_stop_signal_cancels_courses_and_exits_cleanly() {
     let mut server = Server::start(&[]);

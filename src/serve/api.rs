@@ -22,7 +22,7 @@ use super::error::ApiError;
 use super::jobs::{Event, Jobs, Refused, Ticket, Work};
 use crate::cli::{CourseBody, ServePlan, MAX_FIELD_CHARS};
 use crate::engine::EngineInfo;
-use crate::render::{self, Format};
+use crate::render::Format;
 
 /// Largest request body, bytes.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -43,6 +43,8 @@ pub struct Shared {
     pub engine: EngineInfo,
     /// Counts of signed-out requests per address.
     pub limiter: super::limit::Limiter,
+    /// Finished courses' files, rendered and kept.
+    pub downloads: super::downloads::Downloads,
 }
 
 /// The state handlers get.
@@ -316,12 +318,16 @@ pub async fn download(
             ))
         }
     };
-    let bytes = render::render(&done.syllabus, format)
+    let title = done.syllabus.title.clone();
+    let bytes = s
+        .downloads
+        .file(done, format)
+        .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
     let disposition = if shown.inline && format == Format::Html {
         "inline".to_string()
     } else {
-        super::disposition::attachment(&done.syllabus.title, format.extension())
+        super::disposition::attachment(&title, format.extension())
     };
     Ok((
         [

@@ -1,20 +1,29 @@
 //! The server's doors: connections accepted one by one (HTTP/1.1, hyper), each with a
-//! header-read timeout (a client that trickles its request is cut off), an idle timeout
-//! (a connection with no request for a while is closed, after the response it is
-//! sending), and a cap on open connections: past it, the connection idle the longest is
-//! closed to make room, so idle sockets held open by anyone who can reach the port never
-//! lock teachers out. Each request carries its peer's address (for the sign-in limit).
+//! header-read timeout (a client that trickles its request is cut off), a deadline on its
+//! request body, a stall limit on its response (a client that stops reading is cut off),
+//! an idle timeout (a connection with no request for a while is closed, after the response
+//! it is sending), and caps on open connections, per address and in all: past them, the
+//! connection idle the longest is closed to make room (of that address, or of the address
+//! holding most), so sockets held open by anyone who can reach the port never lock
+//! teachers out. A connection is busy until its response has been sent, so a course's
+//! stream is never taken for idle. Each request carries its peer's address (for the
+//! sign-in limit).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::future::Future as _;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{watch, Notify};
 use tower::ServiceExt as _;
 
@@ -22,18 +31,49 @@ use tower::ServiceExt as _;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection may wait for its next request.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a client has to send a whole request body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a response may wait for the client to take its next bytes.
+pub const WRITE_STALL: Duration = Duration::from_secs(60);
 /// Connections open at once; past this the longest idle one is closed.
 pub const MAX_CONNECTIONS: usize = 512;
+/// Connections one address (an IPv6 /64) may hold: the rest stay for everyone else.
+pub const MAX_PER_ADDRESS: usize = MAX_CONNECTIONS / 2;
 
 /// One open connection, as the cap sees it (a clone shares its state).
 #[derive(Clone)]
 struct Conn {
-    /// Requests whose handler is running.
+    /// Where it comes from (`limit::network` of its peer).
+    from: IpAddr,
+    /// Requests whose handler or response body is running.
     busy: Arc<AtomicUsize>,
     /// When it last started a request (or opened).
     last: Arc<Mutex<Instant>>,
+    /// Asked to close: no longer a candidate to make room.
+    closing: Arc<AtomicBool>,
     /// Tells its task to close it.
     close: Arc<Notify>,
+}
+
+impl Conn {
+    fn new(from: IpAddr) -> Self {
+        Conn {
+            from,
+            busy: Arc::new(AtomicUsize::new(0)),
+            last: Arc::new(Mutex::new(Instant::now())),
+            closing: Arc::new(AtomicBool::new(false)),
+            close: Arc::new(Notify::new()),
+        }
+    }
+
+    fn last(&self) -> Instant {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Idle and not already closing: it may be closed to make room.
+    fn may_go(&self) -> bool {
+        self.busy.load(Ordering::SeqCst) == 0 && !self.closing.load(Ordering::SeqCst)
+    }
 }
 
 /// Every open connection.
@@ -48,19 +88,34 @@ impl Open {
         self.conns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Makes room for one more: closes the connection idle the longest when at the cap.
-    /// `false` when every connection is busy (the new one is then refused).
-    fn make_room(&self) -> bool {
+    /// Makes room for one more connection from `from`: at its address's cap, closes that
+    /// address's longest idle connection; at the server's cap, the longest idle one of the
+    /// address holding the most. Connections already closing are not counted as room
+    /// (each counts until its socket is gone). `false` when nothing can go: the new
+    /// connection is refused.
+    fn make_room(&self, from: IpAddr) -> bool {
         let conns = self.lock();
-        if conns.len() < MAX_CONNECTIONS {
-            return true;
+        let mut per: HashMap<IpAddr, usize> = HashMap::new();
+        for c in conns.values() {
+            *per.entry(c.from).or_default() += 1;
         }
-        let idle = conns
-            .values()
-            .filter(|c| c.busy.load(Ordering::SeqCst) == 0)
-            .min_by_key(|c| *c.last.lock().unwrap_or_else(|e| e.into_inner()));
-        match idle {
+        let mine = per.get(&from).copied().unwrap_or(0);
+        let victim = if mine >= MAX_PER_ADDRESS {
+            conns
+                .values()
+                .filter(|c| c.from == from && c.may_go())
+                .min_by_key(|c| c.last())
+        } else if conns.len() >= MAX_CONNECTIONS {
+            conns
+                .values()
+                .filter(|c| c.may_go())
+                .min_by_key(|c| (std::cmp::Reverse(per[&c.from]), c.last()))
+        } else {
+            return true;
+        };
+        match victim {
             Some(c) => {
+                c.closing.store(true, Ordering::SeqCst);
                 c.close.notify_one();
                 true
             }
@@ -69,12 +124,118 @@ impl Open {
     }
 }
 
-/// Marks a request running on its connection while it lives.
+/// Marks a request running on its connection while it lives (until its response body
+/// has been sent or dropped).
 struct Running(Arc<AtomicUsize>);
 
 impl Drop for Running {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A response body that keeps its connection marked busy until it ends: a course's
+/// stream of events is not an idle connection.
+struct Held {
+    body: Body,
+    _running: Running,
+}
+
+impl http_body::Body for Held {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A socket whose writes fail once the client has taken nothing for `WRITE_STALL`: a
+/// client that stops reading does not hold its connection (and a course) forever.
+struct Stalling<S> {
+    inner: S,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> Stalling<S> {
+    fn new(inner: S) -> Self {
+        Stalling {
+            inner,
+            stalled: None,
+        }
+    }
+
+    /// After a write that made no progress: `Err` once the stall has lasted too long.
+    fn waiting(&mut self, cx: &mut Context<'_>) -> std::io::Result<()> {
+        let sleep = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_STALL)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client took nothing for too long",
+            )),
+            Poll::Pending => Ok(()),
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Stalling<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Pending => match this.waiting(cx) {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            },
+            done => {
+                this.stalled = None;
+                done
+            }
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            Poll::Pending => match this.waiting(cx) {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            },
+            done => {
+                this.stalled = None;
+                done
+            }
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Stalling<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
@@ -114,22 +275,21 @@ pub async fn serve(
             },
             _ = stop.wait_for(|s| *s) => return,
         };
-        if !open.make_room() {
+        let from = super::limit::network(peer.ip());
+        if !open.make_room(from) {
             drop(stream);
             continue;
         }
         let id = open.next.fetch_add(1, Ordering::SeqCst) as u64;
-        let conn = Conn {
-            busy: Arc::new(AtomicUsize::new(0)),
-            last: Arc::new(Mutex::new(Instant::now())),
-            close: Arc::new(Notify::new()),
-        };
+        let conn = Conn::new(from);
         open.lock().insert(id, conn.clone());
         let (open, router, stop) = (Arc::clone(open), router.clone(), stop.clone());
         tokio::spawn(async move {
             connection(stream, peer, (router, stop), conn).await;
             open.lock().remove(&id);
         });
+        // Lets a connection closed to make room go before the next is taken.
+        tokio::task::yield_now().await;
     }
 }
 
@@ -138,7 +298,9 @@ async fn connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     (router, mut stop): (Router, watch::Receiver<bool>),
-    Conn { busy, last, close }: Conn,
+    Conn {
+        busy, last, close, ..
+    }: Conn,
 ) {
     let (busy_in, last_in) = (Arc::clone(&busy), Arc::clone(&last));
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
@@ -149,14 +311,20 @@ async fn connection(
         let router = router.clone();
         async move {
             let response = router.oneshot(req).await;
-            drop(running);
-            response
+            response.map(|r| {
+                r.map(|body| {
+                    Body::new(Held {
+                        body,
+                        _running: running,
+                    })
+                })
+            })
         }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(TokioIo::new(Stalling::new(stream)), service);
     tokio::pin!(conn);
     let mut closing = false;
     loop {
@@ -164,6 +332,11 @@ async fn connection(
         tokio::select! {
             _ = conn.as_mut() => return,
             () = close.notified(), if !closing => {
+                // Closed to make room: nothing is in flight, so the socket goes at once
+                // (a graceful end would wait for a trickled request head).
+                if busy.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }
@@ -174,7 +347,6 @@ async fn connection(
             () = idle_check, if !closing => {
                 let idle = last.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
                 if busy.load(Ordering::SeqCst) == 0 && idle >= IDLE_TIMEOUT {
-                    // Ends after the response it is sending, if any (a stream of events).
                     closing = true;
                     conn.as_mut().graceful_shutdown();
                 }
@@ -183,53 +355,164 @@ async fn connection(
     }
 }
 
+/// Middleware: reads a request's whole body within `BODY_TIMEOUT` (a body trickled a byte
+/// at a time is cut with 408), at most `limit` bytes (413 past it).
+pub async fn body_within(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+    limit: usize,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let (parts, body) = req.into_parts();
+    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let (status, message) = if too_large {
+                (
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request is larger than {limit} bytes"),
+                )
+            } else {
+                (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    format!("cannot read the request: {e}"),
+                )
+            };
+            return super::error::ApiError::new(status, message).into_response();
+        }
+        Err(_) => {
+            let mut r = super::error::ApiError::new(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request's body took longer than {} s to arrive",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            )
+            .into_response();
+            r.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            return r;
+        }
+    };
+    next.run(axum::extract::Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use futures_util::FutureExt as _;
 
-    fn conn(busy: usize, age_secs: u64) -> Conn {
-        Conn {
-            busy: Arc::new(AtomicUsize::new(busy)),
-            last: Arc::new(Mutex::new(Instant::now() - Duration::from_secs(age_secs))),
-            close: Arc::new(Notify::new()),
-        }
+    fn conn(from: &str, busy: usize, age_secs: u64) -> Conn {
+        let c = Conn::new(from.parse().unwrap());
+        c.busy.store(busy, Ordering::SeqCst);
+        *c.last.lock().unwrap() = Instant::now() - Duration::from_secs(age_secs);
+        c
+    }
+
+    fn closed(c: &Conn) -> bool {
+        c.close.notified().now_or_never().is_some()
     }
 
     #[test]
     fn at_the_cap_the_longest_idle_connection_makes_room() {
         let open = Open::default();
-        assert!(open.make_room());
+        let here: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(open.make_room(here));
         {
             let mut conns = open.lock();
             for id in 0..MAX_CONNECTIONS as u64 {
-                // The oldest of all is busy; id 7 is the oldest idle one.
+                // Addresses of two; the oldest of all is busy; id 7 is the oldest idle one.
+                let from = if id % 2 == 0 { "10.0.0.2" } else { "10.0.0.3" };
                 let (busy, age) = match id {
                     0 => (1, 1000),
                     7 => (0, 500),
                     _ => (0, 10),
                 };
-                conns.insert(id, conn(busy, age));
+                conns.insert(id, conn(from, busy, age));
             }
         }
-        assert!(open.make_room());
+        assert!(open.make_room(here));
         let conns = open.lock();
-        assert!(
-            conns[&7].close.notified().now_or_never().is_some(),
-            "closed"
-        );
-        assert!(
-            conns[&0].close.notified().now_or_never().is_none(),
-            "busy kept"
-        );
-        assert!(conns[&8].close.notified().now_or_never().is_none());
+        assert!(closed(&conns[&7]));
+        assert!(conns[&7].closing.load(Ordering::SeqCst));
+        assert!(!closed(&conns[&0]), "busy kept");
+        assert!(!closed(&conns[&8]));
+        drop(conns);
+        // A connection already closing is not room: the next oldest idle one goes.
+        assert!(open.make_room(here));
+        let conns = open.lock();
+        assert!(!closed(&conns[&7]), "not asked twice");
+        let asked: Vec<u64> = conns
+            .iter()
+            .filter(|(_, c)| c.closing.load(Ordering::SeqCst))
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(asked.len(), 2, "{asked:?}");
         drop(conns);
         for c in open.lock().values() {
             c.busy.store(1, Ordering::SeqCst);
         }
         assert!(
-            !open.make_room(),
-            "every connection busy: the new one waits outside"
+            !open.make_room(here),
+            "every connection busy: the new one is refused"
         );
+    }
+
+    #[test]
+    fn one_address_cannot_take_every_door() {
+        let open = Open::default();
+        {
+            let mut conns = open.lock();
+            for id in 0..MAX_PER_ADDRESS as u64 {
+                conns.insert(id, conn("10.0.0.9", 0, 1_000 - id));
+            }
+            conns.insert(9_999, conn("10.0.0.1", 0, 5_000));
+        }
+        // The greedy address at its cap: its own oldest idle connection goes.
+        assert!(open.make_room("10.0.0.9".parse().unwrap()));
+        let conns = open.lock();
+        assert!(!closed(&conns[&9_999]), "another address's connection kept");
+        assert!(closed(&conns[&0]));
+        drop(conns);
+        // Another address is let in without closing anything.
+        assert!(open.make_room("10.0.0.1".parse().unwrap()));
+        assert_eq!(
+            open.lock()
+                .values()
+                .filter(|c| c.closing.load(Ordering::SeqCst))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn at_the_servers_cap_the_address_holding_most_gives_way() {
+        let open = Open::default();
+        {
+            let mut conns = open.lock();
+            for id in 0..MAX_CONNECTIONS as u64 {
+                // 10.0.0.5 holds 400 fresh connections; the rest are older, elsewhere.
+                let (from, age) = if id < 400 {
+                    ("10.0.0.5", 1)
+                } else {
+                    ("10.0.0.6", 1_000)
+                };
+                conns.insert(id, conn(from, 0, age));
+            }
+        }
+        assert!(open.make_room("10.0.0.7".parse().unwrap()));
+        let conns = open.lock();
+        let gone: Vec<IpAddr> = conns
+            .values()
+            .filter(|c| c.closing.load(Ordering::SeqCst))
+            .map(|c| c.from)
+            .collect();
+        assert_eq!(gone, vec!["10.0.0.5".parse::<IpAddr>().unwrap()]);
     }
 }

@@ -14,6 +14,21 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// Addresses remembered before expired windows are swept.
 const SWEEP_AT: usize = 10_000;
 
+/// The network a peer counts as: its IPv4 address, or the /64 of its IPv6 address (one
+/// machine may use many addresses of its /64, changing them at will).
+pub fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 /// Per-address counts of signed-out requests.
 #[derive(Debug, Default)]
 pub struct Limiter {
@@ -27,7 +42,7 @@ impl Limiter {
         if seen.len() >= SWEEP_AT {
             seen.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
         }
-        let (start, count) = seen.entry(ip).or_insert((now, 0));
+        let (start, count) = seen.entry(network(ip)).or_insert((now, 0));
         if now.duration_since(*start) >= WINDOW {
             (*start, *count) = (now, 0);
         }
@@ -43,6 +58,27 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_machine_is_its_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(network(a), network(b));
+        assert_ne!(network(a), network(c));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(network(mapped), "10.0.0.1".parse::<IpAddr>().unwrap());
+        let limiter = Limiter::default();
+        let t0 = Instant::now();
+        for _ in 0..SIGNED_OUT_REQUESTS {
+            assert!(limiter.allow(a, t0).is_ok());
+        }
+        assert!(
+            limiter.allow(b, t0).is_err(),
+            "a new address of the same /64"
+        );
+        assert!(limiter.allow(c, t0).is_ok());
+    }
 
     #[test]
     fn each_address_has_its_own_window() {

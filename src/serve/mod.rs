@@ -12,6 +12,7 @@ mod card;
 mod chat;
 mod conns;
 mod disposition;
+mod downloads;
 mod error;
 mod headers;
 mod jobs;
@@ -82,6 +83,7 @@ pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
         plan: plan.clone(),
         engine: info,
         limiter: limit::Limiter::default(),
+        downloads: downloads::Downloads::default(),
     });
     let seats = table.seats().clone();
     let http = std::thread::Builder::new()
@@ -154,6 +156,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/signin", post(page::sign_in))
         .merge(daemon_routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page") })
+        // Inside the sign-in limit: a client past it is refused before its body is read.
+        .layer(axum::middleware::from_fn(|req, next| {
+            conns::body_within(req, next, chat::MAX_CHAT_BODY)
+        }))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             signed_out,
