@@ -88,7 +88,7 @@ fn courses_share_the_engine_then_resume_and_force() {
     assert_ok(&out);
     assert_eq!(statuses(&summary(d)), ["skipped", "written"]);
 
-    // An edited or stale other file is not taken for done: its sha256 is in the JSON.
+    // A teacher's edit of the other file is kept: no new run, no file replaced.
     std::fs::write(
         d.join("out/introduction-to-marine-biology.md"),
         "# edited\n",
@@ -96,21 +96,90 @@ fn courses_share_the_engine_then_resume_and_force() {
     .unwrap();
     let out = batch(d, &["--seed", "3", "--format", "markdown"]);
     assert_ok(&out);
-    assert_eq!(statuses(&summary(d)), ["written", "skipped"]);
-    let md = std::fs::read_to_string(d.join("out/introduction-to-marine-biology.md")).unwrap();
-    assert!(md.starts_with("# ") && md != "# edited\n");
-    let json: Value = serde_json::from_str(
-        &std::fs::read_to_string(d.join("out/introduction-to-marine-biology.json")).unwrap(),
-    )
-    .unwrap();
+    let s = summary(d);
+    assert_eq!(statuses(&s), ["skipped", "skipped"]);
+    assert!(s["courses"][0]["note"].as_str().unwrap().contains("edited"));
     assert_eq!(
-        json["provenance"]["files"]["introduction-to-marine-biology.md"],
+        std::fs::read_to_string(d.join("out/introduction-to-marine-biology.md")).unwrap(),
+        "# edited\n"
+    );
+    // A missing other file is made from the JSON, without the model.
+    std::fs::remove_file(d.join("out/urban-gardening.md")).unwrap();
+    let t = Instant::now();
+    let out = batch(d, &["--seed", "3", "--format", "markdown"]);
+    assert_ok(&out);
+    assert!(t.elapsed().as_secs_f64() < 2.0, "{:?}", t.elapsed());
+    assert_eq!(statuses(&summary(d)), ["skipped", "rebuilt"]);
+    let md = std::fs::read_to_string(d.join("out/urban-gardening.md")).unwrap();
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("out/urban-gardening.json")).unwrap())
+            .unwrap();
+    assert!(md.contains(json["title"].as_str().unwrap()));
+    assert_eq!(
+        json["provenance"]["files"]["urban-gardening.md"],
         syllabus::digest::sha256_hex(md.as_bytes())
     );
 
+    // --force writes again, and the teacher's edit is kept beside the new file.
     let out = batch(d, &["--seed", "3", "--format", "markdown", "--force"]);
     assert_ok(&out);
     assert_eq!(statuses(&summary(d)), ["written", "written"]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("out/introduction-to-marine-biology.previous-1.md"))
+            .unwrap(),
+        "# edited\n"
+    );
+}
+
+#[test]
+fn a_course_keeps_its_files_when_rows_move_and_another_courses_json_is_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rows = [
+        "{\"topic\":\"Urban Gardening\",\"modules\":1,\"audience\":\"Adults\"}\n",
+        "{\"topic\":\"Urban Gardening\",\"modules\":1,\"audience\":\"Teenagers\"}\n",
+        "{\"topic\":\"Tides\",\"modules\":1}\n",
+    ];
+    std::fs::write(d.join("courses.jsonl"), rows.concat()).unwrap();
+    assert_ok(&batch(d, &["--seed", "3"]));
+    let s = summary(d);
+    assert_eq!(statuses(&s), ["written", "written", "written"], "{s:#}");
+    let files: Vec<String> = s["courses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["outputs"][0].as_str().unwrap().to_string())
+        .collect();
+    let audience = |path: &str| -> Value {
+        let text = std::fs::read_to_string(d.join(path)).unwrap();
+        serde_json::from_str::<Value>(&text).unwrap()["provenance"]["request"]["audience"].clone()
+    };
+    assert_eq!(audience(&files[0]), "Adults");
+    assert_eq!(audience(&files[1]), "Teenagers");
+
+    // The first row removed, the others reordered: each course still has its own files.
+    std::fs::write(d.join("courses.jsonl"), [rows[2], rows[1]].concat()).unwrap();
+    assert_ok(&batch(d, &["--seed", "3"]));
+    let s = summary(d);
+    assert_eq!(statuses(&s), ["skipped", "skipped"], "{s:#}");
+    assert_eq!(s["courses"][1]["outputs"][0], files[1].as_str());
+    assert_eq!(audience(&files[0]), "Adults");
+    assert_eq!(audience(&files[1]), "Teenagers");
+
+    // A file of the same name holding another course is not written over.
+    let tides = d.join(&files[2]);
+    let theirs = std::fs::read_to_string(d.join(&files[0])).unwrap();
+    std::fs::write(&tides, &theirs).unwrap();
+    let out = batch(d, &["--seed", "3"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds another course"), "{err}");
+    assert_eq!(std::fs::read_to_string(&tides).unwrap(), theirs);
+    assert_eq!(statuses(&summary(d)), ["failed", "skipped"]);
+    // With --force it is, and the file it held is kept beside.
+    assert_ok(&batch(d, &["--seed", "3", "--force"]));
+    let kept = tides.with_file_name("tides.previous-1.json");
+    assert_eq!(std::fs::read_to_string(kept).unwrap(), theirs);
 }
 
 #[test]
@@ -125,8 +194,10 @@ fn topics_named_like_the_summary_keep_their_syllabi() {
     assert_ok(&batch(d, &["--seed", "3"]));
     let s = summary(d);
     assert_eq!(statuses(&s), ["written", "written"], "{s:#}");
-    for name in ["summary-2", "summary-3"] {
-        let text = std::fs::read_to_string(d.join(format!("out/{name}.json"))).unwrap();
+    for c in s["courses"].as_array().unwrap() {
+        let name = c["outputs"][0].as_str().unwrap().trim_start_matches("out/");
+        assert!(name.starts_with("summary-"), "{name}");
+        let text = std::fs::read_to_string(d.join("out").join(name)).unwrap();
         let syllabus: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(syllabus["modules"].as_array().unwrap().len(), 1);
     }

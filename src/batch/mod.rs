@@ -1,11 +1,13 @@
 //! `syllabus batch`: many courses from one file, one model in memory. Courses already
-//! written (and valid) are skipped; the rest go through the shared scheduler (`places`):
+//! written (and valid) are skipped, a teacher's edits kept, a file of another course never
+//! written over, a replaced file kept beside; the rest go through the shared scheduler (`places`):
 //! several at once, each with a seat at one shared engine (`engine::joint`), so their calls
 //! decode together; a finished course's place goes to the next. One failing course does
 //! not stop the others; `summary.json` records every course.
 
 mod summary;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -25,43 +27,131 @@ use crate::session::Session;
 use crate::stderr::say;
 use crate::timing::{Clock, RunRecord};
 
-/// The files a course writes: its JSON, and the other format when asked.
-fn outputs(plan: &BatchPlan, course: &BatchCourse) -> Vec<PathBuf> {
-    let json = plan.out_dir.join(format!("{}.json", course.name));
-    let mut paths = vec![json];
+/// The files a course writes: its JSON, and the other format when asked. Under its name,
+/// unless its JSON is found under one of its other names (rows added, removed or
+/// reordered since it was written) and no other course of the batch has that name.
+fn outputs(plan: &BatchPlan, course: &BatchCourse, taken: &mut HashSet<String>) -> Vec<PathBuf> {
+    let json = |name: &str| plan.out_dir.join(format!("{name}.json"));
+    let mine = |name: &&String| {
+        std::fs::read_to_string(json(name))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Syllabus>(&t).ok())
+            .and_then(|s| s.provenance)
+            .is_some_and(|p| p.request == course.course.request)
+    };
+    let name = if mine(&&course.name) {
+        course.name.clone()
+    } else {
+        course
+            .other_names
+            .iter()
+            .filter(|n| !taken.contains(&n.to_lowercase()))
+            .find(mine)
+            .unwrap_or(&course.name)
+            .clone()
+    };
+    taken.insert(name.to_lowercase());
+    let mut paths = vec![json(&name)];
     if let Some(f) = plan.also {
-        paths.push(
-            plan.out_dir
-                .join(format!("{}.{}", course.name, f.extension())),
-        );
+        paths.push(plan.out_dir.join(format!("{name}.{}", f.extension())));
     }
     paths
 }
 
-/// Whether `course` was written already: its JSON is a syllabus of this provenance format
-/// for the same request and `seed` with every module, and the other file is there.
-fn written_already(course: &BatchCourse, seed: u32, paths: &[PathBuf]) -> bool {
+/// What the output folder already holds of a course.
+#[derive(Debug, PartialEq)]
+enum Found {
+    /// Nothing that stops a new run: no JSON, a JSON not readable as a syllabus (kept
+    /// beside the new one), or this course's JSON with another seed or unfinished.
+    Nothing,
+    /// This course's JSON, whole, for this request and seed; its other file as found.
+    Written(Companion),
+    /// A syllabus of another request (or of none): not replaced without `--force`.
+    Other(String),
+}
+
+/// The other file beside a written course's JSON.
+#[derive(Debug, PartialEq)]
+enum Companion {
+    /// None asked for, or the one written with the JSON, unchanged.
+    AsWritten,
+    /// Asked for and not there (or never recorded): made again from the JSON.
+    Missing,
+    /// Changed since it was written (a teacher's edit): kept as it is.
+    Edited,
+}
+
+/// What `paths` (the course's JSON, then its other file) hold of `course` with `seed`.
+fn found(course: &BatchCourse, seed: u32, paths: &[PathBuf]) -> Found {
     let Ok(text) = std::fs::read_to_string(&paths[0]) else {
-        return false;
+        return Found::Nothing;
     };
     let Ok(s) = serde_json::from_str::<Syllabus>(&text) else {
-        return false;
+        return Found::Nothing;
     };
     let request = &course.course.request;
-    let same = s
-        .provenance
-        .as_ref()
-        .is_some_and(|p| p.format == PROVENANCE_FORMAT && p.request == *request && p.seed == seed);
-    let files = s.provenance.map(|p| p.files).unwrap_or_default();
-    // The other file must be the one written with this JSON, unchanged since.
-    let companion = |p: &PathBuf| {
-        files
-            .get(&file_name(p))
-            .is_some_and(|sum| crate::digest::sha256_file(p).is_ok_and(|now| now == *sum))
+    let Some(p) = s.provenance.as_ref().filter(|p| p.request == *request) else {
+        let theirs = s
+            .provenance
+            .as_ref()
+            .map_or(s.title.as_str(), |p| p.request.topic.as_str());
+        return Found::Other(format!(
+            "{} holds another course (\"{theirs}\"); not replaced: move it away or use --force",
+            paths[0].display()
+        ));
     };
-    same && s.modules.len() == request.modules
-        && s.modules.iter().all(|m| !m.title.trim().is_empty())
-        && paths[1..].iter().all(companion)
+    let whole = p.format == PROVENANCE_FORMAT
+        && p.seed == seed
+        && s.modules.len() == request.modules
+        && s.modules.iter().all(|m| !m.title.trim().is_empty());
+    if !whole {
+        return Found::Nothing;
+    }
+    let companion = match paths.get(1) {
+        None => Companion::AsWritten,
+        Some(other) if !other.exists() => Companion::Missing,
+        Some(other) => match p.files.get(&file_name(other)) {
+            None => Companion::Edited,
+            Some(sum) if crate::digest::sha256_file(other).is_ok_and(|now| now == *sum) => {
+                Companion::AsWritten
+            }
+            Some(_) => Companion::Edited,
+        },
+    };
+    Found::Written(companion)
+}
+
+/// Makes a written course's missing other file from its JSON (no model), records its
+/// sha256 in the JSON; the line to say.
+fn rebuild(paths: &[PathBuf], format: Format) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(&paths[0])
+        .with_context(|| format!("cannot read {}", paths[0].display()))?;
+    let mut syllabus: Syllabus = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a syllabus", paths[0].display()))?;
+    let bytes = render::render(&syllabus, format)?;
+    if let Some(p) = syllabus.provenance.as_mut() {
+        p.files
+            .insert(file_name(&paths[1]), crate::digest::sha256_hex(&bytes));
+    }
+    commit_keeping(&paths[1], &bytes)?;
+    commit_keeping(&paths[0], &render::render(&syllabus, Format::Json)?)?;
+    Ok(format!(
+        "made {} from {} (no model needed)",
+        paths[1].display(),
+        paths[0].display()
+    ))
+}
+
+/// Writes `bytes` to `path` atomically; a different file already there is kept beside it
+/// first (`output::keep_previous`), so nothing a teacher had is lost.
+fn commit_keeping(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let target = Target::create(path, None)?;
+    if std::fs::read(path).is_ok_and(|old| old != bytes) {
+        if let Some(kept) = crate::output::keep_previous(path)? {
+            tracing::info!("kept {} as {}", path.display(), kept.display());
+        }
+    }
+    target.commit(bytes)
 }
 
 /// The last part of `path`, as recorded in provenance.
@@ -114,11 +204,10 @@ impl Progress for Modules<'_> {
 impl Writer {
     /// Writes one course on `seat`: the pipeline, then its files (atomically); its record.
     fn write(&self, seat: &mut Seat, job: &Job) -> anyhow::Result<RunRecord> {
-        let targets: Vec<Target> = job
-            .paths
-            .iter()
-            .map(|p| Target::create(p, None))
-            .collect::<anyhow::Result<_>>()?;
+        // Fails now, not after the model's work, when a file cannot be written.
+        for p in &job.paths {
+            drop(Target::create(p, None)?);
+        }
         let start = Start::now(self.clock, 0.0);
         let seed = self.runner.run().seed;
         let course = (&job.course.course, seed);
@@ -129,17 +218,18 @@ impl Writer {
             .also
             .map(|f| render::render(&draft.syllabus, f))
             .transpose()?;
-        let mut targets = targets.into_iter();
-        let json_target = targets.next().context("a course writes its JSON")?;
         // The other file first: the JSON marks the course done and records the other's sha256.
-        if let (Some(t), Some(bytes)) = (targets.next(), other) {
+        if let (Some(path), Some(bytes)) = (job.paths.get(1), other) {
             if let Some(p) = draft.syllabus.provenance.as_mut() {
                 p.files
-                    .insert(file_name(t.path()), crate::digest::sha256_hex(&bytes));
+                    .insert(file_name(path), crate::digest::sha256_hex(&bytes));
             }
-            t.commit(&bytes)?;
+            commit_keeping(path, &bytes)?;
         }
-        json_target.commit(&render::render(&draft.syllabus, Format::Json)?)?;
+        commit_keeping(
+            &job.paths[0],
+            &render::render(&draft.syllabus, Format::Json)?,
+        )?;
         Ok(draft.finish().1)
     }
 }
@@ -158,19 +248,62 @@ pub fn run(plan: &BatchPlan) -> anyhow::Result<()> {
     let summary_path = summary_path(plan);
     // Fails now, not after the courses, when the folder cannot be written.
     let summary_target = Target::create(&summary_path, None)?;
-    let paths: Vec<Vec<PathBuf>> = plan.courses.iter().map(|c| outputs(plan, c)).collect();
+    // Every course's own name first, so an old name found on disk never takes another's.
+    let mut taken: HashSet<String> = plan.courses.iter().map(|c| c.name.to_lowercase()).collect();
+    let paths: Vec<Vec<PathBuf>> = plan
+        .courses
+        .iter()
+        .map(|c| {
+            taken.remove(&c.name.to_lowercase());
+            outputs(plan, c, &mut taken)
+        })
+        .collect();
     let mut results: Vec<CourseSummary> = plan
         .courses
         .iter()
         .zip(&paths)
         .map(|(c, p)| CourseSummary::new(c, p))
         .collect();
-    let todo: Vec<usize> = (0..plan.courses.len())
-        .filter(|&i| plan.force || !written_already(&plan.courses[i], plan.run.seed, &paths[i]))
-        .collect();
+    let mut todo = Vec::new();
     for (i, r) in results.iter_mut().enumerate() {
-        if !todo.contains(&i) {
-            r.status = Status::Skipped;
+        let found = if plan.force {
+            Found::Nothing
+        } else {
+            found(&plan.courses[i], plan.run.seed, &paths[i])
+        };
+        let label = &plan.courses[i].place.label;
+        match found {
+            Found::Nothing => todo.push(i),
+            Found::Written(Companion::AsWritten) => r.status = Status::Skipped,
+            Found::Written(Companion::Edited) => {
+                r.status = Status::Skipped;
+                let note = format!(
+                    "{} was edited since it was written: kept as it is",
+                    paths[i][1].display()
+                );
+                if !plan.run.quiet {
+                    say(&format!("{label}: {note}"));
+                }
+                r.note = Some(note);
+            }
+            Found::Written(Companion::Missing) => {
+                let also = plan.also.context("a course's other file has a format")?;
+                match rebuild(&paths[i], also) {
+                    Ok(line) => {
+                        r.status = Status::Rebuilt;
+                        if !plan.run.quiet {
+                            say(&line);
+                        }
+                    }
+                    Err(e) => r.error = Some(format!("{e:#}")),
+                }
+            }
+            Found::Other(why) => {
+                if !plan.run.quiet {
+                    say(&format!("{label}: {why}"));
+                }
+                r.error = Some(why);
+            }
         }
     }
     let mut summary = Summary::new(plan);
@@ -298,7 +431,7 @@ fn announce(
 fn report(summary: &Summary, path: &Path, quiet: bool) -> anyhow::Result<()> {
     let count = |s: Status| summary.courses.iter().filter(|c| c.status == s).count();
     let (written, skipped, failed) = (
-        count(Status::Written),
+        count(Status::Written) + count(Status::Rebuilt),
         count(Status::Skipped),
         count(Status::Failed),
     );
@@ -315,7 +448,7 @@ fn report(summary: &Summary, path: &Path, quiet: bool) -> anyhow::Result<()> {
     }
     if failed > 0 {
         bail!(
-            "{failed} of {} courses failed (see {}); the same command again redoes only those",
+            "{failed} of {} courses were not written (see {}); the same command again redoes only those",
             summary.courses.len(),
             path.display()
         );

@@ -18,6 +18,8 @@ pub enum Status {
     Written,
     /// Already there and valid: left as it was.
     Skipped,
+    /// Already there; its other file made again from its JSON, without the model.
+    Rebuilt,
     /// Not written; `error` says why.
     Failed,
 }
@@ -36,6 +38,9 @@ pub struct CourseSummary {
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What was noticed and left alone (a teacher's edit kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Its run record (written courses); times are on the batch's shared batches.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Option<RunRecord>,
@@ -50,6 +55,7 @@ impl CourseSummary {
             status: Status::Failed,
             outputs: outputs.to_vec(),
             error: None,
+            note: None,
             record: None,
         }
     }

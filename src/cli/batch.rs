@@ -20,6 +20,9 @@ pub struct BatchCourse {
     pub place: RowPlace,
     /// File name without extension, unique in the batch.
     pub name: String,
+    /// Names it had or would have with other rows (its topic's slug, and the slug told
+    /// apart by its request): files of this course found under them are its own.
+    pub other_names: Vec<String>,
     /// The course, checked with generate's rules.
     pub course: CoursePlan,
 }
@@ -60,18 +63,36 @@ impl BatchArgs {
         )?;
         let run = self.run.plan(Fallback::NEW)?;
         let rows = course_file::read(&self.courses)?;
-        let names = course_file::names(rows.iter().map(|(_, r)| r.topic.as_str()));
-        let mut courses = Vec::with_capacity(rows.len());
-        for ((place, row), name) in rows.into_iter().zip(names) {
+        let mut checked = Vec::with_capacity(rows.len());
+        for (place, row) in rows {
             let course = row
                 .check(Naming::Fields, MAX_MODULES)
                 .map_err(|e| UsageError(format!("{}: {}", place.label, e.0)))?;
-            courses.push(BatchCourse {
-                place,
-                name,
-                course,
-            });
+            let key = serde_json::to_string(&course.request).unwrap_or_default();
+            checked.push((place, course, key));
         }
+        let names = course_file::names(
+            checked
+                .iter()
+                .map(|(_, c, key)| (c.request.topic.as_str(), key.as_str())),
+        );
+        let courses = checked
+            .into_iter()
+            .zip(names)
+            .map(|((place, course, key), name)| {
+                let plain = course_file::slug(&course.request.topic);
+                let other_names = [course_file::keyed(&plain, &key), plain]
+                    .into_iter()
+                    .filter(|n| *n != name && n != course_file::SUMMARY_NAME)
+                    .collect();
+                BatchCourse {
+                    place,
+                    name,
+                    other_names,
+                    course,
+                }
+            })
+            .collect();
         Ok(BatchPlan {
             run,
             file: self.courses.clone(),

@@ -176,13 +176,31 @@ pub fn slug(topic: &str) -> String {
 /// The name of the file the batch writes for itself (`summary.json`): never a course's.
 pub const SUMMARY_NAME: &str = "summary";
 
-/// Names for `topics` in order: their slugs, "-2", "-3"... added to repeats and to the
-/// reserved names (compared without case, as some file systems do).
-pub fn names<'a>(topics: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+/// A course's name told apart by its request: `slug` and the first 8 hex digits of the
+/// sha256 of `key` (the request as JSON).
+pub fn keyed(slug: &str, key: &str) -> String {
+    format!("{slug}-{}", &crate::digest::sha256_hex(key.as_bytes())[..8])
+}
+
+/// File names for courses given as (topic, request key) in order: a topic's slug when no
+/// other course has it; else `keyed`, so removing or reordering rows never gives one
+/// course another's name. Courses with the same key are the same course: "-2", "-3"...
+/// in order. Compared without case, as some file systems do; `summary` is the batch's own.
+pub fn names<'a>(courses: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<String> {
+    let courses: Vec<(String, &str)> = courses.into_iter().map(|(t, k)| (slug(t), k)).collect();
+    let mut slugs: std::collections::HashMap<String, usize> =
+        [(SUMMARY_NAME.to_string(), 1)].into();
+    for (base, _) in &courses {
+        *slugs.entry(base.to_lowercase()).or_default() += 1;
+    }
     let mut taken: std::collections::HashSet<String> = [SUMMARY_NAME.to_string()].into();
     let mut names = Vec::new();
-    for topic in topics {
-        let base = slug(topic);
+    for (base, key) in courses {
+        let base = if slugs[&base.to_lowercase()] > 1 {
+            keyed(&base, key)
+        } else {
+            base
+        };
         let name = std::iter::once(base.clone())
             .chain((2..).map(|k| format!("{base}-{k}")))
             .find(|n| !taken.contains(&n.to_lowercase()))
@@ -257,25 +275,34 @@ mod tests {
     }
 
     #[test]
-    fn names_are_slugs_without_collisions() {
+    fn names_are_slugs_and_a_shared_slug_is_told_apart_by_its_request() {
+        let named = names([
+            ("History of Jazz", "a"),
+            ("history of jazz!", "b"),
+            ("Économie", "c"),
+            ("???", "d"),
+            ("Jazz-2", "e"),
+            ("History of Jazz", "a"),
+        ]);
+        let a = &crate::digest::sha256_hex(b"a")[..8];
+        let b = &crate::digest::sha256_hex(b"b")[..8];
         assert_eq!(
-            names([
-                "History of Jazz",
-                "history of jazz!",
-                "Économie",
-                "???",
-                "Jazz-2"
-            ]),
+            named,
             [
-                "history-of-jazz",
-                "history-of-jazz-2",
-                "économie",
-                "course",
-                "jazz-2"
+                format!("history-of-jazz-{a}"),
+                format!("history-of-jazz-{b}"),
+                "économie".into(),
+                "course".into(),
+                "jazz-2".into(),
+                format!("history-of-jazz-{a}-2"),
             ]
         );
+        // Removing or reordering rows leaves every other course its name.
+        let reordered = names([("history of jazz!", "b"), ("History of Jazz", "a")]);
+        assert_eq!(reordered, [named[1].clone(), named[0].clone()]);
         assert!(slug(&"a ".repeat(100)).chars().count() <= 60);
-        assert_eq!(names(["Summary", "summary"]), ["summary-2", "summary-3"]);
+        let s = &crate::digest::sha256_hex(b"s")[..8];
+        assert_eq!(names([("Summary", "s")]), [format!("summary-{s}")]);
     }
 
     #[test]
