@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use crate::gpu::{self, start::Decision, start::VULKAN};
+use crate::gpu::{self, start::Decision, start::VULKAN, supervise::Ended};
 use crate::pack::{self, Embedded, Payload};
 use crate::program::{program_path, OUTER_EXE};
 
@@ -132,9 +132,16 @@ pub fn choose() -> anyhow::Result<()> {
             visible,
             note,
         } => {
-            gpu::start::set_env(visible, &note, true);
-            let err = start(&variant, &exe)?;
-            gpu::fall_back(&format!("cannot start the Vulkan build ({err:#})"))?;
+            let mut env = gpu::start::decision_env(visible, &note, true);
+            env.push((OUTER_EXE, exe.as_os_str().to_owned()));
+            let ended = extract(&variant).and_then(|path| gpu::supervise::run(&path, &env));
+            match ended {
+                Ok(Ended::Crashed(signal)) => gpu::fall_back(&format!(
+                    "the Vulkan build died ({signal}: the GPU driver crashed?) before it finished"
+                ))?,
+                Ok(other) => gpu::supervise::exit_as(&other),
+                Err(err) => gpu::fall_back(&format!("cannot start the Vulkan build ({err:#})"))?,
+            }
         }
         Decision::Gpu {
             variant: None,
@@ -153,12 +160,16 @@ pub fn choose() -> anyhow::Result<()> {
     choose_cpu(&exe, &carried)
 }
 
-/// Extracts `variant` into the private cache (an error when the file is damaged) and
-/// replaces this process by it; returns only when it cannot start.
-fn start(variant: &Embedded, outer: &Path) -> anyhow::Result<anyhow::Error> {
+/// Extracts `variant` into the private cache (an error when the file is damaged); its path.
+fn extract(variant: &Embedded) -> anyhow::Result<PathBuf> {
     let name = format!("{}-{}", variant.sha256, variant.name);
-    let path = pack::extract(variant, ("cpu", &name), 0o700)?;
-    let env = [(OUTER_EXE, outer.display().to_string())];
+    pack::extract(variant, ("cpu", &name), 0o700)
+}
+
+/// Extracts `variant` and replaces this process by it; returns only when it cannot start.
+fn start(variant: &Embedded, outer: &Path) -> anyhow::Result<anyhow::Error> {
+    let path = extract(variant)?;
+    let env = [(OUTER_EXE, outer.as_os_str().to_owned())];
     Ok(crate::program::exec(&path, &env, &[]).context(format!("cannot start {}", path.display())))
 }
 

@@ -164,7 +164,9 @@ fn main() -> ExitCode {
     if let Err(e) = syllabus::interrupt::install() {
         syllabus::stderr::say(&format!("syllabus: cannot watch for Ctrl-C: {e}"));
     }
-    let code = match run(cli) {
+    let result = run(cli);
+    syllabus::gpu::supervise::finished();
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             syllabus::stderr::say(&format!("syllabus: {err:#}"));

@@ -19,7 +19,11 @@ pub fn program_path() -> anyhow::Result<PathBuf> {
 /// Replaces this process by `exe` with the same arguments, `env` set and `remove` unset;
 /// returns only on failure.
 #[cfg(unix)]
-pub fn exec(exe: &std::path::Path, env: &[(&str, String)], remove: &[&str]) -> anyhow::Error {
+pub fn exec(
+    exe: &std::path::Path,
+    env: &[(&str, std::ffi::OsString)],
+    remove: &[&str],
+) -> anyhow::Error {
     use std::os::unix::process::CommandExt as _;
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_else(|| "syllabus".into());
@@ -36,6 +40,10 @@ pub fn exec(exe: &std::path::Path, env: &[(&str, String)], remove: &[&str]) -> a
 
 /// Replaces this process: needs a Unix system.
 #[cfg(not(unix))]
-pub fn exec(_exe: &std::path::Path, _env: &[(&str, String)], _remove: &[&str]) -> anyhow::Error {
+pub fn exec(
+    _exe: &std::path::Path,
+    _env: &[(&str, std::ffi::OsString)],
+    _remove: &[&str],
+) -> anyhow::Error {
     anyhow::anyhow!("starting another build of this program needs a Unix system")
 }

@@ -281,3 +281,128 @@ fn a_gpu_that_cannot_take_the_model_falls_back_in_one_line_or_fails_when_forced(
         .unwrap()
         .starts_with("CPU build: "));
 }
+
+/// The children of process `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: the name may hold spaces, so after its ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            found.push(child);
+        }
+    }
+    found
+}
+
+/// Whether process `pid` has `file` mapped (the model loaded).
+fn maps(pid: u32, file: &Path) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .is_ok_and(|m| m.contains(file.to_str().unwrap()))
+}
+
+/// Starts `generate` on the joined file with `env` (stderr piped), waits until its Vulkan
+/// build has the model loaded and is writing, and kills that build with SIGSEGV, as a
+/// driver crash would; the outcome.
+fn crash_mid_run(exe: &Path, dir: &Path, env: &[(&str, &str)]) -> Output {
+    use std::process::Stdio;
+    let model = common::model_path();
+    let mut cmd = std::process::Command::new(exe);
+    cmd.current_dir(dir)
+        .env("HOME", dir)
+        .env("HF_HUB_OFFLINE", "1")
+        .env(common::ATTEMPTS.0, common::ATTEMPTS.1)
+        .env("MESA_SHADER_CACHE_DIR", shader_cache())
+        .env("OMP_WAIT_POLICY", "passive")
+        .env_remove("SYLLABUS_CACHE")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("SYLLABUS_OUTER_EXE")
+        .env_remove("SYLLABUS_GPU_NOTE")
+        .args(["generate", "Introduction to Chemistry", "--modules", "1"])
+        .args(["--gpu-layers", "1", "-o", "out.json", "--timings", "t.json"])
+        .arg("--model")
+        .arg(&model)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let top = child.id();
+    let start = std::time::Instant::now();
+    let vulkan = loop {
+        let loaded = children(top).into_iter().find(|&c| maps(c, &model));
+        if let Some(pid) = loaded {
+            break pid;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(600),
+            "the Vulkan build never loaded the model"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Rust's own SIGSEGV handler lets the first one by (it is not a fault of its stack);
+    // the second finds the default action.
+    while std::path::Path::new(&format!("/proc/{vulkan}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{vulkan}/stat")).is_ok_and(|s| s.contains(") Z"))
+    {
+        // SAFETY: kill(2) on a process this test started (the Vulkan build, its grandchild).
+        unsafe { libc::kill(vulkan as i32, libc::SIGSEGV) };
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_vulkan_build_that_crashes_mid_run_hands_the_course_to_the_cpu_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = joined(dir.path()) else {
+        return;
+    };
+    // auto, lavapipe counted as a GPU: one line, then the CPU build writes the syllabus.
+    let out = crash_mid_run(&exe, dir.path(), &[("SYLLABUS_GPU_CPU_DEVICES", "1")]);
+    assert_ok(&out);
+    let err = stderr(&out);
+    let said: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("running the CPU build"))
+        .collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(said[0].contains("the Vulkan build died (SIGSEGV"), "{err}");
+    let syllabus: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
+    assert_eq!(syllabus["modules"].as_array().unwrap().len(), 1);
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("t.json")).unwrap()).unwrap();
+    assert_eq!(record["device"]["backend"], "CPU", "{record}");
+    assert!(record["device"]["why"]
+        .as_str()
+        .unwrap()
+        .contains("the Vulkan build died"));
+
+    // Forced: the one line is the error, and nothing is written.
+    std::fs::remove_file(dir.path().join("out.json")).unwrap();
+    let out = crash_mid_run(&exe, dir.path(), &[("SYLLABUS_GPU", "vulkan")]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let ours: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("syllabus: "))
+        .collect();
+    assert_eq!(ours.len(), 1, "{err}");
+    assert!(
+        ours[0].contains("SYLLABUS_GPU=vulkan: the Vulkan build died (SIGSEGV"),
+        "{err}"
+    );
+    assert!(!dir.path().join("out.json").exists());
+}

@@ -11,6 +11,9 @@ use super::plan::{Fallback, RunPlan};
 use super::usage::{within, UsageError, MAX_MODULES};
 use crate::engine::BackendKind;
 
+/// Shortest token `serve` takes: guesses are limited per address, not impossible.
+pub const MIN_TOKEN_CHARS: usize = 12;
+
 /// Checked settings of a server.
 #[derive(Debug, Clone)]
 pub struct ServePlan {
@@ -88,10 +91,10 @@ impl ServeArgs {
             .or_else(|| std::env::var("SYLLABUS_TOKEN").ok())
             .filter(|t| !t.is_empty());
         if let Some(t) = &token {
-            if t.chars().count() < 8 || t.chars().any(char::is_whitespace) {
-                return Err(UsageError(
-                    "--token must be at least 8 characters, without spaces".into(),
-                ));
+            if t.chars().count() < MIN_TOKEN_CHARS || t.chars().any(char::is_whitespace) {
+                return Err(UsageError(format!(
+                    "--token must be at least {MIN_TOKEN_CHARS} characters, without spaces (anyone who can reach the port may guess)"
+                )));
             }
         }
         if !listen.ip().is_loopback() && token.is_none() && !self.allow_open {
@@ -166,6 +169,8 @@ mod tests {
         assert!(serve(&["--listen", "127.0.0.1:0"]).is_ok());
         assert!(serve(&["--listen", "nowhere"]).is_err());
         assert!(serve(&["--token", "short"]).is_err());
+        assert!(serve(&["--token", "eleven-char"]).is_err());
+        assert!(serve(&["--token", "twelve-chars"]).is_ok());
     }
 
     #[test]

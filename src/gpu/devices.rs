@@ -32,6 +32,11 @@ pub struct Device {
     pub memory_bytes: u64,
     /// Vulkan version it supports.
     pub api: String,
+    /// Its driver's version (NVIDIA's own numbering on NVIDIA, Mesa's elsewhere): part of
+    /// the GPU a model probe's verdict holds for, since a new driver may load what the old
+    /// one crashed on, or the other way round.
+    #[serde(default)]
+    pub driver: String,
 }
 
 impl Device {
@@ -54,11 +59,12 @@ impl Device {
             &self.kind
         };
         format!(
-            "{} {} ({kind}, {:.1} GiB, Vulkan {})",
+            "{} {} ({kind}, {:.1} GiB, Vulkan {}, driver {})",
             self.index,
             self.name,
             self.memory_bytes as f64 / (1u64 << 30) as f64,
-            self.api
+            self.api,
+            self.driver
         )
     }
 }
@@ -105,7 +111,19 @@ pub fn list_here() -> Listing {
                     _ => "other",
                 };
                 let v = props.api_version;
+                let d = props.driver_version;
+                let driver = if props.vendor_id == 0x10de {
+                    format!("{}.{}.{}", d >> 22, (d >> 14) & 0xff, (d >> 6) & 0xff)
+                } else {
+                    format!(
+                        "{}.{}.{}",
+                        vk::api_version_major(d),
+                        vk::api_version_minor(d),
+                        vk::api_version_patch(d)
+                    )
+                };
                 Device {
+                    driver,
                     index,
                     name: props
                         .device_name_as_c_str()
@@ -189,6 +207,7 @@ mod tests {
             kind: kind.into(),
             memory_bytes,
             api: "1.3.0".into(),
+            driver: "25.0.7".into(),
         }
     }
 
@@ -204,5 +223,9 @@ mod tests {
         assert!(device("cpu", 1 << 30)
             .describe()
             .contains("CPU implementation"));
+        // The driver is part of the line, and so of a GPU probe verdict's key.
+        assert!(device("cpu", 1 << 30)
+            .describe()
+            .ends_with("driver 25.0.7)"));
     }
 }

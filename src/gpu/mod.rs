@@ -1,12 +1,14 @@
 //! The GPU, when there is one. `devices` lists the Vulkan devices (loader opened at run
 //! time, in a child process); `start` decides at start whether the carried Vulkan build
 //! runs (`SYLLABUS_GPU=off|auto|vulkan`); `offload` puts a model's layers on the device
-//! when that build runs. A GPU that fails falls back to the CPU build with one line,
+//! when that build runs; `supervise` watches it from the file that started it. A GPU that
+//! fails (or whose driver crashes mid-run) falls back to the CPU build with one line,
 //! unless it was forced; the CPU builds are never worse off for a GPU being there.
 
 pub mod devices;
 pub mod offload;
 pub mod start;
+pub mod supervise;
 
 use anyhow::bail;
 

@@ -3,6 +3,7 @@
 //! loader lists a usable GPU; a machine without the loader, or with only a CPU
 //! implementation of Vulkan, runs the CPU builds and pays nothing but the look.
 
+use std::ffi::OsString;
 use std::path::Path;
 
 use anyhow::bail;
@@ -111,16 +112,29 @@ const OMP_WAIT: &str = "OMP_WAIT_POLICY";
 /// implementation takes a core from the work it waits for; serialized, it sleeps instead.
 const SERIALIZE: &str = "GGML_VK_SERIALIZE_SUBMISSIONS";
 
-/// Starts the decision in this process's environment (the build that runs reads it);
-/// `gpu` when that build is the Vulkan one. Before any thread starts.
-pub fn set_env(visible: Option<usize>, note: &str, gpu: bool) {
-    std::env::set_var(NOTE, note);
+/// The environment that carries the decision into the build that runs; `gpu` when that
+/// build is the Vulkan one.
+pub fn decision_env(
+    visible: Option<usize>,
+    note: &str,
+    gpu: bool,
+) -> Vec<(&'static str, OsString)> {
+    let mut env = vec![(NOTE, note.into())];
     if let Some(i) = visible {
-        std::env::set_var(VISIBLE, i.to_string());
-        std::env::set_var(SERIALIZE, "1");
+        env.push((VISIBLE, i.to_string().into()));
+        env.push((SERIALIZE, "1".into()));
     }
     if gpu && std::env::var_os(OMP_WAIT).is_none() {
-        std::env::set_var(OMP_WAIT, "passive");
+        env.push((OMP_WAIT, "passive".into()));
+    }
+    env
+}
+
+/// Starts the decision in this process's environment (this build runs it); before any
+/// thread starts.
+pub fn set_env(visible: Option<usize>, note: &str, gpu: bool) {
+    for (name, value) in decision_env(visible, note, gpu) {
+        std::env::set_var(name, value);
     }
 }
 
@@ -128,8 +142,8 @@ pub fn set_env(visible: Option<usize>, note: &str, gpu: bool) {
 /// arguments; returns only on failure.
 pub fn restart_outer(outer: &Path, why: &str) -> anyhow::Error {
     let env = [
-        (FORCE, "off".to_string()),
-        (NOTE, format!("CPU build: {why}")),
+        (FORCE, "off".into()),
+        (NOTE, format!("CPU build: {why}").into()),
     ];
     crate::program::exec(outer, &env, &[OUTER_EXE, VISIBLE, OMP_WAIT, SERIALIZE])
 }
@@ -145,6 +159,7 @@ mod tests {
             kind: kind.into(),
             memory_bytes: gib << 30,
             api: "1.3.0".into(),
+            driver: "25.0.7".into(),
         }
     }
 

@@ -16,10 +16,27 @@ pub const COOKIE: &str = "syllabus_token";
 pub struct Auth {
     /// sha256 of the token: equal-length digests compare in constant time.
     digest: Option<[u8; 32]>,
+    /// sha256 of the sign-in cookie's value.
+    session: Option<[u8; 32]>,
 }
 
 fn digest(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
+}
+
+/// The cookie's value for `token`: hex digits derived from it, so any token (a `;`, a
+/// non-ASCII letter) makes a valid cookie and the cookie never holds the token itself.
+fn session(token: &str) -> String {
+    crate::digest::sha256_hex(format!("syllabus sign-in\n{token}").as_bytes())
+}
+
+/// What a request offers to be let in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// The token itself (`Authorization: Bearer`, or the sign-in form).
+    Token(String),
+    /// The sign-in cookie.
+    Cookie(String),
 }
 
 impl Auth {
@@ -27,7 +44,16 @@ impl Auth {
     pub fn new(token: Option<&str>) -> Self {
         Self {
             digest: token.map(digest),
+            session: token.map(|t| digest(&session(t))),
         }
+    }
+
+    /// The `Set-Cookie` value that signs in with `token` (once it is accepted).
+    pub fn cookie(token: &str) -> String {
+        format!(
+            "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
+            session(token)
+        )
     }
 
     /// Whether the server has a token.
@@ -35,12 +61,18 @@ impl Auth {
         self.digest.is_some()
     }
 
-    /// Whether `given` is the token (always, without one).
-    pub fn accepts(&self, given: Option<&str>) -> bool {
-        match (&self.digest, given) {
-            (None, _) => true,
-            (Some(want), Some(g)) => bool::from(want.ct_eq(&digest(g))),
-            (Some(_), None) => false,
+    /// Whether `given` is the token, or the cookie it signs in with (always, without one).
+    pub fn accepts(&self, given: Option<&Credential>) -> bool {
+        let Some(want) = &self.digest else {
+            return true;
+        };
+        match given {
+            Some(Credential::Token(t)) => bool::from(want.ct_eq(&digest(t))),
+            // The cookie is derived from the token: compared as digests of the two.
+            Some(Credential::Cookie(c)) => self
+                .session
+                .is_some_and(|s| bool::from(s.ct_eq(&digest(c)))),
+            None => false,
         }
     }
 
@@ -50,7 +82,7 @@ impl Auth {
         if !self.required() {
             return local_host(headers);
         }
-        if self.accepts(token(headers).as_deref()) {
+        if self.accepts(credential(headers).as_ref()) {
             Ok(())
         } else {
             Err(ApiError::new(
@@ -61,13 +93,14 @@ impl Auth {
     }
 }
 
-/// The token a request carries, from its header or its cookie.
-pub fn token(headers: &HeaderMap) -> Option<String> {
+/// What a request carries to be let in: its `Authorization: Bearer` token (UTF-8), or
+/// its sign-in cookie.
+pub fn credential(headers: &HeaderMap) -> Option<Credential> {
     let bearer = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_string());
+        .map(|t| Credential::Token(t.trim().to_string()));
     bearer.or_else(|| {
         headers
             .get_all(header::COOKIE)
@@ -76,7 +109,7 @@ pub fn token(headers: &HeaderMap) -> Option<String> {
             .flat_map(|v| v.split(';'))
             .filter_map(|kv| kv.trim().split_once('='))
             .find(|(k, _)| *k == COOKIE)
-            .map(|(_, v)| v.to_string())
+            .map(|(_, v)| Credential::Cookie(v.to_string()))
     })
 }
 
@@ -126,6 +159,7 @@ fn local_host(headers: &HeaderMap) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -145,14 +179,45 @@ mod tests {
         let wrong = (header::AUTHORIZATION, "Bearer staff-room-8");
         let err = auth.check(&headers(&[host.clone(), wrong])).unwrap_err();
         assert_eq!(err.status, StatusCode::UNAUTHORIZED);
-        let cookie = (header::COOKIE, "a=b; syllabus_token=staff-room-7");
-        assert!(auth.check(&headers(&[host.clone(), cookie])).is_ok());
+        // The cookie holds a value derived from the token, never the token itself.
+        let raw = (header::COOKIE, "a=b; syllabus_token=staff-room-7");
+        assert!(auth.check(&headers(&[host.clone(), raw])).is_err());
+        let set = Auth::cookie("staff-room-7");
+        assert!(!set.contains("staff-room-7"), "{set}");
+        let value = set.split(';').next().unwrap().to_string();
+        let cookie = (header::COOKIE, format!("a=b; {value}"));
+        let mut h = headers(std::slice::from_ref(&host));
+        h.append(cookie.0, cookie.1.parse().unwrap());
+        assert!(auth.check(&h).is_ok());
         let other_site = (header::ORIGIN, "http://evil.example");
         let bearer = (header::AUTHORIZATION, "Bearer staff-room-7");
         let err = auth
             .check(&headers(&[host, bearer, other_site]))
             .unwrap_err();
         assert_eq!(err.status, StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn any_token_signs_in_by_its_cookie() {
+        // A ';' would cut a raw cookie, a non-ASCII letter would not be a header at all.
+        for token in ["staff;room=42", "salle-des-profs-é", "教员室的钥匙-2026"] {
+            let auth = Auth::new(Some(token));
+            let set = Auth::cookie(token);
+            assert!(HeaderValue::from_str(&set).is_ok(), "{set}");
+            let mut h = HeaderMap::new();
+            h.append(header::HOST, "10.0.0.5:8080".parse().unwrap());
+            let value = set.split(';').next().unwrap();
+            h.append(header::COOKIE, value.parse().unwrap());
+            assert!(auth.check(&h).is_ok(), "{token}");
+            // Sent as a bearer token in UTF-8, it is taken too.
+            let mut h = HeaderMap::new();
+            h.append(header::HOST, "10.0.0.5:8080".parse().unwrap());
+            h.append(
+                header::AUTHORIZATION,
+                HeaderValue::from_bytes(format!("Bearer {token}").as_bytes()).unwrap(),
+            );
+            assert!(auth.check(&h).is_ok(), "{token}");
+        }
     }
 
     #[test]

@@ -192,7 +192,7 @@ async fn signed_out(
 ) -> Response {
     let counted = s.auth.required()
         && req.uri().path() != "/healthz"
-        && !s.auth.accepts(auth::token(req.headers()).as_deref());
+        && !s.auth.accepts(auth::credential(req.headers()).as_ref());
     if counted {
         if let Err(wait) = s.limiter.allow(peer.ip(), Instant::now()) {
             let mut r = ApiError::new(

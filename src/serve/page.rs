@@ -13,7 +13,7 @@ use axum::Form;
 use minijinja::{context, Environment};
 
 use super::api::{outcome, submit, Shared};
-use super::auth::{self, COOKIE};
+use super::auth::{self, Auth, Credential};
 use crate::cli::{CourseBody, CourseFields};
 
 /// The page's template; its one script has no template code, so its hash is fixed.
@@ -62,10 +62,9 @@ pub async fn sign_in(
 ) -> Response {
     let given = form.ok().and_then(|Form(f)| f.get("token").cloned());
     match given {
-        Some(t) if s.auth.required() && s.auth.accepts(Some(&t)) => {
+        Some(t) if s.auth.required() && s.auth.accepts(Some(&Credential::Token(t.clone()))) => {
             let mut r = see_other("/");
-            let cookie = format!("{COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/");
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
+            if let Ok(v) = HeaderValue::from_str(&Auth::cookie(&t)) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
             }
             r
@@ -161,5 +160,5 @@ fn html(status: StatusCode, body: String) -> Response {
 
 /// Whether the browser gave the server's token.
 fn signed_in(s: &Shared, headers: &HeaderMap) -> bool {
-    s.auth.accepts(auth::token(headers).as_deref())
+    s.auth.accepts(auth::credential(headers).as_ref())
 }
