@@ -80,6 +80,29 @@ pub fn identity(path: &Path) -> Option<String> {
     Some(format!("{} {:?}", meta.len(), meta.modified().ok()?))
 }
 
+/// The sha256 of the file at `path` (hex), remembered in the private cache under its
+/// identity, so a large model is read through once, not at every run.
+pub fn sha256_of(path: &Path) -> std::io::Result<String> {
+    let real = path.canonicalize()?;
+    let remembered = identity(&real).and_then(|id| {
+        let key = crate::digest::sha256_hex(format!("{}\n{id}", real.display()).as_bytes());
+        folder("sums").ok().map(|dir| dir.join(key))
+    });
+    if let Some(kept) = remembered.as_ref().filter(|k| is_ours(k)) {
+        if let Ok(sum) = std::fs::read_to_string(kept) {
+            if sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Ok(sum);
+            }
+        }
+    }
+    let sum = crate::digest::sha256_file(&real)?;
+    if let Some(kept) = remembered {
+        // Only a speed-up: a cache that cannot be written costs a read next time.
+        let _ = crate::output::write_atomic(&kept, sum.as_bytes());
+    }
+    Ok(sum)
+}
+
 /// Whether `path` is a regular file (not a link) this user owns that no one else may
 /// write: only then may a stamp or verdict beside it stand for its contents.
 pub fn is_ours(path: &Path) -> bool {

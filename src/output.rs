@@ -99,7 +99,7 @@ pub fn keep_previous(path: &Path) -> anyhow::Result<Option<PathBuf>> {
 fn temporary(path: &Path, mode: Option<u32>) -> anyhow::Result<NamedTempFile> {
     let dir = parent(path);
     remove_stale(dir);
-    let prefix = format!(".syllabus-{}-", std::process::id());
+    let prefix = format!(".syllabus-{}-{}-", std::process::id(), host_mark());
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");
     #[cfg(unix)]
@@ -122,23 +122,52 @@ fn temporary(path: &Path, mode: Option<u32>) -> anyhow::Result<NamedTempFile> {
     })
 }
 
-/// Removes `.syllabus-<pid>-*.tmp` files in `dir` whose process no longer runs.
+/// Temporary files of another machine (a shared folder) are left this long before they
+/// count as abandoned: their process cannot be asked about from here.
+const FOREIGN_STALE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// This machine, as temporary file names carry it: 8 hex digits of its host name's sha256.
+fn host_mark() -> &'static str {
+    static MARK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MARK.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+            .unwrap_or_default();
+        crate::digest::sha256_hex(host.trim().as_bytes())[..8].to_string()
+    })
+}
+
+/// Removes `.syllabus-<pid>-<host>-*.tmp` files in `dir` left by a run that ended without
+/// them: of this machine, when their process no longer runs; of another machine (a pid
+/// here says nothing about a process there) or of an older version, only when untouched
+/// for `FOREIGN_STALE`.
 fn remove_stale(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
+        let Some(rest) = name
             .to_str()
             .and_then(|n| n.strip_prefix(".syllabus-"))
             .filter(|n| n.ends_with(".tmp"))
-            .and_then(|n| n.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
         };
-        if pid != std::process::id() && !process_runs(pid) {
+        let mut parts = rest.split('-');
+        let Some(pid) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let here = parts.next() == Some(host_mark());
+        let stale = if here {
+            pid != std::process::id() && !process_runs(pid)
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > FOREIGN_STALE))
+        };
+        if stale {
             tracing::info!(file = %entry.path().display(), "removing a temporary file left by an interrupted run");
             let _ = std::fs::remove_file(entry.path());
         }
@@ -246,8 +275,11 @@ mod tests {
     #[test]
     fn targets_exist_as_temporaries_until_committed_and_stale_ones_go() {
         let dir = tempfile::tempdir().unwrap();
-        // A temporary file of a process that is gone (pid 0 never runs a program).
-        std::fs::write(dir.path().join(".syllabus-0-abc.tmp"), b"x").unwrap();
+        // A temporary file of a process of this machine that is gone (pid 0 never runs a
+        // program); one of another machine sharing the folder, whose pid says nothing here.
+        let gone = format!(".syllabus-0-{}-abc.tmp", host_mark());
+        std::fs::write(dir.path().join(&gone), b"x").unwrap();
+        std::fs::write(dir.path().join(".syllabus-0-0badc0de-abc.tmp"), b"x").unwrap();
         std::fs::write(dir.path().join(".syllabus-notes.tmp"), b"kept: not ours").unwrap();
         let t = Target::create(&dir.path().join("s.md"), None).unwrap();
         let names = || -> Vec<String> {
@@ -259,12 +291,19 @@ mod tests {
             v
         };
         let before = names();
-        assert_eq!(before.len(), 2, "{before:?}");
+        assert_eq!(before.len(), 3, "{before:?}");
         assert!(before
             .iter()
             .any(|n| n.starts_with(&format!(".syllabus-{}-", std::process::id()))));
         t.commit(b"done").unwrap();
-        assert_eq!(names(), [".syllabus-notes.tmp", "s.md"]);
+        assert_eq!(
+            names(),
+            [
+                ".syllabus-0-0badc0de-abc.tmp",
+                ".syllabus-notes.tmp",
+                "s.md"
+            ]
+        );
         assert!(
             Target::create(Path::new("/proc/x.md"), None).is_err(),
             "fails up front"

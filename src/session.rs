@@ -52,7 +52,7 @@ impl Session {
         Ok(match self {
             Self::Llama(m) => {
                 let r = m.resolved();
-                let sha256 = crate::digest::sha256_file(&r.path)
+                let sha256 = crate::cache::sha256_of(&r.path)
                     .with_context(|| format!("cannot read {}", r.path.display()))?;
                 ModelId {
                     name: r.name.clone(),

@@ -384,6 +384,11 @@ pub struct ServeArgs {
     /// Listen beyond this machine without a token (anyone on the network can use it).
     #[arg(long)]
     pub allow_open: bool,
+    /// A reverse proxy in front of the server (repeatable): requests through it count,
+    /// for the sign-in limit, against the client its X-Forwarded-For header names, and its
+    /// connections are not capped per address.
+    #[arg(long = "trust-proxy", value_name = "IP")]
+    pub trust_proxy: Vec<std::net::IpAddr>,
     /// Courses written at once, sharing the model's batches [default: 3].
     #[arg(long, value_name = "N")]
     pub concurrent: Option<usize>,

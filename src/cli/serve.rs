@@ -29,6 +29,8 @@ pub struct ServePlan {
     pub queue: usize,
     /// Most modules a request may ask for.
     pub max_modules: usize,
+    /// Reverse proxies whose X-Forwarded-For is believed.
+    pub proxies: Vec<std::net::IpAddr>,
 }
 
 /// A client's request for a course (`POST /api/syllabus`, the page's form): the course's
@@ -123,6 +125,7 @@ impl ServeArgs {
                 1,
                 MAX_MODULES,
             )?,
+            proxies: self.trust_proxy.clone(),
         })
     }
 }

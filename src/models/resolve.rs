@@ -45,6 +45,17 @@ pub enum ModelError {
         how: String,
     },
     /// A model in the Ollama store whose manifest or blob is broken.
+    #[error("{path} is not the catalog's `{alias}` (its sha256 is {got}, the catalog's {want}): remove or rename it, or give it to --model as a path")]
+    NotTheCatalogs {
+        path: String,
+        alias: String,
+        got: String,
+        want: String,
+    },
+
+    #[error("cannot read {path}: {why}")]
+    Unreadable { path: String, why: String },
+
     #[error(transparent)]
     OllamaStore(#[from] ollama::OllamaStoreError),
     /// The download failed.
@@ -305,6 +316,24 @@ fn from_alias(
 ) -> Result<Found, ModelError> {
     let (found, mut tried) = find_local(entry, places)?;
     match found {
+        // A file of the alias's name in a folder (the working directory's `models/` among
+        // them) may be anything: it must be the catalog's file.
+        Some(f) if f.source == Source::Folder && entry.sha256.is_some() => {
+            let want = entry.sha256.as_deref().unwrap_or_default();
+            let got = crate::cache::sha256_of(&f.path).map_err(|e| ModelError::Unreadable {
+                path: f.path.display().to_string(),
+                why: e.to_string(),
+            })?;
+            if !got.eq_ignore_ascii_case(want) {
+                return Err(ModelError::NotTheCatalogs {
+                    path: f.path.display().to_string(),
+                    alias: entry.alias.clone(),
+                    got,
+                    want: want.to_string(),
+                });
+            }
+            Ok(f)
+        }
         Some(f) => Ok(f),
         None => download_or_explain(
             &entry.alias,
@@ -431,6 +460,23 @@ mod tests {
             find_local(entry, &p).unwrap().0.unwrap().path,
             a.path().join(&entry.file)
         );
+    }
+
+    #[test]
+    fn an_alias_found_in_a_folder_must_be_the_catalogs_file() {
+        let entry = find_alias("smollm2:135m").unwrap();
+        assert!(entry.sha256.is_some());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(&entry.file),
+            b"GGUF and then something else",
+        )
+        .unwrap();
+        let p = places(&[dir.path()], None, None);
+        let err = resolve_in("smollm2:135m", ResolveOptions::local(), &p).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ModelError::NotTheCatalogs { .. }), "{msg}");
+        assert!(msg.contains("is not the catalog's `smollm2:135m`"), "{msg}");
     }
 
     #[test]

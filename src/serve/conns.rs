@@ -93,14 +93,14 @@ impl Open {
     /// address holding the most. Connections already closing are not counted as room
     /// (each counts until its socket is gone). `false` when nothing can go: the new
     /// connection is refused.
-    fn make_room(&self, from: IpAddr) -> bool {
+    fn make_room(&self, from: IpAddr, capped: bool) -> bool {
         let conns = self.lock();
         let mut per: HashMap<IpAddr, usize> = HashMap::new();
         for c in conns.values() {
             *per.entry(c.from).or_default() += 1;
         }
         let mine = per.get(&from).copied().unwrap_or(0);
-        let victim = if mine >= MAX_PER_ADDRESS {
+        let victim = if capped && mine >= MAX_PER_ADDRESS {
             conns
                 .values()
                 .filter(|c| c.from == from && c.may_go())
@@ -258,7 +258,7 @@ impl Doors {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
-    doors: &Doors,
+    (doors, proxies): (&Doors, &[IpAddr]),
     mut stop: watch::Receiver<bool>,
 ) {
     let open = &doors.0;
@@ -276,7 +276,9 @@ pub async fn serve(
             _ = stop.wait_for(|s| *s) => return,
         };
         let from = super::limit::network(peer.ip());
-        if !open.make_room(from) {
+        // A trusted proxy carries everyone's connections: only the server's cap holds it.
+        let capped = !proxies.contains(&peer.ip());
+        if !open.make_room(from, capped) {
             drop(stream);
             continue;
         }
@@ -423,7 +425,7 @@ mod tests {
     fn at_the_cap_the_longest_idle_connection_makes_room() {
         let open = Open::default();
         let here: IpAddr = "10.0.0.1".parse().unwrap();
-        assert!(open.make_room(here));
+        assert!(open.make_room(here, true));
         {
             let mut conns = open.lock();
             for id in 0..MAX_CONNECTIONS as u64 {
@@ -437,7 +439,7 @@ mod tests {
                 conns.insert(id, conn(from, busy, age));
             }
         }
-        assert!(open.make_room(here));
+        assert!(open.make_room(here, true));
         let conns = open.lock();
         assert!(closed(&conns[&7]));
         assert!(conns[&7].closing.load(Ordering::SeqCst));
@@ -445,7 +447,7 @@ mod tests {
         assert!(!closed(&conns[&8]));
         drop(conns);
         // A connection already closing is not room: the next oldest idle one goes.
-        assert!(open.make_room(here));
+        assert!(open.make_room(here, true));
         let conns = open.lock();
         assert!(!closed(&conns[&7]), "not asked twice");
         let asked: Vec<u64> = conns
@@ -459,7 +461,7 @@ mod tests {
             c.busy.store(1, Ordering::SeqCst);
         }
         assert!(
-            !open.make_room(here),
+            !open.make_room(here, true),
             "every connection busy: the new one is refused"
         );
     }
@@ -475,13 +477,22 @@ mod tests {
             conns.insert(9_999, conn("10.0.0.1", 0, 5_000));
         }
         // The greedy address at its cap: its own oldest idle connection goes.
-        assert!(open.make_room("10.0.0.9".parse().unwrap()));
+        assert!(open.make_room("10.0.0.9".parse().unwrap(), true));
         let conns = open.lock();
         assert!(!closed(&conns[&9_999]), "another address's connection kept");
         assert!(closed(&conns[&0]));
         drop(conns);
+        // A trusted proxy at that count is not held to the address cap.
+        assert!(open.make_room("10.0.0.9".parse().unwrap(), false));
+        assert_eq!(
+            open.lock()
+                .values()
+                .filter(|c| c.closing.load(Ordering::SeqCst))
+                .count(),
+            1
+        );
         // Another address is let in without closing anything.
-        assert!(open.make_room("10.0.0.1".parse().unwrap()));
+        assert!(open.make_room("10.0.0.1".parse().unwrap(), true));
         assert_eq!(
             open.lock()
                 .values()
@@ -506,7 +517,7 @@ mod tests {
                 conns.insert(id, conn(from, 0, age));
             }
         }
-        assert!(open.make_room("10.0.0.7".parse().unwrap()));
+        assert!(open.make_room("10.0.0.7".parse().unwrap(), true));
         let conns = open.lock();
         let gone: Vec<IpAddr> = conns
             .values()

@@ -29,6 +29,19 @@ pub fn network(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The client a request comes from: its peer, or, when the peer is one of `proxies`, the
+/// last address the proxy added to `X-Forwarded-For` (addresses before it are the
+/// client's own word).
+pub fn client(peer: IpAddr, forwarded: Option<&str>, proxies: &[IpAddr]) -> IpAddr {
+    if !proxies.contains(&peer) {
+        return peer;
+    }
+    forwarded
+        .and_then(|f| f.rsplit(',').next())
+        .and_then(|last| last.trim().parse::<IpAddr>().ok())
+        .unwrap_or(peer)
+}
+
 /// Per-address counts of signed-out requests.
 #[derive(Debug, Default)]
 pub struct Limiter {
@@ -58,6 +71,24 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn behind_a_trusted_proxy_the_client_is_the_one_it_names() {
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let other: IpAddr = "10.0.0.3".parse().unwrap();
+        let said = Some("6.6.6.6, 192.168.5.17");
+        assert_eq!(
+            client(proxy, said, &[proxy]),
+            "192.168.5.17".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client(other, said, &[proxy]),
+            other,
+            "not a proxy: its own address"
+        );
+        assert_eq!(client(proxy, None, &[proxy]), proxy);
+        assert_eq!(client(proxy, Some("nonsense"), &[proxy]), proxy);
+    }
 
     #[test]
     fn an_ipv6_machine_is_its_64() {

@@ -134,7 +134,8 @@ fn serve_http(listener: std::net::TcpListener, shared: Arc<Shared>) -> anyhow::R
         }));
         let jobs = Arc::clone(&shared.jobs);
         let doors = conns::Doors::default();
-        conns::serve(listener, router(shared), &doors, stop_rx).await;
+        let proxies = shared.plan.proxies.clone();
+        conns::serve(listener, router(shared), (&doors, &proxies), stop_rx).await;
         say("stopping: no new requests; courses in progress are cancelled (Ctrl-C again stops at once)");
         jobs.shut_down().await;
         // Clients take their last replies (a cancelled course's reason) before the exit.
@@ -194,7 +195,12 @@ async fn signed_out(
         && req.uri().path() != "/healthz"
         && !s.auth.accepts(auth::credential(req.headers()).as_ref());
     if counted {
-        if let Err(wait) = s.limiter.allow(peer.ip(), Instant::now()) {
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let from = limit::client(peer.ip(), forwarded, &s.plan.proxies);
+        if let Err(wait) = s.limiter.allow(from, Instant::now()) {
             let mut r = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("too many requests without this server's token; try again in {wait} s"),
