@@ -43,6 +43,30 @@ fn api_writes_courses_one_and_two_at_once_and_refuses_bad_input() {
     assert_eq!(health.status, 200);
     assert_eq!(health.json()["status"], "ok");
 
+    // Control characters and bidirectional overrides in the fields never reach the course.
+    let dirty = json!({
+        "topic": "Tides\u{1b}[31m and\u{202e} Moon\u{0}",
+        "audience": "adults\u{1b}]0;pwned\u{7}",
+        "modules": 1,
+    });
+    let cleaned = assert_course(&post_json(&server.at("api/syllabus"), &dirty), 1);
+    let asked = &cleaned["syllabus"]["provenance"]["request"];
+    for field in [
+        &asked["topic"],
+        &asked["audience"],
+        &cleaned["syllabus"]["title"],
+    ] {
+        let text = field.as_str().unwrap();
+        assert!(
+            !text.contains(['\u{1b}', '\u{202e}', '\u{0}', '\u{7}']),
+            "{text:?}"
+        );
+    }
+    assert!(
+        asked["topic"].as_str().unwrap().starts_with("Tides"),
+        "{asked}"
+    );
+
     let body: Value = serde_json::from_str(GARDENING).unwrap();
     let one = post_json(&server.at("api/syllabus"), &body);
     let done = assert_course(&one, 2);

@@ -1,7 +1,7 @@
 //! `syllabus batch`: many courses from one file, one model in memory. Courses already
 //! written (and valid) are skipped, a teacher's edits kept, a file of another course never
-//! written over, a replaced file kept beside; the rest go through the shared scheduler (`places`):
-//! several at once, each with a seat at one shared engine (`engine::joint`), so their calls
+//! written over, a replaced file kept beside; the rest go through the shared scheduler
+//! (`places`): several at once, each with a seat at one shared engine (`engine::joint`), so their calls
 //! decode together; a finished course's place goes to the next. One failing course does
 //! not stop the others; `summary.json` records every course.
 
@@ -75,9 +75,10 @@ enum Found {
 enum Companion {
     /// None asked for, or the one written with the JSON, unchanged.
     AsWritten,
-    /// Asked for and not there (or never recorded): made again from the JSON.
+    /// Asked for and not there: made from the JSON.
     Missing,
-    /// Changed since it was written (a teacher's edit): kept as it is.
+    /// Changed since it was written, or not written with this JSON (a teacher's file):
+    /// kept as it is.
     Edited,
 }
 
