@@ -3,7 +3,8 @@
 //! mid-sentence or mid-word, fragments glued to words, items repeated across modules, the
 //! language of titles and lists, parts marked for review, prompt sizes, and time; and what
 //! small models write instead of text: stutters, file names, the prompt's length guidance,
-//! the module template restated, objectives as questions, near-duplicate items in one list,
+//! the module template restated, objectives as questions, English objectives not led by a
+//! common verb (a list of its own), near-duplicate items in one list,
 //! items left hanging mid-sentence. The checks here are independent of the
 //! binary's own validation, so a binary from before a change is measured the same way.
 //!
@@ -160,6 +161,7 @@ struct Tally {
     guidance: Vec<String>,
     template: Vec<String>,
     questions: Vec<String>,
+    not_verb_led: Vec<String>,
     near_duplicates: Vec<String>,
     hanging: Vec<String>,
     outline_prompt: Vec<f64>,
@@ -347,6 +349,162 @@ fn is_question(text: &str) -> bool {
             && words(t).get(1).is_none_or(|w| w != "to"))
 }
 
+/// Verbs that open learning objectives (Bloom's lists, and the ones teachers use beside
+/// them): this bench's own list, independent of the program's rule.
+const OBJECTIVE_VERBS: &[&str] = &[
+    "analyse",
+    "analyze",
+    "apply",
+    "appraise",
+    "arrange",
+    "assess",
+    "build",
+    "calculate",
+    "care",
+    "categorize",
+    "choose",
+    "cite",
+    "classify",
+    "collect",
+    "combine",
+    "communicate",
+    "compare",
+    "compile",
+    "compose",
+    "compute",
+    "conduct",
+    "construct",
+    "contrast",
+    "cook",
+    "create",
+    "critique",
+    "debate",
+    "decide",
+    "decode",
+    "decrypt",
+    "define",
+    "demonstrate",
+    "derive",
+    "describe",
+    "design",
+    "determine",
+    "develop",
+    "diagnose",
+    "differentiate",
+    "discuss",
+    "distinguish",
+    "draw",
+    "encrypt",
+    "estimate",
+    "evaluate",
+    "examine",
+    "experiment",
+    "explain",
+    "explore",
+    "express",
+    "formulate",
+    "generate",
+    "give",
+    "grow",
+    "handle",
+    "identify",
+    "illustrate",
+    "implement",
+    "infer",
+    "inspect",
+    "interpret",
+    "investigate",
+    "judge",
+    "justify",
+    "keep",
+    "know",
+    "label",
+    "learn",
+    "list",
+    "locate",
+    "maintain",
+    "make",
+    "manage",
+    "map",
+    "match",
+    "measure",
+    "model",
+    "monitor",
+    "name",
+    "navigate",
+    "observe",
+    "operate",
+    "order",
+    "organize",
+    "outline",
+    "perform",
+    "plan",
+    "plant",
+    "play",
+    "practice",
+    "practise",
+    "predict",
+    "prepare",
+    "present",
+    "produce",
+    "program",
+    "propose",
+    "protect",
+    "prove",
+    "rank",
+    "rate",
+    "read",
+    "recall",
+    "recognize",
+    "recognise",
+    "recite",
+    "reconstruct",
+    "record",
+    "reflect",
+    "relate",
+    "report",
+    "reproduce",
+    "research",
+    "restate",
+    "review",
+    "revise",
+    "rewrite",
+    "select",
+    "sequence",
+    "show",
+    "sign",
+    "sketch",
+    "solve",
+    "sort",
+    "speak",
+    "state",
+    "summarize",
+    "summarise",
+    "support",
+    "synthesize",
+    "test",
+    "trace",
+    "translate",
+    "understand",
+    "use",
+    "value",
+    "verify",
+    "write",
+    "appreciate",
+    "discover",
+    "gain",
+    "track",
+    "set",
+];
+
+/// An English objective whose first word is not a verb of `OBJECTIVE_VERBS` ("Agricultural
+/// Processes", "To zooplankton").
+fn not_verb_led(text: &str) -> bool {
+    words(text)
+        .first()
+        .is_some_and(|w| !OBJECTIVE_VERBS.contains(&w.as_str()))
+}
+
 /// A list item left hanging: ends on a small word, or on a short clause opened by "when",
 /// "which", ... after a comma (this bench's own rule).
 fn hangs(text: &str) -> bool {
@@ -518,6 +676,7 @@ fn check(tally: &mut Tally, topic: &str, syllabus: &Value, fixed: &[Vec<String>]
     let photography = topic.to_lowercase().contains("photo");
     // The topics in other languages here all have letters outside ASCII.
     let foreign = !topic.is_ascii();
+    let english = syllabus["language"] == "English";
     for (field, text, prose) in strings(syllabus) {
         tally.strings += 1;
         let lower = text.to_lowercase();
@@ -552,6 +711,10 @@ fn check(tally: &mut Tally, topic: &str, syllabus: &Value, fixed: &[Vec<String>]
         flag(&mut tally.template, item_or_title && restates(&text));
         let objective = ["learning_objectives", "learning_outcomes"].contains(&field.as_str());
         flag(&mut tally.questions, objective && is_question(&text));
+        flag(
+            &mut tally.not_verb_led,
+            objective && english && not_verb_led(&text),
+        );
         let list_item = item_or_title && field != "title";
         flag(&mut tally.hanging, list_item && hangs(&text));
         let w = words(&text);
@@ -750,6 +913,10 @@ fn main() {
     println!("length guidance as content {}", t.guidance.len());
     println!("template restated     {}", t.template.len());
     println!("objectives as questions {}", t.questions.len());
+    println!(
+        "English objectives not led by a common verb {}",
+        t.not_verb_led.len()
+    );
     println!("near-duplicate items in a list {}", t.near_duplicates.len());
     println!("items left hanging    {}", t.hanging.len());
     println!(
@@ -774,6 +941,7 @@ fn main() {
         ("guidance", &t.guidance),
         ("template", &t.template),
         ("question", &t.questions),
+        ("not verb-led", &t.not_verb_led),
         ("near-duplicate", &t.near_duplicates),
         ("hanging", &t.hanging),
     ] {

@@ -106,6 +106,14 @@ pub fn run(exe: &Path, env: &[(&str, OsString)]) -> anyhow::Result<Ended> {
     let status = child.wait().context("cannot wait for the Vulkan build")?;
     handle.close();
     let _ = watcher.join();
+    // The watch's handlers stay installed (doing nothing) when it ends; the run may go on
+    // here, whose own watch (`interrupt`) takes SIGINT and SIGTERM: the others get their
+    // default back, so a closed terminal still ends it.
+    // SAFETY: restoring the default action of two signals nothing else here handles.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_DFL);
+        libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+    }
     // Written by the build itself, not by a child of it (a probe) that inherited the name.
     let finished = std::fs::read_to_string(&mark).is_ok_and(|pid| pid == child.id().to_string());
     let _ = std::fs::remove_file(&mark);
