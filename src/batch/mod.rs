@@ -241,31 +241,32 @@ fn summary_path(plan: &BatchPlan) -> PathBuf {
     plan.out_dir.join(format!("{name}.json"))
 }
 
-/// Runs `syllabus batch`.
-pub fn run(plan: &BatchPlan) -> anyhow::Result<()> {
-    let clock = Clock::new();
-    std::fs::create_dir_all(&plan.out_dir)
-        .with_context(|| format!("cannot create {}", plan.out_dir.display()))?;
-    let summary_path = summary_path(plan);
-    // Fails now, not after the courses, when the folder cannot be written.
-    let summary_target = Target::create(&summary_path, None)?;
+/// Every course's files, in order (see `outputs`).
+fn all_outputs(plan: &BatchPlan) -> Vec<Vec<PathBuf>> {
     // Every course's own name first, so an old name found on disk never takes another's.
     let mut taken: HashSet<String> = plan.courses.iter().map(|c| c.name.to_lowercase()).collect();
-    let paths: Vec<Vec<PathBuf>> = plan
-        .courses
+    plan.courses
         .iter()
         .map(|c| {
             taken.remove(&c.name.to_lowercase());
             outputs(plan, c, &mut taken)
         })
-        .collect();
-    let mut results: Vec<CourseSummary> = plan
-        .courses
-        .iter()
-        .zip(&paths)
-        .map(|(c, p)| CourseSummary::new(c, p))
-        .collect();
+        .collect()
+}
+
+/// Settles every course the output folder already holds (skipped, its other file made
+/// from its JSON, or refused for holding another course); the ones to write, in order.
+fn sort_out(
+    plan: &BatchPlan,
+    paths: &[Vec<PathBuf>],
+    results: &mut [CourseSummary],
+) -> anyhow::Result<Vec<usize>> {
     let mut todo = Vec::new();
+    let tell = |line: &str| {
+        if !plan.run.quiet {
+            say(line);
+        }
+    };
     for (i, r) in results.iter_mut().enumerate() {
         let found = if plan.force {
             Found::Nothing
@@ -282,9 +283,7 @@ pub fn run(plan: &BatchPlan) -> anyhow::Result<()> {
                     "{} was edited since it was written: kept as it is",
                     paths[i][1].display()
                 );
-                if !plan.run.quiet {
-                    say(&format!("{label}: {note}"));
-                }
+                tell(&format!("{label}: {note}"));
                 r.note = Some(note);
             }
             Found::Written(Companion::Missing) => {
@@ -292,21 +291,36 @@ pub fn run(plan: &BatchPlan) -> anyhow::Result<()> {
                 match rebuild(&paths[i], also) {
                     Ok(line) => {
                         r.status = Status::Rebuilt;
-                        if !plan.run.quiet {
-                            say(&line);
-                        }
+                        tell(&line);
                     }
                     Err(e) => r.error = Some(format!("{e:#}")),
                 }
             }
             Found::Other(why) => {
-                if !plan.run.quiet {
-                    say(&format!("{label}: {why}"));
-                }
+                tell(&format!("{label}: {why}"));
                 r.error = Some(why);
             }
         }
     }
+    Ok(todo)
+}
+
+/// Runs `syllabus batch`.
+pub fn run(plan: &BatchPlan) -> anyhow::Result<()> {
+    let clock = Clock::new();
+    std::fs::create_dir_all(&plan.out_dir)
+        .with_context(|| format!("cannot create {}", plan.out_dir.display()))?;
+    let summary_path = summary_path(plan);
+    // Fails now, not after the courses, when the folder cannot be written.
+    let summary_target = Target::create(&summary_path, None)?;
+    let paths = all_outputs(plan);
+    let mut results: Vec<CourseSummary> = plan
+        .courses
+        .iter()
+        .zip(&paths)
+        .map(|(c, p)| CourseSummary::new(c, p))
+        .collect();
+    let todo = sort_out(plan, &paths, &mut results)?;
     let mut summary = Summary::new(plan);
     if !todo.is_empty() {
         let done = write_courses(plan, &todo, &paths, clock, &mut summary)?;

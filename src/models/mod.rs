@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod ggml;
 pub mod gguf;
 pub mod hf;
+mod model_error;
 pub mod ollama;
 pub mod places;
 pub mod resolve;

@@ -1,16 +1,14 @@
 //! The server's doors: connections accepted one by one (HTTP/1.1, hyper), each with a
-//! header-read timeout (a client that trickles its request is cut off), a deadline on its
-//! request body, a stall limit on its response (a client that stops reading is cut off),
-//! an idle timeout (a connection with no request for a while is closed, after the response
-//! it is sending), and caps on open connections, per address and in all: past them, the
-//! connection idle the longest is closed to make room (of that address, or of the address
-//! holding most), so sockets held open by anyone who can reach the port never lock
-//! teachers out. A connection is busy until its response has been sent, so a course's
-//! stream is never taken for idle. Each request carries its peer's address (for the
-//! sign-in limit).
+//! header-read timeout (a client that trickles its request is cut off), the time limits of
+//! `deadlines` on its body and its response, an idle timeout (a connection with no request
+//! for a while is closed, after the response it is sending), and caps on open
+//! connections, per address and in all: past them, the connection idle the longest is
+//! closed to make room (of that address, or of the address holding most), so sockets held
+//! open by anyone who can reach the port never lock teachers out. A connection is busy
+//! until its response has been sent, so a course's stream is never taken for idle. Each
+//! request carries its peer's address (for the sign-in limit).
 
 use std::collections::HashMap;
-use std::future::Future as _;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -23,18 +21,15 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{watch, Notify};
 use tower::ServiceExt as _;
+
+use super::deadlines::Stalling;
 
 /// How long a client has to send a request's head.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection may wait for its next request.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long a client has to send a whole request body.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a response may wait for the client to take its next bytes.
-pub const WRITE_STALL: Duration = Duration::from_secs(60);
 /// Connections open at once; past this the longest idle one is closed.
 pub const MAX_CONNECTIONS: usize = 512;
 /// Connections one address (an IPv6 /64) may hold: the rest stay for everyone else.
@@ -161,84 +156,6 @@ impl http_body::Body for Held {
     }
 }
 
-/// A socket whose writes fail once the client has taken nothing for `WRITE_STALL`: a
-/// client that stops reading does not hold its connection (and a course) forever.
-struct Stalling<S> {
-    inner: S,
-    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl<S> Stalling<S> {
-    fn new(inner: S) -> Self {
-        Stalling {
-            inner,
-            stalled: None,
-        }
-    }
-
-    /// After a write that made no progress: `Err` once the stall has lasted too long.
-    fn waiting(&mut self, cx: &mut Context<'_>) -> std::io::Result<()> {
-        let sleep = self
-            .stalled
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_STALL)));
-        match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the client took nothing for too long",
-            )),
-            Poll::Pending => Ok(()),
-        }
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Stalling<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Pending => match this.waiting(cx) {
-                Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(e)),
-            },
-            done => {
-                this.stalled = None;
-                done
-            }
-        }
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_flush(cx) {
-            Poll::Pending => match this.waiting(cx) {
-                Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(e)),
-            },
-            done => {
-                this.stalled = None;
-                done
-            }
-        }
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Stalling<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
 /// The connections a server has open, to wait for them at the end.
 #[derive(Clone, Default)]
 pub struct Doors(Arc<Open>);
@@ -355,54 +272,6 @@ async fn connection(
             }
         }
     }
-}
-
-/// Middleware: reads a request's whole body within `BODY_TIMEOUT` (a body trickled a byte
-/// at a time is cut with 408), at most `limit` bytes (413 past it).
-pub async fn body_within(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-    limit: usize,
-) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    let (parts, body) = req.into_parts();
-    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await;
-    let bytes = match read {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            let (status, message) = if too_large {
-                (
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the request is larger than {limit} bytes"),
-                )
-            } else {
-                (
-                    axum::http::StatusCode::BAD_REQUEST,
-                    format!("cannot read the request: {e}"),
-                )
-            };
-            return super::error::ApiError::new(status, message).into_response();
-        }
-        Err(_) => {
-            let mut r = super::error::ApiError::new(
-                axum::http::StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "the request's body took longer than {} s to arrive",
-                    BODY_TIMEOUT.as_secs()
-                ),
-            )
-            .into_response();
-            r.headers_mut().insert(
-                axum::http::header::CONNECTION,
-                axum::http::HeaderValue::from_static("close"),
-            );
-            return r;
-        }
-    };
-    next.run(axum::extract::Request::from_parts(parts, Body::from(bytes)))
-        .await
 }
 
 #[cfg(test)]

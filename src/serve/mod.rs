@@ -11,6 +11,7 @@ mod auth;
 mod card;
 mod chat;
 mod conns;
+mod deadlines;
 mod disposition;
 mod downloads;
 mod error;
@@ -159,7 +160,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page") })
         // Inside the sign-in limit: a client past it is refused before its body is read.
         .layer(axum::middleware::from_fn(|req, next| {
-            conns::body_within(req, next, chat::MAX_CHAT_BODY)
+            deadlines::body_within(req, next, chat::MAX_CHAT_BODY)
         }))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
