@@ -44,8 +44,8 @@ fn shader_cache() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mesa-shader-cache")
 }
 
-/// `exe args` in `dir` (HOME there, no model stores), with `env` set.
-fn run(exe: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+/// `exe args` in `dir` (HOME there, no model stores), with `env` set, not started.
+fn command(exe: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Command {
     let mut cmd = std::process::Command::new(exe);
     cmd.current_dir(dir)
         .env("HOME", dir)
@@ -69,7 +69,35 @@ fn run(exe: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().unwrap()
+    cmd
+}
+
+/// `exe args` in `dir` (see `command`), run to its end.
+fn run(exe: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    command(exe, dir, env, args).output().unwrap()
+}
+
+/// The one `syllabus: ` line of a run that failed (exit 1) with it as its error.
+fn the_one_error(out: &Output) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let ours: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("syllabus: "))
+        .collect();
+    assert_eq!(ours.len(), 1, "{err}");
+    ours[0].to_string()
+}
+
+/// The one line of a run that says the GPU build gave way to the CPU build.
+fn the_one_fallback(out: &Output) -> String {
+    let err = stderr(out);
+    let said: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("running the CPU build"))
+        .collect();
+    assert_eq!(said.len(), 1, "{err}");
+    said[0].to_string()
 }
 
 /// Writes 1 module of the test model as JSON with its timing record; returns the record.
@@ -251,30 +279,19 @@ fn a_gpu_that_cannot_take_the_model_falls_back_in_one_line_or_fails_when_forced(
     // (in the probe's child process), and loads it on the CPU.
     let small = ("GGML_VK_FORCE_MAX_BUFFER_SIZE", "100000");
     let forced = generate(&exe, dir.path(), &[small, ("SYLLABUS_GPU", "vulkan")], &[]).0;
-    let err = stderr(&forced);
-    assert_eq!(forced.status.code(), Some(1), "{err}");
-    let ours: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("syllabus: "))
-        .collect();
-    assert_eq!(ours.len(), 1, "{err}");
+    let line = the_one_error(&forced);
     assert!(
-        ours[0].contains("SYLLABUS_GPU=vulkan: llama.cpp stopped with SIGABRT"),
-        "{err}"
+        line.contains("SYLLABUS_GPU=vulkan: llama.cpp stopped with SIGABRT"),
+        "{line}"
     );
-    assert!(ours[0].contains("on the GPU") && ours[0].contains("(on the CPU it loads)"));
+    assert!(line.contains("on the GPU") && line.contains("(on the CPU it loads)"));
     assert!(!dir.path().join("out.json").exists());
     // auto, lavapipe counted as a GPU: the run goes on in the CPU build.
     let env = [small, ("SYLLABUS_GPU_CPU_DEVICES", "1")];
     let (out, record) = generate(&exe, dir.path(), &env, &[]);
     assert_ok(&out);
-    let err = stderr(&out);
-    let said: Vec<&str> = err
-        .lines()
-        .filter(|l| l.contains("running the CPU build"))
-        .collect();
-    assert_eq!(said.len(), 1, "{err}");
-    assert!(said[0].contains("SIGABRT loading"), "{err}");
+    let said = the_one_fallback(&out);
+    assert!(said.contains("SIGABRT loading"), "{said}");
     assert_eq!(record["device"]["backend"], "CPU", "{record}");
     assert!(record["device"]["why"]
         .as_str()
@@ -316,27 +333,26 @@ fn maps(pid: u32, file: &Path) -> bool {
 fn crash_mid_run(exe: &Path, dir: &Path, env: &[(&str, &str)]) -> Output {
     use std::process::Stdio;
     let model = common::model_path();
-    let mut cmd = std::process::Command::new(exe);
-    cmd.current_dir(dir)
-        .env("HOME", dir)
-        .env("HF_HUB_OFFLINE", "1")
-        .env(common::ATTEMPTS.0, common::ATTEMPTS.1)
-        .env("MESA_SHADER_CACHE_DIR", shader_cache())
+    let args = [
+        "generate",
+        "Introduction to Chemistry",
+        "--modules",
+        "1",
+        "--gpu-layers",
+        "1",
+        "-o",
+        "out.json",
+        "--timings",
+        "t.json",
+        "--model",
+        model.to_str().unwrap(),
+    ];
+    let child = command(exe, dir, env, &args)
         .env("OMP_WAIT_POLICY", "passive")
-        .env_remove("SYLLABUS_CACHE")
-        .env_remove("XDG_CACHE_HOME")
-        .env_remove("SYLLABUS_OUTER_EXE")
-        .env_remove("SYLLABUS_GPU_NOTE")
-        .args(["generate", "Introduction to Chemistry", "--modules", "1"])
-        .args(["--gpu-layers", "1", "-o", "out.json", "--timings", "t.json"])
-        .arg("--model")
-        .arg(&model)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().unwrap();
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let top = child.id();
     let start = std::time::Instant::now();
     let vulkan = loop {
@@ -372,13 +388,8 @@ fn a_vulkan_build_that_crashes_mid_run_hands_the_course_to_the_cpu_build() {
     // auto, lavapipe counted as a GPU: one line, then the CPU build writes the syllabus.
     let out = crash_mid_run(&exe, dir.path(), &[("SYLLABUS_GPU_CPU_DEVICES", "1")]);
     assert_ok(&out);
-    let err = stderr(&out);
-    let said: Vec<&str> = err
-        .lines()
-        .filter(|l| l.contains("running the CPU build"))
-        .collect();
-    assert_eq!(said.len(), 1, "{err}");
-    assert!(said[0].contains("the Vulkan build died (SIGSEGV"), "{err}");
+    let said = the_one_fallback(&out);
+    assert!(said.contains("the Vulkan build died (SIGSEGV"), "{said}");
     let syllabus: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
     assert_eq!(syllabus["modules"].as_array().unwrap().len(), 1);
@@ -393,16 +404,10 @@ fn a_vulkan_build_that_crashes_mid_run_hands_the_course_to_the_cpu_build() {
     // Forced: the one line is the error, and nothing is written.
     std::fs::remove_file(dir.path().join("out.json")).unwrap();
     let out = crash_mid_run(&exe, dir.path(), &[("SYLLABUS_GPU", "vulkan")]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    let ours: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("syllabus: "))
-        .collect();
-    assert_eq!(ours.len(), 1, "{err}");
+    let line = the_one_error(&out);
     assert!(
-        ours[0].contains("SYLLABUS_GPU=vulkan: the Vulkan build died (SIGSEGV"),
-        "{err}"
+        line.contains("SYLLABUS_GPU=vulkan: the Vulkan build died (SIGSEGV"),
+        "{line}"
     );
     assert!(!dir.path().join("out.json").exists());
 }

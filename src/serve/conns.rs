@@ -290,6 +290,14 @@ mod tests {
         c.close.notified().now_or_never().is_some()
     }
 
+    /// Connections asked to close.
+    fn closing(open: &Open) -> usize {
+        open.lock()
+            .values()
+            .filter(|c| c.closing.load(Ordering::SeqCst))
+            .count()
+    }
+
     #[test]
     fn at_the_cap_the_longest_idle_connection_makes_room() {
         let open = Open::default();
@@ -353,22 +361,10 @@ mod tests {
         drop(conns);
         // A trusted proxy at that count is not held to the address cap.
         assert!(open.make_room("10.0.0.9".parse().unwrap(), false));
-        assert_eq!(
-            open.lock()
-                .values()
-                .filter(|c| c.closing.load(Ordering::SeqCst))
-                .count(),
-            1
-        );
+        assert_eq!(closing(&open), 1);
         // Another address is let in without closing anything.
         assert!(open.make_room("10.0.0.1".parse().unwrap(), true));
-        assert_eq!(
-            open.lock()
-                .values()
-                .filter(|c| c.closing.load(Ordering::SeqCst))
-                .count(),
-            1
-        );
+        assert_eq!(closing(&open), 1);
     }
 
     #[test]

@@ -183,16 +183,21 @@ mod tests {
         assert!(pieces.iter().all(|p| !p.contains('U')), "{pieces:?}");
     }
 
-    #[test]
-    fn a_character_split_over_tokens_is_sent_whole() {
-        let e = "é".as_bytes();
+    /// A tail whose pieces are written into the string returned beside it.
+    fn listened() -> (Tail, Arc<Mutex<String>>) {
         let sent = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&sent);
         let options = CallOptions {
             pieces: Some(Arc::new(move |p: &str| sink.lock().unwrap().push_str(p))),
             ..CallOptions::default()
         };
-        let mut tail = Tail::new(&options).unwrap();
+        (Tail::new(&options).unwrap(), sent)
+    }
+
+    #[test]
+    fn a_character_split_over_tokens_is_sent_whole() {
+        let e = "é".as_bytes();
+        let (mut tail, sent) = listened();
         let bytes = [b"caf".to_vec(), e[..1].to_vec(), e[1..].to_vec()];
         for n in 1..=3 {
             let ids: Vec<i32> = (0..n).collect();
@@ -207,13 +212,7 @@ mod tests {
 
     #[test]
     fn an_invalid_byte_is_written_as_lossy_decoding_writes_it_and_text_goes_on() {
-        let sent = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&sent);
-        let options = CallOptions {
-            pieces: Some(Arc::new(move |p: &str| sink.lock().unwrap().push_str(p))),
-            ..CallOptions::default()
-        };
-        let mut tail = Tail::new(&options).unwrap();
+        let (mut tail, sent) = listened();
         let bytes: [&[u8]; 3] = [b"a\xff", b"b", b"c"];
         for n in 1..=3 {
             let ids: Vec<i32> = (0..n).collect();
