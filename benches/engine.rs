@@ -6,7 +6,7 @@
 //!
 //! `cargo bench --bench engine`; `BENCH_RUNS` (default 3), `BENCH_MODULES` (default 8),
 //! `BENCH_STRATEGIES` (default `sequential,prefix,parallel`; `NAME-plain` is the strategy
-//! without jump-forward), `BENCH_GRAMMAR=0` skips part 1.
+//! without jump-forward, `NAME-draft` with drafts of up to 8 tokens), `BENCH_GRAMMAR=0` skips part 1.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -36,6 +36,45 @@ fn options(grammar: bool, jump_forward: bool) -> LlamaOptions {
         sampling: SAMPLING,
         grammar,
         jump_forward,
+        draft: 0,
+    }
+}
+
+/// A strategy as `BENCH_STRATEGIES` names it: `parallel`, `parallel-plain` (no
+/// jump-forward), `parallel-draft` (speculative decoding).
+struct Variant {
+    name: String,
+    strategy: Strategy,
+    jump_forward: bool,
+    draft: usize,
+}
+
+impl Variant {
+    fn parse(s: &str) -> Self {
+        let mut parts = s.split('-');
+        let strategy = <Strategy as clap::ValueEnum>::from_str(parts.next().unwrap(), true)
+            .expect("strategy name");
+        let mut v = Self {
+            name: s.to_string(),
+            strategy,
+            jump_forward: true,
+            draft: syllabus::engine::draft::DEFAULT_DRAFT,
+        };
+        for part in parts {
+            match part {
+                "plain" => v.jump_forward = false,
+                "draft" => v.draft = syllabus::engine::draft::SUGGESTED_DRAFT,
+                other => panic!("unknown strategy suffix {other}"),
+            }
+        }
+        v
+    }
+
+    fn options(&self) -> LlamaOptions {
+        LlamaOptions {
+            draft: self.draft,
+            ..options(true, self.jump_forward)
+        }
     }
 }
 
@@ -85,25 +124,18 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
     // A fixed outline: every strategy decodes the same calls, and content validation of a
     // tiny model's replies cannot decide which strategy gets measured.
     let (request, _) = common::jazz_outline(modules);
-    // `NAME-plain`: the strategy without jump-forward over grammar-forced tokens.
-    let strategies: Vec<(Strategy, bool)> = std::env::var("BENCH_STRATEGIES")
+    let strategies: Vec<Variant> = std::env::var("BENCH_STRATEGIES")
         .unwrap_or_else(|_| "sequential,prefix,parallel".into())
         .split(',')
-        .map(|s| {
-            let (name, jump) = match s.strip_suffix("-plain") {
-                Some(name) => (name, false),
-                None => (s, true),
-            };
-            let strategy =
-                <Strategy as clap::ValueEnum>::from_str(name, true).expect("strategy name");
-            (strategy, jump)
-        })
+        .map(Variant::parse)
         .collect();
     let n = strategies.len();
     let mut walls: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut module_walls: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut outside: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut gen_rates: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut drafts: Vec<(usize, usize)> = vec![(0, 0); n];
+    let mut steps: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut prefix = 0;
     for run in 0..runs {
         // Each run draws other seeds (the same for every strategy within the run): reply
@@ -112,9 +144,9 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
         let seed = 42 + 1000 * run as u32;
         let calls = common::jazz_module_calls(modules, seed);
         let outline_call = Calls::new(&request, seed).outline(1);
-        for (k, &(strategy, jump)) in strategies.iter().enumerate() {
+        for (k, v) in strategies.iter().enumerate() {
             let clock = Clock::new();
-            let mut engine = LlamaEngine::new(model, options(true, jump), clock);
+            let mut engine = LlamaEngine::new(model, v.options(), clock);
             engine
                 .run(
                     std::slice::from_ref(&outline_call),
@@ -122,27 +154,33 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
                     &NoProgress,
                 )
                 .unwrap();
-            let (outs, stats) = engine.run(&calls, strategy, &NoProgress).unwrap();
+            let (outs, stats) = engine.run(&calls, v.strategy, &NoProgress).unwrap();
             walls[k].push(clock.now_ms());
             module_walls[k].push(stats.wall_ms);
             outside[k].push(1.0 - stats.decode_ms / stats.wall_ms);
             let tokens: usize = outs.iter().map(|o| o.record.generated_tokens).sum();
             gen_rates[k].push(tokens as f64 * 1000.0 / stats.wall_ms);
+            drafts[k].0 += stats.drafted_tokens;
+            drafts[k].1 += stats.accepted_draft_tokens;
+            steps[k].push(tokens as f64 / stats.decode_calls as f64);
             prefix = prefix.max(stats.shared_prefix_tokens);
         }
     }
     println!("\nOutline call + {modules} module calls (History of Jazz, fixed outline), {runs} runs each, interleaved, seeds 42 + 1000 x run:");
-    println!("  strategy          median s   min s   max s   vs first   paired (min-max)   modules s   tok/s   outside decode");
+    println!("  strategy          median s   min s   max s   vs first   paired (min-max)   modules s   tok/s   outside decode   tokens/decode   drafts taken");
     let base = median(&walls[0]);
-    for (k, (s, jump)) in strategies.iter().enumerate() {
+    for (k, v) in strategies.iter().enumerate() {
         let w = &walls[k];
         let m = median(w);
-        let name = format!("{}{}", s.name(), if *jump { "" } else { "-plain" });
+        let taken = match drafts[k] {
+            (0, _) => "-".to_string(),
+            (d, a) => format!("{a} of {d}"),
+        };
         // Each run's ratio to the first strategy on the same seeds, the same minute.
         let paired: Vec<f64> = walls[0].iter().zip(w).map(|(a, b)| a / b).collect();
         println!(
-            "  {:<16} {:>9.2} {:>7.2} {:>7.2} {:>9.2}x {:>7.2}x ({:.2}-{:.2}) {:>10.2} {:>7.1} {:>15.1}%",
-            name,
+            "  {:<16} {:>9.2} {:>7.2} {:>7.2} {:>9.2}x {:>7.2}x ({:.2}-{:.2}) {:>10.2} {:>7.1} {:>15.1}% {:>15.2}   {}",
+            v.name,
             m / 1000.0,
             w.iter().cloned().fold(f64::MAX, f64::min) / 1000.0,
             w.iter().cloned().fold(0.0, f64::max) / 1000.0,
@@ -153,6 +191,8 @@ fn bench_strategies(model: &LoadedModel, runs: usize) {
             median(&module_walls[k]) / 1000.0,
             median(&gen_rates[k]),
             100.0 * median(&outside[k]),
+            median(&steps[k]),
+            taken,
         );
     }
     println!("  shared prefix: {prefix} tokens");

@@ -273,6 +273,7 @@ pub fn child(path: &Path, offload: &Offload) -> anyhow::Result<()> {
         sampling: Sampling::DEFAULT,
         grammar: true,
         jump_forward: true,
+        draft: 0,
     };
     let mut engine = LlamaEngine::new(&model, opts, Clock::new());
     let call = ChatCall {

@@ -98,13 +98,21 @@ fn batch_line(b: &BatchStats) -> String {
     } else {
         String::new()
     };
+    let drafted = if b.drafted_tokens > 0 {
+        format!(
+            ", {} of {} drafted tokens taken",
+            b.accepted_draft_tokens, b.drafted_tokens
+        )
+    } else {
+        String::new()
+    };
     let decode = if b.wall_ms > 0.0 {
         100.0 * b.decode_ms / b.wall_ms
     } else {
         0.0
     };
     format!(
-        "{layout}  shared prefix {} tokens{kept}, up to {} calls at once, decode {decode:.0}% of the batch{forced}\n",
+        "{layout}  shared prefix {} tokens{kept}, up to {} calls at once, decode {decode:.0}% of the batch{forced}{drafted}\n",
         b.shared_prefix_tokens, b.max_parallel,
     )
 }

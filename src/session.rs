@@ -179,5 +179,6 @@ fn llama_options(plan: &RunPlan) -> LlamaOptions {
         sampling: plan.sampling,
         grammar: true,
         jump_forward: true,
+        draft: plan.draft,
     }
 }

@@ -62,6 +62,12 @@ pub struct BatchStats {
     pub max_parallel: usize,
     /// Reply tokens the grammar forced, fed without sampling (jump-forward).
     pub forced_tokens: usize,
+    /// Tokens proposed beside each call's next one and checked in the same decode.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub drafted_tokens: usize,
+    /// Of those, tokens the sampling chose: decoded without a step of their own.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub accepted_draft_tokens: usize,
     /// Decode calls made (prompt chunks and generation steps).
     pub decode_calls: usize,
     /// Time inside the engine's decode calls.
@@ -419,16 +425,12 @@ impl RunRecord {
         }
     }
 
-    /// Tokens generated per second of the module phase (0 when it took no time).
-    pub fn module_tokens_per_s(&self) -> f64 {
-        let tokens: usize = self
-            .calls
-            .iter()
-            .filter(|c| c.phase == Phase::Module)
-            .map(|c| c.generated_tokens)
-            .sum();
-        if self.phases.modules_ms > 0.0 {
-            tokens as f64 * 1000.0 / self.phases.modules_ms
+    /// Tokens generated per second by `phase`'s calls over its `ms` (0 when it took none).
+    pub fn phase_tokens_per_s(&self, phase: Phase, ms: f64) -> f64 {
+        let calls = self.calls.iter().filter(|c| c.phase == phase);
+        let tokens: usize = calls.map(|c| c.generated_tokens).sum();
+        if ms > 0.0 {
+            tokens as f64 * 1000.0 / ms
         } else {
             0.0
         }

@@ -53,6 +53,7 @@ fn options(max_ctx: usize, sampling: Sampling) -> LlamaOptions {
         sampling,
         grammar: true,
         jump_forward: true,
+        draft: 0,
     }
 }
 
@@ -303,6 +304,39 @@ fn forced_tokens_are_fed_without_a_decode_each() {
         "{sb:?} for {} tokens",
         b[0].record.generated_tokens
     );
+}
+
+#[test]
+fn drafts_change_the_decodes_not_the_replies() {
+    let _guard = serial();
+    let drafting = |sampling| LlamaOptions {
+        draft: 8,
+        ..options(32_768, sampling)
+    };
+    // Greedy, one call at a time: the cells lie in position order with drafts or without,
+    // so every sampled row's logits pick the same token, and a drafted token is kept only
+    // where plain decoding would have sampled it: the same reply, token for token. (With a
+    // seeded draw, the rounding of a batch of several rows can tip a draw near a boundary:
+    // docs/generate.md.)
+    let calls = module_calls(2);
+    let (plain, sp) = run(&calls, Strategy::Sequential, options(32_768, GREEDY));
+    let (drafted, sd) = run(&calls, Strategy::Sequential, drafting(GREEDY));
+    for (i, (a, b)) in plain.iter().zip(&drafted).enumerate() {
+        assert_eq!(a.tokens, b.tokens, "call {i}: the same reply");
+        assert_eq!(a.text, b.text);
+    }
+    assert_json_replies(&drafted);
+    assert_eq!(sp.drafted_tokens, 0);
+    // Module replies repeat their prompt's titles and their own phrasing.
+    assert!(sd.accepted_draft_tokens > 0, "{sd:?}");
+    assert!(sd.accepted_draft_tokens <= sd.drafted_tokens);
+    assert!(sd.decode_calls < sp.decode_calls, "{sd:?} against {sp:?}");
+    // Decoded together and sampled, with drafts taken and dropped between the others'
+    // tokens: every reply still follows its grammar.
+    let calls = module_calls(3);
+    let (outs, stats) = run(&calls, Strategy::Parallel, drafting(SAMPLING));
+    assert_replies_follow_the_grammar(&outs, calls[0].max_tokens);
+    assert!(stats.drafted_tokens > 0, "{stats:?}");
 }
 
 /// Records the order in which calls start and finish.

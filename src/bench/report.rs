@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::engine::{BackendKind as Backend, Strategy};
-use crate::timing::RunRecord;
+use crate::timing::{Phase, RunRecord};
 
 /// One timed run.
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +46,12 @@ pub struct Row {
     pub modules_ms: f64,
     /// Median module-phase generation rate.
     pub tokens_per_s: f64,
+    /// Median outline-phase generation rate.
+    pub outline_tokens_per_s: f64,
+    /// Median share of the module phase's drafted tokens the sampling took (NaN: none drafted).
+    pub drafts_taken: f64,
+    /// Median module-phase drafted tokens a run.
+    pub drafted: f64,
     /// Baseline median over this median (above 1 is faster than the first row).
     pub speedup: f64,
 }
@@ -95,7 +101,17 @@ pub fn summarize(results: &[BenchResult]) -> Vec<Row> {
                 max_ms: walls.iter().copied().fold(f64::NAN, f64::max),
                 outline_ms: median(&of(&|r| r.phases.outline_ms)),
                 modules_ms: median(&of(&|r| r.phases.modules_ms)),
-                tokens_per_s: median(&of(&|r| r.module_tokens_per_s())),
+                tokens_per_s: median(&of(&|r| {
+                    r.phase_tokens_per_s(Phase::Module, r.phases.modules_ms)
+                })),
+                outline_tokens_per_s: median(&of(&|r| {
+                    r.phase_tokens_per_s(Phase::Outline, r.phases.outline_ms)
+                })),
+                drafts_taken: median(&of(&|r| match module_drafts(r) {
+                    (0, _) => f64::NAN,
+                    (d, a) => a as f64 / d as f64,
+                })),
+                drafted: median(&of(&|r| module_drafts(r).0 as f64)),
                 speedup: f64::NAN,
             }
         })
@@ -107,6 +123,13 @@ pub fn summarize(results: &[BenchResult]) -> Vec<Row> {
     rows
 }
 
+/// Drafted tokens of a run's module phase, and of those the tokens the sampling took.
+fn module_drafts(r: &RunRecord) -> (usize, usize) {
+    r.module_batches.iter().fold((0, 0), |(d, a), b| {
+        (d + b.drafted_tokens, a + b.accepted_draft_tokens)
+    })
+}
+
 fn secs(ms: f64) -> String {
     if ms.is_nan() {
         "-".into()
@@ -115,10 +138,21 @@ fn secs(ms: f64) -> String {
     }
 }
 
-/// The table people read: one row per combination, ratios to the first row.
+/// A rate to one decimal, or "-".
+fn rate(x: f64) -> String {
+    if x.is_nan() {
+        "-".into()
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+/// The table people read: one row per combination, ratios to the first row; tok/s are
+/// each phase's generated tokens over its time, drafts the module phase's drafted tokens
+/// and the share of them the sampling took.
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<8} {:<11} {:>5} {:>9} {:>8} {:>8} {:>10} {:>10} {:>7} {:>9}\n",
+        "{:<8} {:<11} {:>5} {:>9} {:>8} {:>8} {:>10} {:>10} {:>8} {:>8} {:>12} {:>9}\n",
         "backend",
         "strategy",
         "ok",
@@ -127,12 +161,19 @@ pub fn table(rows: &[Row]) -> String {
         "max s",
         "outline s",
         "modules s",
-        "tok/s",
+        "o tok/s",
+        "m tok/s",
+        "drafts",
         "vs first"
     );
     for r in rows {
+        let drafts = if r.drafts_taken.is_nan() {
+            "-".into()
+        } else {
+            format!("{:.0} {:.0}%", r.drafted, 100.0 * r.drafts_taken)
+        };
         out += &format!(
-            "{:<8} {:<11} {:>5} {:>9} {:>8} {:>8} {:>10} {:>10} {:>7} {:>9}\n",
+            "{:<8} {:<11} {:>5} {:>9} {:>8} {:>8} {:>10} {:>10} {:>8} {:>8} {:>12} {:>9}\n",
             r.backend,
             r.strategy,
             format!("{}/{}", r.ok_runs, r.runs),
@@ -141,11 +182,9 @@ pub fn table(rows: &[Row]) -> String {
             secs(r.max_ms),
             secs(r.outline_ms),
             secs(r.modules_ms),
-            if r.tokens_per_s.is_nan() {
-                "-".into()
-            } else {
-                format!("{:.1}", r.tokens_per_s)
-            },
+            rate(r.outline_tokens_per_s),
+            rate(r.tokens_per_s),
+            drafts,
             if r.speedup.is_nan() {
                 "-".into()
             } else {
@@ -272,7 +311,7 @@ fn svg_row(r: &Row, y: f64, scale: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timing::Phases;
+    use crate::timing::{BatchStats, Phases};
 
     fn record(wall: f64, outline: f64, modules: f64) -> RunRecord {
         let info = crate::engine::EngineInfo {
@@ -338,6 +377,31 @@ mod tests {
             t.contains("parallel") && t.contains("2/3") && t.contains("2.73x"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn rows_show_the_share_of_drafted_tokens_taken() {
+        let mut results = vec![
+            result(Strategy::Parallel, 1, Some(30_000.0)),
+            result(Strategy::Parallel, 2, Some(30_000.0)),
+        ];
+        for (r, (drafted, accepted)) in results.iter_mut().zip([(400, 100), (600, 300)]) {
+            let rec = r.record.as_mut().unwrap();
+            rec.module_batches = vec![
+                BatchStats {
+                    drafted_tokens: drafted / 2,
+                    accepted_draft_tokens: accepted / 2,
+                    ..BatchStats::default()
+                };
+                2
+            ];
+        }
+        let rows = summarize(&results);
+        assert_eq!(rows[0].drafted, 500.0);
+        assert!((rows[0].drafts_taken - 0.375).abs() < 1e-9);
+        assert!(table(&rows).contains("500 38%"), "{}", table(&rows));
+        let plain = summarize(&[result(Strategy::Parallel, 1, Some(30_000.0))]);
+        assert!(plain[0].drafts_taken.is_nan());
     }
 
     #[test]

@@ -113,6 +113,10 @@ pub struct BenchArgs {
     /// Seed of every run.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u32,
+    /// Tokens a call may propose per step for the model to check (speculative decoding);
+    /// 0 is off.
+    #[arg(long, value_name = "N", default_value_t = crate::engine::draft::DEFAULT_DRAFT)]
+    pub draft: usize,
     /// Threads (default: the machine's physical cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -262,6 +266,11 @@ pub struct RunArgs {
     /// Penalty on verbatim repeats in replies (DRY multiplier); 0 turns it off.
     #[arg(long, default_value_t = Sampling::DEFAULT.dry, allow_negative_numbers = true)]
     pub dry: f32,
+    /// Tokens a call may propose per step, found earlier in its prompt or reply, for the
+    /// model to check beside its next token (speculative decoding, same replies in
+    /// distribution; 8 is a good start); 0 is off.
+    #[arg(long, value_name = "N", default_value_t = crate::engine::draft::DEFAULT_DRAFT)]
+    pub draft: usize,
     /// Threads (default: the machine's physical cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -311,6 +320,7 @@ impl RunArgs {
             top_p: Sampling::DEFAULT.top_p,
             top_k: Sampling::DEFAULT.top_k,
             dry: Sampling::DEFAULT.dry,
+            draft: crate::engine::draft::DEFAULT_DRAFT,
             threads: None,
             ctx: None,
             gpu: GpuArgs::default(),

@@ -41,6 +41,8 @@ pub struct RunPlan {
     pub model: Option<String>,
     /// Sampling settings.
     pub sampling: Sampling,
+    /// Tokens a call may propose per step (speculative decoding; 0: none).
+    pub draft: usize,
     /// Run seed.
     pub seed: u32,
     /// Threads.
@@ -317,6 +319,7 @@ impl RunArgs {
         Ok(RunPlan {
             model: self.model_spec()?.or(fallback.model),
             sampling: self.sampling()?,
+            draft: within("--draft", self.draft, 0, crate::engine::draft::MOST_DRAFT)?,
             seed: self.seed.unwrap_or(fallback.seed),
             threads: within(
                 "--threads",
@@ -424,6 +427,7 @@ impl BenchArgs {
         let run = RunArgs {
             model: self.model.clone(),
             seed: Some(self.seed),
+            draft: self.draft,
             threads: self.threads,
             gpu: self.gpu.clone(),
             daemon: self.daemon.clone(),

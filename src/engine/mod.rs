@@ -5,6 +5,7 @@
 //! bookkeeping of `schedule`. Nothing in the pipeline knows which engine runs. The records
 //! an engine fills (`CallRecord`, `BatchStats`, ...) live in `timing`, below this module.
 
+pub mod draft;
 #[cfg(any(feature = "ollama", feature = "openai"))]
 pub mod http;
 pub mod joint;

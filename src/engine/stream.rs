@@ -6,6 +6,12 @@
 //! instead of one per token); after the decode it takes the next sampled token or finishes. This is llama.cpp's
 //! `examples/batched` loop with chunked prefill, so streams still reading their prompt
 //! and streams already generating share one decode.
+//!
+//! A stream may also be given a draft (speculative decoding): tokens proposed after its
+//! known ones, fed in the same decode with logits on each. Sampling then goes on row by
+//! row while what it takes matches the draft; drafted tokens past the first mismatch are
+//! dropped from the sequence. Sampling draws exactly as often as without a draft, so the
+//! same seed writes the same reply.
 
 use super::Finish;
 
@@ -38,6 +44,21 @@ pub struct Stream {
     pub logits_row: Option<i32>,
     max_tokens: usize,
     finish: Option<Finish>,
+    /// Tokens proposed after the known ones; fed with them when they all fit.
+    draft: Vec<i32>,
+    /// While a fed draft is checked: its first position and the batch row before it.
+    check: Option<(usize, i32)>,
+}
+
+/// How the check of one draft ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// Tokens drafted and fed.
+    pub proposed: usize,
+    /// Of those, tokens the sampling chose: kept in the sequence.
+    pub accepted: usize,
+    /// First position whose cells hold a rejected draft token, to drop from the sequence.
+    pub drop_from: Option<i32>,
 }
 
 impl Stream {
@@ -56,7 +77,30 @@ impl Stream {
             logits_row: None,
             max_tokens,
             finish: None,
+            draft: Vec::new(),
+            check: None,
         }
+    }
+
+    /// Every token so far: the prompt, then the reply.
+    pub fn tokens(&self) -> &[i32] {
+        &self.tokens
+    }
+
+    /// Reply tokens a draft may still propose: the budget after the next sampled token.
+    pub fn draft_room(&self) -> usize {
+        if self.finish.is_some() || !self.prompt_done() {
+            return 0;
+        }
+        self.max_tokens.saturating_sub(self.generated().len() + 1)
+    }
+
+    /// Proposes `draft` for the coming step, fed after the known tokens if all fit.
+    pub fn propose(&mut self, draft: &[i32]) {
+        let room = self.draft_room();
+        self.draft.clear();
+        self.draft
+            .extend_from_slice(&draft[..draft.len().min(room)]);
     }
 
     /// Whether the prompt has been fully fed to the model.
@@ -97,12 +141,65 @@ impl Stream {
                 logits: pos + 1 == self.tokens.len(),
             });
         }
-        let added = end - self.fed;
+        let mut added = end - self.fed;
         self.fed = end;
         if added > 0 && end == self.tokens.len() {
-            self.logits_row = Some((out.len() - 1) as i32);
+            let row = (out.len() - 1) as i32;
+            self.logits_row = Some(row);
+            self.draft.truncate(budget - added);
+            for (j, &token) in self.draft.iter().enumerate() {
+                out.push(BatchEntry {
+                    token,
+                    pos: (end + j) as i32,
+                    seq: self.seq,
+                    logits: true,
+                });
+            }
+            added += self.draft.len();
+            if !self.draft.is_empty() {
+                self.check = Some((end, row));
+            }
+        } else {
+            self.draft.clear();
         }
         added
+    }
+
+    /// After a token was taken: the row with logits for the next position, while the draft
+    /// matches every token taken since it was fed; none ends the check.
+    pub fn next_row(&mut self) -> Option<i32> {
+        let (at, row) = self.check?;
+        if self.finish.is_some() {
+            return None;
+        }
+        let known = self.tokens.len() - at;
+        if known > self.draft.len() || self.tokens[at..] != self.draft[..known] {
+            return None;
+        }
+        let next = row + known as i32;
+        self.logits_row = Some(next);
+        Some(next)
+    }
+
+    /// Ends the check of the draft fed last step: drafted tokens that match the reply stay
+    /// in the sequence, the rest are to be dropped. None when no draft was fed.
+    pub fn end_check(&mut self) -> Option<Checked> {
+        let (at, _) = self.check.take()?;
+        let proposed = self.draft.len();
+        let accepted = common(&self.tokens[at..], &self.draft);
+        self.draft.clear();
+        // A running stream's last token always goes to the next decode for its logits.
+        let kept = if self.finish.is_some() {
+            accepted
+        } else {
+            accepted.min(self.tokens.len() - at - 1)
+        };
+        self.fed = at + kept;
+        Some(Checked {
+            proposed,
+            accepted,
+            drop_from: (kept < proposed).then_some((at + kept) as i32),
+        })
     }
 
     /// Takes the token sampled from this stream's logits row; returns the finish if it ended.
@@ -149,157 +246,11 @@ impl Stream {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn step(s: &mut Stream, budget: usize) -> Vec<BatchEntry> {
-        let mut out = Vec::new();
-        s.fill(&mut out, budget);
-        out
-    }
-
-    #[test]
-    fn prompt_is_fed_in_chunks_with_logits_on_its_last_token_only() {
-        let mut s = Stream::new(0, 3, vec![10, 11, 12, 13, 14], 1, 8);
-        let first = step(&mut s, 3);
-        assert_eq!(
-            first.iter().map(|e| (e.token, e.pos)).collect::<Vec<_>>(),
-            [(11, 1), (12, 2), (13, 3)]
-        );
-        assert!(first.iter().all(|e| !e.logits && e.seq == 3));
-        assert_eq!(s.logits_row, None);
-        let second = step(&mut s, 3);
-        assert_eq!(
-            second,
-            [BatchEntry {
-                token: 14,
-                pos: 4,
-                seq: 3,
-                logits: true
-            }]
-        );
-        assert_eq!(s.logits_row, Some(0));
-        assert!(s.prompt_done());
-    }
-
-    #[test]
-    fn sampled_token_is_fed_back_at_the_next_position() {
-        let mut s = Stream::new(0, 1, vec![1, 2], 0, 8);
-        step(&mut s, 16);
-        assert_eq!(s.take_sampled(7, false), None);
-        assert_eq!(
-            step(&mut s, 16),
-            [BatchEntry {
-                token: 7,
-                pos: 2,
-                seq: 1,
-                logits: true
-            }]
-        );
-        assert_eq!(s.generated(), [7]);
-    }
-
-    #[test]
-    fn end_of_generation_stops_without_keeping_the_token() {
-        let mut s = Stream::new(0, 1, vec![1, 2], 0, 8);
-        step(&mut s, 16);
-        assert_eq!(s.take_sampled(99, true), Some(Finish::Stop));
-        assert!(s.generated().is_empty());
-        assert!(step(&mut s, 16).is_empty());
-    }
-
-    #[test]
-    fn budget_ends_the_stream_as_length() {
-        let mut s = Stream::new(0, 1, vec![1], 0, 2);
-        step(&mut s, 4);
-        assert_eq!(s.take_sampled(5, false), None);
-        step(&mut s, 4);
-        assert_eq!(s.take_sampled(6, false), Some(Finish::Length));
-        assert_eq!(s.generated(), [5, 6]);
-        assert!(step(&mut s, 4).is_empty(), "a finished stream adds nothing");
-    }
-
-    #[test]
-    fn logits_row_points_into_a_shared_batch() {
-        let mut a = Stream::new(0, 1, vec![1, 2, 3], 1, 4);
-        let mut b = Stream::new(1, 2, vec![1, 2, 4, 5], 1, 4);
-        let mut out = Vec::new();
-        a.fill(&mut out, 8);
-        let budget = 8 - out.len();
-        b.fill(&mut out, budget);
-        assert_eq!(a.logits_row, Some(1));
-        assert_eq!(b.logits_row, Some(4));
-        assert_eq!(out[b.logits_row.unwrap() as usize].token, 5);
-    }
-
-    #[test]
-    fn zero_budget_waits_without_losing_state() {
-        let mut s = Stream::new(0, 1, vec![1, 2, 3], 0, 4);
-        assert!(step(&mut s, 0).is_empty());
-        assert_eq!(step(&mut s, 8).len(), 3);
-    }
-
-    #[test]
-    fn forced_tokens_follow_the_sampled_one_in_one_step() {
-        let mut s = Stream::new(0, 2, vec![1, 2], 1, 8);
-        step(&mut s, 16);
-        s.take_sampled(7, false);
-        assert_eq!(s.force(&[8, 9]), 2);
-        let fed = step(&mut s, 16);
-        assert_eq!(
-            fed.iter()
-                .map(|e| (e.token, e.pos, e.logits))
-                .collect::<Vec<_>>(),
-            [(7, 2, false), (8, 3, false), (9, 4, true)]
-        );
-        assert_eq!(s.logits_row, Some(2));
-        assert_eq!(s.generated(), [7, 8, 9]);
-    }
-
-    #[test]
-    fn forced_tokens_stop_at_the_budget() {
-        let mut s = Stream::new(0, 1, vec![1], 0, 3);
-        step(&mut s, 4);
-        s.take_sampled(5, false);
-        assert_eq!(s.force(&[6, 7, 8]), 2);
-        assert_eq!(s.finish(), Some(Finish::Length));
-        assert_eq!(s.generated(), [5, 6, 7]);
-    }
-
-    #[test]
-    fn forced_tokens_split_over_steps_when_the_batch_is_full() {
-        let mut s = Stream::new(0, 1, vec![1], 0, 8);
-        step(&mut s, 4);
-        s.take_sampled(5, false);
-        s.force(&[6, 7]);
-        let first = step(&mut s, 2);
-        assert_eq!(first.len(), 2);
-        assert!(first.iter().all(|e| !e.logits));
-        assert_eq!(
-            s.logits_row, None,
-            "no logits until the last forced token is fed"
-        );
-        assert_eq!(
-            step(&mut s, 2),
-            [BatchEntry {
-                token: 7,
-                pos: 3,
-                seq: 1,
-                logits: true
-            }]
-        );
-    }
-
-    #[test]
-    fn a_complete_reply_stops_without_another_step() {
-        let mut s = Stream::new(0, 1, vec![1], 0, 8);
-        step(&mut s, 4);
-        s.take_sampled(5, false);
-        s.force(&[6]);
-        s.stop();
-        assert_eq!(s.finish(), Some(Finish::Stop));
-        assert!(step(&mut s, 4).is_empty());
-        assert_eq!(s.generated(), [5, 6]);
-    }
+/// Length of the common start of two token lists.
+fn common(a: &[i32], b: &[i32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod tests;

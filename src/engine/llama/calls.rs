@@ -10,6 +10,7 @@ use super::live::Live;
 use super::memory::{common_len, decode, fill_prefixes, group_prefix, keep, N_BATCH};
 use super::model::{LoadedModel, Reply};
 use super::tail::Tail;
+use crate::engine::draft::Drafter;
 use crate::engine::schedule::{Entry, Ledger};
 use crate::engine::stream::{BatchEntry, Stream};
 use crate::engine::{
@@ -26,6 +27,8 @@ pub(super) struct Env<'a> {
     pub sampling: Sampling,
     /// Constrain replies to their schema; feed the tokens it forces without sampling.
     pub grammar: (bool, bool),
+    /// Most tokens a call proposes to check beside its next one (0: no drafts).
+    pub draft: usize,
     /// How calls share decodes.
     pub strategy: Strategy,
     /// The clock calls are timed on.
@@ -128,7 +131,12 @@ impl Run<'_, '_> {
     pub fn step(&mut self, env: &Env<'_>, entries: &mut Vec<BatchEntry>) -> anyhow::Result<()> {
         self.stats.max_parallel = self.stats.max_parallel.max(self.live.len());
         entries.clear();
+        let mut scratch = Vec::new();
+        let streams = self.live.len();
         for l in &mut self.live {
+            if env.draft > 0 {
+                l.draft(streams, &mut scratch);
+            }
             let budget = N_BATCH - entries.len();
             l.stream.fill(entries, budget);
         }
@@ -139,18 +147,30 @@ impl Run<'_, '_> {
         let now = env.clock.now_ms();
         self.stats.decode_ms += now - t;
         self.stats.decode_calls += 1;
-        self.sample_all(env, now);
-        Ok(())
+        self.sample_all(env, now)
     }
 
     /// Samples every call that has logits after the decode at `now`: marks its first
     /// token, reports progress, counts the tokens the grammar forced.
-    fn sample_all(&mut self, env: &Env<'_>, now: f64) {
+    /// Drafted tokens the sampling did not take leave the sequence.
+    fn sample_all(&mut self, env: &Env<'_>, now: f64) -> anyhow::Result<()> {
         for l in &mut self.live {
-            let Some((forced, eog)) = l.sample(self.ctx, env.model) else {
+            let Some(s) = l.sample(self.ctx, env.model) else {
                 continue;
             };
-            self.stats.forced_tokens += forced;
+            let eog = s.eog;
+            self.stats.forced_tokens += s.forced;
+            if let Some(c) = s.checked {
+                self.stats.drafted_tokens += c.proposed;
+                self.stats.accepted_draft_tokens += c.accepted;
+                if let Some(pos) = c.drop_from {
+                    self.ctx.clear_kv_cache_seq(
+                        Some(l.stream.seq as u32),
+                        Some(pos as u32),
+                        None,
+                    )?;
+                }
+            }
             let e = self.ledger.entry_mut(l.stream.call);
             e.marks.prompt_done.get_or_insert(now);
             if !eog {
@@ -159,6 +179,7 @@ impl Run<'_, '_> {
             env.progress
                 .tokens(e.call.phase, e.call.index, l.stream.generated().len());
         }
+        Ok(())
     }
 
     /// Retires the calls that finished: outputs recorded, replies remembered, follow-ups
@@ -385,6 +406,7 @@ fn admit(
         sampler,
         guide,
         Tail::new(&e.call.options),
+        Drafter::new(env.draft),
     ))
 }
 

@@ -1,5 +1,6 @@
-//! One call being decoded: its stream (tokens, positions, finish), its sampler chain, and
-//! the grammar twin that names the tokens the schema forces (jump-forward).
+//! One call being decoded: its stream (tokens, positions, finish), its sampler chain, the
+//! grammar twin that names the tokens the schema forces (jump-forward) and holds drafts to
+//! the schema, and its drafter (speculative decoding).
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::sampling::LlamaSampler;
@@ -8,7 +9,8 @@ use llguidance::Matcher;
 
 use super::model::LoadedModel;
 use super::tail::Tail;
-use crate::engine::stream::Stream;
+use crate::engine::draft::Drafter;
+use crate::engine::stream::{Checked, Stream};
 
 /// A call on its KV sequence.
 pub(super) struct Live {
@@ -18,6 +20,18 @@ pub(super) struct Live {
     guide: Option<Matcher>,
     /// Its text as it is written, for a caller that listens or set stop strings.
     pub tail: Option<Tail>,
+    /// Proposes tokens to check beside the next one.
+    drafter: Drafter,
+}
+
+/// What one sampling after a decode did.
+pub(super) struct Sampled {
+    /// Tokens the grammar forced after sampled ones.
+    pub forced: usize,
+    /// Whether the reply ended with an end-of-generation token.
+    pub eog: bool,
+    /// How the check of a draft fed with the decode ended.
+    pub checked: Option<Checked>,
 }
 
 impl Live {
@@ -28,31 +42,67 @@ impl Live {
         sampler: LlamaSampler,
         guide: Option<Matcher>,
         tail: Option<Tail>,
+        drafter: Drafter,
     ) -> (Self, usize) {
         let mut live = Self {
             stream,
             sampler,
             guide,
             tail,
+            drafter,
         };
         let forced = live.jump_forward();
         (live, forced)
     }
 
-    /// Samples from this call's logits row after a decode, if it has one; returns how many
-    /// tokens the grammar then forced and whether the sampled token ended the reply. The
-    /// chain has already accepted the token (`sample` accepts: never accept it twice).
-    pub fn sample(&mut self, ctx: &LlamaContext<'_>, model: &LoadedModel) -> Option<(usize, bool)> {
-        let row = self.stream.logits_row?;
-        let token = self.sampler.sample(ctx, row);
-        let eog = model.is_eog(token);
-        let forced = self.take_sampled(token, eog);
-        if let Some(tail) = &mut self.tail {
-            if tail.advance(self.stream.generated(), |t, out| model.piece_into(t, out)) {
-                self.stream.stop();
-            }
+    /// Proposes tokens for the coming decode (cut where the schema would refuse them), into
+    /// the stream, with `streams` sharing the decode; `scratch` is reused between calls.
+    pub fn draft(&mut self, streams: usize, scratch: &mut Vec<i32>) {
+        let room = self.stream.draft_room();
+        self.drafter
+            .propose(self.stream.tokens(), room, streams, scratch);
+        if scratch.is_empty() {
+            return;
         }
-        Some((forced, eog))
+        if let Some(guide) = &mut self.guide {
+            let ids: Vec<u32> = scratch.iter().map(|&t| t.cast_unsigned()).collect();
+            let valid = guide.validate_tokens(&ids).unwrap_or(0);
+            scratch.truncate(valid);
+        }
+        self.stream.propose(scratch);
+    }
+
+    /// Samples from this call's logits rows after a decode, if it has any: the row after
+    /// its last known token, then, while the sampled tokens match a draft fed with it, the
+    /// row after each drafted token. The chain has already accepted each token (`sample`
+    /// accepts: never accept it twice), so it draws once per sampled token, as without a
+    /// draft.
+    pub fn sample(&mut self, ctx: &LlamaContext<'_>, model: &LoadedModel) -> Option<Sampled> {
+        let mut row = self.stream.logits_row?;
+        let mut forced = 0;
+        let eog = loop {
+            let token = self.sampler.sample(ctx, row);
+            let eog = model.is_eog(token);
+            forced += self.take_sampled(token, eog);
+            if let Some(tail) = &mut self.tail {
+                if tail.advance(self.stream.generated(), |t, out| model.piece_into(t, out)) {
+                    self.stream.stop();
+                }
+            }
+            match self.stream.next_row() {
+                Some(next) => row = next,
+                None => break eog,
+            }
+        };
+        let checked = self.stream.end_check();
+        if let Some(c) = checked {
+            self.drafter.learn(c.proposed, c.accepted);
+        }
+        Some(Sampled {
+            forced,
+            eog,
+            checked,
+        })
     }
 
     /// The reply's text: as its tail wrote it (cut at a stop string), else decoded whole.

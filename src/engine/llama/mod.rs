@@ -60,6 +60,8 @@ pub struct LlamaOptions {
     pub grammar: bool,
     /// Feed the tokens the grammar forces without sampling them (off only to measure).
     pub jump_forward: bool,
+    /// Most tokens a call proposes to check beside its next one (0: no drafts).
+    pub draft: usize,
 }
 
 /// The in-process engine over a loaded model.
@@ -329,6 +331,7 @@ impl LlamaEngine<'_> {
             model,
             sampling: opts.sampling,
             grammar: (opts.grammar, opts.jump_forward),
+            draft: opts.draft,
             strategy,
             clock,
             progress,
