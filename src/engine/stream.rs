@@ -10,8 +10,9 @@
 //! A stream may also be given a draft (speculative decoding): tokens proposed after its
 //! known ones, fed in the same decode with logits on each. Sampling then goes on row by
 //! row while what it takes matches the draft; drafted tokens past the first mismatch are
-//! dropped from the sequence. Sampling draws exactly as often as without a draft, so the
-//! same seed writes the same reply.
+//! dropped from the sequence. Sampling draws exactly as often as without a draft, so each
+//! token is drawn as plain decoding draws it (the same reply wherever the arithmetic is the
+//! same: a batch of several rows may round differently from one).
 
 use super::Finish;
 
@@ -186,7 +187,7 @@ impl Stream {
     pub fn end_check(&mut self) -> Option<Checked> {
         let (at, _) = self.check.take()?;
         let proposed = self.draft.len();
-        let accepted = common(&self.tokens[at..], &self.draft);
+        let accepted = common_len(&self.tokens[at..], &self.draft);
         self.draft.clear();
         // A running stream's last token always goes to the next decode for its logits.
         let kept = if self.finish.is_some() {
@@ -247,7 +248,7 @@ impl Stream {
 }
 
 /// Length of the common start of two token lists.
-fn common(a: &[i32], b: &[i32]) -> usize {
+pub fn common_len<T: PartialEq>(a: &[T], b: &[T]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 

@@ -7,12 +7,12 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 
 use super::live::Live;
-use super::memory::{common_len, decode, fill_prefixes, group_prefix, keep, N_BATCH};
+use super::memory::{decode, fill_prefixes, group_prefix, keep, N_BATCH};
 use super::model::{LoadedModel, Reply};
 use super::tail::Tail;
 use crate::engine::draft::Drafter;
 use crate::engine::schedule::{Entry, Ledger};
-use crate::engine::stream::{BatchEntry, Stream};
+use crate::engine::stream::{common_len, BatchEntry, Stream};
 use crate::engine::{
     Ask, BatchStats, CallOutput, ChatCall, Fit, FollowUp, More, Phase, Progress, Sampling, Strategy,
 };
@@ -158,7 +158,6 @@ impl Run<'_, '_> {
             let Some(s) = l.sample(self.ctx, env.model) else {
                 continue;
             };
-            let eog = s.eog;
             self.stats.forced_tokens += s.forced;
             if let Some(c) = s.checked {
                 self.stats.drafted_tokens += c.proposed;
@@ -173,7 +172,7 @@ impl Run<'_, '_> {
             }
             let e = self.ledger.entry_mut(l.stream.call);
             e.marks.prompt_done.get_or_insert(now);
-            if !eog {
+            if !s.eog {
                 e.marks.first_token.get_or_insert(env.clock.now_ms());
             }
             env.progress

@@ -12,7 +12,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 
 use super::model::{backend, LoadedModel};
-use crate::engine::stream::BatchEntry;
+use crate::engine::stream::{common_len, BatchEntry};
 use crate::engine::Strategy;
 
 /// Tokens per decode call (prompt chunks and generation steps alike).
@@ -240,11 +240,6 @@ pub(super) fn decode(
     }
     ctx.decode(batch)
         .context("llama.cpp failed to decode a batch")
-}
-
-/// Length of the common start of two token lists.
-pub(super) fn common_len<T: PartialEq>(a: &[T], b: &[T]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// Length of the token prefix shared by all prompts, leaving every prompt at least one token.
