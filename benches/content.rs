@@ -623,7 +623,7 @@ fn other_languages(syllabus: &Value) -> Vec<String> {
     texts
         .into_iter()
         .filter_map(|(place, text)| {
-            syllabus::language::other_language(&text, language)
+            syllabus::course::language::other_language(&text, language)
                 .map(|found| format!("{place} in {found}: {text}"))
         })
         .collect()
@@ -865,7 +865,7 @@ fn main() {
         .map(|t| t.split(';').map(str::to_string).collect())
         .unwrap_or_else(|_| set.iter().map(|t| t.to_string()).collect());
     let seed = std::env::var("CONTENT_SEED").unwrap_or_else(|_| "42".into());
-    let fixed: Vec<Vec<String>> = syllabus::prompt::fixed_texts()
+    let fixed: Vec<Vec<String>> = syllabus::pipeline::prompt::fixed_texts()
         .iter()
         .map(|t| words(t))
         .collect();

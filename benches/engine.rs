@@ -13,12 +13,12 @@ mod common;
 
 use std::path::PathBuf;
 
-use syllabus::bench::report::median;
+use syllabus::commands::bench::results::median;
 use syllabus::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel, DEFAULT_MAX_CTX};
+use syllabus::engine::measures::Clock;
 use syllabus::engine::{ChatCall, Engine, NoProgress, Sampling, Strategy};
 use syllabus::models;
-use syllabus::prompt::Calls;
-use syllabus::timing::Clock;
+use syllabus::pipeline::prompt::Calls;
 
 const SAMPLING: Sampling = Sampling::DEFAULT;
 
@@ -212,8 +212,11 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(1)
     });
-    let model =
-        LoadedModel::load(resolved, &syllabus::gpu::offload::Offload::auto(32_768)).unwrap();
+    let model = LoadedModel::load(
+        resolved,
+        &syllabus::engine::llama::offload::Offload::auto(32_768),
+    )
+    .unwrap();
     println!(
         "model {} , {} threads",
         path.display(),

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use syllabus::cli::{Cli, Command, CpuCommand, ModelsCommand, UsageError};
-use syllabus::models_command as commands;
+use syllabus::commands;
 
 fn init_logging(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
@@ -20,7 +20,7 @@ fn init_logging(verbose: u8, quiet: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| syllabus::stderr::Stderr)
+        .with_writer(|| syllabus::launch::stderr::Stderr)
         // Its own complaint about a failed write would go to the same closed stderr.
         .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -29,65 +29,9 @@ fn init_logging(verbose: u8, quiet: bool) {
         .init();
 }
 
-fn version() -> anyhow::Result<String> {
-    let mut text = format!("syllabus {}\n", env!("CARGO_PKG_VERSION"));
-    text += &syllabus::cpu::describe();
-    text += &syllabus::gpu::describe(false);
-    if let Some(e) = syllabus::pack::embedded()? {
-        text += &format!(
-            "packed model: {} ({} bytes, sha256 {})\n",
-            e.name, e.length, e.sha256
-        );
-    }
-    Ok(text)
-}
-
-fn cpu_command(cmd: CpuCommand) -> anyhow::Result<()> {
-    match cmd {
-        CpuCommand::Info => {
-            let text = syllabus::cpu::describe() + &syllabus::gpu::describe(true);
-            syllabus::output::write_stdout(text.as_bytes())
-        }
-        CpuCommand::Embed {
-            variant,
-            name,
-            output,
-        } => {
-            let e = syllabus::cpu::embed(&variant, &name, &output)?;
-            syllabus::stderr::say(&format!(
-                "wrote {}: {} ({} bytes, sha256 {}) inside",
-                output.display(),
-                e.name,
-                e.length,
-                e.sha256
-            ));
-            Ok(())
-        }
-    }
-}
-
-fn pack_command(model: &str, output: &std::path::Path, offline: bool) -> anyhow::Result<()> {
-    let opts = syllabus::models::ResolveOptions::new(offline, true);
-    let resolved = syllabus::models::resolve(model, opts)?;
-    // A packed model is trusted where it runs: it is probed here, once, on the CPU.
-    syllabus::probe::vet(&resolved, &syllabus::gpu::offload::Offload::cpu())?;
-    let packed = syllabus::pack::pack(&resolved, output)?;
-    let total = std::fs::metadata(output)?.len();
-    syllabus::stderr::say(&format!(
-        "wrote {}: {} ({} bytes, sha256 {}) inside; {} bytes in all, {} of them the program",
-        output.display(),
-        packed.name,
-        packed.length,
-        packed.sha256,
-        total,
-        total - packed.length
-    ));
-    Ok(())
-}
-
 fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.version {
-        return syllabus::output::write_stdout(version()?.as_bytes());
+        return syllabus::launch::output::write_stdout(commands::cpu::version()?.as_bytes());
     }
     let Some(command) = cli.command else {
         return Err(UsageError(
@@ -99,13 +43,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => {
             init_logging(cli.verbose, args.run.quiet);
             let plan = args.plan()?;
-            syllabus::hint::faster_build(plan.run.quiet);
-            syllabus::generate::generate(&plan)
+            syllabus::launch::hint::faster_build(plan.run.quiet);
+            commands::generate::generate(&plan)
         }
         Command::Regenerate(args) => {
             init_logging(cli.verbose, args.run.quiet);
             let plan = args.plan()?;
-            syllabus::regenerate::regenerate(&plan)
+            commands::regenerate::regenerate(&plan)
         }
         Command::Pack {
             model,
@@ -113,63 +57,70 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             offline,
         } => {
             init_logging(cli.verbose, false);
-            pack_command(&model, &output, offline)
+            commands::pack::run(&model, &output, offline)
         }
         Command::ProbeModel { path, gpu, room } => {
             init_logging(0, true);
-            syllabus::probe::child(&path, &gpu.plan(room)?)
+            syllabus::run::probe::child(&path, &gpu.plan(room)?)
         }
-        Command::GpuProbe => syllabus::gpu::devices::child(),
+        Command::GpuProbe => syllabus::launch::devices::child(),
         Command::Render(args) => {
             init_logging(cli.verbose, false);
-            syllabus::render_command::render(&args.plan()?)
+            commands::render::render(&args.plan()?)
         }
         Command::Batch(args) => {
             init_logging(cli.verbose, args.run.quiet);
-            syllabus::batch::run(&args.plan()?)
+            commands::batch::run(&args.plan()?)
         }
         Command::Cpu(cmd) => {
             init_logging(cli.verbose, false);
-            cpu_command(cmd)
+            match cmd {
+                CpuCommand::Info => commands::cpu::info(),
+                CpuCommand::Embed {
+                    variant,
+                    name,
+                    output,
+                } => commands::cpu::embed(&variant, &name, &output),
+            }
         }
         Command::Serve(args) => {
             init_logging(cli.verbose, args.run.quiet);
-            syllabus::serve::run(&args.plan()?)
+            commands::serve::run(&args.plan()?)
         }
         Command::Bench(args) => {
             init_logging(cli.verbose, false);
-            syllabus::bench::run(&args.plan()?)
+            commands::bench::run(&args.plan()?)
         }
         Command::Models(cmd) => {
             let quiet = matches!(cmd, ModelsCommand::Pull { quiet: true, .. });
             init_logging(cli.verbose, quiet);
             let text = match cmd {
-                ModelsCommand::List { json } => commands::list(json)?,
-                ModelsCommand::Pull { model, quiet } => commands::pull(&model, quiet)?,
-                ModelsCommand::Info { model, json } => commands::info(&model, json)?,
+                ModelsCommand::List { json } => commands::models::list(json)?,
+                ModelsCommand::Pull { model, quiet } => commands::models::pull(&model, quiet)?,
+                ModelsCommand::Info { model, json } => commands::models::info(&model, json)?,
             };
-            syllabus::output::write_stdout(text.as_bytes())
+            syllabus::launch::output::write_stdout(text.as_bytes())
         }
     }
 }
 
 fn main() -> ExitCode {
     // Before anything else: this process may become the build for this CPU.
-    if let Err(err) = syllabus::cpu::choose() {
-        syllabus::stderr::say(&format!("syllabus: {err:#}"));
-        syllabus::stderr::flush(std::time::Duration::from_secs(2));
+    if let Err(err) = syllabus::launch::cpu_variant::choose() {
+        syllabus::launch::stderr::say(&format!("syllabus: {err:#}"));
+        syllabus::launch::stderr::flush(std::time::Duration::from_secs(2));
         return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
-    if let Err(e) = syllabus::interrupt::install() {
-        syllabus::stderr::say(&format!("syllabus: cannot watch for Ctrl-C: {e}"));
+    if let Err(e) = syllabus::launch::interrupt::install() {
+        syllabus::launch::stderr::say(&format!("syllabus: cannot watch for Ctrl-C: {e}"));
     }
     let result = run(cli);
-    syllabus::gpu::supervise::finished();
+    syllabus::launch::supervise::finished();
     let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            syllabus::stderr::say(&format!("syllabus: {err:#}"));
+            syllabus::launch::stderr::say(&format!("syllabus: {err:#}"));
             if err.is::<UsageError>() {
                 ExitCode::from(2)
             } else {
@@ -178,6 +129,6 @@ fn main() -> ExitCode {
         }
     };
     // A stderr that nobody reads must not keep a finished run from exiting.
-    syllabus::stderr::flush(std::time::Duration::from_secs(2));
+    syllabus::launch::stderr::flush(std::time::Duration::from_secs(2));
     code
 }

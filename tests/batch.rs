@@ -117,7 +117,7 @@ fn courses_share_the_engine_then_resume_and_force() {
     assert!(md.contains(json["title"].as_str().unwrap()));
     assert_eq!(
         json["provenance"]["files"]["urban-gardening.md"],
-        syllabus::digest::sha256_hex(md.as_bytes())
+        syllabus::launch::digest::sha256_hex(md.as_bytes())
     );
 
     // --force writes again, and the teacher's edit is kept beside the new file.

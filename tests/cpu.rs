@@ -13,7 +13,7 @@ use common::cli::{assert_fails, assert_ok, stderr, syllabus};
 
 /// Whether this CPU runs x86-64-v4 code (the carried variant's level).
 fn cpu_runs_v4() -> bool {
-    syllabus::cpu::runs("x86-64-v4")
+    syllabus::launch::cpu_variant::runs("x86-64-v4")
 }
 
 /// `exe args` in `dir` with HOME `dir` and `SYLLABUS_CPU` as given.
@@ -132,7 +132,7 @@ fn a_carried_variant_is_chosen_extracted_once_and_a_damaged_one_refused() {
     assert_ok(&run(&exe, h, None, &["--version"]));
     let sha = variant.file_name().unwrap().to_string_lossy()[..64].to_string();
     assert_eq!(
-        syllabus::digest::sha256_file(variant).unwrap(),
+        syllabus::launch::digest::sha256_file(variant).unwrap(),
         sha,
         "the cache holds the checked copy"
     );

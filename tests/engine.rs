@@ -6,12 +6,12 @@ mod common;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use syllabus::engine::llama::{shared_prefix_len, LlamaEngine, LlamaOptions, LoadedModel};
+use syllabus::engine::measures::{Clock, Phase};
 use syllabus::engine::{
     BatchStats, CallOutput, ChatCall, Engine, Finish, NoProgress, Sampling, Strategy,
 };
 use syllabus::models;
-use syllabus::prompt::Calls;
-use syllabus::timing::{Clock, Phase};
+use syllabus::pipeline::prompt::Calls;
 
 fn model() -> &'static LoadedModel {
     static MODEL: OnceLock<LoadedModel> = OnceLock::new();
@@ -19,7 +19,7 @@ fn model() -> &'static LoadedModel {
         let path = common::model_path();
         LoadedModel::load(
             models::resolve(path.to_str().unwrap(), models::ResolveOptions::local()).unwrap(),
-            &syllabus::gpu::offload::Offload::cpu(),
+            &syllabus::engine::llama::offload::Offload::cpu(),
         )
         .unwrap()
     })
@@ -348,7 +348,7 @@ impl syllabus::engine::Progress for Events {
         let label = format!("start {}/{}", call.index, call.attempt);
         self.0.borrow_mut().push(label);
     }
-    fn call_finished(&self, record: &syllabus::timing::CallRecord) {
+    fn call_finished(&self, record: &syllabus::engine::measures::CallRecord) {
         let label = format!("end {}/{}", record.index, record.attempt);
         self.0.borrow_mut().push(label);
     }
@@ -505,7 +505,8 @@ fn a_template_that_rewrites_earlier_replies_is_detected() {
     g.write(&path);
     let resolved =
         models::resolve(path.to_str().unwrap(), models::ResolveOptions::local()).unwrap();
-    let mistral = LoadedModel::load(resolved, &syllabus::gpu::offload::Offload::cpu()).unwrap();
+    let mistral =
+        LoadedModel::load(resolved, &syllabus::engine::llama::offload::Offload::cpu()).unwrap();
     let mut engine = LlamaEngine::new(&mistral, options(32_768, SAMPLING), Clock::new());
     let (request, _) = common::jazz_outline(2);
     let calls = Calls::new(&request, 5);

@@ -199,7 +199,7 @@ fn the_model_cache_is_private_verified_on_reuse_and_refused_when_not_ours() {
     bytes[last] ^= 0xFF;
     std::fs::write(&file, &bytes).unwrap();
     extracted_anew(&run(dir.path(), &exe, &gen));
-    assert_eq!(syllabus::digest::sha256_file(&file).unwrap(), sha);
+    assert_eq!(syllabus::launch::digest::sha256_file(&file).unwrap(), sha);
 
     // A copy others could have written is not trusted on its stamp: made anew.
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o620)).unwrap();

@@ -26,7 +26,7 @@ fn variant(dir: &Path, name: &str, template: Option<&str>) -> PathBuf {
 fn load(path: &Path) -> LoadedModel {
     let resolved =
         models::resolve(path.to_str().unwrap(), models::ResolveOptions::local()).unwrap();
-    LoadedModel::load(resolved, &syllabus::gpu::offload::Offload::cpu()).unwrap()
+    LoadedModel::load(resolved, &syllabus::engine::llama::offload::Offload::cpu()).unwrap()
 }
 
 fn chat() -> Vec<ChatMessage> {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use super::fields::CourseFields;
-use super::gpu::GpuArgs;
+use super::gpu_args::GpuArgs;
 use crate::engine::{BackendKind, Sampling, Strategy};
 use crate::render::Format;
 
@@ -286,7 +286,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub timings: Option<PathBuf>,
     /// Warn about any model call slower than this many seconds.
-    #[arg(long, default_value_t = crate::progress::DEFAULT_SLOW_CALL_SECS)]
+    #[arg(long, default_value_t = crate::report::progress::DEFAULT_SLOW_CALL_SECS)]
     pub slow_call_secs: f64,
     /// Where the model runs: in this process, or an Ollama daemon [default: llama].
     #[arg(long, value_enum)]
@@ -326,7 +326,7 @@ impl RunArgs {
             gpu: GpuArgs::default(),
             strategy: Strategy::Parallel,
             timings: None,
-            slow_call_secs: crate::progress::DEFAULT_SLOW_CALL_SECS,
+            slow_call_secs: crate::report::progress::DEFAULT_SLOW_CALL_SECS,
             backend: None,
             daemon: DaemonArgs::default(),
             offline: false,

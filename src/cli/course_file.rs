@@ -179,7 +179,10 @@ pub const SUMMARY_NAME: &str = "summary";
 /// A course's name told apart by its request: `slug` and the first 8 hex digits of the
 /// sha256 of `key` (the request as JSON).
 pub fn keyed(slug: &str, key: &str) -> String {
-    format!("{slug}-{}", &crate::digest::sha256_hex(key.as_bytes())[..8])
+    format!(
+        "{slug}-{}",
+        &crate::launch::digest::sha256_hex(key.as_bytes())[..8]
+    )
 }
 
 /// File names for courses given as (topic, request key) in order: a topic's slug when no
@@ -284,8 +287,8 @@ mod tests {
             ("Jazz-2", "e"),
             ("History of Jazz", "a"),
         ]);
-        let a = &crate::digest::sha256_hex(b"a")[..8];
-        let b = &crate::digest::sha256_hex(b"b")[..8];
+        let a = &crate::launch::digest::sha256_hex(b"a")[..8];
+        let b = &crate::launch::digest::sha256_hex(b"b")[..8];
         assert_eq!(
             named,
             [
@@ -301,7 +304,7 @@ mod tests {
         let reordered = names([("history of jazz!", "b"), ("History of Jazz", "a")]);
         assert_eq!(reordered, [named[1].clone(), named[0].clone()]);
         assert!(slug(&"a ".repeat(100)).chars().count() <= 60);
-        let s = &crate::digest::sha256_hex(b"s")[..8];
+        let s = &crate::launch::digest::sha256_hex(b"s")[..8];
         assert_eq!(names([("Summary", "s")]), [format!("summary-{s}")]);
     }
 

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Deserialize;
 
-use super::outline;
+use super::outline_file;
 use super::usage::{within, UsageError, MAX_MODULES, MAX_TOPIC_CHARS};
-use crate::content::without_controls;
+use crate::course::content::without_controls;
+use crate::course::language::{self, LanguageChoice};
 use crate::course::{CourseRequest, GivenOutline};
-use crate::language::{self, LanguageChoice};
 
 /// Modules when neither `modules` nor an outline says.
 pub const DEFAULT_MODULES: usize = 6;
@@ -80,7 +80,11 @@ impl CourseFields {
     /// `max_modules` modules; messages name values as `naming` says.
     pub fn check(&self, naming: Naming, max_modules: usize) -> Result<CoursePlan, UsageError> {
         let name = |field: &str| naming.name(field);
-        let given = self.outline.as_deref().map(outline::read).transpose()?;
+        let given = self
+            .outline
+            .as_deref()
+            .map(outline_file::read)
+            .transpose()?;
         let modules = match (&given, self.modules) {
             (Some(g), Some(m)) if m != g.modules.len() => {
                 return Err(UsageError(format!(

@@ -2,30 +2,30 @@
 //! `plan` (raw flags are parsed once, checked once; nothing later re-validates them).
 
 mod args;
-mod batch;
+mod batch_args;
 pub mod course_file;
 mod fields;
-mod gpu;
-mod outline;
+mod gpu_args;
+mod outline_file;
 mod plan;
-mod regenerate;
-mod render;
-mod serve;
+mod regenerate_args;
+mod render_args;
+mod serve_args;
 mod usage;
 
 pub use self::args::{
     BatchArgs, BenchArgs, Cli, Command, CpuCommand, DaemonArgs, GenerateArgs, ModelsCommand,
     OutputArgs, RegenerateArgs, RenderArgs, RunArgs, ServeArgs,
 };
-pub use self::batch::{BatchCourse, BatchPlan};
+pub use self::batch_args::{BatchCourse, BatchPlan};
 pub use self::fields::{largest, CourseFields, CoursePlan, Naming, MAX_FIELD_CHARS};
-pub use self::gpu::GpuArgs;
+pub use self::gpu_args::GpuArgs;
 pub use self::plan::{
     output_format, BenchPlan, CourseCount, DaemonPlan, GeneratePlan, OutputPlan, RunPlan,
 };
-pub use self::regenerate::RegeneratePlan;
-pub use self::render::{read_syllabus, RenderPlan};
-pub use self::serve::{CourseBody, ServePlan};
+pub use self::regenerate_args::RegeneratePlan;
+pub use self::render_args::{read_syllabus, RenderPlan};
+pub use self::serve_args::{CourseBody, ServePlan};
 pub use self::usage::{UsageError, MAX_MODULES, MAX_TOPIC_CHARS};
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ pub struct RunPlan {
     /// KV budget.
     pub max_ctx: usize,
     /// Layers on the GPU, and which GPU.
-    pub offload: crate::gpu::offload::Offload,
+    pub offload: crate::engine::llama::offload::Offload,
     /// Module scheduling.
     pub strategy: Strategy,
     /// Fail rather than keep a reply marked for review.

@@ -11,9 +11,9 @@ use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use serde_json::Value;
 use url::Url;
 
+use super::measures::Clock;
 use super::schedule::Ledger;
 use super::{BatchStats, CallOutput, ChatCall, FollowUp};
-use crate::timing::Clock;
 
 /// Tries per call for server errors (5xx, 429) and connections lost before any reply.
 pub const TRIES: u32 = 3;

@@ -3,13 +3,15 @@
 //! The pipeline hands an engine every call of one phase at once (one outline call, or all
 //! module calls) with a `Strategy`; the engine decides how to schedule them, with the
 //! bookkeeping of `schedule`. Nothing in the pipeline knows which engine runs. The records
-//! an engine fills (`CallRecord`, `BatchStats`, ...) live in `timing`, below this module.
+//! an engine fills (`CallRecord`, `BatchStats`, ...) live in `measures`.
 
+pub mod device;
 pub mod draft;
 #[cfg(any(feature = "ollama", feature = "openai"))]
 pub mod http;
 pub mod joint;
 pub mod llama;
+pub mod measures;
 #[cfg(feature = "ollama")]
 pub mod ollama;
 #[cfg(not(feature = "ollama"))]
@@ -28,7 +30,7 @@ pub mod stream;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::timing::CallRecord;
+use self::measures::CallRecord;
 
 /// Why an engine ended a course's calls without their outputs; callers match it by type
 /// (`anyhow::Error::downcast_ref`), never by its text.
@@ -55,7 +57,7 @@ impl EngineError {
         )
     }
 }
-pub use crate::timing::{BatchStats, EngineInfo, Finish, Phase};
+pub use self::measures::{BatchStats, EngineInfo, Finish, Phase};
 
 /// Model asked of a daemon when `--model` is not given (the old set-up's model).
 pub const DEFAULT_OLLAMA_MODEL: &str = "qwen:latest";

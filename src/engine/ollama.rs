@@ -10,14 +10,14 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::{json, Value};
 
+use super::device::DeviceUse;
 use super::http::{self, CallError};
+use super::measures::{CallMarks, CallTokens, Clock, ServerTiming};
 use super::remote::{self, Protocol, Remote, Reply, Step};
 use super::{
     BatchStats, CallOutput, ChatCall, Engine, EngineInfo, Finish, FollowUp, Progress, Sampling,
     Strategy,
 };
-use crate::gpu::offload::DeviceUse;
-use crate::timing::{CallMarks, CallTokens, Clock, ServerTiming};
 
 /// Whether this build has the backend (its twin, `ollama_off.rs`, says how to get it).
 pub fn check_enabled() -> Result<(), &'static str> {

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use anyhow::bail;
 
+use super::measures::Clock;
 use super::{
     BatchStats, CallOutput, ChatCall, Engine, EngineInfo, FollowUp, Progress, Sampling, Strategy,
 };
-use crate::timing::Clock;
 
 /// Why every item here fails.
 pub const NOT_ENABLED: &str =

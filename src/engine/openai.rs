@@ -13,10 +13,10 @@ use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
 
 use super::http::{self, CallError};
+use super::measures::{CallMarks, CallTokens, Clock, ServerTiming};
 use super::remote::{self, Protocol, Remote, Reply, Step};
 use super::{BatchStats, CallOutput, ChatCall, Engine, EngineInfo, Finish, FollowUp, Progress};
 use super::{Sampling, Strategy};
-use crate::timing::{CallMarks, CallTokens, Clock, ServerTiming};
 
 /// Whether this build has the backend (its twin, `openai_off.rs`, says how to get it).
 pub fn check_enabled() -> Result<(), &'static str> {

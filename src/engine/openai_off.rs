@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::bail;
 
+use super::measures::Clock;
 use super::{BatchStats, CallOutput, ChatCall, Engine, EngineInfo, FollowUp, Progress};
 use super::{Sampling, Strategy};
-use crate::timing::Clock;
 
 /// Why every item here fails.
 pub const NOT_ENABLED: &str = "the OpenAI-compatible backend is not enabled in this build; \

@@ -11,9 +11,9 @@ use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
 
 use super::http::{self, CallError, TRIES};
+use super::measures::call_label;
+use super::measures::{CallMarks, CallRecord, CallTokens, Clock, ServerTiming};
 use super::{BatchStats, CallOutput, ChatCall, Finish, FollowUp, Progress};
-use crate::report::call_label;
-use crate::timing::{CallMarks, CallRecord, CallTokens, Clock, ServerTiming};
 
 /// Longest wait for a server to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -157,7 +157,7 @@ async fn output<P: Protocol>(
     submitted: f64,
     progress: &dyn Progress,
 ) -> anyhow::Result<CallOutput> {
-    let (reply, marks) = self::call(p, call, submitted, progress).await?;
+    let (reply, marks) = super::remote::call(p, call, submitted, progress).await?;
     let (tokens, server) = p.figures(&reply, &marks);
     let (phase, index, attempt) = (call.phase, call.index, call.attempt);
     let mut record = CallRecord::new(phase, index, attempt, marks, tokens, reply.finish);

@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 
 use anyhow::bail;
 
+use super::measures::{CallMarks, CallRecord, CallTokens, Finish};
 use super::{CallOutput, ChatCall, FollowUp};
-use crate::timing::{CallMarks, CallRecord, CallTokens, Finish};
 
 /// One call and what the engine knows of it.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::places::hf_cache_dir;
+use super::folders::hf_cache_dir;
 use hf_hub::api::tokio::ApiBuilder;
 use hf_hub::Cache;
 
@@ -346,7 +346,7 @@ pub fn download(
         })
         .map_err(failed)?;
     if let Some(want) = sha256 {
-        let got = crate::digest::sha256_file(&path).map_err(|e| failed(e.to_string()))?;
+        let got = crate::launch::digest::sha256_file(&path).map_err(|e| failed(e.to_string()))?;
         if !got.eq_ignore_ascii_case(want) {
             // The snapshot entry points at the blob: removing the blob drops both.
             let blob = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());

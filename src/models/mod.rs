@@ -3,19 +3,20 @@
 //! `syllabus models` commands. Downloads happen only in `hf`, only when allowed.
 
 pub mod catalog;
+pub mod folders;
 pub mod ggml;
 pub mod gguf;
 pub mod hf;
 mod model_error;
-pub mod ollama;
-pub mod places;
+pub mod ollama_store;
+pub mod packed;
 pub mod resolve;
 pub mod shape;
 pub mod vocab;
 
 pub use catalog::{catalog, find_alias, CatalogEntry, BETTER_MODEL, DEFAULT_MODEL};
+pub use folders::{search_dirs, Places};
 pub use gguf::{GgufError, GgufInfo};
-pub use places::{env_dir, search_dirs, Places};
 pub use resolve::{
     find_local, pull, resolve, resolve_in, Found, ModelError, ResolveOptions, ResolvedModel, Source,
 };

@@ -2,7 +2,7 @@
 //! finding one (a path, an alias, a Hugging Face file, an Ollama name, a download).
 
 use super::gguf::GgufError;
-use super::{hf, ollama};
+use super::{hf, ollama_store};
 
 /// Why `--model` could not be turned into a usable file.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +60,7 @@ pub enum ModelError {
     },
     /// A model in the Ollama store whose manifest or blob is broken.
     #[error(transparent)]
-    OllamaStore(#[from] ollama::OllamaStoreError),
+    OllamaStore(#[from] ollama_store::OllamaStoreError),
     /// The download failed.
     #[error(transparent)]
     Download(#[from] hf::DownloadError),

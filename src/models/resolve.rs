@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use super::catalog::{find_alias, find_hf_file, known_aliases, CatalogEntry, DEFAULT_MODEL};
+use super::folders::Places;
 use super::gguf::{self, GgufInfo};
 pub use super::model_error::ModelError;
-use super::places::Places;
-use super::{hf, ollama};
+use super::{hf, ollama_store};
 
 /// Where a model file was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -89,7 +89,7 @@ enum Spec {
     Path(PathBuf),
     Alias(&'static CatalogEntry),
     Hf(hf::HfFile),
-    Ollama(ollama::OllamaName),
+    Ollama(ollama_store::OllamaName),
 }
 
 fn parse_spec(spec: &str) -> Spec {
@@ -108,7 +108,7 @@ fn parse_spec(spec: &str) -> Spec {
     if spec.ends_with(".gguf") || spec.contains(std::path::MAIN_SEPARATOR) {
         return Spec::Path(path.to_path_buf());
     }
-    match ollama::OllamaName::parse(spec) {
+    match ollama_store::OllamaName::parse(spec) {
         Some(name) => Spec::Ollama(name),
         None => Spec::Path(path.to_path_buf()),
     }
@@ -156,9 +156,9 @@ pub fn find_local(
     }
     if let (Some(store), Some(name)) = (
         &places.ollama_store,
-        ollama::OllamaName::parse(&entry.alias),
+        ollama_store::OllamaName::parse(&entry.alias),
     ) {
-        if let Some(p) = ollama::locate(store, &name)? {
+        if let Some(p) = ollama_store::locate(store, &name)? {
             return Ok((
                 Some(Found {
                     path: p,
@@ -265,10 +265,11 @@ fn from_alias(
         // them) may be anything: it must be the catalog's file.
         Some(f) if f.source == Source::Folder && entry.sha256.is_some() => {
             let want = entry.sha256.as_deref().unwrap_or_default();
-            let got = crate::cache::sha256_of(&f.path).map_err(|e| ModelError::Unreadable {
-                path: f.path.display().to_string(),
-                why: e.to_string(),
-            })?;
+            let got =
+                crate::launch::cache::sha256_of(&f.path).map_err(|e| ModelError::Unreadable {
+                    path: f.path.display().to_string(),
+                    why: e.to_string(),
+                })?;
             if !got.eq_ignore_ascii_case(want) {
                 return Err(ModelError::NotTheCatalogs {
                     path: f.path.display().to_string(),
@@ -314,11 +315,11 @@ fn from_hf(
 /// A model in the Ollama store, by its Ollama name.
 fn from_ollama(
     spec: &str,
-    name: &ollama::OllamaName,
+    name: &ollama_store::OllamaName,
     places: &Places,
 ) -> Result<Found, ModelError> {
     let found = match &places.ollama_store {
-        Some(store) => ollama::locate(store, name)?,
+        Some(store) => ollama_store::locate(store, name)?,
         None => None,
     };
     let Some(path) = found else {

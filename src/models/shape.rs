@@ -1,7 +1,7 @@
 //! A model's hyperparameters checked against its own tensor table, before llama.cpp sees
 //! them: llama.cpp asserts (aborting the process) on a layer count the tensors do not
 //! have, and on sizes of zero. What these checks miss, the probe in a child process
-//! catches (`crate::probe`).
+//! catches (`crate::run::probe`).
 
 use super::gguf::GgufInfo;
 

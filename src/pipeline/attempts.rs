@@ -3,10 +3,10 @@
 //! flaws (best effort), unless the run is strict or nothing of any try can be used.
 
 use super::ctx::Ctx;
+use crate::course::reply::salvage::Kept;
+use crate::course::reply::validate::ContentError;
+use crate::engine::measures::CallRecord;
 use crate::engine::{CallOutput, ChatCall, Engine, Finish, Progress, Strategy};
-use crate::reply::salvage::Kept;
-use crate::reply::validate::ContentError;
-use crate::timing::CallRecord;
 
 /// Attempts per call unless `--attempts` says: the first try and four regenerations. The
 /// content checks refuse what small models often write (a key as a list item, a run-on item cut at its limit, an
@@ -151,7 +151,7 @@ pub(super) fn until_valid_from<T>(
         match result {
             Ok(value) => return Ok(Attempts::Valid(value, out.text)),
             Err(e) => {
-                let label = crate::report::call_label(call.phase, call.index);
+                let label = crate::engine::measures::call_label(call.phase, call.index);
                 tracing::warn!(call = %label, attempt, error = %e, "reply rejected");
                 tracing::debug!(reply = ?out.text, "rejected reply");
                 last_error = e;

@@ -1,10 +1,10 @@
 //! What the phases of one run share, and the review marks they record.
 
-use crate::content::Checker;
+use crate::course::content::Checker;
+use crate::course::reply::salvage::Flaw;
 use crate::course::Review;
+use crate::engine::measures::CallRecord;
 use crate::engine::{Progress, Strategy};
-use crate::reply::salvage::Flaw;
-use crate::timing::CallRecord;
 
 /// How one run goes: module scheduling, its seed, and whether a call that no attempt gets
 /// right ends the run (`strict`) or keeps its best try marked for review.

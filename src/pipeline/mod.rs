@@ -10,6 +10,7 @@ mod attempts;
 mod ctx;
 mod modules;
 mod outline;
+pub mod prompt;
 mod repeats;
 
 pub use self::attempts::{Refused, ATTEMPTS};
@@ -18,13 +19,13 @@ pub use self::ctx::RunSettings;
 use self::modules::module_phase;
 use self::outline::outline_phase;
 
-use crate::content::Checker;
+use self::prompt::Calls;
+use crate::course::content::Checker;
+use crate::course::reply::{ModuleReply, OutlineReply};
+use crate::course::schema::max_reply_tokens;
 use crate::course::{CourseRequest, Review, Syllabus};
+use crate::engine::measures::{CallRecord, Clock};
 use crate::engine::{BatchStats, Engine, Progress, Strategy};
-use crate::prompt::{self, Calls};
-use crate::reply::{ModuleReply, OutlineReply};
-use crate::schema::max_reply_tokens;
-use crate::timing::{CallRecord, Clock};
 
 /// Module prompts exceed the outline prompt by at most the outline reply plus this (the
 /// module turn: instructions, keys, the module's title and focus).

@@ -4,10 +4,10 @@
 
 use super::attempts::{check, keep_lighter, salvage_of, Refused};
 use super::ctx::Ctx;
+use super::prompt::Calls;
+use crate::course::reply::salvage::Kept;
+use crate::course::reply::{ModuleReply, OutlineReply};
 use crate::engine::{BatchStats, ChatCall, Engine};
-use crate::prompt::Calls;
-use crate::reply::salvage::Kept;
-use crate::reply::{ModuleReply, OutlineReply};
 
 /// Modules `indexes` of `outline` in one batch; a module that fails is regenerated as
 /// soon as it finishes, alongside the others. Replies come in the order of `indexes`; a

@@ -5,12 +5,12 @@ use anyhow::bail;
 
 use super::attempts::{counted, until_valid_from, Attempts, Refused, Tries};
 use super::ctx::Ctx;
+use super::prompt::{Calls, Repair};
+use crate::course::reply::salvage::Kept;
+use crate::course::reply::validate::ContentError;
+use crate::course::reply::{OutlineEntry, OutlineReply};
 use crate::course::CourseRequest;
 use crate::engine::{Engine, Strategy};
-use crate::prompt::{Calls, Repair};
-use crate::reply::salvage::Kept;
-use crate::reply::validate::ContentError;
-use crate::reply::{OutlineEntry, OutlineReply};
 
 /// Outlines written before the run gives up: a round is up to `--attempts` outline calls and
 /// the rewrites of its unusable or repeated entries; a rewrite that fails every attempt

@@ -9,13 +9,13 @@ use serde::Deserialize;
 
 use super::attempts::check;
 use super::ctx::Ctx;
-use crate::content::near_duplicate;
+use super::prompt::{item_bound, Calls, Repeat};
+use crate::course::content::near_duplicate;
+use crate::course::reply::salvage::Flaw;
+use crate::course::reply::validate::ContentError;
+use crate::course::reply::{ModuleReply, OutlineReply};
+use crate::course::schema::MIN_ITEMS;
 use crate::engine::{BatchStats, ChatCall, Engine, EngineError};
-use crate::prompt::{item_bound, Calls, Repeat};
-use crate::reply::salvage::Flaw;
-use crate::reply::validate::ContentError;
-use crate::reply::{ModuleReply, OutlineReply};
-use crate::schema::MIN_ITEMS;
 
 /// The lists whose items must not repeat another module's.
 const LISTS: [&str; 3] = ["learning_objectives", "topics", "activities"];
@@ -44,7 +44,7 @@ fn list_mut<'a>(reply: &'a mut ModuleReply, field: &str) -> &'a mut Vec<String> 
 
 /// An item as compared: its words, lowercase.
 fn key(text: &str) -> String {
-    crate::content::words(text).join(" ")
+    crate::course::content::words(text).join(" ")
 }
 
 /// Every item that repeats one of the course outcomes or of an earlier module, in order.

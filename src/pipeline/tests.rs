@@ -1,10 +1,10 @@
 //! The pipeline on a fake engine: prompts continued or separate, rewrites, attempts, repeats.
 
 use super::*;
+use crate::engine::measures::{CallMarks, CallTokens};
 use crate::engine::{
     CallOutput, ChatCall, ChatMessage, EngineError, EngineInfo, Finish, FollowUp, NoProgress, Phase,
 };
-use crate::timing::{CallMarks, CallTokens};
 
 /// Answers every call with a valid reply and keeps the calls it was given.
 struct Fake {

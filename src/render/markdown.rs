@@ -6,7 +6,7 @@ use crate::course::Syllabus;
 
 /// Escapes characters Markdown would read as markup at the start of a line or inline.
 fn md(text: &str) -> String {
-    let text = crate::content::without_controls(text, true);
+    let text = crate::course::content::without_controls(text, true);
     let mut out = String::with_capacity(text.len());
     let mut line_start = true;
     let mut chars = text.chars().peekable();

@@ -143,8 +143,8 @@ pub fn json(syllabus: &Syllabus) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests_support {
+    use crate::course::reply::ModuleReply;
     use crate::course::{Module, Syllabus};
-    use crate::reply::ModuleReply;
 
     /// A small syllabus with markup in its text.
     pub fn syllabus() -> Syllabus {

@@ -13,10 +13,10 @@ pub mod server;
 
 use std::path::PathBuf;
 
+use syllabus::course::reply::{OutlineEntry, OutlineReply};
 use syllabus::course::CourseRequest;
 use syllabus::engine::ChatCall;
-use syllabus::prompt::Calls;
-use syllabus::reply::{OutlineEntry, OutlineReply};
+use syllabus::pipeline::prompt::Calls;
 
 /// Tries per model call in tests of the test model (`SYLLABUS_ATTEMPTS`): the 135M model
 /// fails the content checks in most replies, so five tries each made every run about four
@@ -96,7 +96,7 @@ pub fn jazz_item_calls(modules: usize, seed: u32) -> Vec<ChatCall> {
     let calls = Calls::new(&request, seed);
     (0..modules)
         .map(|i| {
-            let repeat = syllabus::prompt::Repeat {
+            let repeat = syllabus::pipeline::prompt::Repeat {
                 module: i,
                 field: "topics",
                 position: 0,

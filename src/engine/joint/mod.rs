@@ -8,7 +8,7 @@
 //! share its prefix and continue its own outline); each finished call goes to the pipeline
 //! that made it (with the follow-up question), and a pipeline goes on as soon as its own
 //! calls are done, while the others' calls go on decoding. Pipelines join at any time
-//! (`places` decides which), and a course can be cancelled mid-run.
+//! (`run::scheduler` decides which), and a course can be cancelled mid-run.
 
 mod host;
 
@@ -20,7 +20,7 @@ use self::host::{Answer, Host, Request};
 
 use anyhow::anyhow;
 
-use super::{
+use crate::engine::{
     Ask, BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineError, EngineInfo, Fit,
     FollowUp, Phase, Progress, Strategy,
 };
@@ -142,7 +142,7 @@ fn open_run(
     let mut follow_up =
         |call: &ChatCall, output: &CallOutput| host.borrow_mut().follow_up(call, output);
     let mut more = |ask: Ask<'_>| host.borrow_mut().more(ask);
-    let progress = &super::NoProgress;
+    let progress = &crate::engine::NoProgress;
     let (_, stats) = engine.run_open(&[], strategy, progress, &mut follow_up, &mut more)?;
     Ok(stats)
 }
@@ -211,8 +211,8 @@ impl Engine for Seat {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::engine::measures::{CallMarks, CallRecord, CallTokens};
     use crate::engine::{Finish, NoProgress};
-    use crate::timing::{CallMarks, CallRecord, CallTokens};
 
     /// Answers each call with "group/index/attempt"; runs follow-ups as they are asked.
     pub(crate) struct Echo;

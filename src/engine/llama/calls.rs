@@ -11,13 +11,13 @@ use super::memory::{decode, fill_prefixes, group_prefix, keep, N_BATCH};
 use super::model::{LoadedModel, Reply};
 use super::tail::Tail;
 use crate::engine::draft::Drafter;
+use crate::engine::measures::call_label;
+use crate::engine::measures::{Clock, Finish};
 use crate::engine::schedule::{Entry, Ledger};
 use crate::engine::stream::{common_len, BatchEntry, Stream};
 use crate::engine::{
     Ask, BatchStats, CallOutput, ChatCall, Fit, FollowUp, More, Phase, Progress, Sampling, Strategy,
 };
-use crate::report::call_label;
-use crate::timing::{Clock, Finish};
 
 /// What stays fixed while a batch decodes.
 pub(super) struct Env<'a> {

@@ -24,6 +24,7 @@ mod calls;
 mod live;
 mod memory;
 mod model;
+pub mod offload;
 mod tail;
 
 use anyhow::bail;
@@ -34,13 +35,13 @@ pub use self::memory::shared_prefix_len;
 use self::memory::{fill_prefixes, group_prefix, GroupPrefix, Memory, Need, N_BATCH};
 pub use self::model::LoadedModel;
 use self::model::Reply;
-use super::schedule::Ledger;
-use super::stream::BatchEntry;
-use super::{
+use crate::engine::measures::Clock;
+use crate::engine::schedule::Ledger;
+use crate::engine::stream::BatchEntry;
+use crate::engine::{
     BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineInfo, FollowUp, More, Progress,
     Sampling, Strategy,
 };
-use crate::timing::Clock;
 
 /// Default cap on KV cells for all sequences together when `--ctx` is not given.
 pub const DEFAULT_MAX_CTX: usize = 32_768;

@@ -12,8 +12,9 @@ use llguidance::api::TopLevelGrammar;
 use llguidance::toktrie::{TokEnv, TokTrie, TokenId, TokenizerEnv};
 use llguidance::{Matcher, ParserFactory};
 
+use super::offload::{self, Offload};
+use crate::engine::device::DeviceUse;
 use crate::engine::{ChatCall, ChatMessage, Sampling};
-use crate::gpu::offload::{self, DeviceUse, Offload};
 use crate::models::{vocab, ResolvedModel};
 
 /// Reply tokens the DRY sampler looks back over.

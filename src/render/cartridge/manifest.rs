@@ -169,7 +169,7 @@ impl Manifest<'_> {
         let key = format!("{}\n{}", s.title, s.topic);
         let id = format!(
             "SYLLABUS_{}",
-            &crate::digest::sha256_hex(key.as_bytes())[..16]
+            &crate::launch::digest::sha256_hex(key.as_bytes())[..16]
         );
         let (cp, lom, location) = (
             self.version.cp(),

@@ -22,7 +22,7 @@ const PAGE: &str = include_str!("../templates/cartridge-page.html");
 
 /// The syllabus as an IMS Common Cartridge package of `version`.
 pub fn cartridge(syllabus: &Syllabus, version: Version) -> anyhow::Result<Vec<u8>> {
-    let lang = super::lang_tag(&syllabus.language);
+    let lang = crate::render::lang_tag(&syllabus.language);
     let (units, resources) = contents(syllabus, lang, version)?;
     let manifest = Manifest {
         syllabus,
@@ -63,8 +63,8 @@ fn contents(
             s => s,
             m => m,
             heading => heading,
-            review => super::review_lines(s, m.map(|m| m.number)),
-            review_label => super::REVIEW_LABEL,
+            review => crate::render::review_lines(s, m.map(|m| m.number)),
+            review_label => crate::render::REVIEW_LABEL,
             lang => lang,
             version => env!("CARGO_PKG_VERSION"),
         })

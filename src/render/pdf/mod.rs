@@ -56,7 +56,7 @@ pub fn pdf(s: &Syllabus) -> anyhow::Result<Vec<u8>> {
     doc.set_metadata(
         Metadata::new()
             .title(s.title.clone())
-            .language(super::lang_tag(&s.language).to_string())
+            .language(crate::render::lang_tag(&s.language).to_string())
             .creator(format!("syllabus {}", env!("CARGO_PKG_VERSION"))),
     );
     let pages = paginate(fonts, &blocks(s));
@@ -148,8 +148,11 @@ fn list(out: &mut Vec<Block>, heading: Block, items: &[String]) {
 }
 
 fn review(out: &mut Vec<Block>, s: &Syllabus, number: Option<usize>) {
-    for line in super::review_lines(s, number) {
-        out.push(Block::Paragraph(format!("{}: {line}", super::REVIEW_LABEL)));
+    for line in crate::render::review_lines(s, number) {
+        out.push(Block::Paragraph(format!(
+            "{}: {line}",
+            crate::render::REVIEW_LABEL
+        )));
     }
 }
 

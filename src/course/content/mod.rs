@@ -1,0 +1,485 @@
+//! Model text made fit to hand out, or refused so the call is regenerated: whitespace and
+//! control characters cleaned; schema debris (keys, JSON punctuation, text without letters)
+//! and runs copied from the prompt's own fixed text refused; a string cut by its length
+//! bound ended at its last full sentence or clause, never mid-word; what small models write
+//! instead of text (stutters, file names, the prompt's guidance, the template restated,
+//! objectives as questions) refused.
+
+mod controls;
+mod debris;
+mod ends;
+mod flaws;
+mod glue;
+mod near;
+mod tokens;
+
+use std::collections::HashSet;
+
+pub use self::controls::without_controls;
+use self::debris::is_debris;
+pub use self::ends::Kind;
+use self::ends::{at_last_word, close_prose, end_cut, is_sentence_end, last_sentence};
+use self::flaws::{
+    hanging_end, is_bare_word, is_guidance, is_question, machine_name, restates_template, stutter,
+};
+pub use self::glue::glued;
+pub use self::near::near_duplicate;
+use self::tokens::is_cjk;
+pub use self::tokens::words;
+
+/// Words in a row that make a copy of the prompt's fixed text.
+const COPY_WORDS: usize = 6;
+/// In a short text, fewer words in a row make a copy when they are most of it
+/// ("How learning is checked (1 sentence)").
+const SHORT_COPY_WORDS: usize = 4;
+
+/// Why a text was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Nothing left after cleaning.
+    Empty,
+    /// A schema key, JSON punctuation, a web address, or no letters at all.
+    Debris,
+    /// A run of the prompt's own fixed text (instructions).
+    Copied(String),
+    /// Cut at its length bound with no full sentence or clause to end on.
+    Cut,
+    /// Written partly in another script than the syllabus's language (a small model
+    /// drifting into Chinese in an English text).
+    Script(String),
+    /// A stray fragment glued to a word: a digit ("and2", "balance,2") or a word cut
+    /// and left dangling ("the light-h").
+    Glued(String),
+    /// A word or short phrase written three or more times in a row.
+    Stutter(String),
+    /// A file name, path or machine identifier in place of text.
+    MachineName(String),
+    /// The prompt's own length guidance ("one line") as content.
+    Guidance,
+    /// The course's frame restated ("This module is designed to ...", "Objective 2").
+    Template,
+    /// A learning objective written as a question, or a bare word ("Identify").
+    Question,
+    /// Written in another language than the syllabus's.
+    Language {
+        /// The language it is written in.
+        found: String,
+        /// The syllabus's language.
+        expected: String,
+    },
+}
+
+/// Checks texts against the schema's keys, the prompt's fixed text and the language.
+#[derive(Debug, Clone, Default)]
+pub struct Checker {
+    keys: HashSet<String>,
+    /// Every run of `SHORT_COPY_WORDS` to `COPY_WORDS` words of the fixed text.
+    fixed: HashSet<Vec<String>>,
+    /// Whether the language is written in CJK scripts.
+    cjk_language: bool,
+    /// The syllabus's language: a text confidently in another is refused.
+    language: Option<String>,
+    /// Texts a teacher gave: taken as they are.
+    trusted: HashSet<String>,
+}
+
+/// Whether `language` is written in Chinese, Japanese or Korean scripts.
+pub fn is_cjk_language(language: &str) -> bool {
+    let l = language.to_lowercase();
+    ["chinese", "mandarin", "cantonese", "japanese", "korean"]
+        .iter()
+        .any(|c| l.contains(c))
+        || language.chars().any(is_cjk)
+}
+
+impl Checker {
+    /// A checker for replies whose schemas use `keys`, to prompts whose fixed (not
+    /// user-given) text is `fixed`.
+    pub fn new<'a>(
+        keys: impl IntoIterator<Item = &'a str>,
+        fixed: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let mut grams = HashSet::new();
+        for text in fixed {
+            let w = words(text);
+            for n in SHORT_COPY_WORDS..=COPY_WORDS {
+                for gram in w.windows(n) {
+                    grams.insert(gram.to_vec());
+                }
+            }
+        }
+        Self {
+            keys: keys.into_iter().map(str::to_lowercase).collect(),
+            fixed: grams,
+            cjk_language: false,
+            language: None,
+            trusted: HashSet::new(),
+        }
+    }
+
+    /// The same checker taking `texts` (a teacher's own) as they are.
+    pub fn trusting<'a>(mut self, texts: impl IntoIterator<Item = &'a str>) -> Self {
+        self.trusted.extend(texts.into_iter().map(clean));
+        self
+    }
+
+    /// The same checker for text in `language` ("Chinese", "Japanese", ...).
+    pub fn for_language(mut self, language: &str) -> Self {
+        self.cjk_language = is_cjk_language(language);
+        self.language = Some(language.to_string());
+        self
+    }
+
+    /// The cleaned text, or why it is refused. `max` is the field's length bound in
+    /// characters: a text that reached it was cut by the grammar.
+    pub fn text(&self, value: &str, kind: Kind, max: u64) -> Result<String, Refusal> {
+        let cleaned = clean(value);
+        if self.trusted.contains(&cleaned) {
+            return Ok(cleaned);
+        }
+        if is_debris(&self.keys, &cleaned) {
+            return Err(Refusal::Debris);
+        }
+        // Items often come numbered, bulleted or quoted: ". Activity 2", "'Jazz'".
+        let cleaned = cleaned
+            .trim_start_matches(|c: char| !c.is_alphanumeric() && c != '(' && c != '¿' && c != '¡')
+            .trim_end_matches(['\'', '`'])
+            .to_string();
+        if cleaned.is_empty() {
+            return Err(Refusal::Empty);
+        }
+        if let Some(run) = self.copied_run(&cleaned) {
+            return Err(Refusal::Copied(run));
+        }
+        if !self.cjk_language {
+            if let Some(c) = cleaned.chars().find(|&c| is_cjk(c)) {
+                return Err(Refusal::Script(c.to_string()));
+            }
+        }
+        if let Some(bit) = glued(&cleaned) {
+            return Err(Refusal::Glued(bit));
+        }
+        small_model_flaws(&cleaned, kind)?;
+        self.in_language(&cleaned)?;
+        // Counted before cleaning: the grammar stops at the bound, trailing space included.
+        let was_cut = value.chars().count() as u64 >= max;
+        let ended = match kind {
+            _ if was_cut => end_cut(&cleaned, kind).ok_or(Refusal::Cut)?,
+            // Prose the model closed mid-sentence ends at its last full one, if any.
+            // Prose the model closed mid-sentence ends at its last full one, or is closed
+            // with a stop when it ends on a word that can end it.
+            Kind::Prose if !cleaned.ends_with(is_sentence_end) => match last_sentence(&cleaned) {
+                Some(s) => s,
+                None => close_prose(&cleaned).ok_or(Refusal::Cut)?,
+            },
+            Kind::Item | Kind::Outcome => match hanging_end(&cleaned) {
+                Some(kept) => kept.ok_or(Refusal::Cut)?,
+                None => cleaned,
+            },
+            _ => cleaned,
+        };
+        let ended = ended
+            .trim_end_matches(|c: char| {
+                matches!(c, ',' | ';' | ':' | '-' | '–' | '—' | '(') || c.is_whitespace()
+            })
+            .to_string();
+        if ended.is_empty() {
+            return Err(Refusal::Cut);
+        }
+        Ok(ended)
+    }
+
+    /// What a refused text still offers a reader, with the refusal: a cut text ended at its
+    /// last word with an ellipsis, another script kept as written; debris, copies, empty
+    /// text and what small models write instead of text give nothing.
+    pub fn best_effort(&self, value: &str, kind: Kind, max: u64) -> (String, Option<Refusal>) {
+        match self.text(value, kind, max) {
+            Ok(text) => (text, None),
+            Err(Refusal::Cut) => (at_last_word(&clean(value)), Some(Refusal::Cut)),
+            Err(r @ (Refusal::Script(_) | Refusal::Language { .. })) => (clean(value), Some(r)),
+            Err(Refusal::Glued(bit)) => {
+                // The fragment taken off: "and2" → "and", "light-h" → "light".
+                let mended = bit
+                    .trim_end_matches(|c: char| c.is_ascii_digit())
+                    .trim_end_matches(',');
+                let mended = match mended.rsplit_once('-') {
+                    Some((word, tail)) if tail.chars().count() == 1 => word,
+                    _ => mended,
+                };
+                let text = clean(value).replacen(bit.as_str(), mended, 1);
+                (text, Some(Refusal::Glued(bit)))
+            }
+            Err(r) => (String::new(), Some(r)),
+        }
+    }
+
+    /// Refuses `text` when it is confidently written in another language than the
+    /// syllabus's (short texts, names and terms pass: see `language::other_language`).
+    pub fn in_language(&self, text: &str) -> Result<(), Refusal> {
+        let Some(expected) = self.language.as_deref() else {
+            return Ok(());
+        };
+        if self.trusted.contains(text) {
+            return Ok(());
+        }
+        match crate::course::language::other_language(text, expected) {
+            Some(found) => Err(Refusal::Language {
+                found,
+                expected: expected.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn copied_run(&self, text: &str) -> Option<String> {
+        let w = words(text);
+        let long = w.windows(COPY_WORDS).find(|g| self.fixed.contains(*g));
+        // A short text copied when most of it is one run of the instructions.
+        let short = || {
+            (SHORT_COPY_WORDS..COPY_WORDS.min(w.len() + 1))
+                .rev()
+                .filter(|&n| n * 2 > w.len())
+                .find_map(|n| w.windows(n).find(|g| self.fixed.contains(*g)))
+        };
+        long.or_else(short).map(|g| g.join(" "))
+    }
+}
+
+/// What small models write instead of text, refused whatever the language: a stutter, a
+/// file name, the prompt's guidance; in titles and items the frame restated; in
+/// objectives a question.
+fn small_model_flaws(text: &str, kind: Kind) -> Result<(), Refusal> {
+    if let Some(run) = stutter(text) {
+        return Err(Refusal::Stutter(run));
+    }
+    if let Some(name) = machine_name(text) {
+        return Err(Refusal::MachineName(name));
+    }
+    if is_guidance(text) {
+        return Err(Refusal::Guidance);
+    }
+    if matches!(kind, Kind::Title | Kind::Item | Kind::Outcome) && restates_template(text) {
+        return Err(Refusal::Template);
+    }
+    if kind == Kind::Outcome && (is_question(text) || is_bare_word(text)) {
+        return Err(Refusal::Question);
+    }
+    Ok(())
+}
+
+/// Whitespace runs made one space, control characters removed, ends trimmed.
+pub fn clean(value: &str) -> String {
+    value
+        .split_whitespace()
+        .map(|w| w.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checker() -> Checker {
+        Checker::new(
+            ["learning_objectives", "topics", "audience", "summary"],
+            ["Reply with a JSON object: 3 to 5 different objectives, each starting with a verb"],
+        )
+    }
+
+    #[test]
+    fn debris_is_refused_after_cleaning() {
+        let c = checker();
+        for item in [" Audience: ", "{\"title\":\"x\"}", "https://example.org/a"] {
+            assert_eq!(
+                c.text(item, Kind::Line, 100),
+                Err(Refusal::Debris),
+                "{item}"
+            );
+        }
+    }
+
+    #[test]
+    fn runs_copied_from_the_prompt_are_refused() {
+        let c = checker();
+        let err = c
+            .text(
+                "Name 3 to 5 different objectives each starting with a verb",
+                Kind::Line,
+                100,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, Refusal::Copied(ref run) if run.contains("different objectives")),
+            "{err:?}"
+        );
+        assert!(c
+            .text(
+                "Describe five objectives of coral reef study",
+                Kind::Line,
+                100
+            )
+            .is_ok());
+    }
+
+    #[test]
+    fn cut_prose_ends_at_its_last_full_sentence() {
+        let c = Checker::default();
+        let text =
+            "Tides rise and fall twice a day. Learners measure them on the shore, which is a";
+        let max = text.chars().count() as u64;
+        assert_eq!(
+            c.text(text, Kind::Prose, max).unwrap(),
+            "Tides rise and fall twice a day."
+        );
+        // Not cut but closed mid-sentence: the same; one clause alone gets its stop.
+        assert_eq!(
+            c.text(text, Kind::Prose, max + 10).unwrap(),
+            "Tides rise and fall twice a day."
+        );
+        assert_eq!(
+            c.text("Weekly quizzes", Kind::Prose, 300).unwrap(),
+            "Weekly quizzes."
+        );
+        // Cut with no sentence to end on: its last clause, with a stop; else regenerate.
+        let one = "Learners measure the tides on the shore, then in a variety o";
+        assert_eq!(
+            c.text(one, Kind::Prose, one.len() as u64).unwrap(),
+            "Learners measure the tides on the shore."
+        );
+        let none = "Learners measure the tides on the shore in a variety o";
+        assert_eq!(
+            c.text(none, Kind::Prose, none.len() as u64),
+            Err(Refusal::Cut)
+        );
+    }
+
+    #[test]
+    fn cut_lines_end_at_a_clause_and_titles_are_never_trimmed() {
+        let c = Checker::default();
+        let line = "Measure the height of the tide at three points, then compare them with the tab";
+        let max = line.chars().count() as u64;
+        assert_eq!(
+            c.text(line, Kind::Line, max).unwrap(),
+            "Measure the height of the tide at three points"
+        );
+        let title = "Introduction to Physical Oceanogr";
+        assert_eq!(
+            c.text(title, Kind::Title, title.len() as u64),
+            Err(Refusal::Cut)
+        );
+        assert_eq!(
+            c.text("Waves, Tides,", Kind::Title, 60).unwrap(),
+            "Waves, Tides"
+        );
+    }
+
+    #[test]
+    fn short_texts_that_are_mostly_an_instruction_are_copies() {
+        let c = Checker::new([], ["how learning is checked (1 or 2 sentences)"]);
+        let err = c.text("How learning is checked (1 sentence)", Kind::Prose, 300);
+        assert!(matches!(err, Err(Refusal::Copied(_))), "{err:?}");
+        assert!(c
+            .text(
+                "A quiz on how learning is checked by peers in class today",
+                Kind::Prose,
+                300
+            )
+            .is_ok());
+    }
+
+    #[test]
+    fn another_script_in_the_text_is_refused_unless_it_is_the_language() {
+        let c = Checker::default();
+        let drift = "Jazz covers pop, rock and电子音乐.";
+        assert_eq!(
+            c.text(drift, Kind::Prose, 300),
+            Err(Refusal::Script("电".into()))
+        );
+        let zh = Checker::default().for_language("Chinese");
+        assert!(zh.text("爵士乐的历史", Kind::Title, 70).is_ok());
+    }
+
+    #[test]
+    fn prose_closed_mid_sentence_ends_at_its_last_full_one_and_items_lose_bullets() {
+        let c = Checker::default();
+        let text = "Learners trace jazz from New Orleans to bebop. They compare recordings of";
+        assert_eq!(
+            c.text(text, Kind::Prose, 420).unwrap(),
+            "Learners trace jazz from New Orleans to bebop."
+        );
+        assert_eq!(
+            c.text(". Classroom activity 2: timeline", Kind::Line, 150)
+                .unwrap(),
+            "Classroom activity 2: timeline"
+        );
+        assert_eq!(
+            c.text("'History of Jazz'", Kind::Line, 150).unwrap(),
+            "History of Jazz"
+        );
+        // Closed without a stop: a stop added, or ended at its last clause, or refused.
+        assert_eq!(
+            c.text("A short quiz", Kind::Prose, 300).unwrap(),
+            "A short quiz."
+        );
+        assert_eq!(
+            c.text(
+                "Learners compare the styles of the decade, from swing to the",
+                Kind::Prose,
+                300
+            )
+            .unwrap(),
+            "Learners compare the styles of the decade."
+        );
+        assert_eq!(
+            c.text("An overview of 20", Kind::Prose, 300),
+            Err(Refusal::Cut)
+        );
+        // A cut that only lost its trailing space still counts as cut.
+        let cut = format!("{} from ", "Jazz grew in the city. ".repeat(17));
+        let max = cut.chars().count() as u64;
+        assert!(c.text(&cut, Kind::Prose, max).unwrap().ends_with("city."));
+    }
+
+    #[test]
+    fn control_characters_and_whitespace_are_cleaned() {
+        assert_eq!(
+            clean("  Ti\u{0}des\x1b[31m \n and\twaves "),
+            "Tides[31m and waves"
+        );
+        assert_eq!(
+            Checker::default().text("\u{7}\u{0}", Kind::Line, 10),
+            Err(Refusal::Empty)
+        );
+    }
+
+    #[test]
+    fn a_glued_fragment_refuses_the_text_and_best_effort_takes_it_off() {
+        let c = checker();
+        let bad = "the production and2 of NADPH";
+        assert_eq!(
+            c.text(bad, Kind::Line, 150),
+            Err(Refusal::Glued("and2".into()))
+        );
+        let (text, why) = c.best_effort(bad, Kind::Line, 150);
+        assert_eq!(text, "the production and of NADPH");
+        assert_eq!(why, Some(Refusal::Glued("and2".into())));
+    }
+
+    #[test]
+    fn best_effort_keeps_what_a_reader_can_use() {
+        let c = checker();
+        let cut: String = "Tides rise and fall with the moon and the sun over the open sea floor"
+            .chars()
+            .take(40)
+            .collect();
+        let (text, why) = c.best_effort(&cut, Kind::Title, 40);
+        assert_eq!(why, Some(Refusal::Cut));
+        assert_eq!(text, "Tides rise and fall with the moon and…");
+        let (text, why) = c.best_effort("learning_objectives", Kind::Line, 150);
+        assert_eq!((text.as_str(), why), ("", Some(Refusal::Debris)));
+        let (text, why) = c.best_effort("Ocean zones", Kind::Line, 150);
+        assert_eq!((text.as_str(), why), ("Ocean zones", None));
+    }
+}
