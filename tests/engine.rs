@@ -406,7 +406,7 @@ fn continued_run(
     let mut like = outline_call.clone();
     like.max_tokens = like.max_tokens.max(1000);
     let extra = outline_call.max_tokens as usize + 256;
-    engine.reserve(&like, extra, (modules, 1)).unwrap();
+    engine.reserve(&like, extra, modules, 1).unwrap();
     let prompt = engine.prompt_tokens(&outline_call.messages).unwrap();
     let (mut outs, _) = engine
         .run(
@@ -535,7 +535,7 @@ fn a_group_takes_the_start_another_group_holds_instead_of_computing_it() {
         ..item_calls(1)[0].clone()
     };
     let mut engine = LlamaEngine::new(model(), options(8192, GREEDY), Clock::new());
-    engine.reserve(&call, 0, (1, 2)).unwrap();
+    engine.reserve(&call, 0, 1, 2).unwrap();
     // The same prompt comes twice, the second time in another group (as two requests of
     // `serve` that begin alike do), one after the other in one open run.
     let mut queue = vec![

@@ -33,7 +33,7 @@ pub fn generate(plan: &GeneratePlan) -> anyhow::Result<()> {
     };
     let mut engine = session.engine(run, clock, &reporter)?;
     let start = Start::now(clock, clock.now_ms());
-    let draft = runner.write(engine.as_mut(), (&plan.course, run.seed), start, &reporter)?;
+    let draft = runner.write(engine.as_mut(), &plan.course, run.seed, start, &reporter)?;
     let bytes = render::render(&draft.syllabus, out.format)?;
     let written = match output {
         Some(target) => {

@@ -80,12 +80,12 @@ fn set_review(value: &mut Value, review: &[Review]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `syllabus` with modules `indexes` (0-based) written again on `engine`, steered by `note`,
-/// and the record of that run (for `serve`, whose courses are in memory, not in files).
+/// `syllabus` with the modules of `rewrite` written again on `engine`, and the record of
+/// that run (for `serve`, whose courses are in memory, not in files).
 pub fn rewrite(
     engine: &mut dyn crate::engine::Engine,
     syllabus: &crate::course::Syllabus,
-    (indexes, note): (&[usize], Option<&str>),
+    rewrite: pipeline::Rewrite<'_>,
     settings: pipeline::RunSettings,
     progress: &dyn crate::engine::Progress,
 ) -> anyhow::Result<(crate::course::Syllabus, RunRecord)> {
@@ -97,11 +97,13 @@ pub fn rewrite(
         .request;
     let done = pipeline::rewrite_modules(
         engine,
-        (request, &outline_of(syllabus)),
-        (indexes, note),
+        request,
+        &outline_of(syllabus),
+        rewrite,
         settings,
         progress,
     )?;
+    let indexes = rewrite.indexes;
     let mut new = syllabus.clone();
     for (&i, reply) in indexes.iter().zip(done.replies) {
         progress.module_ready(i, &new.modules[i].title);
@@ -118,7 +120,8 @@ pub fn rewrite(
     };
     let record = RunRecord::new(
         engine.info(),
-        (settings.strategy.name(), indexes.len()),
+        settings.strategy.name(),
+        indexes.len(),
         phases,
         vec![stats],
         calls,
@@ -150,8 +153,12 @@ pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
     let outline = outline_of(&plan.syllabus);
     let done = pipeline::rewrite_modules(
         engine.as_mut(),
-        (&plan.course.request, &outline),
-        (&plan.modules, plan.note.as_deref()),
+        &plan.course.request,
+        &outline,
+        pipeline::Rewrite {
+            indexes: &plan.modules,
+            note: plan.note.as_deref(),
+        },
         run.settings(run.seed),
         &reporter,
     )?;
@@ -181,7 +188,8 @@ pub fn regenerate(plan: &RegeneratePlan) -> anyhow::Result<()> {
     };
     let mut record = RunRecord::new(
         engine.info(),
-        (run.strategy.name(), plan.modules.len()),
+        run.strategy.name(),
+        plan.modules.len(),
         phases,
         vec![stats],
         calls,

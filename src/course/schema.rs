@@ -55,26 +55,30 @@ impl Field {
     pub const fn list(
         key: &'static str,
         item: u64,
-        (min, max): (usize, usize),
+        min: usize,
+        max: usize,
         ask: &'static str,
     ) -> Self {
-        Self::list_of(key, (item, Kind::Item), (min, max), ask)
+        Self::list_of(key, item, Kind::Item, min, max, ask)
     }
 
     /// A list of learning objectives or outcomes: items a learner can show.
     pub const fn outcomes(
         key: &'static str,
         item: u64,
-        (min, max): (usize, usize),
+        min: usize,
+        max: usize,
         ask: &'static str,
     ) -> Self {
-        Self::list_of(key, (item, Kind::Outcome), (min, max), ask)
+        Self::list_of(key, item, Kind::Outcome, min, max, ask)
     }
 
     const fn list_of(
         key: &'static str,
-        (item, kind): (u64, Kind),
-        (min, max): (usize, usize),
+        item: u64,
+        kind: Kind,
+        min: usize,
+        max: usize,
         ask: &'static str,
     ) -> Self {
         Self {
@@ -215,7 +219,7 @@ mod tests {
 
     const FIELDS: [Field; 2] = [
         Field::text("summary", 50, Kind::Prose, "a sentence"),
-        Field::list("topics", 20, (2, 4), "2 to 4 topics"),
+        Field::list("topics", 20, 2, 4, "2 to 4 topics"),
     ];
 
     #[test]

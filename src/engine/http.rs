@@ -98,7 +98,8 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// whole process (see `interrupt`), the requests in flight with it.
 pub fn run_batch<F, Fut>(
     runtime: &tokio::runtime::Runtime,
-    (calls, width): (&[ChatCall], usize),
+    calls: &[ChatCall],
+    width: usize,
     clock: Clock,
     follow_up: FollowUp<'_>,
     call: F,

@@ -269,7 +269,8 @@ pub trait Engine {
         &mut self,
         _like: &ChatCall,
         _extra_prompt_tokens: usize,
-        _at_once: (usize, usize),
+        _sequences: usize,
+        _groups: usize,
     ) -> anyhow::Result<()> {
         Ok(())
     }

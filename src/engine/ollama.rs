@@ -323,7 +323,7 @@ impl Engine for OllamaEngine {
         follow_up: FollowUp<'_>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
         let width = strategy.width(self.opts.parallel);
-        let ran = remote::run_batch(self, (calls, width), progress, follow_up);
+        let ran = remote::run_batch(self, calls, width, progress, follow_up);
         if ran.is_ok() {
             self.device = self.remote.runtime.block_on(self.loaded());
         }

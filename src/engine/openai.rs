@@ -273,6 +273,6 @@ impl Engine for OpenAiEngine {
         follow_up: FollowUp<'_>,
     ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
         let width = strategy.width(self.opts.parallel);
-        remote::run_batch(self, (calls, width), progress, follow_up)
+        remote::run_batch(self, calls, width, progress, follow_up)
     }
 }

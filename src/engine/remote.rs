@@ -136,14 +136,16 @@ pub trait Protocol {
 /// Runs `calls` on the server, up to `width` at once, follow-ups as calls finish.
 pub fn run_batch<P: Protocol>(
     p: &P,
-    (calls, width): (&[ChatCall], usize),
+    calls: &[ChatCall],
+    width: usize,
     progress: &dyn Progress,
     follow_up: FollowUp<'_>,
 ) -> anyhow::Result<(Vec<CallOutput>, BatchStats)> {
     let r = p.remote();
     http::run_batch(
         &r.runtime,
-        (calls, width),
+        calls,
+        width,
         r.clock,
         follow_up,
         |call, submitted| async move { output(p, &call, submitted, progress).await },
@@ -234,14 +236,15 @@ async fn try_call<P: Protocol>(
     if !status.is_success() {
         return Err(p.refusal(status, &http::error_text(resp).await));
     }
-    read_stream(p, resp, (call, marks), progress).await
+    read_stream(p, resp, call, marks, progress).await
 }
 
 /// Reads the streamed reply line by line to the line that ends it.
 async fn read_stream<P: Protocol>(
     p: &P,
     mut resp: reqwest::Response,
-    (call, marks): (&ChatCall, &mut CallMarks),
+    call: &ChatCall,
+    marks: &mut CallMarks,
     progress: &dyn Progress,
 ) -> Result<Reply, CallError> {
     let name = P::NAME;

@@ -165,7 +165,7 @@ pub fn choose() -> anyhow::Result<()> {
 /// Extracts `variant` into the private cache (an error when the file is damaged); its path.
 fn extract(variant: &Embedded) -> anyhow::Result<PathBuf> {
     let name = format!("{}-{}", variant.sha256, variant.name);
-    payload::extract(variant, ("cpu", &name), 0o700)
+    payload::extract(variant, "cpu", &name, 0o700)
 }
 
 /// Extracts `variant` and replaces this process by it; returns only when it cannot start.
@@ -238,7 +238,7 @@ pub fn embed(variant: &Path, name: &str, out: &Path) -> anyhow::Result<Embedded>
             same.name
         );
     }
-    payload::append(&exe, variant, (Payload::Variant, name), out)
+    payload::append(&exe, variant, Payload::Variant, name, out)
 }
 
 /// A line for `--version` and `cpu info`: the variant running, and what this CPU has.

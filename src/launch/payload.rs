@@ -161,7 +161,8 @@ pub fn embedded() -> anyhow::Result<Option<Embedded>> {
 pub fn append(
     exe: &Path,
     src: &Path,
-    (kind, name): (Payload, &str),
+    kind: Payload,
+    name: &str,
     out: &Path,
 ) -> anyhow::Result<Embedded> {
     // Packing from a packed binary keeps only its program part (a variant stays).
@@ -227,7 +228,7 @@ fn verified(path: &Path, stamp: &Path, e: &Embedded) -> anyhow::Result<bool> {
 
 /// The payload `e` as a checked file `name` in the cache folder `sub` (mode `mode`):
 /// extracted and verified on first use, reused after.
-pub fn extract(e: &Embedded, (sub, name): (&str, &str), mode: u32) -> anyhow::Result<PathBuf> {
+pub fn extract(e: &Embedded, sub: &str, name: &str, mode: u32) -> anyhow::Result<PathBuf> {
     let dir = super::cache::folder(sub)?;
     let path = dir.join(name);
     let stamp = dir.join(format!("{}.verified", e.sha256));

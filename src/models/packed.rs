@@ -10,12 +10,12 @@ use crate::models::{self, gguf, ResolvedModel, Source};
 /// Writes a copy of the running executable with `model` packed in, to `out`.
 pub fn pack(model: &ResolvedModel, out: &Path) -> anyhow::Result<Embedded> {
     let exe = program_path()?;
-    append(&exe, &model.path, (Payload::Model, &model.name), out)
+    append(&exe, &model.path, Payload::Model, &model.name, out)
 }
 
 /// The embedded model as a checked file: extracted and verified on first use, reused after.
 pub fn resolve_embedded(e: &Embedded) -> anyhow::Result<ResolvedModel> {
-    let path = extract(e, ("models", &format!("{}.gguf", e.sha256)), 0o600)?;
+    let path = extract(e, "models", &format!("{}.gguf", e.sha256), 0o600)?;
     let info = gguf::read(&path).map_err(models::ModelError::from)?;
     Ok(ResolvedModel {
         name: e.name.clone(),

@@ -68,22 +68,33 @@ pub struct Rewritten {
     pub review: Vec<Review>,
 }
 
-/// Writes modules `indexes` (0-based) of a finished `outline` again, in one batch, steered
-/// by `note` when given. Prompts stand alone: nothing of the first run is in this process.
+/// Which modules of a finished course are written again, and what steers them.
+#[derive(Debug, Clone, Copy)]
+pub struct Rewrite<'a> {
+    /// The modules, 0-based.
+    pub indexes: &'a [usize],
+    /// The teacher's note for the new versions, if any.
+    pub note: Option<&'a str>,
+}
+
+/// Writes the modules of `rewrite` of a finished `outline` again, in one batch, steered by
+/// its note when given. Prompts stand alone: nothing of the first run is in this process.
 pub fn rewrite_modules(
     engine: &mut dyn Engine,
-    (request, outline): (&CourseRequest, &OutlineReply),
-    (indexes, note): (&[usize], Option<&str>),
+    request: &CourseRequest,
+    outline: &OutlineReply,
+    rewrite: Rewrite<'_>,
     settings: RunSettings,
     progress: &dyn Progress,
 ) -> anyhow::Result<Rewritten> {
+    let indexes = rewrite.indexes;
     let mut builder = Calls::new(request, settings.seed);
-    if let Some(note) = note {
+    if let Some(note) = rewrite.note {
         builder = builder.with_note(note);
     }
     let checker = checker(request);
     let like = builder.module(outline, indexes[0], 1);
-    engine.reserve(&like, 64, (settings.strategy.width(indexes.len()), 1))?;
+    engine.reserve(&like, 64, settings.strategy.width(indexes.len()), 1)?;
     let mut ctx = Ctx::new(settings, progress, &checker);
     let (replies, mut stats) = module_phase(engine, (outline, indexes), &builder, &mut ctx)?;
     stats.prompt_layout = Some("separate: a module written again stands alone".into());
@@ -111,7 +122,7 @@ pub fn reserve(
         .max(max_reply_tokens(&ModuleReply::schema(builder.letters())));
     let extra = first.max_tokens as usize + MODULE_PROMPT_EXTRA;
     let at_once = strategy.width(request.modules) * courses;
-    engine.reserve(&like, extra, (at_once, courses))
+    engine.reserve(&like, extra, at_once, courses)
 }
 
 /// Runs the whole pipeline on `engine`.

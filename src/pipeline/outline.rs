@@ -34,14 +34,15 @@ type Unusable = (OutlineReply, Vec<(usize, ContentError)>);
 fn write_outline(
     engine: &mut dyn Engine,
     round: u32,
-    (request, builder): (&CourseRequest, &Calls<'_>),
+    request: &CourseRequest,
+    builder: &Calls<'_>,
     ctx: &mut Ctx<'_>,
 ) -> anyhow::Result<(Unusable, String)> {
     let checker = ctx.checker;
     let parse =
         |t: &str| OutlineReply::parse_clean(t, request.modules, checker).map_err(|e| e.to_string());
     let salvage = |t: &str, ended_early: bool| {
-        OutlineReply::salvage(t, (request.modules, ended_early), checker).map(|k| {
+        OutlineReply::salvage(t, request.modules, ended_early, checker).map(|k| {
             k.map(|mut outline| {
                 let unusable = outline.check_entries(checker);
                 (outline, unusable)
@@ -76,7 +77,7 @@ pub(super) fn outline_phase(
 ) -> anyhow::Result<Outlined> {
     for round in 1..=OUTLINE_ROUNDS {
         let marks = ctx.review.len();
-        let (unusable, reply) = write_outline(engine, round, (request, builder), ctx)?;
+        let (unusable, reply) = write_outline(engine, round, request, builder, ctx)?;
         let (continued, layout) = choose_layout(engine, builder, &reply, ctx.strategy);
         let now = if continued {
             builder.continuing(&reply)

@@ -102,7 +102,7 @@ pub(super) fn mend(
     let mut new: Vec<Option<String>> = vec![None; repeats.len()];
     let mut errors = vec![String::new(); repeats.len()];
     let batch: Vec<ChatCall> = (0..repeats.len())
-        .map(|n| builder.item(outline, &repeats[n], (n, 1)))
+        .map(|n| builder.item(outline, &repeats[n], n, 1))
         .collect();
     let (checker, attempts) = (ctx.checker, ctx.attempts);
     let ran = engine.run_with_follow_ups(&batch, ctx.strategy, ctx.progress, &mut |call, out| {
@@ -117,12 +117,10 @@ pub(super) fn mend(
                 .text(&r.item, kind, max)
                 .map_err(|why| ContentError::refused("item", &r.item, why).to_string())
         })
-        .and_then(
-            |text| match sibling_of(replies, &repeats, (n, &new), &text) {
-                Some(other) => Err(format!("\"{text}\" says what \"{other}\" says")),
-                None => Ok(text),
-            },
-        )
+        .and_then(|text| match sibling_of(replies, &repeats, n, &new, &text) {
+            Some(other) => Err(format!("\"{text}\" says what \"{other}\" says")),
+            None => Ok(text),
+        })
         .and_then(|text| match taken.insert(key(&text)) {
             true => Ok(text),
             false => Err(format!("\"{text}\" repeats another item too")),
@@ -136,7 +134,7 @@ pub(super) fn mend(
                 tracing::debug!(item = n + 1, attempt = call.attempt, error = %e, "item rejected");
                 errors[n] = e;
                 (call.attempt < attempts)
-                    .then(|| builder.item(outline, repeat, (n, call.attempt + 1)))
+                    .then(|| builder.item(outline, repeat, n, call.attempt + 1))
             }
         }
     });
@@ -161,7 +159,8 @@ pub(super) fn mend(
 fn sibling_of<'a>(
     replies: &'a [ModuleReply],
     repeats: &[Repeat],
-    (n, new): (usize, &'a [Option<String>]),
+    n: usize,
+    new: &'a [Option<String>],
     text: &str,
 ) -> Option<&'a str> {
     let r = &repeats[n];
@@ -274,18 +273,18 @@ mod tests {
         let none: Vec<Option<String>> = vec![None];
         let text = "How can bee hive care be optimized for better pollination?";
         assert_eq!(
-            sibling_of(&replies, &repeats, (0, &none), text),
+            sibling_of(&replies, &repeats, 0, &none, text),
             Some("Bee hive care")
         );
         assert_eq!(
-            sibling_of(&replies, &repeats, (0, &none), "Wax and candles"),
+            sibling_of(&replies, &repeats, 0, &none, "Wax and candles"),
             None
         );
         // Nor what another item written anew for the same list says.
         let repeats = vec![repeat(1), repeat(0)];
         let new = vec![None, Some("Wax and candles today".to_string())];
         assert_eq!(
-            sibling_of(&replies, &repeats, (0, &new), "Wax and candles"),
+            sibling_of(&replies, &repeats, 0, &new, "Wax and candles"),
             Some("Wax and candles today")
         );
     }

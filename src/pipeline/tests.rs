@@ -124,14 +124,15 @@ fn run_fake_with(
     repeat: bool,
 ) -> (Fake, PipelineOutput) {
     let settings = settings(strategy, false, ATTEMPTS);
-    let (fake, out) = run_modules_answering(None, settings, (continues, repeat));
+    let (fake, out) = run_modules_answering(None, settings, continues, repeat);
     (fake, out.unwrap())
 }
 
 fn run_modules_answering(
     module_text: Option<&'static str>,
     settings: RunSettings,
-    (continues, repeat): (Result<(), String>, bool),
+    continues: Result<(), String>,
+    repeat: bool,
 ) -> (Fake, anyhow::Result<PipelineOutput>) {
     let request = tides();
     let mut fake = Fake {
@@ -227,10 +228,12 @@ fn settings(strategy: Strategy, strict: bool, attempts: u32) -> RunSettings {
 #[test]
 fn attempts_bound_the_tries_of_every_call_and_name_their_number() {
     let how = || (Ok(()), false);
+    let (continues, repeat) = how();
     let (fake, out) = run_modules_answering(
         Some(ONE_TOPIC),
         settings(Strategy::Parallel, false, 2),
-        how(),
+        continues,
+        repeat,
     );
     out.unwrap();
     let tries: Vec<u32> = (fake.seen.iter())
@@ -238,10 +241,12 @@ fn attempts_bound_the_tries_of_every_call_and_name_their_number() {
         .map(|c| c.attempt)
         .collect();
     assert_eq!(tries, [1, 2]);
+    let (continues, repeat) = how();
     let (fake, strict) = run_modules_answering(
         Some(ONE_TOPIC),
         settings(Strategy::Parallel, true, 1),
-        how(),
+        continues,
+        repeat,
     );
     let modules = fake.seen.iter().filter(|c| c.phase == Phase::Module);
     assert_eq!(modules.count(), 2, "one try each");
@@ -255,10 +260,12 @@ const ONE_TOPIC: &str = r#"{"summary": "Learners study one unit.", "learning_obj
 #[test]
 fn a_module_no_attempt_gets_right_is_kept_and_marked_unless_strict() {
     let how = || (Ok(()), false);
+    let (continues, repeat) = how();
     let (fake, out) = run_modules_answering(
         Some(ONE_TOPIC),
         settings(Strategy::Parallel, false, ATTEMPTS),
-        how(),
+        continues,
+        repeat,
     );
     let out = out.unwrap();
     let modules = fake
@@ -277,10 +284,13 @@ fn a_module_no_attempt_gets_right_is_kept_and_marked_unless_strict() {
     assert_eq!(marks, [(Some(1), "topics"), (Some(2), "topics")]);
     assert!(out.syllabus.review[0].reason.contains("at least 2"));
 
+    let (continues, repeat) = how();
+
     let (_, strict) = run_modules_answering(
         Some(ONE_TOPIC),
         settings(Strategy::Parallel, true, ATTEMPTS),
-        how(),
+        continues,
+        repeat,
     );
     let err = strict.unwrap_err();
     assert!(
@@ -291,10 +301,13 @@ fn a_module_no_attempt_gets_right_is_kept_and_marked_unless_strict() {
         "{err:#}"
     );
 
+    let (continues, repeat) = how();
+
     let (_, nothing) = run_modules_answering(
         Some("no JSON at all"),
         settings(Strategy::Parallel, false, ATTEMPTS),
-        how(),
+        continues,
+        repeat,
     );
     let err = nothing.unwrap_err();
     assert!(matches!(err.downcast_ref(), Some(Refused::Unusable { .. })));

@@ -188,7 +188,8 @@ mod tests {
         };
         let record = RunRecord::new(
             info,
-            ("parallel", 2),
+            "parallel",
+            2,
             phases,
             vec![],
             vec![call(0, 4000.0), call(1, 5000.0)],

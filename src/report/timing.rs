@@ -131,7 +131,8 @@ impl RunRecord {
     /// A record of a finished run; its wall time is its phases' sum.
     pub fn new(
         engine: EngineInfo,
-        (strategy, modules): (&str, usize),
+        strategy: &str,
+        modules: usize,
         phases: Phases,
         module_batches: Vec<BatchStats>,
         calls: Vec<CallRecord>,

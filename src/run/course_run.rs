@@ -100,7 +100,8 @@ impl Runner {
     pub fn write(
         &self,
         engine: &mut dyn Engine,
-        (course, seed): (&CoursePlan, u32),
+        course: &CoursePlan,
+        seed: u32,
         start: Start,
         progress: &dyn Progress,
     ) -> anyhow::Result<Draft> {
@@ -153,7 +154,8 @@ impl Draft {
         };
         let mut record = RunRecord::new(
             self.engine,
-            (self.strategy, self.syllabus.modules.len()),
+            self.strategy,
+            self.syllabus.modules.len(),
             phases,
             self.module_batches,
             self.calls,

@@ -63,10 +63,10 @@ pub fn vet(model: &ResolvedModel, offload: &Offload) -> anyhow::Result<()> {
         bail!("cannot read {}", path.display());
     };
     let Some(gpu) = gpu else {
-        return vet_as(&path, &stamp, (offload, ""));
+        return vet_as(&path, &stamp, offload, "");
     };
-    match vet_as(&path, &stamp, (offload, &gpu)) {
-        Err(on_gpu) if vet_as(&path, &stamp, (&Offload::cpu(), "")).is_ok() => {
+    match vet_as(&path, &stamp, offload, &gpu) {
+        Err(on_gpu) if vet_as(&path, &stamp, &Offload::cpu(), "").is_ok() => {
             Err(GpuFailed(format!("{on_gpu:#} (on the CPU it loads)")).into())
         }
         other => other,
@@ -74,7 +74,7 @@ pub fn vet(model: &ResolvedModel, offload: &Offload) -> anyhow::Result<()> {
 }
 
 /// `vet` for one placement (`gpu` its key: empty on the CPU).
-fn vet_as(path: &Path, stamp: &str, (offload, gpu): (&Offload, &str)) -> anyhow::Result<()> {
+fn vet_as(path: &Path, stamp: &str, offload: &Offload, gpu: &str) -> anyhow::Result<()> {
     let name = verdict_name(path, stamp, gpu);
     let verdict = cache::cache_dir().join(VERDICTS).join(&name);
     if cache::is_ours(&verdict) {
@@ -292,7 +292,7 @@ pub fn child(path: &Path, offload: &Offload) -> anyhow::Result<()> {
         seed: 1,
         options: CallOptions::default(),
     };
-    engine.reserve(&call, 0, (1, 1))?;
+    engine.reserve(&call, 0, 1, 1)?;
     engine.run(&[call], Strategy::Parallel, &NoProgress)?;
     Ok(())
 }

@@ -72,7 +72,7 @@ pub struct Places<W: Worker> {
 
 impl<W: Worker> Places<W> {
     /// Places for `worker`'s jobs on `seats`, `concurrent` at once and `queue_limit` waiting.
-    pub fn new(seats: Seats, worker: W, (concurrent, queue_limit): (usize, usize)) -> Arc<Self> {
+    pub fn new(seats: Seats, worker: W, concurrent: usize, queue_limit: usize) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State {
                 next_id: 0,
@@ -278,7 +278,7 @@ mod tests {
         let mut engine = crate::engine::joint::tests::Echo;
         let table = Table::new(engine.info());
         let (tx, rx) = channel();
-        let places = Places::new(table.seats().clone(), Probe(Mutex::new(tx)), (2, 3));
+        let places = Places::new(table.seats().clone(), Probe(Mutex::new(tx)), 2, 3);
         let ids: Vec<_> = (0..5).map(|i| places.submit(i)).collect();
         assert!(ids.iter().all(Result::is_ok), "2 places and 3 waiting");
         assert_eq!(places.submit(9), Err(Refused::Full));

@@ -103,7 +103,7 @@ pub fn jazz_item_calls(modules: usize, seed: u32) -> Vec<ChatCall> {
                 item: "Listening to records".into(),
                 first: "module 1".into(),
             };
-            calls.item(&outline, &repeat, (i, 1))
+            calls.item(&outline, &repeat, i, 1)
         })
         .collect()
 }

@@ -214,10 +214,9 @@ impl Writer {
         }
         let start = Start::now(self.clock, 0.0);
         let seed = self.runner.run().seed;
-        let course = (&job.course.course, seed);
-        let mut draft = self
-            .runner
-            .write(seat, course, start, &Modules(&self.bar))?;
+        let mut draft =
+            self.runner
+                .write(seat, &job.course.course, seed, start, &Modules(&self.bar))?;
         let other = self
             .also
             .map(|f| render::render(&draft.syllabus, f))
@@ -384,7 +383,7 @@ fn write_courses(
         quiet: run.quiet,
         outcomes: Mutex::new(vec![None; jobs.len()]),
     };
-    let (done, stats) = run_all(engine.as_mut(), writer, jobs, (at_once, run.strategy));
+    let (done, stats) = run_all(engine.as_mut(), writer, jobs, at_once, run.strategy);
     summary.engine_run = stats.ok();
     Ok(done)
 }
@@ -395,10 +394,11 @@ fn run_all(
     engine: &mut dyn Engine,
     writer: Writer,
     jobs: Vec<Job>,
-    (at_once, strategy): (usize, crate::engine::Strategy),
+    at_once: usize,
+    strategy: crate::engine::Strategy,
 ) -> (Outcomes, anyhow::Result<BatchStats>) {
     let table = Table::new(engine.info());
-    let places = Places::new(table.seats().clone(), writer, (at_once, usize::MAX));
+    let places = Places::new(table.seats().clone(), writer, at_once, usize::MAX);
     let stats = places.run_all(jobs, &table, engine, strategy);
     let writer = places.worker();
     writer.bar.finish_and_clear();

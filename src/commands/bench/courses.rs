@@ -85,8 +85,10 @@ struct Timer {
 impl Timer {
     fn write(&self, engine: &mut dyn Engine, seed: u32) {
         let start = Start::now(Clock::new(), 0.0);
-        let course = (&self.course, seed);
-        match self.runner.write(engine, course, start, &NoProgress) {
+        match self
+            .runner
+            .write(engine, &self.course, seed, start, &NoProgress)
+        {
             Ok(draft) => {
                 self.written.fetch_add(1, Ordering::Relaxed);
                 let (_, record) = draft.finish();
@@ -118,7 +120,8 @@ impl Worker for Timer {
 fn once(
     session: &Session,
     timer: &Timer,
-    (n, at_once): (usize, Option<usize>),
+    n: usize,
+    at_once: Option<usize>,
     reporter: &Reporter,
 ) -> anyhow::Result<f64> {
     let run = timer.runner.run();
@@ -133,7 +136,7 @@ fn once(
     };
     crate::pipeline::reserve(engine.as_mut(), &timer.course.request, run.strategy, k)?;
     let table = Table::new(engine.info());
-    let places = Places::new(table.seats().clone(), timer.clone(), (k, n));
+    let places = Places::new(table.seats().clone(), timer.clone(), k, n);
     places.run_all(seeds, &table, engine.as_mut(), run.strategy)?;
     Ok(clock.now_ms())
 }
@@ -148,8 +151,10 @@ fn label(at_once: Option<usize>) -> String {
 
 /// Every configuration `plan.runs` times, interleaved, after one warm-up course.
 pub fn runs(
-    (count, runs): (&CourseCount, usize),
-    (runner, course): (&Runner, &CoursePlan),
+    count: &CourseCount,
+    runs: usize,
+    runner: &Runner,
+    course: &CoursePlan,
     session: &Session,
     reporter: &Reporter,
 ) -> Vec<CoursesResult> {
@@ -162,7 +167,7 @@ pub fn runs(
         error: Arc::default(),
     };
     reporter.stage(&format!("{}: warm-up course", backend.name()));
-    if let Err(e) = once(session, &fresh(), (1, None), reporter) {
+    if let Err(e) = once(session, &fresh(), 1, None, reporter) {
         tracing::warn!(error = %format!("{e:#}"), "warm-up course failed");
     }
     let configurations: Vec<Option<usize>> = std::iter::once(None)
@@ -178,7 +183,7 @@ pub fn runs(
                 count.n
             ));
             let timer = fresh();
-            let timed = once(session, &timer, (count.n, at_once), reporter);
+            let timed = once(session, &timer, count.n, at_once, reporter);
             let written = timer.written.load(Ordering::Relaxed);
             let work = *timer.work.lock().unwrap_or_else(|e| e.into_inner());
             let mut error = timer.error.lock().unwrap_or_else(|e| e.into_inner()).take();

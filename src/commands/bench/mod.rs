@@ -39,9 +39,8 @@ fn runs(
             0.0
         };
         let start = Start::now(clock, load_ms);
-        let course = (&plan.course, run.seed);
         runner
-            .write(engine.as_mut(), course, start, reporter)
+            .write(engine.as_mut(), &plan.course, run.seed, start, reporter)
             .map(|d| d.finish())
     };
     if let Err(e) = once(
@@ -110,8 +109,10 @@ pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
         let runner = Runner::without_provenance(&run);
         match &plan.courses {
             Some(count) => course_results.extend(courses::runs(
-                (count, plan.runs),
-                (&runner, &plan.course),
+                count,
+                plan.runs,
+                &runner,
+                &plan.course,
                 &session,
                 &reporter,
             )),

@@ -332,7 +332,7 @@ mod tests {
             modules_ms: modules,
             finalize_ms: wall - outline - modules,
         };
-        RunRecord::new(info, ("x", 3), phases, vec![], vec![])
+        RunRecord::new(info, "x", 3, phases, vec![], vec![])
     }
 
     fn result(strategy: Strategy, run: usize, wall: Option<f64>) -> BenchResult {

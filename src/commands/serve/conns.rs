@@ -175,7 +175,8 @@ impl Doors {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
-    (doors, proxies): (&Doors, &[IpAddr]),
+    doors: &Doors,
+    proxies: &[IpAddr],
     mut stop: watch::Receiver<bool>,
 ) {
     let open = &doors.0;
@@ -204,7 +205,7 @@ pub async fn serve(
         open.lock().insert(id, conn.clone());
         let (open, router, stop) = (Arc::clone(open), router.clone(), stop.clone());
         tokio::spawn(async move {
-            connection(stream, peer, (router, stop), conn).await;
+            connection(stream, peer, router, stop, conn).await;
             open.lock().remove(&id);
         });
         // Lets a connection closed to make room go before the next is taken.
@@ -216,7 +217,8 @@ pub async fn serve(
 async fn connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
-    (router, mut stop): (Router, watch::Receiver<bool>),
+    router: Router,
+    mut stop: watch::Receiver<bool>,
     Conn {
         busy, last, close, ..
     }: Conn,

@@ -16,10 +16,17 @@ const AT_ONCE: usize = 2;
 /// Rendered bytes kept, in all.
 const KEPT_BYTES: usize = 64 * 1024 * 1024;
 
+/// A rendered file: which course, in which format.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Key {
+    course: u64,
+    format: Format,
+}
+
 /// Rendered files: a few made at once, the latest kept.
 pub struct Downloads {
     turns: Semaphore,
-    kept: Mutex<VecDeque<((u64, Format), Bytes)>>,
+    kept: Mutex<VecDeque<(Key, Bytes)>>,
 }
 
 impl Default for Downloads {
@@ -32,14 +39,17 @@ impl Default for Downloads {
 }
 
 impl Downloads {
-    fn kept(&self, key: (u64, Format)) -> Option<Bytes> {
+    fn kept(&self, key: Key) -> Option<Bytes> {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.iter().find(|(k, _)| *k == key).map(|(_, b)| b.clone())
     }
 
     /// Course `done` as `format`, rendered on a blocking thread when not kept already.
     pub async fn file(&self, done: Arc<Finished>, format: Format) -> anyhow::Result<Bytes> {
-        let key = (done.id, format);
+        let key = Key {
+            course: done.id,
+            format,
+        };
         if let Some(bytes) = self.kept(key) {
             return Ok(bytes);
         }

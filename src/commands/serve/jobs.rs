@@ -143,13 +143,13 @@ fn caught<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
 
 impl Jobs {
     /// Courses written by `runner` on `seats`, `concurrent` at once and `queue_limit` waiting.
-    pub fn new(seats: Seats, runner: Runner, places: (usize, usize)) -> Arc<Self> {
+    pub fn new(seats: Seats, runner: Runner, concurrent: usize, queue_limit: usize) -> Arc<Self> {
         let writer = Writer {
             runner,
             finished: Mutex::new(VecDeque::new()),
         };
         Arc::new(Self {
-            places: Places::new(seats, writer, places),
+            places: Places::new(seats, writer, concurrent, queue_limit),
         })
     }
 
@@ -193,14 +193,15 @@ impl Writer {
     /// The syllabus and record of `work`, written on `seat` as job `id`.
     fn produce(
         &self,
-        (id, work): (u64, &Work),
+        id: u64,
+        work: &Work,
         seat: &mut Seat,
         progress: &Relay,
     ) -> anyhow::Result<(Syllabus, RunRecord)> {
         match work {
             Work::Course { course, seed } => {
                 let start = Start::now(Clock::new(), 0.0);
-                let draft = self.runner.write(seat, (course, *seed), start, progress)?;
+                let draft = self.runner.write(seat, course, *seed, start, progress)?;
                 Ok(draft.finish())
             }
             Work::Chat(_) => anyhow::bail!("a chat is answered, not written as a course"),
@@ -212,14 +213,11 @@ impl Writer {
                     .unwrap_or(run.seed)
                     .wrapping_add((id as u32).wrapping_mul(7919));
                 let how = run.settings(seed);
-                let (indexes, note) = (&[*index][..], note.as_deref());
-                crate::commands::regenerate::rewrite(
-                    seat,
-                    &of.syllabus,
-                    (indexes, note),
-                    how,
-                    progress,
-                )
+                let rewrite = crate::pipeline::Rewrite {
+                    indexes: &[*index],
+                    note: note.as_deref(),
+                };
+                crate::commands::regenerate::rewrite(seat, &of.syllabus, rewrite, how, progress)
             }
         }
     }
@@ -292,7 +290,7 @@ impl Worker for Writer {
         }
         let progress = Relay(job.events.clone());
         // A course that panics fails alone, with a message.
-        let result = caught(|| self.produce((id, &job.work), seat, &progress));
+        let result = caught(|| self.produce(id, &job.work, seat, &progress));
         let _ = job.events.send(self.ended(id, result, waited_ms));
     }
 

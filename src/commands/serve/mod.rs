@@ -77,7 +77,7 @@ pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
         &info,
     );
     let shared = Arc::new(Shared {
-        jobs: Jobs::new(table.seats().clone(), runner, (plan.concurrent, plan.queue)),
+        jobs: Jobs::new(table.seats().clone(), runner, plan.concurrent, plan.queue),
         seats: table.seats().clone(),
         card,
         auth: Auth::new(plan.token.as_deref()),
@@ -136,7 +136,7 @@ fn serve_http(listener: std::net::TcpListener, shared: Arc<Shared>) -> anyhow::R
         let jobs = Arc::clone(&shared.jobs);
         let doors = conns::Doors::default();
         let proxies = shared.plan.proxies.clone();
-        conns::serve(listener, router(shared), (&doors, &proxies), stop_rx).await;
+        conns::serve(listener, router(shared), &doors, &proxies, stop_rx).await;
         say("stopping: no new requests; courses in progress are cancelled (Ctrl-C again stops at once)");
         jobs.shut_down().await;
         // Clients take their last replies (a cancelled course's reason) before the exit.

@@ -113,15 +113,13 @@ impl OutlineReply {
         Field::list(
             "prerequisites",
             LINE_LEN,
-            (MIN_ITEMS, 4),
-            "2 to 4 things learners should know first (a few words each)",
-        ),
+            MIN_ITEMS, 4,
+            "2 to 4 things learners should know first (a few words each)"),
         Field::outcomes(
             "learning_outcomes",
             LINE_LEN,
-            (MIN_ITEMS, 6),
-            "3 to 6 outcomes, each starting with an observable verb, never a question (at most 15 words each)",
-        ),
+            MIN_ITEMS, 6,
+            "3 to 6 outcomes, each starting with an observable verb, never a question (at most 15 words each)"),
     ];
 
     /// Schema of the outline reply for exactly `modules` modules; what a teacher's outline
@@ -191,21 +189,18 @@ impl ModuleReply {
         Field::outcomes(
             "learning_objectives",
             LINE_LEN,
-            (MIN_ITEMS, 5),
-            "3 to 5 things a learner will be able to do, each starting with an observable verb, never a question",
-        ),
+            MIN_ITEMS, 5,
+            "3 to 5 things a learner will be able to do, each starting with an observable verb, never a question"),
         Field::list(
             "topics",
             TITLE_LEN,
-            (MIN_ITEMS, 6),
-            "3 to 6 distinct subjects, a few words each",
-        ),
+            MIN_ITEMS, 6,
+            "3 to 6 distinct subjects, a few words each"),
         Field::list(
             "activities",
             LINE_LEN,
-            (MIN_ITEMS, 4),
-            "2 to 4 concrete classroom activities",
-        ),
+            MIN_ITEMS, 4,
+            "2 to 4 concrete classroom activities"),
         Field::text(
             "assessment",
             LINE_LEN * 2,

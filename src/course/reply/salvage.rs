@@ -148,11 +148,11 @@ impl Lenient<'_> {
             let name = format!("{prefix}{}", f.key);
             let value = match (f.shape, raw.get(f.key)) {
                 (Shape::Text(max, kind), Some(Value::String(s))) => {
-                    Value::String(self.text(&name, s, (kind, max)))
+                    Value::String(self.text(&name, s, kind, max))
                 }
                 (Shape::List { item, kind, .. }, Some(Value::Array(items))) => {
                     let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-                    Value::from(self.list(&name, &items, (kind, item)))
+                    Value::from(self.list(&name, &items, kind, item))
                 }
                 (Shape::Text(..), _) => {
                     self.flaw(name, missing(self.ended_early), MISSING);
@@ -180,7 +180,7 @@ impl Lenient<'_> {
         }
     }
 
-    fn text(&mut self, name: &str, value: &str, (kind, max): (Kind, u64)) -> String {
+    fn text(&mut self, name: &str, value: &str, kind: Kind, max: u64) -> String {
         let (text, refusal) = self.checker.best_effort(value, kind, max);
         if let Some(r) = refusal {
             self.refusal(name, r, value);
@@ -189,7 +189,7 @@ impl Lenient<'_> {
     }
 
     /// Items that pass; when too few, refused items a reader can still use are added back.
-    fn list(&mut self, name: &str, items: &[&str], (kind, max): (Kind, u64)) -> Vec<String> {
+    fn list(&mut self, name: &str, items: &[&str], kind: Kind, max: u64) -> Vec<String> {
         let mut seen = std::collections::HashSet::new();
         let (mut good, mut usable, mut first_refusal) = (Vec::new(), Vec::new(), None);
         for value in items {
@@ -294,7 +294,8 @@ impl OutlineReply {
     /// `None` when it does not hold `expected` module entries.
     pub fn salvage(
         text: &str,
-        (expected, ended_early): (usize, bool),
+        expected: usize,
+        ended_early: bool,
         checker: &Checker,
     ) -> Option<Kept<Self>> {
         let raw = close_json(text)?;
@@ -404,11 +405,11 @@ mod tests {
             "learning_outcomes": ["Name rocks", "Read maps"],
             "modules": [{"title": "Rocks", "focus": "Kinds"}, {"title": "Maps", "focus": "Reading"}]})
         .to_string();
-        let kept = OutlineReply::salvage(&outline, (2, false), &Checker::default()).unwrap();
+        let kept = OutlineReply::salvage(&outline, 2, false, &Checker::default()).unwrap();
         assert_eq!(kept.value.modules.len(), 2);
         assert_eq!(kept.flaws.len(), 1, "{:?}", kept.flaws);
         assert_eq!(kept.flaws[0].field, "prerequisites");
-        assert!(OutlineReply::salvage(&outline, (3, false), &Checker::default()).is_none());
+        assert!(OutlineReply::salvage(&outline, 3, false, &Checker::default()).is_none());
         let entry = OutlineEntry {
             title: "  ".into(),
             focus: "Kinds of rock".into(),

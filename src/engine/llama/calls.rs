@@ -77,12 +77,12 @@ impl Run<'_, '_> {
             if !self.live.is_empty() && used + cells_needed(self.ledger.entry(next)) > self.cells {
                 break;
             }
-            let Some(slot) = self.ledger.admit(env.clock.now_ms()) else {
+            let Some((index, seq)) = self.ledger.admit(env.clock.now_ms()) else {
                 break;
             };
-            let e = self.ledger.entry(slot.0);
+            let e = self.ledger.entry(index);
             env.progress.call_started(&e.call);
-            let (l, forced) = admit(self.ctx, env, e, slot)?;
+            let (l, forced) = admit(self.ctx, env, e, index, seq)?;
             self.stats.forced_tokens += forced;
             self.live.push(l);
         }
@@ -379,7 +379,8 @@ fn admit(
     ctx: &mut LlamaContext<'_>,
     env: &Env<'_>,
     e: &Entry<Vec<i32>>,
-    (i, seq): (usize, i32),
+    i: usize,
+    seq: i32,
 ) -> anyhow::Result<(Live, usize)> {
     ctx.clear_kv_cache_seq(Some(seq as u32), None, None)?;
     if e.cached > 0 {

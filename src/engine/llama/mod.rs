@@ -254,7 +254,8 @@ impl Engine for LlamaEngine<'_> {
         &mut self,
         like: &ChatCall,
         extra_prompt_tokens: usize,
-        (sequences, groups): (usize, usize),
+        sequences: usize,
+        groups: usize,
     ) -> anyhow::Result<()> {
         let prompt = self.model.tokenize_chat(&like.messages)?.len();
         // The shared prefix is not known yet: size as if nothing were shared, no call
