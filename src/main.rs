@@ -57,7 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             offline,
         } => {
             init_logging(cli.verbose, false);
-            commands::pack::run(&model, &output, offline)
+            commands::pack::run(&model, &output, offline, syllabus::cli::probe_wanted())
         }
         Command::ProbeModel { path, gpu, room } => {
             init_logging(0, true);

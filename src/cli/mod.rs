@@ -21,7 +21,8 @@ pub use self::batch_args::{BatchCourse, BatchPlan};
 pub use self::fields::{largest, CourseFields, CoursePlan, Naming, MAX_FIELD_CHARS};
 pub use self::gpu_args::GpuArgs;
 pub use self::plan::{
-    output_format, BenchPlan, CourseCount, DaemonPlan, GeneratePlan, OutputPlan, RunPlan,
+    output_format, probe_wanted, ApiKey, BenchPlan, CourseCount, DaemonPlan, GeneratePlan,
+    OutputPlan, RunPlan, NO_PROBE_VAR, PROMPT_LAYOUT_VAR,
 };
 pub use self::regenerate_args::RegeneratePlan;
 pub use self::render_args::{read_syllabus, RenderPlan};

@@ -17,15 +17,39 @@ const DEFAULT_PARALLEL: usize = 1;
 /// Per-call limit on a daemon when `--call-timeout-secs` is not given.
 const DEFAULT_CALL_TIMEOUT_SECS: f64 = 60.0;
 
+/// `SYLLABUS_PROMPT_LAYOUT=separate` makes module prompts stand alone (a measurement switch).
+pub const PROMPT_LAYOUT_VAR: &str = "SYLLABUS_PROMPT_LAYOUT";
+
+/// `SYLLABUS_NO_PROBE=1` trusts model files without a probe (for a file known good on a
+/// machine where a second load costs too much).
+pub const NO_PROBE_VAR: &str = "SYLLABUS_NO_PROBE";
+
+/// Whether model files are probed before they are trusted (`SYLLABUS_NO_PROBE` unset).
+pub fn probe_wanted() -> bool {
+    std::env::var_os(NO_PROBE_VAR).is_none()
+}
+
+/// An API key read from the environment; never printed.
+#[derive(Clone)]
+pub struct ApiKey(pub String);
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(hidden)")
+    }
+}
+
 /// Checked daemon settings.
 #[derive(Debug, Clone)]
 pub struct DaemonPlan {
-    /// `--ollama-url`, unparsed (the engine reads it with OLLAMA_HOST).
+    /// `--ollama-url`, else `OLLAMA_HOST`, unparsed (the Ollama engine reads it as Ollama does).
     pub url: Option<String>,
     /// The OpenAI-compatible server's base URL.
     pub base_url: url::Url,
     /// The variable holding the API key.
     pub api_key_env: String,
+    /// The API key that variable holds, if set and not empty.
+    pub api_key: Option<ApiKey>,
     /// Calls in flight.
     pub parallel: usize,
     /// Per-call limit.
@@ -57,6 +81,12 @@ pub struct RunPlan {
     pub strict: bool,
     /// Tries per model call.
     pub attempts: u32,
+    /// Module prompts stand alone even where they could continue the outline's
+    /// conversation (`SYLLABUS_PROMPT_LAYOUT=separate`, a measurement switch).
+    pub separate_prompts: bool,
+    /// A model file is loaded once in a child process before it is trusted (unless
+    /// `SYLLABUS_NO_PROBE` is set).
+    pub probe: bool,
     /// No report on stderr.
     pub quiet: bool,
     /// No downloads.
@@ -77,6 +107,7 @@ impl RunPlan {
             seed,
             strict: self.strict,
             attempts: self.attempts,
+            separate_prompts: self.separate_prompts,
         }
     }
 }
@@ -295,9 +326,18 @@ impl DaemonArgs {
         )?;
         let secs = self.call_timeout_secs.unwrap_or(DEFAULT_CALL_TIMEOUT_SECS);
         let secs = positive("--call-timeout-secs", secs, 86_400.0)?;
+        let api_key = std::env::var(&api_key_env)
+            .ok()
+            .filter(|k| !k.is_empty())
+            .map(ApiKey);
         Ok(DaemonPlan {
-            url: self.ollama_url.clone(),
+            url: self.ollama_url.clone().or_else(|| {
+                std::env::var("OLLAMA_HOST")
+                    .ok()
+                    .filter(|h| !h.trim().is_empty())
+            }),
             base_url,
+            api_key,
             api_key_env,
             parallel,
             call_timeout: Duration::from_secs_f64(secs),
@@ -337,6 +377,8 @@ impl RunArgs {
                 1,
                 20,
             )?,
+            separate_prompts: std::env::var_os(PROMPT_LAYOUT_VAR).is_some_and(|v| v == "separate"),
+            probe: probe_wanted(),
             quiet: self.quiet,
             offline: self.offline,
             slow_call_secs: positive("--slow-call-secs", self.slow_call_secs, 86_400.0)?,

@@ -12,7 +12,7 @@ use crate::render::{self, Format};
 use crate::report::progress::Reporter;
 use crate::report::tables::run_table;
 use crate::report::timing::ModelRecord;
-use crate::run::course_run::{Runner, Start};
+use crate::run::course_run::{CourseClock, Runner};
 use crate::run::session::Session;
 
 /// Runs `syllabus generate`.
@@ -32,7 +32,7 @@ pub fn generate(plan: &GeneratePlan) -> anyhow::Result<()> {
         _ => Runner::without_provenance(run),
     };
     let mut engine = session.engine(run, clock, &reporter)?;
-    let start = Start::now(clock, clock.now_ms());
+    let start = CourseClock::now(clock, clock.now_ms());
     let draft = runner.write(engine.as_mut(), &plan.course, run.seed, start, &reporter)?;
     let bytes = render::render(&draft.syllabus, out.format)?;
     let written = match output {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::models::catalog::{catalog, CatalogEntry};
-use crate::models::folders::Places;
+use crate::models::folders::ModelFolders;
 use crate::models::gguf;
 use crate::models::resolve::{find_local, ResolveOptions, Source};
 
@@ -22,7 +22,7 @@ fn mb(bytes: u64) -> String {
 
 /// `models list`: every alias and where it is present.
 pub fn list(json: bool) -> anyhow::Result<String> {
-    let places = Places::from_env();
+    let places = ModelFolders::from_env();
     let mut rows = Vec::new();
     for entry in catalog() {
         // A broken Ollama manifest should not hide the rest of the list.

@@ -7,11 +7,14 @@ use crate::launch::stderr;
 use crate::models::{self, packed, ResolveOptions};
 use crate::run::probe;
 
-/// Resolves `model` (downloads allowed unless `offline`), probes it, writes `output`.
-pub fn run(model: &str, output: &Path, offline: bool) -> anyhow::Result<()> {
+/// Resolves `model` (downloads allowed unless `offline`), probes it (when `probe`), writes
+/// `output`.
+pub fn run(model: &str, output: &Path, offline: bool, probe: bool) -> anyhow::Result<()> {
     let resolved = models::resolve(model, ResolveOptions::new(offline, true))?;
     // A packed model is trusted where it runs: it is probed here, once, on the CPU.
-    probe::vet(&resolved, &Offload::cpu())?;
+    if probe {
+        probe::vet(&resolved, &Offload::cpu())?;
+    }
     let packed = packed::pack(&resolved, output)?;
     let total = std::fs::metadata(output)?.len();
     stderr::say(&format!(

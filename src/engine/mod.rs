@@ -9,7 +9,6 @@ pub mod device;
 pub mod draft;
 #[cfg(any(feature = "ollama", feature = "openai"))]
 pub mod http;
-pub mod joint;
 pub mod llama;
 pub mod measures;
 #[cfg(feature = "ollama")]
@@ -25,6 +24,7 @@ pub mod openai;
 #[cfg(any(feature = "ollama", feature = "openai"))]
 pub mod remote;
 pub mod schedule;
+pub mod shared;
 pub mod stream;
 
 use serde::Serialize;

@@ -29,12 +29,11 @@ pub const DEFAULT_URL: &str = "http://127.0.0.1:11434";
 /// Context size asked of the daemon; fixed for the run, as a change reloads the model.
 pub const NUM_CTX: u32 = 8192;
 
-/// The daemon URL: `--ollama-url`, else `OLLAMA_HOST`, else the default; with or without
-/// scheme and port, as Ollama itself reads `OLLAMA_HOST`.
-pub fn base_url(flag: Option<&str>) -> anyhow::Result<url::Url> {
-    let env = std::env::var("OLLAMA_HOST").ok();
-    let raw = flag
-        .or(env.as_deref())
+/// The daemon URL from `given` (`--ollama-url`, else `OLLAMA_HOST`, as the plan found
+/// them), else the default; with or without scheme and port, as Ollama itself reads
+/// `OLLAMA_HOST`.
+pub fn base_url(given: Option<&str>) -> anyhow::Result<url::Url> {
+    let raw = given
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .unwrap_or(DEFAULT_URL);

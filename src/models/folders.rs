@@ -22,7 +22,7 @@ pub fn search_dirs() -> Vec<PathBuf> {
 
 /// The local places a model is looked for, read from the environment once.
 #[derive(Debug, Clone)]
-pub struct Places {
+pub struct ModelFolders {
     /// Folders holding files by name.
     pub dirs: Vec<PathBuf>,
     /// Hugging Face cache root.
@@ -31,7 +31,7 @@ pub struct Places {
     pub ollama_store: Option<PathBuf>,
 }
 
-impl Places {
+impl ModelFolders {
     /// From `SYLLABUS_MODELS`, `HF_HUB_CACHE`/`HF_HOME`, `OLLAMA_MODELS` and `HOME`.
     pub fn from_env() -> Self {
         Self {

@@ -15,7 +15,7 @@ pub mod shape;
 pub mod vocab;
 
 pub use catalog::{catalog, find_alias, CatalogEntry, BETTER_MODEL, DEFAULT_MODEL};
-pub use folders::{search_dirs, Places};
+pub use folders::{search_dirs, ModelFolders};
 pub use gguf::{GgufError, GgufInfo};
 pub use resolve::{
     find_local, pull, resolve, resolve_in, Found, ModelError, ResolveOptions, ResolvedModel, Source,

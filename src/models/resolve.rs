@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::catalog::{find_alias, find_hf_file, known_aliases, CatalogEntry, DEFAULT_MODEL};
-use super::folders::Places;
+use super::folders::ModelFolders;
 use super::gguf::{self, GgufInfo};
 pub use super::model_error::ModelError;
 use super::{hf, ollama_store};
@@ -126,7 +126,7 @@ pub struct Found {
 /// Looks for a catalog entry in every local place, in order; lists the places tried.
 pub fn find_local(
     entry: &CatalogEntry,
-    places: &Places,
+    places: &ModelFolders,
 ) -> Result<(Option<Found>, Vec<String>), ModelError> {
     let mut tried = Vec::new();
     for dir in &places.dirs {
@@ -210,14 +210,14 @@ pub fn pull(
 /// Resolves `--model` to a checked GGUF file: a path, then an alias in the models
 /// folders, the Hugging Face cache, the Ollama store, and last a download.
 pub fn resolve(spec: &str, opts: ResolveOptions) -> Result<ResolvedModel, ModelError> {
-    resolve_in(spec, opts, &Places::from_env())
+    resolve_in(spec, opts, &ModelFolders::from_env())
 }
 
 /// `resolve` over the given places.
 pub fn resolve_in(
     spec: &str,
     opts: ResolveOptions,
-    places: &Places,
+    places: &ModelFolders,
 ) -> Result<ResolvedModel, ModelError> {
     let (name, found) = match parse_spec(spec) {
         Spec::Path(path) => from_path(spec, path)?,
@@ -257,7 +257,7 @@ fn from_path(spec: &str, path: PathBuf) -> Result<(String, Found), ModelError> {
 fn from_alias(
     entry: &CatalogEntry,
     opts: ResolveOptions,
-    places: &Places,
+    places: &ModelFolders,
 ) -> Result<Found, ModelError> {
     let (found, mut tried) = find_local(entry, places)?;
     match found {
@@ -296,7 +296,7 @@ fn from_hf(
     spec: &str,
     file: &hf::HfFile,
     opts: ResolveOptions,
-    places: &Places,
+    places: &ModelFolders,
 ) -> Result<Found, ModelError> {
     if let Some(path) = places.hf_cache.as_deref().and_then(|c| hf::cached(c, file)) {
         return Ok(Found {
@@ -316,7 +316,7 @@ fn from_hf(
 fn from_ollama(
     spec: &str,
     name: &ollama_store::OllamaName,
-    places: &Places,
+    places: &ModelFolders,
 ) -> Result<Found, ModelError> {
     let found = match &places.ollama_store {
         Some(store) => ollama_store::locate(store, name)?,
@@ -385,8 +385,8 @@ mod tests {
     use super::*;
     use crate::models::catalog::find_alias;
 
-    fn places(dirs: &[&Path], hf: Option<&Path>, ollama: Option<&Path>) -> Places {
-        Places {
+    fn places(dirs: &[&Path], hf: Option<&Path>, ollama: Option<&Path>) -> ModelFolders {
+        ModelFolders {
             dirs: dirs.iter().map(|d| d.to_path_buf()).collect(),
             hf_cache: hf.map(Path::to_path_buf),
             ollama_store: ollama.map(Path::to_path_buf),

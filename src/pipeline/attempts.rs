@@ -2,9 +2,9 @@
 //! own seed, every try recorded. When none passes, the best failed try is kept with its
 //! flaws (best effort), unless the run is strict or nothing of any try can be used.
 
-use super::ctx::Ctx;
-use crate::course::reply::salvage::Kept;
-use crate::course::reply::validate::ContentError;
+use super::phase_state::PhaseState;
+use crate::course::reply::salvage::Salvaged;
+use crate::course::reply::validate::ReplyRefusal;
 use crate::engine::measures::CallRecord;
 use crate::engine::{CallOutput, ChatCall, Engine, Finish, Progress, Strategy};
 
@@ -22,7 +22,7 @@ const TOO_SMALL: &str = "this model may be too small for the request: try a larg
 /// A call whose every attempt the content checks refused: the run ends with it. Callers
 /// match it by type (`anyhow::Error::downcast_ref`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
+pub enum CallRefused {
     /// With `--strict`: no attempt passed every check.
     #[error("{call} was not valid after {}: {last}", counted(*attempts))]
     Strict {
@@ -53,10 +53,10 @@ pub(super) fn counted(n: u32) -> String {
     }
 }
 
-impl Refused {
+impl CallRefused {
     /// The end of `call`'s attempts (as many as `ctx` allows), the last refused because of
     /// `last`.
-    pub(super) fn new(ctx: &Ctx<'_>, call: String, last: String) -> Self {
+    pub(super) fn new(ctx: &PhaseState<'_>, call: String, last: String) -> Self {
         let attempts = ctx.attempts;
         match ctx.strict {
             true => Self::Strict {
@@ -76,7 +76,7 @@ impl Refused {
 /// The reply of a finished call, parsed and checked; or why not.
 pub(super) fn check<T>(
     output: &CallOutput,
-    parse: impl Fn(&str) -> Result<T, ContentError>,
+    parse: impl Fn(&str) -> Result<T, ReplyRefusal>,
 ) -> Result<T, String> {
     match output.record.finish {
         Finish::Stop => parse(&output.text).map_err(|e| e.to_string()),
@@ -91,8 +91,8 @@ pub(super) fn check<T>(
 /// What a failed try still offers: `None` for a call that failed outright.
 pub(super) fn salvage_of<T>(
     output: &CallOutput,
-    salvage: impl Fn(&str, bool) -> Option<Kept<T>>,
-) -> Option<Kept<T>> {
+    salvage: impl Fn(&str, bool) -> Option<Salvaged<T>>,
+) -> Option<Salvaged<T>> {
     match output.record.finish {
         Finish::Stop => salvage(&output.text, false),
         Finish::Length => salvage(&output.text, true),
@@ -101,7 +101,7 @@ pub(super) fn salvage_of<T>(
 }
 
 /// The lightest kept try so far (the first of equals).
-pub(super) fn keep_lighter<T>(best: &mut Option<Kept<T>>, new: Option<Kept<T>>) {
+pub(super) fn keep_lighter<T>(best: &mut Option<Salvaged<T>>, new: Option<Salvaged<T>>) {
     if let Some(new) = new {
         if best.as_ref().is_none_or(|b| new.weight() < b.weight()) {
             *best = Some(new);
@@ -114,7 +114,7 @@ pub(super) enum Attempts<T> {
     /// A reply passed its checks: the value and the text it was read from.
     Valid(T, String),
     /// None passed: the best try, with its flaws and text.
-    Kept(Kept<T>, String),
+    Kept(Salvaged<T>, String),
     /// Nothing usable; the last reason.
     Failed(String),
 }
@@ -128,7 +128,7 @@ pub(super) struct Tries<'a, T> {
 }
 
 /// What a failed reply (its text, and whether its budget cut it) still offers.
-pub(super) type Salvage<'a, T> = &'a dyn Fn(&str, bool) -> Option<Kept<T>>;
+pub(super) type Salvage<'a, T> = &'a dyn Fn(&str, bool) -> Option<Salvaged<T>>;
 
 /// Runs one call until its reply passes, trying the attempt numbers of `numbers` in turn;
 /// records every try.
@@ -141,7 +141,7 @@ pub(super) fn until_valid_from<T>(
 ) -> anyhow::Result<Attempts<T>> {
     let mut last_error = String::new();
     // The lightest failed try, with the text it was read from.
-    let mut best: Option<Kept<(T, String)>> = None;
+    let mut best: Option<Salvaged<(T, String)>> = None;
     for attempt in numbers {
         let call = (tries.make)(attempt);
         let (mut out, _) = engine.run(std::slice::from_ref(&call), strategy, progress)?;
@@ -163,10 +163,10 @@ pub(super) fn until_valid_from<T>(
         }
     }
     Ok(match best {
-        Some(Kept {
+        Some(Salvaged {
             value: (value, text),
             flaws,
-        }) => Attempts::Kept(Kept { value, flaws }, text),
+        }) => Attempts::Kept(Salvaged { value, flaws }, text),
         None => Attempts::Failed(last_error),
     })
 }

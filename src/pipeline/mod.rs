@@ -7,17 +7,17 @@
 //! call none of whose tries can be used at all ends a run that is not strict.
 
 mod attempts;
-mod ctx;
 mod modules;
 mod outline;
+mod phase_state;
 pub mod prompt;
 mod repeats;
 
-pub use self::attempts::{Refused, ATTEMPTS};
-use self::ctx::Ctx;
-pub use self::ctx::RunSettings;
+pub use self::attempts::{CallRefused, ATTEMPTS};
 use self::modules::module_phase;
 use self::outline::outline_phase;
+use self::phase_state::PhaseState;
+pub use self::phase_state::RunSettings;
 
 use self::prompt::Calls;
 use crate::course::content::Checker;
@@ -95,7 +95,7 @@ pub fn rewrite_modules(
     let checker = checker(request);
     let like = builder.module(outline, indexes[0], 1);
     engine.reserve(&like, 64, settings.strategy.width(indexes.len()), 1)?;
-    let mut ctx = Ctx::new(settings, progress, &checker);
+    let mut ctx = PhaseState::new(settings, progress, &checker);
     let (replies, mut stats) = module_phase(engine, (outline, indexes), &builder, &mut ctx)?;
     stats.prompt_layout = Some("separate: a module written again stands alone".into());
     Ok(Rewritten {
@@ -135,7 +135,7 @@ pub fn run(
 ) -> anyhow::Result<PipelineOutput> {
     let builder = Calls::new(request, settings.seed);
     let checker = checker(request);
-    let mut ctx = Ctx::new(settings, progress, &checker);
+    let mut ctx = PhaseState::new(settings, progress, &checker);
     let t0 = clock.now_ms();
     reserve(engine, request, settings.strategy, 1)?;
     let done = outline_phase(engine, request, &builder, &mut ctx)?;

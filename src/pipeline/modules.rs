@@ -2,10 +2,10 @@
 //! checks regenerated as soon as it finishes; after the last attempt its lightest try is
 //! kept and marked for review (unless strict).
 
-use super::attempts::{check, keep_lighter, salvage_of, Refused};
-use super::ctx::Ctx;
+use super::attempts::{check, keep_lighter, salvage_of, CallRefused};
+use super::phase_state::PhaseState;
 use super::prompt::Calls;
-use crate::course::reply::salvage::Kept;
+use crate::course::reply::salvage::Salvaged;
 use crate::course::reply::{ModuleReply, OutlineReply};
 use crate::engine::{BatchStats, ChatCall, Engine};
 
@@ -16,11 +16,11 @@ pub(super) fn module_phase(
     engine: &mut dyn Engine,
     (outline, indexes): (&OutlineReply, &[usize]),
     builder: &Calls<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut PhaseState<'_>,
 ) -> anyhow::Result<(Vec<ModuleReply>, BatchStats)> {
     let n = outline.modules.len();
     let mut replies: Vec<Option<ModuleReply>> = vec![None; n];
-    let mut best: Vec<Option<Kept<ModuleReply>>> = (0..n).map(|_| None).collect();
+    let mut best: Vec<Option<Salvaged<ModuleReply>>> = (0..n).map(|_| None).collect();
     let mut errors: Vec<String> = vec![String::new(); n];
     let batch: Vec<ChatCall> = indexes
         .iter()
@@ -62,7 +62,7 @@ pub(super) fn module_phase(
             }
             (None, None) => {
                 let call = format!("module {} (\"{}\")", i + 1, outline.modules[i].title);
-                return Err(Refused::new(ctx, call, errors[i].clone()).into());
+                return Err(CallRefused::new(ctx, call, errors[i].clone()).into());
             }
         };
         done.push(reply);

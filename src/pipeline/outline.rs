@@ -3,11 +3,11 @@
 
 use anyhow::bail;
 
-use super::attempts::{counted, until_valid_from, Attempts, Refused, Tries};
-use super::ctx::Ctx;
+use super::attempts::{counted, until_valid_from, Attempts, CallRefused, Tries};
+use super::phase_state::PhaseState;
 use super::prompt::{Calls, Repair};
-use crate::course::reply::salvage::Kept;
-use crate::course::reply::validate::ContentError;
+use crate::course::reply::salvage::Salvaged;
+use crate::course::reply::validate::ReplyRefusal;
 use crate::course::reply::{OutlineEntry, OutlineReply};
 use crate::course::CourseRequest;
 use crate::engine::{Engine, Strategy};
@@ -27,7 +27,7 @@ pub(super) struct Outlined {
 }
 
 /// An outline and its module entries (by index) that failed their checks, with why.
-type Unusable = (OutlineReply, Vec<(usize, ContentError)>);
+type Unusable = (OutlineReply, Vec<(usize, ReplyRefusal)>);
 
 /// The outline of a round: valid, or (best effort) the lightest failed try with its
 /// course-level flaws recorded for review.
@@ -36,7 +36,7 @@ fn write_outline(
     round: u32,
     request: &CourseRequest,
     builder: &Calls<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut PhaseState<'_>,
 ) -> anyhow::Result<(Unusable, String)> {
     let checker = ctx.checker;
     let parse =
@@ -64,7 +64,7 @@ fn write_outline(
             ctx.flag(None, &kept.flaws);
             Ok((kept.value, reply))
         }
-        Attempts::Failed(e) => Err(Refused::new(ctx, "the outline".into(), e).into()),
+        Attempts::Failed(e) => Err(CallRefused::new(ctx, "the outline".into(), e).into()),
     }
 }
 
@@ -73,12 +73,13 @@ pub(super) fn outline_phase(
     engine: &mut dyn Engine,
     request: &CourseRequest,
     builder: &Calls<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut PhaseState<'_>,
 ) -> anyhow::Result<Outlined> {
     for round in 1..=OUTLINE_ROUNDS {
         let marks = ctx.review.len();
         let (unusable, reply) = write_outline(engine, round, request, builder, ctx)?;
-        let (continued, layout) = choose_layout(engine, builder, &reply, ctx.strategy);
+        let (continued, layout) =
+            choose_layout(engine, builder, &reply, ctx.strategy, ctx.separate_prompts);
         let now = if continued {
             builder.continuing(&reply)
         } else {
@@ -111,14 +112,15 @@ fn choose_layout(
     builder: &Calls<'_>,
     reply: &str,
     strategy: Strategy,
+    separate: bool,
 ) -> (bool, String) {
     if strategy == Strategy::Sequential {
         let why = "separate: the sequential baseline recomputes every prompt";
         return (false, why.into());
     }
     // For side-by-side measurements of the two layouts on one binary.
-    if std::env::var_os(SEPARATE_VAR).is_some_and(|v| v == "separate") {
-        return (false, format!("separate: {SEPARATE_VAR}=separate"));
+    if separate {
+        return (false, "separate: SYLLABUS_PROMPT_LAYOUT=separate".into());
     }
     match engine.continues(&builder.conversation(reply)) {
         Ok(()) => (true, "continued".into()),
@@ -138,9 +140,6 @@ fn numbered(outline: &OutlineReply, index: usize) -> String {
         .expect("some number is free")
 }
 
-/// `SYLLABUS_PROMPT_LAYOUT=separate` makes module prompts stand alone (a measurement switch).
-pub const SEPARATE_VAR: &str = "SYLLABUS_PROMPT_LAYOUT";
-
 /// Rewrites, by its own small call, every module entry that failed its checks, then every
 /// module whose title repeats an earlier one. An entry no attempt mends is numbered (a
 /// repeated title) or, best effort, kept as written with a review mark.
@@ -148,7 +147,7 @@ fn repair_entries(
     engine: &mut dyn Engine,
     (mut outline, unusable): Unusable,
     builder: &Calls<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut PhaseState<'_>,
 ) -> anyhow::Result<OutlineReply> {
     let mut queue: std::collections::VecDeque<(usize, Repair)> = unusable
         .into_iter()
@@ -156,7 +155,7 @@ fn repair_entries(
         .collect();
     loop {
         if queue.is_empty() {
-            if let Some(ContentError::DuplicateTitle { first, second, .. }) =
+            if let Some(ReplyRefusal::DuplicateTitle { first, second, .. }) =
                 outline.first_duplicate()
             {
                 queue.push_back((second - 1, Repair::Duplicate { first: first - 1 }));
@@ -197,7 +196,7 @@ fn repair_entries(
                 number(&mut outline, index, &e);
             }
             (Attempts::Failed(_), None, Repair::Unusable(_)) if !ctx.strict => {
-                let kept: Kept<OutlineEntry> = outline.modules[index].salvage(index, checker);
+                let kept: Salvaged<OutlineEntry> = outline.modules[index].salvage(index, checker);
                 tracing::warn!(module = index + 1, "module entry kept for review");
                 ctx.flag(Some(index), &kept.flaws);
                 outline.modules[index] = kept.value;

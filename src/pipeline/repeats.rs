@@ -8,11 +8,11 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::attempts::check;
-use super::ctx::Ctx;
+use super::phase_state::PhaseState;
 use super::prompt::{item_bound, Calls, Repeat};
 use crate::course::content::near_duplicate;
 use crate::course::reply::salvage::Flaw;
-use crate::course::reply::validate::ContentError;
+use crate::course::reply::validate::ReplyRefusal;
 use crate::course::reply::{ModuleReply, OutlineReply};
 use crate::course::schema::MIN_ITEMS;
 use crate::engine::{BatchStats, ChatCall, Engine, EngineError};
@@ -86,7 +86,7 @@ pub(super) fn mend(
     outline: &OutlineReply,
     replies: &mut [ModuleReply],
     builder: &Calls<'_>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut PhaseState<'_>,
 ) -> anyhow::Result<Option<BatchStats>> {
     let repeats = find(&outline.learning_outcomes, replies);
     if repeats.is_empty() {
@@ -109,13 +109,13 @@ pub(super) fn mend(
         let (n, repeat) = (call.index, &repeats[call.index]);
         let parsed = check(out, |t| {
             serde_json::from_str::<ItemReply>(t.trim())
-                .map_err(|e| ContentError::Parse(e.to_string()))
+                .map_err(|e| ReplyRefusal::Parse(e.to_string()))
         })
         .and_then(|r| {
             let (max, kind) = item_bound(repeat.field);
             checker
                 .text(&r.item, kind, max)
-                .map_err(|why| ContentError::refused("item", &r.item, why).to_string())
+                .map_err(|why| ReplyRefusal::refused("item", &r.item, why).to_string())
         })
         .and_then(|text| match sibling_of(replies, &repeats, n, &new, &text) {
             Some(other) => Err(format!("\"{text}\" says what \"{other}\" says")),
@@ -185,7 +185,7 @@ fn apply(
     replies: &mut [ModuleReply],
     repeats: &[Repeat],
     new: Vec<Option<String>>,
-    ctx: &mut Ctx<'_>,
+    ctx: &mut PhaseState<'_>,
 ) {
     let mut dropped: Vec<&Repeat> = Vec::new();
     for (repeat, text) in repeats.iter().zip(new) {

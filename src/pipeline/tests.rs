@@ -218,6 +218,7 @@ fn a_repeated_title_the_model_cannot_replace_is_numbered() {
 /// Seed 1.
 fn settings(strategy: Strategy, strict: bool, attempts: u32) -> RunSettings {
     RunSettings {
+        separate_prompts: false,
         strategy,
         seed: 1,
         strict,
@@ -294,7 +295,7 @@ fn a_module_no_attempt_gets_right_is_kept_and_marked_unless_strict() {
     );
     let err = strict.unwrap_err();
     assert!(
-        matches!(err.downcast_ref(), Some(Refused::Strict { call, .. }) if call == "module 1 (\"Unit 1\")")
+        matches!(err.downcast_ref(), Some(CallRefused::Strict { call, .. }) if call == "module 1 (\"Unit 1\")")
     );
     assert!(
         format!("{err:#}").contains("was not valid after 5 attempts"),
@@ -310,7 +311,10 @@ fn a_module_no_attempt_gets_right_is_kept_and_marked_unless_strict() {
         repeat,
     );
     let err = nothing.unwrap_err();
-    assert!(matches!(err.downcast_ref(), Some(Refused::Unusable { .. })));
+    assert!(matches!(
+        err.downcast_ref(),
+        Some(CallRefused::Unusable { .. })
+    ));
     let err = format!("{err:#}");
     assert!(
         err.contains("gave nothing usable") && err.contains("--model"),

@@ -22,7 +22,7 @@ pub struct Runner {
 /// A course's clock: the run's, started `load_ms` before the course began (the model
 /// loaded for this course alone), or at the course's own start.
 #[derive(Debug, Clone, Copy)]
-pub struct Start {
+pub struct CourseClock {
     /// The clock the engine times calls on.
     pub clock: Clock,
     /// When the course began on it, milliseconds.
@@ -31,7 +31,7 @@ pub struct Start {
     pub load_ms: f64,
 }
 
-impl Start {
+impl CourseClock {
     /// A course that begins now on `clock`, after `load_ms` of loading for it alone.
     pub fn now(clock: Clock, load_ms: f64) -> Self {
         Self {
@@ -48,10 +48,10 @@ impl Start {
 
 /// A written course before its files: the syllabus (with provenance), and what its
 /// record needs once the caller has rendered and written it.
-pub struct Draft {
+pub struct WrittenCourse {
     /// The syllabus, provenance included.
     pub syllabus: Syllabus,
-    start: Start,
+    start: CourseClock,
     engine: EngineInfo,
     strategy: &'static str,
     language: crate::course::language::LanguageChoice,
@@ -102,14 +102,14 @@ impl Runner {
         engine: &mut dyn Engine,
         course: &CoursePlan,
         seed: u32,
-        start: Start,
+        start: CourseClock,
         progress: &dyn Progress,
-    ) -> anyhow::Result<Draft> {
+    ) -> anyhow::Result<WrittenCourse> {
         let settings = self.run.settings(seed);
         let out = pipeline::run(engine, &course.request, settings, &start.clock, progress)?;
         let mut syllabus = out.syllabus;
         syllabus.provenance = self.provenance(course, seed);
-        Ok(Draft {
+        Ok(WrittenCourse {
             syllabus,
             start,
             engine: engine.info(),
@@ -140,7 +140,7 @@ impl Runner {
     }
 }
 
-impl Draft {
+impl WrittenCourse {
     /// The syllabus and its record, the wall time ending now (rendering and writing its
     /// files count as its last phase).
     pub fn finish(self) -> (Syllabus, RunRecord) {

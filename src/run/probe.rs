@@ -50,7 +50,7 @@ fn verdict_name(path: &Path, stamp: &str, gpu: &str) -> String {
 /// but passes on the CPU is a `GpuFailed` error: the caller falls back to the CPU.
 pub fn vet(model: &ResolvedModel, offload: &Offload) -> anyhow::Result<()> {
     let gpu = offload::gpu_key(offload);
-    if std::env::var_os(SKIP_VAR).is_some() || (model.source == Source::Embedded && gpu.is_none()) {
+    if model.source == Source::Embedded && gpu.is_none() {
         return Ok(());
     }
     crate::models::check_header(&model.info)
@@ -113,10 +113,6 @@ fn vet_as(path: &Path, stamp: &str, offload: &Offload, gpu: &str) -> anyhow::Res
         Outcome::Died(why) | Outcome::Failed(why) => bail!("{why}"),
     }
 }
-
-/// `SYLLABUS_NO_PROBE=1` trusts model files without a probe (for a file known good on a
-/// machine where a second load costs too much).
-pub const SKIP_VAR: &str = "SYLLABUS_NO_PROBE";
 
 /// How a probe ended.
 enum Outcome {
@@ -230,9 +226,10 @@ fn run_child(path: &Path, offload: &Offload) -> anyhow::Result<Outcome> {
             let _ = child.kill();
             let _ = child.wait();
             bail!(
-                "{} did not load within {} s in a probe; if it is very large, try again, or set {SKIP_VAR}=1",
+                "{} did not load within {} s in a probe; if it is very large, try again, or set {}=1",
                 path.display(),
-                LIMIT.as_secs()
+                LIMIT.as_secs(),
+                crate::cli::NO_PROBE_VAR
             );
         }
         std::thread::sleep(Duration::from_millis(20));

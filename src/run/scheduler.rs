@@ -1,23 +1,23 @@
-//! Which course runs when, on one engine many courses share (`engine::joint`): a number of
-//! places (a place is a group at the table), a queue of jobs waiting for one, one thread
-//! per running job with its seat, cancellation of a job waiting or running, and a close
+//! Which course runs when, on one engine many courses share (`engine::shared`): a number of
+//! places (a place is a group at the shared engine), a queue of jobs waiting for one, one thread
+//! per running job with its course engine, cancellation of a job waiting or running, and a close
 //! that cancels everything. `batch`, `serve` and `bench` put their jobs through it; what a
 //! job does, and whom it tells, is theirs (`Worker::run`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::engine::joint::{Seat, Seats, Table};
 use crate::engine::measures::Clock;
+use crate::engine::shared::{CourseEngine, CourseEngines, SharedEngine};
 use crate::engine::{BatchStats, Engine, EngineError, Strategy};
 
-/// What the places run: the caller's jobs and what they do on a seat.
+/// What the places run: the caller's jobs and what they do on a course engine.
 pub trait Worker: Send + Sync + 'static {
     /// One job.
     type Job: Send + 'static;
 
-    /// Runs job `id` on `seat`, on the job's own thread, after `waited_ms` in the queue.
-    fn run(&self, id: u64, job: Self::Job, seat: &mut Seat, waited_ms: f64);
+    /// Runs job `id` on `course engine`, on the job's own thread, after `waited_ms` in the queue.
+    fn run(&self, id: u64, job: Self::Job, course_engine: &mut CourseEngine, waited_ms: f64);
 
     /// A waiting job's place in the queue moved: `position` jobs are ahead of it.
     fn queued(&self, _id: u64, _job: &Self::Job, _position: usize) {}
@@ -25,7 +25,7 @@ pub trait Worker: Send + Sync + 'static {
 
 /// Why a job was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
+pub enum JobRefused {
     /// The queue is full.
     Full,
     /// The places are closed.
@@ -39,7 +39,7 @@ pub struct Load {
     pub running: usize,
     /// Jobs waiting for a place.
     pub queued: usize,
-    /// Places: jobs at once.
+    /// Scheduler: jobs at once.
     pub concurrent: usize,
     /// Most jobs that may wait.
     pub queue_limit: usize,
@@ -60,19 +60,24 @@ struct State<J> {
     closing: bool,
 }
 
-/// Jobs of `W` run on `seats`, a fixed number at once, the rest queued in order.
-pub struct Places<W: Worker> {
+/// Jobs of `W` run on `course engines`, a fixed number at once, the rest queued in order.
+pub struct Scheduler<W: Worker> {
     state: Mutex<State<W::Job>>,
     /// Signalled whenever a job ends.
     ended: Condvar,
-    seats: Seats,
+    course_engines: CourseEngines,
     worker: W,
     queue_limit: usize,
 }
 
-impl<W: Worker> Places<W> {
-    /// Places for `worker`'s jobs on `seats`, `concurrent` at once and `queue_limit` waiting.
-    pub fn new(seats: Seats, worker: W, concurrent: usize, queue_limit: usize) -> Arc<Self> {
+impl<W: Worker> Scheduler<W> {
+    /// Scheduler for `worker`'s jobs on `course engines`, `concurrent` at once and `queue_limit` waiting.
+    pub fn new(
+        course_engines: CourseEngines,
+        worker: W,
+        concurrent: usize,
+        queue_limit: usize,
+    ) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State {
                 next_id: 0,
@@ -82,7 +87,7 @@ impl<W: Worker> Places<W> {
                 closing: false,
             }),
             ended: Condvar::new(),
-            seats,
+            course_engines,
             worker,
             queue_limit,
         })
@@ -99,13 +104,13 @@ impl<W: Worker> Places<W> {
 
     /// Takes a job (its id), refused when closed or when no place is free and the queue
     /// is full; it starts at once when a place is free.
-    pub fn submit(self: &Arc<Self>, job: W::Job) -> Result<u64, Refused> {
+    pub fn submit(self: &Arc<Self>, job: W::Job) -> Result<u64, JobRefused> {
         let mut state = self.state();
         if state.closing {
-            return Err(Refused::Closing);
+            return Err(JobRefused::Closing);
         }
         if state.free.is_empty() && state.queue.len() >= self.queue_limit {
-            return Err(Refused::Full);
+            return Err(JobRefused::Full);
         }
         state.next_id += 1;
         let id = state.next_id;
@@ -148,22 +153,22 @@ impl<W: Worker> Places<W> {
         }
     }
 
-    /// Runs one job on a seat of `group` (its own thread); its place goes to the next.
+    /// Runs one job on a course engine of `group` (its own thread); its place goes to the next.
     fn run(self: Arc<Self>, job: Waiting<W::Job>, group: usize) {
         let waited_ms = job.since.now_ms();
-        let mut seat = self.seats.seat(group);
+        let mut course_engine = self.course_engines.course_engine(group);
         let id = job.id;
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.worker.run(id, job.job, &mut seat, waited_ms)
+            self.worker.run(id, job.job, &mut course_engine, waited_ms)
         }));
         if ran.is_err() {
             tracing::error!(job = id, "a course's thread panicked; its place is freed");
         }
-        // Under the lock: a cancel for this job is sent before its seat leaves, or not at
+        // Under the lock: a cancel for this job is sent before its course engine leaves, or not at
         // all, so it never reaches the next job of the group.
         let mut state = self.state();
         state.running.remove(&id);
-        drop(seat);
+        drop(course_engine);
         state.free.push(group);
         if !state.closing {
             self.start_next(&mut state);
@@ -181,7 +186,7 @@ impl<W: Worker> Places<W> {
             }
         } else if let Some(&group) = state.running.get(&id) {
             tracing::info!(course = id, reason = %why, "course cancelled");
-            self.seats.cancel(group, why);
+            self.course_engines.cancel(group, why);
         }
     }
 
@@ -191,7 +196,7 @@ impl<W: Worker> Places<W> {
         let mut state = self.state();
         state.closing = true;
         for &group in state.running.values() {
-            self.seats.cancel(group, why.clone());
+            self.course_engines.cancel(group, why.clone());
         }
         state.queue.drain(..).map(|w| (w.id, w.job)).collect()
     }
@@ -202,12 +207,12 @@ impl<W: Worker> Places<W> {
         state.running.is_empty() && state.queue.is_empty()
     }
 
-    /// Runs a fixed set of `jobs` (batch, bench) on `table`'s engine until every one has
-    /// ended, then closes the seats; the figures of the engine's run.
+    /// Runs a fixed set of `jobs` (batch, bench) on `shared engine`'s engine until every one has
+    /// ended, then closes the course engines; the figures of the engine's run.
     pub fn run_all(
         self: &Arc<Self>,
         jobs: impl IntoIterator<Item = W::Job>,
-        table: &Table,
+        shared_engine: &SharedEngine,
         engine: &mut dyn Engine,
         strategy: Strategy,
     ) -> anyhow::Result<BatchStats> {
@@ -218,9 +223,9 @@ impl<W: Worker> Places<W> {
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 self.wait_idle();
-                self.seats.close();
+                self.course_engines.close();
             });
-            table.serve(engine, strategy)
+            shared_engine.serve(engine, strategy)
         })
     }
 
@@ -247,7 +252,7 @@ impl<W: Worker> Places<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::joint::Table;
+    use crate::engine::shared::SharedEngine;
     use crate::engine::{ChatCall, Engine, Strategy};
     use std::sync::mpsc::{channel, Sender};
 
@@ -260,8 +265,8 @@ mod tests {
     impl Worker for Probe {
         type Job = usize;
 
-        fn run(&self, id: u64, index: usize, seat: &mut Seat, _: f64) {
-            let out = seat
+        fn run(&self, id: u64, index: usize, course_engine: &mut CourseEngine, _: f64) {
+            let out = course_engine
                 .run(
                     &[ChatCall::bare(index)],
                     Strategy::Parallel,
@@ -275,22 +280,29 @@ mod tests {
 
     #[test]
     fn jobs_take_free_places_in_order_and_a_full_queue_refuses() {
-        let mut engine = crate::engine::joint::tests::Echo;
-        let table = Table::new(engine.info());
+        let mut engine = crate::engine::shared::tests::Echo;
+        let shared_engine = SharedEngine::new(engine.info());
         let (tx, rx) = channel();
-        let places = Places::new(table.seats().clone(), Probe(Mutex::new(tx)), 2, 3);
+        let places = Scheduler::new(
+            shared_engine.course_engines().clone(),
+            Probe(Mutex::new(tx)),
+            2,
+            3,
+        );
         let ids: Vec<_> = (0..5).map(|i| places.submit(i)).collect();
         assert!(ids.iter().all(Result::is_ok), "2 places and 3 waiting");
-        assert_eq!(places.submit(9), Err(Refused::Full));
-        let seats = table.seats().clone();
+        assert_eq!(places.submit(9), Err(JobRefused::Full));
+        let course_engines = shared_engine.course_engines().clone();
         let closer = {
             let places = Arc::clone(&places);
             std::thread::spawn(move || {
                 places.wait_idle();
-                seats.close();
+                course_engines.close();
             })
         };
-        table.serve(&mut engine, Strategy::Parallel).unwrap();
+        shared_engine
+            .serve(&mut engine, Strategy::Parallel)
+            .unwrap();
         closer.join().unwrap();
         let mut done: Vec<_> = rx.try_iter().collect();
         done.sort();
@@ -303,6 +315,6 @@ mod tests {
         }
         assert!(places.is_idle());
         assert!(places.close(EngineError::Stopping).is_empty());
-        assert_eq!(places.submit(1), Err(Refused::Closing));
+        assert_eq!(places.submit(1), Err(JobRefused::Closing));
     }
 }

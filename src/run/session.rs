@@ -129,7 +129,7 @@ impl Session {
                 let opts = OpenAiOptions {
                     url: d.base_url.clone(),
                     model: model.clone().unwrap_or_default(),
-                    api_key: std::env::var(&d.api_key_env).ok().filter(|k| !k.is_empty()),
+                    api_key: d.api_key.as_ref().map(|k| k.0.clone()),
                     api_key_env: d.api_key_env.clone(),
                     parallel: d.parallel,
                     call_timeout: d.call_timeout,
@@ -157,7 +157,9 @@ fn load_model(plan: &RunPlan, progress: &dyn Progress) -> anyhow::Result<LoadedM
     };
     let place = |offload: &Offload| -> anyhow::Result<LoadedModel> {
         progress.stage("checking the model");
-        super::probe::vet(&resolved, offload)?;
+        if plan.probe {
+            super::probe::vet(&resolved, offload)?;
+        }
         progress.stage("loading the model");
         LoadedModel::load(resolved.clone(), offload)
     };

@@ -1,7 +1,7 @@
 //! `syllabus batch`: many courses from one file, one model in memory. Courses already
 //! written (and valid) are skipped, a teacher's edits kept, a file of another course never
 //! written over, a replaced file kept beside; the rest go through the shared scheduler
-//! (`run::scheduler`): several at once, each with a seat at one shared engine (`engine::joint`), so their calls
+//! (`run::scheduler`): several at once, each with a course engine at one shared engine (`engine::shared`), so their calls
 //! decode together; a finished course's place goes to the next. One failing course does
 //! not stop the others; `summary.json` records every course.
 
@@ -16,16 +16,16 @@ use anyhow::{bail, Context as _};
 use self::summary::{CourseSummary, Status, Summary};
 use crate::cli::{BatchCourse, BatchPlan};
 use crate::course::{Syllabus, PROVENANCE_FORMAT};
-use crate::engine::joint::{Seat, Table};
 use crate::engine::measures::Clock;
+use crate::engine::shared::{CourseEngine, SharedEngine};
 use crate::engine::{BatchStats, Engine, Progress};
 use crate::launch::output::Target;
 use crate::launch::stderr::say;
 use crate::render::{self, Format};
 use crate::report::progress::Reporter;
 use crate::report::timing::RunRecord;
-use crate::run::course_run::{Runner, Start};
-use crate::run::scheduler::{Places, Worker};
+use crate::run::course_run::{CourseClock, Runner};
+use crate::run::scheduler::{Scheduler, Worker};
 use crate::run::session::Session;
 
 /// The files a course writes: its JSON, and the other format when asked. Under its name,
@@ -173,7 +173,7 @@ struct Job {
     paths: Vec<PathBuf>,
 }
 
-/// Writes the batch's courses on their seats; keeps each one's outcome.
+/// Writes the batch's courses on their course engines; keeps each one's outcome.
 struct Writer {
     runner: Runner,
     also: Option<Format>,
@@ -189,8 +189,10 @@ type Outcomes = Vec<Option<Result<RunRecord, String>>>;
 impl Worker for Writer {
     type Job = Job;
 
-    fn run(&self, _id: u64, job: Job, seat: &mut Seat, _waited_ms: f64) {
-        let outcome = self.write(seat, &job).map_err(|e| format!("{e:#}"));
+    fn run(&self, _id: u64, job: Job, course_engine: &mut CourseEngine, _waited_ms: f64) {
+        let outcome = self
+            .write(course_engine, &job)
+            .map_err(|e| format!("{e:#}"));
         announce(&self.bar, self.quiet, &job, &outcome);
         self.outcomes.lock().unwrap_or_else(|e| e.into_inner())[job.k] = Some(outcome);
     }
@@ -206,17 +208,21 @@ impl Progress for Modules<'_> {
 }
 
 impl Writer {
-    /// Writes one course on `seat`: the pipeline, then its files (atomically); its record.
-    fn write(&self, seat: &mut Seat, job: &Job) -> anyhow::Result<RunRecord> {
+    /// Writes one course on `course engine`: the pipeline, then its files (atomically); its record.
+    fn write(&self, course_engine: &mut CourseEngine, job: &Job) -> anyhow::Result<RunRecord> {
         // Fails now, not after the model's work, when a file cannot be written.
         for p in &job.paths {
             drop(Target::create(p, None)?);
         }
-        let start = Start::now(self.clock, 0.0);
+        let start = CourseClock::now(self.clock, 0.0);
         let seed = self.runner.run().seed;
-        let mut draft =
-            self.runner
-                .write(seat, &job.course.course, seed, start, &Modules(&self.bar))?;
+        let mut draft = self.runner.write(
+            course_engine,
+            &job.course.course,
+            seed,
+            start,
+            &Modules(&self.bar),
+        )?;
         let other = self
             .also
             .map(|f| render::render(&draft.syllabus, f))
@@ -397,9 +403,14 @@ fn run_all(
     at_once: usize,
     strategy: crate::engine::Strategy,
 ) -> (Outcomes, anyhow::Result<BatchStats>) {
-    let table = Table::new(engine.info());
-    let places = Places::new(table.seats().clone(), writer, at_once, usize::MAX);
-    let stats = places.run_all(jobs, &table, engine, strategy);
+    let shared_engine = SharedEngine::new(engine.info());
+    let places = Scheduler::new(
+        shared_engine.course_engines().clone(),
+        writer,
+        at_once,
+        usize::MAX,
+    );
+    let stats = places.run_all(jobs, &shared_engine, engine, strategy);
     let writer = places.worker();
     writer.bar.finish_and_clear();
     let outcomes = std::mem::take(&mut *writer.outcomes.lock().unwrap_or_else(|e| e.into_inner()));

@@ -10,13 +10,13 @@ use serde::Serialize;
 
 use super::results::median;
 use crate::cli::{CourseCount, CoursePlan};
-use crate::engine::joint::{Seat, Table};
 use crate::engine::measures::Clock;
+use crate::engine::shared::{CourseEngine, SharedEngine};
 use crate::engine::{BackendKind as Backend, Engine, NoProgress, Progress};
 use crate::launch::stderr::say;
 use crate::report::progress::Reporter;
-use crate::run::course_run::{Runner, Start};
-use crate::run::scheduler::{Places, Worker};
+use crate::run::course_run::{CourseClock, Runner};
+use crate::run::scheduler::{Scheduler, Worker};
 use crate::run::session::Session;
 
 /// One timed configuration of one run.
@@ -84,7 +84,7 @@ struct Timer {
 
 impl Timer {
     fn write(&self, engine: &mut dyn Engine, seed: u32) {
-        let start = Start::now(Clock::new(), 0.0);
+        let start = CourseClock::now(Clock::new(), 0.0);
         match self
             .runner
             .write(engine, &self.course, seed, start, &NoProgress)
@@ -110,8 +110,8 @@ impl Timer {
 impl Worker for Timer {
     type Job = u32;
 
-    fn run(&self, _id: u64, seed: u32, seat: &mut Seat, _waited_ms: f64) {
-        self.write(seat, seed);
+    fn run(&self, _id: u64, seed: u32, course_engine: &mut CourseEngine, _waited_ms: f64) {
+        self.write(course_engine, seed);
     }
 }
 
@@ -135,9 +135,9 @@ fn once(
         return Ok(clock.now_ms());
     };
     crate::pipeline::reserve(engine.as_mut(), &timer.course.request, run.strategy, k)?;
-    let table = Table::new(engine.info());
-    let places = Places::new(table.seats().clone(), timer.clone(), k, n);
-    places.run_all(seeds, &table, engine.as_mut(), run.strategy)?;
+    let shared_engine = SharedEngine::new(engine.info());
+    let places = Scheduler::new(shared_engine.course_engines().clone(), timer.clone(), k, n);
+    places.run_all(seeds, &shared_engine, engine.as_mut(), run.strategy)?;
     Ok(clock.now_ms())
 }
 

@@ -16,7 +16,7 @@ use crate::engine::{BackendKind as Backend, Progress, Strategy};
 use crate::launch::output::{self, Target};
 use crate::launch::stderr::say;
 use crate::report::progress::Reporter;
-use crate::run::course_run::{Runner, Start};
+use crate::run::course_run::{CourseClock, Runner};
 use crate::run::session::Session;
 
 /// One warm-up run, then every strategy `plan.runs` times, interleaved.
@@ -38,7 +38,7 @@ fn runs(
         } else {
             0.0
         };
-        let start = Start::now(clock, load_ms);
+        let start = CourseClock::now(clock, load_ms);
         runner
             .write(engine.as_mut(), &plan.course, run.seed, start, reporter)
             .map(|d| d.finish())

@@ -19,7 +19,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::auth::Auth;
 use super::error::ApiError;
-use super::jobs::{Event, Jobs, Refused, Ticket, Work};
+use super::jobs::{Event, JobRefused, Jobs, Ticket, Work};
 use crate::cli::{CourseBody, ServePlan, MAX_FIELD_CHARS};
 use crate::engine::EngineInfo;
 use crate::render::Format;
@@ -31,8 +31,8 @@ pub const MAX_BODY: usize = 16 * 1024;
 pub struct Shared {
     /// The courses.
     pub jobs: Arc<Jobs>,
-    /// The shared engine's seats, to measure a chat's prompt.
-    pub seats: crate::engine::joint::Seats,
+    /// The shared engine's course engines, to measure a chat's prompt.
+    pub course_engines: crate::engine::shared::CourseEngines,
     /// The model as the Ollama and OpenAI APIs describe it.
     pub card: super::card::Card,
     /// The token check.
@@ -95,14 +95,14 @@ pub fn enqueue(
     tx: tokio::sync::mpsc::UnboundedSender<Event>,
 ) -> Result<Ticket, ApiError> {
     s.jobs.submit(work, tx).map_err(|r| match r {
-        Refused::Full => ApiError::new(
+        JobRefused::Full => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "the server is busy ({} courses waiting already); try again in a little while",
                 s.plan.queue
             ),
         ),
-        Refused::Closing => ApiError::new(
+        JobRefused::Closing => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             crate::engine::EngineError::Stopping.to_string(),
         ),

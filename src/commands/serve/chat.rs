@@ -1,6 +1,6 @@
 //! One request of the Ollama or OpenAI API on the courses' places and the shared engine:
 //! its prompt measured against the engine's memory, its call queued like a course (same
-//! queue bound, same seats: decoded in the shared batch), its text passed on as it is
+//! queue bound, same course engines: decoded in the shared batch), its text passed on as it is
 //! written, and its figures measured. Dropping an `Answering` (the client went away)
 //! cancels the call.
 
@@ -127,9 +127,9 @@ pub async fn start(s: &Arc<Shared>, asked: Asked, arrived: Instant) -> Result<An
     if let Some(e) = schema_error(&asked.schema) {
         return Err(bad(format!("the JSON schema cannot be used: {e}")));
     }
-    let seats = s.seats.clone();
+    let engines = s.course_engines.clone();
     let messages = asked.messages.clone();
-    let fit = tokio::task::spawn_blocking(move || seats.measure(&messages))
+    let fit = tokio::task::spawn_blocking(move || engines.measure(&messages))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;

@@ -1,5 +1,5 @@
 //! The server's courses on the shared places (`crate::run::scheduler`): up to `concurrent`
-//! run at once, each with a seat at the shared engine; the rest wait in a bounded queue and
+//! run at once, each with a course engine at the shared engine; the rest wait in a bounded queue and
 //! hear their place as it moves. A job whose ticket is dropped (the client went away) is
 //! taken off the queue or cancelled in the engine; finished syllabi are kept for download.
 
@@ -11,15 +11,15 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::cli::CoursePlan;
 use crate::course::Syllabus;
-use crate::engine::joint::{Seat, Seats};
 use crate::engine::measures::{CallRecord, Clock};
+use crate::engine::shared::{CourseEngine, CourseEngines};
 use crate::engine::{
     CallOutput, ChatCall, Engine, EngineError, NoProgress, Phase, Progress, Strategy,
 };
 use crate::report::timing::RunRecord;
-use crate::run::course_run::{Runner, Start};
-pub use crate::run::scheduler::{Load, Refused};
-use crate::run::scheduler::{Places, Worker};
+use crate::run::course_run::{CourseClock, Runner};
+pub use crate::run::scheduler::{JobRefused, Load};
+use crate::run::scheduler::{Scheduler, Worker};
 
 /// Finished syllabi kept for download.
 const KEPT: usize = 64;
@@ -79,7 +79,7 @@ pub struct Finished {
 /// A client's hold on its course: dropping it abandons the course.
 pub struct Ticket {
     id: u64,
-    jobs: Arc<Places<Writer>>,
+    jobs: Arc<Scheduler<Writer>>,
 }
 
 impl Drop for Ticket {
@@ -124,7 +124,7 @@ pub struct Writer {
 
 /// Every course of the server.
 pub struct Jobs {
-    places: Arc<Places<Writer>>,
+    places: Arc<Scheduler<Writer>>,
 }
 
 /// `work`'s result, or its panic as an error that says the course was not written.
@@ -142,19 +142,24 @@ fn caught<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
 }
 
 impl Jobs {
-    /// Courses written by `runner` on `seats`, `concurrent` at once and `queue_limit` waiting.
-    pub fn new(seats: Seats, runner: Runner, concurrent: usize, queue_limit: usize) -> Arc<Self> {
+    /// Courses written by `runner` on `course engines`, `concurrent` at once and `queue_limit` waiting.
+    pub fn new(
+        course_engines: CourseEngines,
+        runner: Runner,
+        concurrent: usize,
+        queue_limit: usize,
+    ) -> Arc<Self> {
         let writer = Writer {
             runner,
             finished: Mutex::new(VecDeque::new()),
         };
         Arc::new(Self {
-            places: Places::new(seats, writer, concurrent, queue_limit),
+            places: Scheduler::new(course_engines, writer, concurrent, queue_limit),
         })
     }
 
     /// Takes a job; `events` hears of it until `Done` or `Failed`.
-    pub fn submit(&self, work: Work, events: UnboundedSender<Event>) -> Result<Ticket, Refused> {
+    pub fn submit(&self, work: Work, events: UnboundedSender<Event>) -> Result<Ticket, JobRefused> {
         let id = self.places.submit(Job { work, events })?;
         Ok(Ticket {
             id,
@@ -190,18 +195,20 @@ impl Jobs {
 }
 
 impl Writer {
-    /// The syllabus and record of `work`, written on `seat` as job `id`.
+    /// The syllabus and record of `work`, written on `course engine` as job `id`.
     fn produce(
         &self,
         id: u64,
         work: &Work,
-        seat: &mut Seat,
+        course_engine: &mut CourseEngine,
         progress: &Relay,
     ) -> anyhow::Result<(Syllabus, RunRecord)> {
         match work {
             Work::Course { course, seed } => {
-                let start = Start::now(Clock::new(), 0.0);
-                let draft = self.runner.write(seat, course, *seed, start, progress)?;
+                let start = CourseClock::now(Clock::new(), 0.0);
+                let draft = self
+                    .runner
+                    .write(course_engine, course, *seed, start, progress)?;
                 Ok(draft.finish())
             }
             Work::Chat(_) => anyhow::bail!("a chat is answered, not written as a course"),
@@ -217,7 +224,13 @@ impl Writer {
                     indexes: &[*index],
                     note: note.as_deref(),
                 };
-                crate::commands::regenerate::rewrite(seat, &of.syllabus, rewrite, how, progress)
+                crate::commands::regenerate::rewrite(
+                    course_engine,
+                    &of.syllabus,
+                    rewrite,
+                    how,
+                    progress,
+                )
             }
         }
     }
@@ -282,15 +295,15 @@ impl Event {
 impl Worker for Writer {
     type Job = Job;
 
-    fn run(&self, id: u64, job: Job, seat: &mut Seat, waited_ms: f64) {
+    fn run(&self, id: u64, job: Job, course_engine: &mut CourseEngine, waited_ms: f64) {
         let _ = job.events.send(Event::Started { id });
         if let Work::Chat(call) = &job.work {
-            let _ = job.events.send(answer(seat, call));
+            let _ = job.events.send(answer(course_engine, call));
             return;
         }
         let progress = Relay(job.events.clone());
         // A course that panics fails alone, with a message.
-        let result = caught(|| self.produce(id, &job.work, seat, &progress));
+        let result = caught(|| self.produce(id, &job.work, course_engine, &progress));
         let _ = job.events.send(self.ended(id, result, waited_ms));
     }
 
@@ -299,9 +312,10 @@ impl Worker for Writer {
     }
 }
 
-/// A chat call's reply on `seat`, or why there is none.
-fn answer(seat: &mut Seat, call: &ChatCall) -> Event {
-    let ran = caught(|| seat.run(std::slice::from_ref(call), Strategy::Parallel, &NoProgress));
+/// A chat call's reply on `course engine`, or why there is none.
+fn answer(course_engine: &mut CourseEngine, call: &ChatCall) -> Event {
+    let ran =
+        caught(|| course_engine.run(std::slice::from_ref(call), Strategy::Parallel, &NoProgress));
     match ran.map(|(outputs, _)| outputs.into_iter().next()) {
         Ok(Some(output)) => Event::Answered(Box::new(output)),
         Ok(None) => Event::Failed {

@@ -1,7 +1,7 @@
 //! `syllabus serve`: a page for teachers and an HTTP API, with the model loaded once.
 //!
-//! The thread that loaded the engine keeps one open run of it (`engine::joint`); every
-//! request is a course whose pipeline runs on its own thread with a seat at that table, so
+//! The thread that loaded the engine keeps one open run of it (`engine::shared`); every
+//! request is a course whose pipeline runs on its own thread with a course engine at that shared engine, so
 //! courses written at once share the model's batches (`jobs`, on `run::scheduler`). The HTTP side (`api`,
 //! `page`, `auth`) runs on a tokio runtime of its own thread. Ctrl-C or SIGTERM stops
 //! taking requests, cancels the courses in flight (their clients hear why), and returns.
@@ -42,8 +42,8 @@ use self::auth::Auth;
 use self::error::ApiError;
 use self::jobs::Jobs;
 use crate::cli::ServePlan;
-use crate::engine::joint::Table;
 use crate::engine::measures::Clock;
+use crate::engine::shared::SharedEngine;
 use crate::launch::stderr::say;
 use crate::report::progress::Reporter;
 use crate::run::course_run::Runner;
@@ -68,7 +68,7 @@ pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
     let widest = crate::cli::largest(plan.max_modules);
     crate::pipeline::reserve(engine.as_mut(), &widest, run.strategy, plan.concurrent)?;
     let info = engine.info();
-    let table = Table::new(info.clone());
+    let shared_engine = SharedEngine::new(info.clone());
     let runner = Runner::new(&session, run)?;
     let card = card::Card::new(
         &session,
@@ -77,8 +77,13 @@ pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
         &info,
     );
     let shared = Arc::new(Shared {
-        jobs: Jobs::new(table.seats().clone(), runner, plan.concurrent, plan.queue),
-        seats: table.seats().clone(),
+        jobs: Jobs::new(
+            shared_engine.course_engines().clone(),
+            runner,
+            plan.concurrent,
+            plan.queue,
+        ),
+        course_engines: shared_engine.course_engines().clone(),
         card,
         auth: Auth::new(plan.token.as_deref()),
         plan: plan.clone(),
@@ -86,12 +91,12 @@ pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
         limiter: limit::Limiter::default(),
         downloads: downloads::Downloads::default(),
     });
-    let seats = table.seats().clone();
+    let course_engines = shared_engine.course_engines().clone();
     let http = std::thread::Builder::new()
         .name("http".into())
         .spawn(move || {
             let served = serve_http(listener, shared);
-            seats.close();
+            course_engines.close();
             served
         })?;
     if !run.quiet {
@@ -107,7 +112,7 @@ pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
     }
     // The one line on stdout: where the server is, once it answers.
     crate::launch::output::write_stdout(format!("http://{addr}/\n").as_bytes())?;
-    let engine_result = table.serve(engine.as_mut(), run.strategy);
+    let engine_result = shared_engine.serve(engine.as_mut(), run.strategy);
     let http_result = http
         .join()
         .map_err(|_| anyhow::anyhow!("the HTTP thread panicked"))?;

@@ -35,7 +35,7 @@ const SHORT_COPY_WORDS: usize = 4;
 
 /// Why a text was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub enum TextRefusal {
     /// Nothing left after cleaning.
     Empty,
     /// A schema key, JSON punctuation, a web address, or no letters at all.
@@ -132,13 +132,13 @@ impl Checker {
 
     /// The cleaned text, or why it is refused. `max` is the field's length bound in
     /// characters: a text that reached it was cut by the grammar.
-    pub fn text(&self, value: &str, kind: Kind, max: u64) -> Result<String, Refusal> {
+    pub fn text(&self, value: &str, kind: Kind, max: u64) -> Result<String, TextRefusal> {
         let cleaned = clean(value);
         if self.trusted.contains(&cleaned) {
             return Ok(cleaned);
         }
         if is_debris(&self.keys, &cleaned) {
-            return Err(Refusal::Debris);
+            return Err(TextRefusal::Debris);
         }
         // Items often come numbered, bulleted or quoted: ". Activity 2", "'Jazz'".
         let cleaned = cleaned
@@ -146,34 +146,34 @@ impl Checker {
             .trim_end_matches(['\'', '`'])
             .to_string();
         if cleaned.is_empty() {
-            return Err(Refusal::Empty);
+            return Err(TextRefusal::Empty);
         }
         if let Some(run) = self.copied_run(&cleaned) {
-            return Err(Refusal::Copied(run));
+            return Err(TextRefusal::Copied(run));
         }
         if !self.cjk_language {
             if let Some(c) = cleaned.chars().find(|&c| is_cjk(c)) {
-                return Err(Refusal::Script(c.to_string()));
+                return Err(TextRefusal::Script(c.to_string()));
             }
         }
         if let Some(bit) = glued(&cleaned) {
-            return Err(Refusal::Glued(bit));
+            return Err(TextRefusal::Glued(bit));
         }
         small_model_flaws(&cleaned, kind)?;
         self.in_language(&cleaned)?;
         // Counted before cleaning: the grammar stops at the bound, trailing space included.
         let was_cut = value.chars().count() as u64 >= max;
         let ended = match kind {
-            _ if was_cut => end_cut(&cleaned, kind).ok_or(Refusal::Cut)?,
+            _ if was_cut => end_cut(&cleaned, kind).ok_or(TextRefusal::Cut)?,
             // Prose the model closed mid-sentence ends at its last full one, if any.
             // Prose the model closed mid-sentence ends at its last full one, or is closed
             // with a stop when it ends on a word that can end it.
             Kind::Prose if !cleaned.ends_with(is_sentence_end) => match last_sentence(&cleaned) {
                 Some(s) => s,
-                None => close_prose(&cleaned).ok_or(Refusal::Cut)?,
+                None => close_prose(&cleaned).ok_or(TextRefusal::Cut)?,
             },
             Kind::Item | Kind::Outcome => match hanging_end(&cleaned) {
-                Some(kept) => kept.ok_or(Refusal::Cut)?,
+                Some(kept) => kept.ok_or(TextRefusal::Cut)?,
                 None => cleaned,
             },
             _ => cleaned,
@@ -184,7 +184,7 @@ impl Checker {
             })
             .to_string();
         if ended.is_empty() {
-            return Err(Refusal::Cut);
+            return Err(TextRefusal::Cut);
         }
         Ok(ended)
     }
@@ -192,12 +192,14 @@ impl Checker {
     /// What a refused text still offers a reader, with the refusal: a cut text ended at its
     /// last word with an ellipsis, another script kept as written; debris, copies, empty
     /// text and what small models write instead of text give nothing.
-    pub fn best_effort(&self, value: &str, kind: Kind, max: u64) -> (String, Option<Refusal>) {
+    pub fn best_effort(&self, value: &str, kind: Kind, max: u64) -> (String, Option<TextRefusal>) {
         match self.text(value, kind, max) {
             Ok(text) => (text, None),
-            Err(Refusal::Cut) => (at_last_word(&clean(value)), Some(Refusal::Cut)),
-            Err(r @ (Refusal::Script(_) | Refusal::Language { .. })) => (clean(value), Some(r)),
-            Err(Refusal::Glued(bit)) => {
+            Err(TextRefusal::Cut) => (at_last_word(&clean(value)), Some(TextRefusal::Cut)),
+            Err(r @ (TextRefusal::Script(_) | TextRefusal::Language { .. })) => {
+                (clean(value), Some(r))
+            }
+            Err(TextRefusal::Glued(bit)) => {
                 // The fragment taken off: "and2" → "and", "light-h" → "light".
                 let mended = bit
                     .trim_end_matches(|c: char| c.is_ascii_digit())
@@ -207,7 +209,7 @@ impl Checker {
                     _ => mended,
                 };
                 let text = clean(value).replacen(bit.as_str(), mended, 1);
-                (text, Some(Refusal::Glued(bit)))
+                (text, Some(TextRefusal::Glued(bit)))
             }
             Err(r) => (String::new(), Some(r)),
         }
@@ -215,7 +217,7 @@ impl Checker {
 
     /// Refuses `text` when it is confidently written in another language than the
     /// syllabus's (short texts, names and terms pass: see `language::other_language`).
-    pub fn in_language(&self, text: &str) -> Result<(), Refusal> {
+    pub fn in_language(&self, text: &str) -> Result<(), TextRefusal> {
         let Some(expected) = self.language.as_deref() else {
             return Ok(());
         };
@@ -223,7 +225,7 @@ impl Checker {
             return Ok(());
         }
         match crate::course::language::other_language(text, expected) {
-            Some(found) => Err(Refusal::Language {
+            Some(found) => Err(TextRefusal::Language {
                 found,
                 expected: expected.to_string(),
             }),
@@ -248,21 +250,21 @@ impl Checker {
 /// What small models write instead of text, refused whatever the language: a stutter, a
 /// file name, the prompt's guidance; in titles and items the frame restated; in
 /// objectives a question.
-fn small_model_flaws(text: &str, kind: Kind) -> Result<(), Refusal> {
+fn small_model_flaws(text: &str, kind: Kind) -> Result<(), TextRefusal> {
     if let Some(run) = stutter(text) {
-        return Err(Refusal::Stutter(run));
+        return Err(TextRefusal::Stutter(run));
     }
     if let Some(name) = machine_name(text) {
-        return Err(Refusal::MachineName(name));
+        return Err(TextRefusal::MachineName(name));
     }
     if is_guidance(text) {
-        return Err(Refusal::Guidance);
+        return Err(TextRefusal::Guidance);
     }
     if matches!(kind, Kind::Title | Kind::Item | Kind::Outcome) && restates_template(text) {
-        return Err(Refusal::Template);
+        return Err(TextRefusal::Template);
     }
     if kind == Kind::Outcome && (is_question(text) || is_bare_word(text)) {
-        return Err(Refusal::Question);
+        return Err(TextRefusal::Question);
     }
     Ok(())
 }
@@ -294,7 +296,7 @@ mod tests {
         for item in [" Audience: ", "{\"title\":\"x\"}", "https://example.org/a"] {
             assert_eq!(
                 c.text(item, Kind::Line, 100),
-                Err(Refusal::Debris),
+                Err(TextRefusal::Debris),
                 "{item}"
             );
         }
@@ -311,7 +313,7 @@ mod tests {
             )
             .unwrap_err();
         assert!(
-            matches!(err, Refusal::Copied(ref run) if run.contains("different objectives")),
+            matches!(err, TextRefusal::Copied(ref run) if run.contains("different objectives")),
             "{err:?}"
         );
         assert!(c
@@ -351,7 +353,7 @@ mod tests {
         let none = "Learners measure the tides on the shore in a variety o";
         assert_eq!(
             c.text(none, Kind::Prose, none.len() as u64),
-            Err(Refusal::Cut)
+            Err(TextRefusal::Cut)
         );
     }
 
@@ -367,7 +369,7 @@ mod tests {
         let title = "Introduction to Physical Oceanogr";
         assert_eq!(
             c.text(title, Kind::Title, title.len() as u64),
-            Err(Refusal::Cut)
+            Err(TextRefusal::Cut)
         );
         assert_eq!(
             c.text("Waves, Tides,", Kind::Title, 60).unwrap(),
@@ -379,7 +381,7 @@ mod tests {
     fn short_texts_that_are_mostly_an_instruction_are_copies() {
         let c = Checker::new([], ["how learning is checked (1 or 2 sentences)"]);
         let err = c.text("How learning is checked (1 sentence)", Kind::Prose, 300);
-        assert!(matches!(err, Err(Refusal::Copied(_))), "{err:?}");
+        assert!(matches!(err, Err(TextRefusal::Copied(_))), "{err:?}");
         assert!(c
             .text(
                 "A quiz on how learning is checked by peers in class today",
@@ -395,7 +397,7 @@ mod tests {
         let drift = "Jazz covers pop, rock and电子音乐.";
         assert_eq!(
             c.text(drift, Kind::Prose, 300),
-            Err(Refusal::Script("电".into()))
+            Err(TextRefusal::Script("电".into()))
         );
         let zh = Checker::default().for_language("Chinese");
         assert!(zh.text("爵士乐的历史", Kind::Title, 70).is_ok());
@@ -434,7 +436,7 @@ mod tests {
         );
         assert_eq!(
             c.text("An overview of 20", Kind::Prose, 300),
-            Err(Refusal::Cut)
+            Err(TextRefusal::Cut)
         );
         // A cut that only lost its trailing space still counts as cut.
         let cut = format!("{} from ", "Jazz grew in the city. ".repeat(17));
@@ -450,7 +452,7 @@ mod tests {
         );
         assert_eq!(
             Checker::default().text("\u{7}\u{0}", Kind::Line, 10),
-            Err(Refusal::Empty)
+            Err(TextRefusal::Empty)
         );
     }
 
@@ -460,11 +462,11 @@ mod tests {
         let bad = "the production and2 of NADPH";
         assert_eq!(
             c.text(bad, Kind::Line, 150),
-            Err(Refusal::Glued("and2".into()))
+            Err(TextRefusal::Glued("and2".into()))
         );
         let (text, why) = c.best_effort(bad, Kind::Line, 150);
         assert_eq!(text, "the production and of NADPH");
-        assert_eq!(why, Some(Refusal::Glued("and2".into())));
+        assert_eq!(why, Some(TextRefusal::Glued("and2".into())));
     }
 
     #[test]
@@ -475,10 +477,10 @@ mod tests {
             .take(40)
             .collect();
         let (text, why) = c.best_effort(&cut, Kind::Title, 40);
-        assert_eq!(why, Some(Refusal::Cut));
+        assert_eq!(why, Some(TextRefusal::Cut));
         assert_eq!(text, "Tides rise and fall with the moon and…");
         let (text, why) = c.best_effort("learning_objectives", Kind::Line, 150);
-        assert_eq!((text.as_str(), why), ("", Some(Refusal::Debris)));
+        assert_eq!((text.as_str(), why), ("", Some(TextRefusal::Debris)));
         let (text, why) = c.best_effort("Ocean zones", Kind::Line, 150);
         assert_eq!((text.as_str(), why), ("Ocean zones", None));
     }

@@ -1,12 +1,12 @@
 //! Why a model reply was refused: each check's error, naming the field, for the warning
 //! a regeneration prints and the review mark a kept reply carries.
 
-use crate::course::content::Refusal;
+use crate::course::content::TextRefusal;
 use crate::course::schema::MIN_ITEMS;
 
 /// Why a model reply was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ContentError {
+pub enum ReplyRefusal {
     /// The reply is not JSON of the expected shape.
     #[error("reply is not valid JSON for the schema: {0}")]
     Parse(String),
@@ -130,9 +130,9 @@ pub enum ContentError {
     },
 }
 
-impl ContentError {
+impl ReplyRefusal {
     /// The error for field `name` whose text `value` the content checks refused as `r`.
-    pub fn refused(name: &str, value: &str, r: Refusal) -> Self {
+    pub fn refused(name: &str, value: &str, r: TextRefusal) -> Self {
         let field = name.to_string();
         let text = || {
             crate::course::content::clean(value)
@@ -141,30 +141,30 @@ impl ContentError {
                 .collect::<String>()
         };
         match r {
-            Refusal::Empty => Self::Empty(field),
-            Refusal::Debris => Self::Debris {
+            TextRefusal::Empty => Self::Empty(field),
+            TextRefusal::Debris => Self::Debris {
                 field,
                 text: text(),
             },
-            Refusal::Copied(run) => Self::Copied { field, run },
-            Refusal::Cut => Self::Cut(field),
-            Refusal::Script(sample) => Self::Script { field, sample },
-            Refusal::Glued(sample) => Self::Glued { field, sample },
-            Refusal::Stutter(run) => Self::Stutter { field, run },
-            Refusal::MachineName(name) => Self::MachineName { field, name },
-            Refusal::Guidance => Self::Guidance {
+            TextRefusal::Copied(run) => Self::Copied { field, run },
+            TextRefusal::Cut => Self::Cut(field),
+            TextRefusal::Script(sample) => Self::Script { field, sample },
+            TextRefusal::Glued(sample) => Self::Glued { field, sample },
+            TextRefusal::Stutter(run) => Self::Stutter { field, run },
+            TextRefusal::MachineName(name) => Self::MachineName { field, name },
+            TextRefusal::Guidance => Self::Guidance {
                 field,
                 text: text(),
             },
-            Refusal::Template => Self::Template {
+            TextRefusal::Template => Self::Template {
                 field,
                 text: text(),
             },
-            Refusal::Question => Self::Question {
+            TextRefusal::Question => Self::Question {
                 field,
                 text: text(),
             },
-            Refusal::Language { found, expected } => Self::Language {
+            TextRefusal::Language { found, expected } => Self::Language {
                 field,
                 found,
                 expected,
@@ -217,7 +217,7 @@ mod tests {
             "learning_objectives",
             serde_json::json!(["Name zones", stutter]),
         );
-        assert!(matches!(err, Err(ContentError::Stutter { .. })), "{err:?}");
+        assert!(matches!(err, Err(ReplyRefusal::Stutter { .. })), "{err:?}");
         let err = module("summary", serde_json::json!(stutter)).unwrap_err();
         assert!(err.to_string().contains("stutters"), "{err}");
         let err = module(
@@ -225,7 +225,7 @@ mod tests {
             serde_json::json!(["Name zones", "learning-outcomes-12436142862506394-2.md"]),
         );
         assert!(
-            matches!(err, Err(ContentError::MachineName { .. })),
+            matches!(err, Err(ReplyRefusal::MachineName { .. })),
             "{err:?}"
         );
         let err = outline(
@@ -233,7 +233,7 @@ mod tests {
             serde_json::json!(["Basic biology", "modules1.md"]),
         );
         assert!(
-            matches!(err, Err(ContentError::MachineName { .. })),
+            matches!(err, Err(ReplyRefusal::MachineName { .. })),
             "{err:?}"
         );
         for (key, value) in [
@@ -249,7 +249,7 @@ mod tests {
         ] {
             let err = outline(key, value);
             assert!(
-                matches!(err, Err(ContentError::Guidance { .. })),
+                matches!(err, Err(ReplyRefusal::Guidance { .. })),
                 "{key}: {err:?}"
             );
         }
@@ -257,24 +257,24 @@ mod tests {
             "title",
             serde_json::json!("The course is designed to Provide a Comprehensive Course"),
         );
-        assert!(matches!(err, Err(ContentError::Template { .. })), "{err:?}");
+        assert!(matches!(err, Err(ReplyRefusal::Template { .. })), "{err:?}");
         let err = module(
             "activities",
             serde_json::json!(["This module is designed to provide a lab", "Field trip"]),
         );
-        assert!(matches!(err, Err(ContentError::Template { .. })), "{err:?}");
+        assert!(matches!(err, Err(ReplyRefusal::Template { .. })), "{err:?}");
         let err = module(
             "learning_objectives",
             serde_json::json!(["What is climate change?", "Compare zones"]),
         )
         .unwrap_err();
-        assert!(matches!(err, ContentError::Question { .. }), "{err:?}");
+        assert!(matches!(err, ReplyRefusal::Question { .. }), "{err:?}");
         assert!(err.to_string().contains("not something a learner can show"));
         let err = outline(
             "learning_outcomes",
             serde_json::json!(["Name zones", "How do tides form"]),
         );
-        assert!(matches!(err, Err(ContentError::Question { .. })), "{err:?}");
+        assert!(matches!(err, Err(ReplyRefusal::Question { .. })), "{err:?}");
         // Questions are fine as topics; near-duplicates keep the longer item.
         let reply = module(
             "activities",

@@ -5,9 +5,9 @@
 
 use serde_json::{Map, Value};
 
-use super::validate::ContentError;
+use super::validate::ReplyRefusal;
 use super::{ModuleReply, OutlineEntry, OutlineReply};
-use crate::course::content::{Checker, Kind, Refusal};
+use crate::course::content::{Checker, Kind, TextRefusal};
 use crate::course::schema::{Field, Shape, MIN_ITEMS};
 
 /// One problem of a kept reply.
@@ -23,22 +23,22 @@ pub struct Flaw {
 
 /// A reply kept despite its flaws.
 #[derive(Debug, Clone)]
-pub struct Kept<T> {
+pub struct Salvaged<T> {
     /// The reply, every field present (empty where nothing usable came).
     pub value: T,
     /// Its problems, none of them fatal.
     pub flaws: Vec<Flaw>,
 }
 
-impl<T> Kept<T> {
+impl<T> Salvaged<T> {
     /// The sum of the flaws' weights: of two attempts, the lighter is kept.
     pub fn weight(&self) -> u32 {
         self.flaws.iter().map(|f| f.weight).sum()
     }
 
     /// The same flaws on another value.
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Kept<U> {
-        Kept {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Salvaged<U> {
+        Salvaged {
             value: f(self.value),
             flaws: self.flaws,
         }
@@ -132,13 +132,13 @@ impl Lenient<'_> {
         });
     }
 
-    fn refusal(&mut self, name: &str, r: Refusal, value: &str) {
+    fn refusal(&mut self, name: &str, r: TextRefusal, value: &str) {
         let weight = match r {
-            Refusal::Cut => TRIMMED,
-            Refusal::Empty => EMPTY,
+            TextRefusal::Cut => TRIMMED,
+            TextRefusal::Empty => EMPTY,
             _ => REFUSED,
         };
-        let reason = ContentError::refused(name, value, r).to_string();
+        let reason = ReplyRefusal::refused(name, value, r).to_string();
         self.flaw(name.into(), reason, weight);
     }
 
@@ -197,7 +197,9 @@ impl Lenient<'_> {
                 (text, None) if seen.insert(text.to_lowercase()) => good.push(text),
                 (_, None) => {}
                 (text, Some(r)) => {
-                    if !matches!(r, Refusal::Cut | Refusal::Empty) && first_refusal.is_none() {
+                    if !matches!(r, TextRefusal::Cut | TextRefusal::Empty)
+                        && first_refusal.is_none()
+                    {
                         first_refusal = Some((r.clone(), value.to_string()));
                     }
                     if !text.is_empty() && seen.insert(text.to_lowercase()) {
@@ -212,13 +214,13 @@ impl Lenient<'_> {
         if good.len() < MIN_ITEMS {
             let found = good.len();
             for (text, r) in usable.into_iter().take(MIN_ITEMS - found) {
-                if r == Refusal::Cut {
+                if r == TextRefusal::Cut {
                     self.refusal(name, r, &text);
                 }
                 good.push(text);
             }
             if good.len() < MIN_ITEMS {
-                let why = ContentError::TooFew {
+                let why = ReplyRefusal::TooFew {
                     field: name.into(),
                     found: good.len(),
                 };
@@ -243,7 +245,7 @@ fn has_text(value: &Value) -> bool {
 impl ModuleReply {
     /// What a failed module reply still offers, or `None` when nothing of it can be used.
     /// `ended_early`: the reply ran out of its token budget.
-    pub fn salvage(text: &str, ended_early: bool, checker: &Checker) -> Option<Kept<Self>> {
+    pub fn salvage(text: &str, ended_early: bool, checker: &Checker) -> Option<Salvaged<Self>> {
         let raw = close_json(text)?;
         let mut l = Lenient {
             checker,
@@ -258,7 +260,7 @@ impl ModuleReply {
             l.ended_at(&raw);
         }
         let value = serde_json::from_value(value).ok()?;
-        Some(Kept {
+        Some(Salvaged {
             value,
             flaws: l.flaws,
         })
@@ -267,7 +269,7 @@ impl ModuleReply {
 
 impl OutlineEntry {
     /// A module entry as far as it can be used, with its flaws (numbered `index`, 0-based).
-    pub fn salvage(&self, index: usize, checker: &Checker) -> Kept<Self> {
+    pub fn salvage(&self, index: usize, checker: &Checker) -> Salvaged<Self> {
         let mut raw = Map::new();
         raw.insert("title".into(), self.title.clone().into());
         raw.insert("focus".into(), self.focus.clone().into());
@@ -281,7 +283,7 @@ impl OutlineEntry {
         if entry.title.is_empty() {
             entry.title = format!("Module {}", index + 1);
         }
-        Kept {
+        Salvaged {
             value: entry,
             flaws: l.flaws,
         }
@@ -297,7 +299,7 @@ impl OutlineReply {
         expected: usize,
         ended_early: bool,
         checker: &Checker,
-    ) -> Option<Kept<Self>> {
+    ) -> Option<Salvaged<Self>> {
         let raw = close_json(text)?;
         let modules: Vec<OutlineEntry> = raw
             .get("modules")
@@ -324,7 +326,7 @@ impl OutlineReply {
         let mut value = l.fields(&raw, &Self::FIELDS, "");
         value["modules"] = serde_json::to_value(&modules).ok()?;
         let value = serde_json::from_value(value).ok()?;
-        Some(Kept {
+        Some(Salvaged {
             value,
             flaws: l.flaws,
         })

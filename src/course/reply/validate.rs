@@ -5,10 +5,10 @@
 use serde::Deserialize;
 
 use super::{ModuleReply, OutlineEntry, OutlineReply};
-use crate::course::content::{near_duplicate, Checker, Refusal};
+use crate::course::content::{near_duplicate, Checker, TextRefusal};
 use crate::course::schema::{Field, Shape, MIN_ITEMS};
 
-pub use super::refusal::ContentError;
+pub use super::refusal::ReplyRefusal;
 
 /// The field of `fields` named `key` (the tables are constants: a missing key is a bug).
 fn field<'f>(fields: &'f [Field], key: &str) -> &'f Field {
@@ -23,18 +23,18 @@ struct Check<'a>(&'a Checker);
 
 impl Check<'_> {
     /// A text field's value, cleaned and ended safely.
-    fn text(&self, f: &Field, name: &str, value: &str) -> Result<String, ContentError> {
+    fn text(&self, f: &Field, name: &str, value: &str) -> Result<String, ReplyRefusal> {
         let Shape::Text(max, kind) = f.shape else {
             panic!("{} is not a text field", f.key)
         };
         self.0
             .text(value, kind, max)
-            .map_err(|r| ContentError::refused(name, value, r))
+            .map_err(|r| ReplyRefusal::refused(name, value, r))
     }
 
     /// A list field's items: cleaned, empty ones and repeats (case-insensitive) dropped,
     /// at least `MIN_ITEMS` left; debris, copies and cut items refuse the reply.
-    fn list(&self, f: &Field, items: &[String]) -> Result<Vec<String>, ContentError> {
+    fn list(&self, f: &Field, items: &[String]) -> Result<Vec<String>, ReplyRefusal> {
         let Shape::List { item, kind, .. } = f.shape else {
             panic!("{} is not a list field", f.key)
         };
@@ -42,17 +42,17 @@ impl Check<'_> {
         for value in items {
             match self.0.text(value, kind, item) {
                 Ok(text) => keep_distinct(&mut cleaned, text),
-                Err(Refusal::Empty) => {}
+                Err(TextRefusal::Empty) => {}
                 // One item cut at its bound is left out, not the whole reply regenerated;
                 // the list must still have enough items.
-                Err(Refusal::Cut) => {
+                Err(TextRefusal::Cut) => {
                     tracing::debug!(field = f.key, item = %value, "cut item left out")
                 }
-                Err(r) => return Err(ContentError::refused(f.key, value, r)),
+                Err(r) => return Err(ReplyRefusal::refused(f.key, value, r)),
             }
         }
         if cleaned.len() < MIN_ITEMS {
-            return Err(ContentError::TooFew {
+            return Err(ReplyRefusal::TooFew {
                 field: f.key.to_string(),
                 found: cleaned.len(),
             });
@@ -61,7 +61,7 @@ impl Check<'_> {
         let joined = cleaned.join(". ");
         self.0
             .in_language(&joined)
-            .map_err(|r| ContentError::refused(f.key, &joined, r))?;
+            .map_err(|r| ReplyRefusal::refused(f.key, &joined, r))?;
         Ok(cleaned)
     }
 }
@@ -79,8 +79,8 @@ pub(super) fn keep_distinct(kept: &mut Vec<String>, text: String) {
     }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, ContentError> {
-    serde_json::from_str(text.trim()).map_err(|e| ContentError::Parse(e.to_string()))
+fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, ReplyRefusal> {
+    serde_json::from_str(text.trim()).map_err(|e| ReplyRefusal::Parse(e.to_string()))
 }
 
 impl OutlineReply {
@@ -89,7 +89,7 @@ impl OutlineReply {
         text: &str,
         expected: usize,
         checker: &Checker,
-    ) -> Result<Self, ContentError> {
+    ) -> Result<Self, ReplyRefusal> {
         let (outline, unusable) = Self::parse_clean(text, expected, checker)?;
         if let Some((_, err)) = unusable.into_iter().next() {
             return Err(err);
@@ -107,10 +107,10 @@ impl OutlineReply {
         text: &str,
         expected: usize,
         checker: &Checker,
-    ) -> Result<(Self, Vec<(usize, ContentError)>), ContentError> {
+    ) -> Result<(Self, Vec<(usize, ReplyRefusal)>), ReplyRefusal> {
         let raw = parse::<Self>(text)?;
         if raw.modules.len() != expected {
-            return Err(ContentError::ModuleCount {
+            return Err(ReplyRefusal::ModuleCount {
                 expected,
                 found: raw.modules.len(),
             });
@@ -120,7 +120,7 @@ impl OutlineReply {
             // A title cut at its bound (a long topic copied) gives way to one made from
             // the topic (`title::course_title`), instead of the outline written again.
             title: match c.text(field(f, "title"), "title", &raw.title) {
-                Err(ContentError::Cut(_)) => String::new(),
+                Err(ReplyRefusal::Cut(_)) => String::new(),
                 other => other?,
             },
             description: c.text(field(f, "description"), "description", &raw.description)?,
@@ -135,7 +135,7 @@ impl OutlineReply {
 
     /// Checks the module entries in place: each cleaned, and those that fail returned by
     /// index with why (one entry is cheaper to rewrite than the whole outline).
-    pub fn check_entries(&mut self, checker: &Checker) -> Vec<(usize, ContentError)> {
+    pub fn check_entries(&mut self, checker: &Checker) -> Vec<(usize, ReplyRefusal)> {
         let mut unusable = Vec::new();
         for (i, e) in self.modules.iter_mut().enumerate() {
             match e.checked(i, checker) {
@@ -162,7 +162,7 @@ impl OutlineReply {
     }
 
     /// The first module whose title repeats an earlier one (case-insensitive), if any.
-    pub fn first_duplicate(&self) -> Option<ContentError> {
+    pub fn first_duplicate(&self) -> Option<ReplyRefusal> {
         let titles: Vec<String> = self
             .modules
             .iter()
@@ -172,7 +172,7 @@ impl OutlineReply {
             titles[..i]
                 .iter()
                 .position(|u| u == t)
-                .map(|first| ContentError::DuplicateTitle {
+                .map(|first| ReplyRefusal::DuplicateTitle {
                     first: first + 1,
                     second: i + 1,
                     title: self.modules[i].title.clone(),
@@ -182,7 +182,7 @@ impl OutlineReply {
 }
 
 impl OutlineEntry {
-    fn checked(&self, i: usize, checker: &Checker) -> Result<Self, ContentError> {
+    fn checked(&self, i: usize, checker: &Checker) -> Result<Self, ReplyRefusal> {
         let (c, f) = (Check(checker), &Self::FIELDS);
         Ok(Self {
             title: c.text(
@@ -199,14 +199,14 @@ impl OutlineEntry {
     }
 
     /// Parses and checks a replacement entry for module `index` (0-based).
-    pub fn parse_valid(text: &str, index: usize, checker: &Checker) -> Result<Self, ContentError> {
+    pub fn parse_valid(text: &str, index: usize, checker: &Checker) -> Result<Self, ReplyRefusal> {
         parse::<Self>(text)?.checked(index, checker)
     }
 }
 
 impl ModuleReply {
     /// Parses and checks a module reply; returns it cleaned.
-    pub fn parse_valid(text: &str, checker: &Checker) -> Result<Self, ContentError> {
+    pub fn parse_valid(text: &str, checker: &Checker) -> Result<Self, ReplyRefusal> {
         let raw = parse::<Self>(text)?;
         let (c, f) = (Check(checker), &Self::FIELDS);
         Ok(Self {
@@ -265,7 +265,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err,
-            ContentError::ModuleCount {
+            ReplyRefusal::ModuleCount {
                 expected: 3,
                 found: 2
             }
@@ -282,7 +282,7 @@ mod tests {
         .unwrap_err();
         assert!(matches!(
             err,
-            ContentError::DuplicateTitle {
+            ReplyRefusal::DuplicateTitle {
                 first: 1,
                 second: 3,
                 ..
@@ -295,7 +295,7 @@ mod tests {
         let mut value = module_json();
         value["assessment"] = serde_json::json!("   ");
         let err = ModuleReply::parse_valid(&value.to_string(), &Checker::default()).unwrap_err();
-        assert_eq!(err, ContentError::Empty("assessment".into()));
+        assert_eq!(err, ReplyRefusal::Empty("assessment".into()));
     }
 
     #[test]
@@ -305,7 +305,7 @@ mod tests {
         let err = ModuleReply::parse_valid(&value.to_string(), &Checker::default()).unwrap_err();
         assert_eq!(
             err,
-            ContentError::TooFew {
+            ReplyRefusal::TooFew {
                 field: "topics".into(),
                 found: 1
             }
@@ -317,7 +317,7 @@ mod tests {
         let text = module_json().to_string();
         let err =
             ModuleReply::parse_valid(&text[..text.len() - 5], &Checker::default()).unwrap_err();
-        assert!(matches!(err, ContentError::Parse(_)));
+        assert!(matches!(err, ReplyRefusal::Parse(_)));
     }
 
     #[test]
@@ -340,18 +340,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            matches!(err, ContentError::Debris { ref field, .. } if field == "topics"),
+            matches!(err, ReplyRefusal::Debris { ref field, .. } if field == "topics"),
             "{err}"
         );
         let err = with("activities", serde_json::json!(["Lab", "]]]]{}"])).unwrap_err();
-        assert!(matches!(err, ContentError::Debris { .. }), "{err}");
+        assert!(matches!(err, ReplyRefusal::Debris { .. }), "{err}");
         let copied = "Name 3 to 5 things a learner will be able to do, each starting with a verb";
         let err = with(
             "learning_objectives",
             serde_json::json!(["Name zones", copied]),
         )
         .unwrap_err();
-        assert!(matches!(err, ContentError::Copied { .. }), "{err}");
+        assert!(matches!(err, ReplyRefusal::Copied { .. }), "{err}");
         assert!(
             err.to_string().contains("copies the prompt's instructions"),
             "{err}"
@@ -376,7 +376,7 @@ mod tests {
         assert_eq!(reply.topics, ["Light", "Pressure"]);
         // ...unless too few items would be left.
         let err = with("topics", serde_json::json!(["Light", cut_item])).unwrap_err();
-        assert!(matches!(err, ContentError::TooFew { .. }), "{err}");
+        assert!(matches!(err, ReplyRefusal::TooFew { .. }), "{err}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The table's side of an open run: the requests seats send, and what the engine's thread
+//! The shared engine's side of an open run: the requests course engines send, and what the engine's thread
 //! does with them (calls joined to the run, finished calls routed to their pipelines,
 //! cancelled courses withdrawn).
 
@@ -7,7 +7,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 
 use crate::engine::{Ask, CallOutput, ChatCall, ChatMessage, EngineError, Fit};
 
-/// What a seat (or whoever holds `Seats`) asks of the table.
+/// What a course engine (or whoever holds `CourseEngines`) asks of the shared engine.
 pub(super) enum Request {
     Run {
         group: usize,
@@ -31,45 +31,45 @@ pub(super) enum Request {
         group: usize,
         why: EngineError,
     },
-    /// An open table ends once nothing runs.
+    /// An open shared engine ends once nothing runs.
     Close,
 }
 
-/// What the table tells a seat about its run.
+/// What the shared engine tells a course engine about its run.
 pub(super) enum Answer {
     FollowUp {
         call: Box<ChatCall>,
         output: Box<CallOutput>,
         next: Sender<Option<ChatCall>>,
     },
-    /// Every call of the seat's run has finished (or ended, with why).
+    /// Every call of the course engine's run has finished (or ended, with why).
     Done(Result<(), EngineError>),
 }
 
-/// A seated pipeline's run in the open run.
+/// A joined pipeline's run in the open run.
 struct SeatCalls {
     answer: Sender<Answer>,
     /// Calls not finished yet (follow-ups included).
     outstanding: usize,
 }
 
-/// The table's side of an open run.
-pub(super) struct Host<'a> {
+/// The shared engine's side of an open run.
+pub(super) struct OpenRun<'a> {
     requests: &'a Receiver<Request>,
     /// Waits for calls while the engine is idle, until `Close`.
     pub open: bool,
-    seats: HashMap<usize, SeatCalls>,
+    course_engines: HashMap<usize, SeatCalls>,
     /// Groups cancelled and not yet left, with why: their calls are refused.
     cancelled: HashMap<usize, EngineError>,
 }
 
-impl<'a> Host<'a> {
+impl<'a> OpenRun<'a> {
     /// A host reading `requests` for the pipelines that join, until `Close`.
     pub fn new(requests: &'a Receiver<Request>) -> Self {
         Self {
             requests,
             open: true,
-            seats: HashMap::new(),
+            course_engines: HashMap::new(),
             cancelled: HashMap::new(),
         }
     }
@@ -77,14 +77,14 @@ impl<'a> Host<'a> {
     /// Hands a finished call to its pipeline, which says whether another call follows;
     /// tells the pipeline when all its calls are done.
     pub fn follow_up(&mut self, call: &ChatCall, output: &CallOutput) -> Option<ChatCall> {
-        let seat = self.seats.get_mut(&call.group)?;
+        let course_engine = self.course_engines.get_mut(&call.group)?;
         let (next_tx, next_rx) = channel();
         let question = Answer::FollowUp {
             call: Box::new(call.clone()),
             output: Box::new(output.clone()),
             next: next_tx,
         };
-        let next = match seat.answer.send(question) {
+        let next = match course_engine.answer.send(question) {
             Ok(()) => next_rx.recv().ok().flatten(),
             Err(_) => None,
         };
@@ -94,10 +94,13 @@ impl<'a> Host<'a> {
                 ..n
             }),
             None => {
-                seat.outstanding -= 1;
-                if seat.outstanding == 0 {
-                    let seat = self.seats.remove(&call.group).expect("found above");
-                    let _ = seat.answer.send(Answer::Done(Ok(())));
+                course_engine.outstanding -= 1;
+                if course_engine.outstanding == 0 {
+                    let course_engine = self
+                        .course_engines
+                        .remove(&call.group)
+                        .expect("found above");
+                    let _ = course_engine.answer.send(Answer::Done(Ok(())));
                 }
                 None
             }
@@ -107,7 +110,7 @@ impl<'a> Host<'a> {
     /// A pipeline left group `group`: calls it left running are withdrawn; the group is
     /// free for another.
     fn leave(&mut self, group: usize, withdrawn: &mut Vec<usize>) {
-        if self.seats.remove(&group).is_some() {
+        if self.course_engines.remove(&group).is_some() {
             withdrawn.push(group);
         }
         self.cancelled.remove(&group);
@@ -115,14 +118,14 @@ impl<'a> Host<'a> {
 
     /// The course of `group` is abandoned: its pipeline hears why, its calls are withdrawn.
     fn cancel(&mut self, group: usize, why: EngineError, withdrawn: &mut Vec<usize>) {
-        if let Some(seat) = self.seats.remove(&group) {
-            let _ = seat.answer.send(Answer::Done(Err(why.clone())));
+        if let Some(course_engine) = self.course_engines.remove(&group) {
+            let _ = course_engine.answer.send(Answer::Done(Err(why.clone())));
             withdrawn.push(group);
         }
         self.cancelled.insert(group, why);
     }
 
-    /// New calls from the seats; waits for some when the engine is idle, until the table
+    /// New calls from the course engines; waits for some when the engine is idle, until the shared engine
     /// closes. Answers other requests meanwhile.
     pub fn more(&mut self, ask: Ask<'_>) -> Vec<ChatCall> {
         let mut new = Vec::new();
@@ -163,7 +166,7 @@ impl<'a> Host<'a> {
                         continue;
                     }
                     let outstanding = calls.len();
-                    self.seats.insert(
+                    self.course_engines.insert(
                         group,
                         SeatCalls {
                             answer,
@@ -185,8 +188,8 @@ impl<'a> Host<'a> {
 
     /// After the engine failed: the calls waiting now are answered with `why`.
     pub fn fail_all(&mut self, why: &str) {
-        for (_, seat) in self.seats.drain() {
-            let _ = seat
+        for (_, course_engine) in self.course_engines.drain() {
+            let _ = course_engine
                 .answer
                 .send(Answer::Done(Err(EngineError::Failed(why.to_string()))));
         }

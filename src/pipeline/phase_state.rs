@@ -18,21 +18,24 @@ pub struct RunSettings {
     pub strict: bool,
     /// Tries per call before its best is kept (or, strict, the run fails).
     pub attempts: u32,
+    /// Module prompts stand alone even where they could continue the outline's.
+    pub separate_prompts: bool,
 }
 
 /// What the phases of one run share: how calls run and replies are checked, and what the
 /// run has recorded so far.
-pub(crate) struct Ctx<'a> {
+pub(crate) struct PhaseState<'a> {
     pub(super) strategy: Strategy,
     pub(super) progress: &'a dyn Progress,
     pub(super) checker: &'a Checker,
     pub(super) strict: bool,
     pub(super) attempts: u32,
+    pub(super) separate_prompts: bool,
     pub(super) calls: Vec<CallRecord>,
     pub(super) review: Vec<Review>,
 }
 
-impl<'a> Ctx<'a> {
+impl<'a> PhaseState<'a> {
     /// A run's shared state before its first call.
     pub(super) fn new(
         settings: RunSettings,
@@ -45,6 +48,7 @@ impl<'a> Ctx<'a> {
             checker,
             strict: settings.strict,
             attempts: settings.attempts.max(1),
+            separate_prompts: settings.separate_prompts,
             calls: Vec::new(),
             review: Vec::new(),
         }

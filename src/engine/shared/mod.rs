@@ -1,22 +1,22 @@
 //! One engine shared by pipelines that run at once (the courses of a batch, the requests
 //! of `serve`).
 //!
-//! Each pipeline runs on its own thread with a `Seat`: an `Engine` whose calls go to the
+//! Each pipeline runs on its own thread with a `CourseEngine`: an `Engine` whose calls go to the
 //! thread that owns the real engine (a llama.cpp context is not shared across threads).
-//! That thread, in `Table::serve`, keeps one open run of the engine going: the calls of
-//! every seat join it as they come, each seat's calls their own group (so a course's calls
+//! That thread, in `SharedEngine::serve`, keeps one open run of the engine going: the calls of
+//! every course engine join it as they come, each course engine's calls their own group (so a course's calls
 //! share its prefix and continue its own outline); each finished call goes to the pipeline
 //! that made it (with the follow-up question), and a pipeline goes on as soon as its own
 //! calls are done, while the others' calls go on decoding. Pipelines join at any time
 //! (`run::scheduler` decides which), and a course can be cancelled mid-run.
 
-mod host;
+mod open_run;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
 
-use self::host::{Answer, Host, Request};
+use self::open_run::{Answer, OpenRun, Request};
 
 use anyhow::anyhow;
 
@@ -25,39 +25,39 @@ use crate::engine::{
     FollowUp, Phase, Progress, Strategy,
 };
 
-/// The owner's side: seats pipelines and serves their calls.
-pub struct Table {
+/// The owner's side: makes course engines for pipelines and serves their calls.
+pub struct SharedEngine {
     requests: Receiver<Request>,
-    seats: Seats,
+    course_engines: CourseEngines,
 }
 
-/// Makes seats for pipelines; cheap to clone and `Send`.
+/// Makes course engines for pipelines; cheap to clone and `Send`.
 #[derive(Clone)]
-pub struct Seats {
-    to_table: Sender<Request>,
+pub struct CourseEngines {
+    to_owner: Sender<Request>,
     info: EngineInfo,
 }
 
-/// A pipeline's engine: its calls run on the table's engine, as group `group`. Leaves the
-/// table when dropped (also when its pipeline panics), so the others never wait for it.
-pub struct Seat {
+/// A pipeline's engine: its calls run on the shared engine, as group `group`. Leaves the
+/// shared engine when dropped (also when its pipeline panics), so the others never wait for it.
+pub struct CourseEngine {
     group: usize,
-    seats: Seats,
+    course_engines: CourseEngines,
 }
 
-impl Seats {
-    /// A seat for a pipeline whose calls form group `group` (unique among seated pipelines).
-    pub fn seat(&self, group: usize) -> Seat {
-        Seat {
+impl CourseEngines {
+    /// A course engine for a pipeline whose calls form group `group` (unique among joined pipelines).
+    pub fn course_engine(&self, group: usize) -> CourseEngine {
+        CourseEngine {
             group,
-            seats: self.clone(),
+            course_engines: self.clone(),
         }
     }
 
     /// Abandons the course of `group`: its running calls are cut, its pipeline's engine
-    /// calls fail with `why` (`EngineError::Cancelled` or `Stopping`) until its seat leaves.
+    /// calls fail with `why` (`EngineError::Cancelled` or `Stopping`) until its course engine leaves.
     pub fn cancel(&self, group: usize, why: EngineError) {
-        let _ = self.to_table.send(Request::Cancel { group, why });
+        let _ = self.to_owner.send(Request::Cancel { group, why });
     }
 
     /// How a call of `messages` would fit the engine's memory (asked of its thread).
@@ -68,54 +68,54 @@ impl Seats {
         })
     }
 
-    /// Asks the table's thread a question and waits for its answer.
+    /// Asks the shared engine's thread a question and waits for its answer.
     fn ask<T>(
         &self,
         request: impl FnOnce(Sender<Result<T, String>>) -> Request,
     ) -> Result<T, String> {
         let (answer, reply) = channel();
-        self.to_table
+        self.to_owner
             .send(request(answer))
             .map_err(|_| stopped().to_string())?;
         reply.recv().map_err(|_| stopped().to_string())?
     }
 
-    /// Ends an open table once nothing runs (`Table::serve` returns).
+    /// Ends an open shared engine once nothing runs (`SharedEngine::serve` returns).
     pub fn close(&self) {
-        let _ = self.to_table.send(Request::Close);
+        let _ = self.to_owner.send(Request::Close);
     }
 }
 
-impl Drop for Seat {
+impl Drop for CourseEngine {
     fn drop(&mut self) {
         let _ = self
-            .seats
-            .to_table
+            .course_engines
+            .to_owner
             .send(Request::Leave { group: self.group });
     }
 }
 
-impl Table {
-    /// A table for an engine described by `info`.
+impl SharedEngine {
+    /// A shared engine for an engine described by `info`.
     pub fn new(info: EngineInfo) -> Self {
-        let (to_table, requests) = channel();
+        let (to_owner, requests) = channel();
         Self {
             requests,
-            seats: Seats { to_table, info },
+            course_engines: CourseEngines { to_owner, info },
         }
     }
 
-    /// What makes seats for this table.
-    pub fn seats(&self) -> &Seats {
-        &self.seats
+    /// What makes course engines for this shared engine.
+    pub fn course_engines(&self) -> &CourseEngines {
+        &self.course_engines
     }
 
-    /// Serves pipelines that join at any time (seats made from `seats()`, each with a group
-    /// not seated at the moment) until `Seats::close`; the figures of its last run. An
-    /// engine failure fails the calls in flight; the table then goes on with a new run.
+    /// Serves pipelines that join at any time (course engines made from `course_engines()`, each with a group
+    /// not joined at the moment) until `CourseEngines::close`; the figures of its last run. An
+    /// engine failure fails the calls in flight; the shared engine then goes on with a new run.
     pub fn serve(&self, engine: &mut dyn Engine, strategy: Strategy) -> anyhow::Result<BatchStats> {
         loop {
-            let state = RefCell::new(Host::new(&self.requests));
+            let state = RefCell::new(OpenRun::new(&self.requests));
             let result = open_run(engine, strategy, &state);
             let mut host = state.into_inner();
             match result {
@@ -133,11 +133,11 @@ impl Table {
     }
 }
 
-/// One open run of `engine` for the seats `host` serves.
+/// One open run of `engine` for the course engines `host` serves.
 fn open_run(
     engine: &mut dyn Engine,
     strategy: Strategy,
-    host: &RefCell<Host<'_>>,
+    host: &RefCell<OpenRun<'_>>,
 ) -> anyhow::Result<BatchStats> {
     let mut follow_up =
         |call: &ChatCall, output: &CallOutput| host.borrow_mut().follow_up(call, output);
@@ -155,13 +155,13 @@ fn stopped() -> anyhow::Error {
     anyhow!("the shared engine has stopped")
 }
 
-impl Engine for Seat {
+impl Engine for CourseEngine {
     fn info(&self) -> EngineInfo {
-        self.seats.info.clone()
+        self.course_engines.info.clone()
     }
 
     fn continues(&mut self, conversation: &[ChatMessage]) -> Result<(), String> {
-        self.seats.ask(|answer| Request::Continues {
+        self.course_engines.ask(|answer| Request::Continues {
             conversation: conversation.to_vec(),
             answer,
         })
@@ -180,7 +180,10 @@ impl Engine for Seat {
             calls: calls.to_vec(),
             answer,
         };
-        self.seats.to_table.send(request).map_err(|_| stopped())?;
+        self.course_engines
+            .to_owner
+            .send(request)
+            .map_err(|_| stopped())?;
         // Outputs in the order an engine gives them: the calls, then follow-ups as asked.
         let mut order: HashMap<(Phase, usize, u32), usize> =
             calls.iter().enumerate().map(|(i, c)| (key(c), i)).collect();
@@ -256,11 +259,11 @@ pub(crate) mod tests {
     #[test]
     fn each_seat_gets_its_own_outputs_and_follow_ups() {
         let mut engine = Echo;
-        let table = Table::new(engine.info());
+        let shared_engine = SharedEngine::new(engine.info());
         let texts = std::thread::scope(|s| {
             let handles: Vec<_> = (0..2)
                 .map(|g| {
-                    let mut seat = table.seats().seat(g);
+                    let mut course_engine = shared_engine.course_engines().course_engine(g);
                     s.spawn(move || {
                         let calls = [ChatCall::bare(0), ChatCall::bare(1)];
                         // Group 1 asks once for a regeneration of its first call.
@@ -270,24 +273,29 @@ pub(crate) mod tests {
                                 ..c.clone()
                             })
                         };
-                        let (outs, _) = seat
+                        let (outs, _) = course_engine
                             .run_with_follow_ups(&calls, Strategy::Parallel, &NoProgress, &mut redo)
                             .unwrap();
-                        let second =
-                            seat.run(&[ChatCall::bare(5)], Strategy::Parallel, &NoProgress);
+                        let second = course_engine.run(
+                            &[ChatCall::bare(5)],
+                            Strategy::Parallel,
+                            &NoProgress,
+                        );
                         let mut texts: Vec<String> = outs.into_iter().map(|o| o.text).collect();
                         texts.extend(second.unwrap().0.into_iter().map(|o| o.text));
                         texts
                     })
                 })
                 .collect();
-            let seats = table.seats().clone();
+            let course_engines = shared_engine.course_engines().clone();
             let closer = s.spawn(move || {
                 let texts: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-                seats.close();
+                course_engines.close();
                 texts
             });
-            table.serve(&mut engine, Strategy::Parallel).unwrap();
+            shared_engine
+                .serve(&mut engine, Strategy::Parallel)
+                .unwrap();
             closer.join().unwrap()
         });
         assert_eq!(texts[0], ["0/0/1", "0/1/1", "0/5/1"]);
@@ -297,24 +305,30 @@ pub(crate) mod tests {
     #[test]
     fn an_open_table_takes_late_seats_and_a_cancelled_course_ends_alone() {
         let mut engine = Echo;
-        let table = Table::new(engine.info());
-        let seats = table.seats().clone();
+        let shared_engine = SharedEngine::new(engine.info());
+        let course_engines = shared_engine.course_engines().clone();
         let client = std::thread::spawn(move || {
-            let run = |seat: &mut Seat| {
-                seat.run(&[ChatCall::bare(0)], Strategy::Parallel, &NoProgress)
+            let run = |course_engine: &mut CourseEngine| {
+                course_engine
+                    .run(&[ChatCall::bare(0)], Strategy::Parallel, &NoProgress)
                     .map(|(outs, _)| outs[0].text.clone())
             };
-            let (mut a, mut b) = (seats.seat(0), seats.seat(1));
-            seats.cancel(0, EngineError::Stopping);
+            let (mut a, mut b) = (
+                course_engines.course_engine(0),
+                course_engines.course_engine(1),
+            );
+            course_engines.cancel(0, EngineError::Stopping);
             let cancelled = run(&mut a).unwrap_err();
             let other = run(&mut b).unwrap();
             drop(a);
-            // The group is free again once its seat left.
-            let again = run(&mut seats.seat(0)).unwrap();
-            seats.close();
+            // The group is free again once its course engine left.
+            let again = run(&mut course_engines.course_engine(0)).unwrap();
+            course_engines.close();
             (cancelled, other, again)
         });
-        table.serve(&mut engine, Strategy::Parallel).unwrap();
+        shared_engine
+            .serve(&mut engine, Strategy::Parallel)
+            .unwrap();
         let (cancelled, other, again) = client.join().unwrap();
         assert_eq!(
             cancelled.downcast_ref::<EngineError>(),
