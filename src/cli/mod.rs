@@ -4,6 +4,7 @@
 mod args;
 mod batch_args;
 pub mod course_file;
+mod daemon_args;
 mod fields;
 mod gpu_args;
 mod outline_file;
@@ -18,11 +19,12 @@ pub use self::args::{
     OutputArgs, RegenerateArgs, RenderArgs, RunArgs, ServeArgs,
 };
 pub use self::batch_args::{BatchCourse, BatchPlan};
+pub use self::daemon_args::{ApiKey, DaemonPlan};
 pub use self::fields::{largest, CourseFields, CoursePlan, Naming, MAX_FIELD_CHARS};
 pub use self::gpu_args::GpuArgs;
 pub use self::plan::{
-    output_format, probe_wanted, ApiKey, BenchPlan, CourseCount, DaemonPlan, GeneratePlan,
-    OutputPlan, RunPlan, NO_PROBE_VAR, PROMPT_LAYOUT_VAR,
+    output_format, probe_wanted, BenchPlan, CourseCount, GeneratePlan, OutputPlan, RunPlan,
+    NO_PROBE_VAR, PROMPT_LAYOUT_VAR,
 };
 pub use self::regenerate_args::RegeneratePlan;
 pub use self::render_args::{read_syllabus, RenderPlan};

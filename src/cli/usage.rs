@@ -26,3 +26,14 @@ pub fn within<T: PartialOrd + Display>(
         )))
     }
 }
+
+/// `value` if above 0 and at most `hi` (and a number), else an error naming `flag`.
+pub fn positive(flag: &str, value: f64, hi: f64) -> Result<f64, UsageError> {
+    if value > 0.0 && value <= hi {
+        Ok(value)
+    } else {
+        Err(UsageError(format!(
+            "{flag} must be above 0 and at most {hi}, not {value}"
+        )))
+    }
+}
