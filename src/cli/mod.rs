@@ -24,7 +24,7 @@ pub use self::fields::{largest, CourseFields, CoursePlan, Naming, MAX_FIELD_CHAR
 pub use self::gpu_args::GpuArgs;
 pub use self::plan::{
     output_format, probe_wanted, BenchPlan, CourseCount, GeneratePlan, OutputPlan, RunPlan,
-    NO_PROBE_VAR, PROMPT_LAYOUT_VAR,
+    NO_PROBE_VAR,
 };
 pub use self::regenerate_args::RegeneratePlan;
 pub use self::render_args::{read_syllabus, RenderPlan};

@@ -10,9 +10,6 @@ use super::usage::{positive, within, UsageError, MAX_MODULES};
 use crate::engine::{BackendKind, Sampling, Strategy};
 use crate::render::Format;
 
-/// `SYLLABUS_PROMPT_LAYOUT=separate` makes module prompts stand alone (a measurement switch).
-pub const PROMPT_LAYOUT_VAR: &str = "SYLLABUS_PROMPT_LAYOUT";
-
 /// `SYLLABUS_NO_PROBE=1` trusts model files without a probe (for a file known good on a
 /// machine where a second load costs too much).
 pub const NO_PROBE_VAR: &str = "SYLLABUS_NO_PROBE";
@@ -244,7 +241,8 @@ impl RunArgs {
                 1,
                 20,
             )?,
-            separate_prompts: std::env::var_os(PROMPT_LAYOUT_VAR).is_some_and(|v| v == "separate"),
+            separate_prompts: std::env::var_os(crate::pipeline::PROMPT_LAYOUT_VAR)
+                .is_some_and(|v| v == "separate"),
             probe: probe_wanted(),
             quiet: self.quiet,
             offline: self.offline,

@@ -17,7 +17,7 @@ pub use self::attempts::{CallRefused, ATTEMPTS};
 use self::modules::module_phase;
 use self::outline::outline_phase;
 use self::phase_state::PhaseState;
-pub use self::phase_state::RunSettings;
+pub use self::phase_state::{RunSettings, PROMPT_LAYOUT_VAR};
 
 use self::prompt::Calls;
 use crate::course::content::Checker;

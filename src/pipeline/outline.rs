@@ -4,7 +4,7 @@
 use anyhow::bail;
 
 use super::attempts::{counted, until_valid_from, Attempts, CallRefused, Tries};
-use super::phase_state::PhaseState;
+use super::phase_state::{PhaseState, PROMPT_LAYOUT_VAR};
 use super::prompt::{Calls, Repair};
 use crate::course::reply::salvage::Salvaged;
 use crate::course::reply::validate::ReplyRefusal;
@@ -120,7 +120,7 @@ fn choose_layout(
     }
     // For side-by-side measurements of the two layouts on one binary.
     if separate {
-        return (false, "separate: SYLLABUS_PROMPT_LAYOUT=separate".into());
+        return (false, format!("separate: {PROMPT_LAYOUT_VAR}=separate"));
     }
     match engine.continues(&builder.conversation(reply)) {
         Ok(()) => (true, "continued".into()),

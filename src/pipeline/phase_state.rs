@@ -6,6 +6,10 @@ use crate::course::Review;
 use crate::engine::measures::CallRecord;
 use crate::engine::{Progress, Strategy};
 
+/// `SYLLABUS_PROMPT_LAYOUT=separate` makes module prompts stand alone (a measurement switch;
+/// read by the plan into `RunSettings::separate_prompts`).
+pub const PROMPT_LAYOUT_VAR: &str = "SYLLABUS_PROMPT_LAYOUT";
+
 /// How one run goes: module scheduling, its seed, and whether a call that no attempt gets
 /// right ends the run (`strict`) or keeps its best try marked for review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

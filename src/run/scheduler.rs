@@ -16,7 +16,7 @@ pub trait Worker: Send + Sync + 'static {
     /// One job.
     type Job: Send + 'static;
 
-    /// Runs job `id` on `course engine`, on the job's own thread, after `waited_ms` in the queue.
+    /// Runs job `id` on `course_engine`, on the job's own thread, after `waited_ms` in the queue.
     fn run(&self, id: u64, job: Self::Job, course_engine: &mut CourseEngine, waited_ms: f64);
 
     /// A waiting job's place in the queue moved: `position` jobs are ahead of it.
@@ -60,7 +60,7 @@ struct State<J> {
     closing: bool,
 }
 
-/// Jobs of `W` run on `course engines`, a fixed number at once, the rest queued in order.
+/// Jobs of `W` run on `course_engines`, a fixed number at once, the rest queued in order.
 pub struct Scheduler<W: Worker> {
     state: Mutex<State<W::Job>>,
     /// Signalled whenever a job ends.
@@ -71,7 +71,7 @@ pub struct Scheduler<W: Worker> {
 }
 
 impl<W: Worker> Scheduler<W> {
-    /// Scheduler for `worker`'s jobs on `course engines`, `concurrent` at once and `queue_limit` waiting.
+    /// Scheduler for `worker`'s jobs on `course_engines`, `concurrent` at once and `queue_limit` waiting.
     pub fn new(
         course_engines: CourseEngines,
         worker: W,

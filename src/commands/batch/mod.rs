@@ -208,7 +208,7 @@ impl Progress for Modules<'_> {
 }
 
 impl Writer {
-    /// Writes one course on `course engine`: the pipeline, then its files (atomically); its record.
+    /// Writes one course on `course_engine`: the pipeline, then its files (atomically); its record.
     fn write(&self, course_engine: &mut CourseEngine, job: &Job) -> anyhow::Result<RunRecord> {
         // Fails now, not after the model's work, when a file cannot be written.
         for p in &job.paths {

@@ -142,7 +142,7 @@ fn caught<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
 }
 
 impl Jobs {
-    /// Courses written by `runner` on `course engines`, `concurrent` at once and `queue_limit` waiting.
+    /// Courses written by `runner` on `course_engines`, `concurrent` at once and `queue_limit` waiting.
     pub fn new(
         course_engines: CourseEngines,
         runner: Runner,
@@ -195,7 +195,7 @@ impl Jobs {
 }
 
 impl Writer {
-    /// The syllabus and record of `work`, written on `course engine` as job `id`.
+    /// The syllabus and record of `work`, written on `course_engine` as job `id`.
     fn produce(
         &self,
         id: u64,
@@ -312,7 +312,7 @@ impl Worker for Writer {
     }
 }
 
-/// A chat call's reply on `course engine`, or why there is none.
+/// A chat call's reply on `course_engine`, or why there is none.
 fn answer(course_engine: &mut CourseEngine, call: &ChatCall) -> Event {
     let ran =
         caught(|| course_engine.run(std::slice::from_ref(call), Strategy::Parallel, &NoProgress));

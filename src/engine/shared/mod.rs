@@ -1,11 +1,11 @@
 //! One engine shared by pipelines that run at once (the courses of a batch, the requests
 //! of `serve`).
 //!
-//! Each pipeline runs on its own thread with a `CourseEngine`: an `Engine` whose calls go to the
-//! thread that owns the real engine (a llama.cpp context is not shared across threads).
-//! That thread, in `SharedEngine::serve`, keeps one open run of the engine going: the calls of
-//! every course engine join it as they come, each course engine's calls their own group (so a course's calls
-//! share its prefix and continue its own outline); each finished call goes to the pipeline
+//! Each pipeline runs on its own thread with a `CourseEngine`: an `Engine` whose calls go
+//! to the thread that owns the real engine (a llama.cpp context is not shared across
+//! threads). That thread, in `SharedEngine::serve`, keeps one open run of the engine going:
+//! the calls of every course engine join it as they come, each course engine's calls their
+//! own group (so a course's calls share its prefix and continue its own outline); each finished call goes to the pipeline
 //! that made it (with the follow-up question), and a pipeline goes on as soon as its own
 //! calls are done, while the others' calls go on decoding. Pipelines join at any time
 //! (`run::scheduler` decides which), and a course can be cancelled mid-run.
@@ -116,7 +116,7 @@ impl SharedEngine {
     pub fn serve(&self, engine: &mut dyn Engine, strategy: Strategy) -> anyhow::Result<BatchStats> {
         loop {
             let state = RefCell::new(OpenRun::new(&self.requests));
-            let result = open_run(engine, strategy, &state);
+            let result = serve_one_run(engine, strategy, &state);
             let mut host = state.into_inner();
             match result {
                 Ok(stats) => return Ok(stats),
@@ -134,7 +134,7 @@ impl SharedEngine {
 }
 
 /// One open run of `engine` for the course engines `host` serves.
-fn open_run(
+fn serve_one_run(
     engine: &mut dyn Engine,
     strategy: Strategy,
     host: &RefCell<OpenRun<'_>>,
