@@ -206,7 +206,7 @@ fn main() {
     let runs: usize = env_or("BENCH_RUNS", 3);
     let resolved = models::resolve(
         path.to_str().expect("UTF-8 path"),
-        models::ResolveOptions::local(),
+        &syllabus::cli::model_places::local_only(),
     )
     .unwrap_or_else(|e| {
         eprintln!("{e}");

@@ -57,7 +57,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             offline,
         } => {
             init_logging(cli.verbose, false);
-            commands::pack::run(&model, &output, offline, syllabus::cli::probe_wanted())
+            let models = syllabus::cli::model_places::resolve_options(offline, true);
+            commands::pack::run(&model, &models, &output, syllabus::cli::probe_wanted())
         }
         Command::ProbeModel { path, gpu, room } => {
             init_logging(0, true);

@@ -18,7 +18,11 @@ fn model() -> &'static LoadedModel {
     MODEL.get_or_init(|| {
         let path = common::model_path();
         LoadedModel::load(
-            models::resolve(path.to_str().unwrap(), models::ResolveOptions::local()).unwrap(),
+            models::resolve(
+                path.to_str().unwrap(),
+                &syllabus::cli::model_places::local_only(),
+            )
+            .unwrap(),
             &syllabus::engine::llama::offload::Offload::cpu(),
         )
         .unwrap()
@@ -333,7 +337,7 @@ fn drafts_change_the_decodes_not_the_replies() {
     assert!(sd.decode_calls < sp.decode_calls, "{sd:?} against {sp:?}");
     // Decoded together and sampled, with drafts taken and dropped between the others'
     // tokens: every reply still follows its grammar.
-    let calls = module_calls(3);
+    let calls = module_calls(2);
     let (outs, stats) = run(&calls, Strategy::Parallel, drafting(SAMPLING));
     assert_replies_follow_the_grammar(&outs, calls[0].max_tokens);
     assert!(stats.drafted_tokens > 0, "{stats:?}");
@@ -503,8 +507,11 @@ fn a_template_that_rewrites_earlier_replies_is_detected() {
     );
     let path = dir.path().join("mistral.gguf");
     g.write(&path);
-    let resolved =
-        models::resolve(path.to_str().unwrap(), models::ResolveOptions::local()).unwrap();
+    let resolved = models::resolve(
+        path.to_str().unwrap(),
+        &syllabus::cli::model_places::local_only(),
+    )
+    .unwrap();
     let mistral =
         LoadedModel::load(resolved, &syllabus::engine::llama::offload::Offload::cpu()).unwrap();
     let mut engine = LlamaEngine::new(&mistral, options(32_768, SAMPLING), Clock::new());

@@ -24,8 +24,11 @@ fn variant(dir: &Path, name: &str, template: Option<&str>) -> PathBuf {
 }
 
 fn load(path: &Path) -> LoadedModel {
-    let resolved =
-        models::resolve(path.to_str().unwrap(), models::ResolveOptions::local()).unwrap();
+    let resolved = models::resolve(
+        path.to_str().unwrap(),
+        &syllabus::cli::model_places::local_only(),
+    )
+    .unwrap();
     LoadedModel::load(resolved, &syllabus::engine::llama::offload::Offload::cpu()).unwrap()
 }
 
@@ -76,11 +79,11 @@ fn a_template_llama_cpp_cannot_apply_falls_back_and_the_run_succeeds() {
     let out = syllabus(dir.path())
         .args([
             "generate",
-            "Urban Gardening",
+            "Introduction to Marine Biology",
             "--modules",
             "1",
             "--seed",
-            "3",
+            "7",
         ])
         .args([
             "--format",

@@ -7,6 +7,7 @@ pub mod course_file;
 mod daemon_args;
 mod fields;
 mod gpu_args;
+pub mod model_places;
 mod outline_file;
 mod plan;
 mod regenerate_args;
@@ -22,6 +23,7 @@ pub use self::batch_args::{BatchCourse, BatchPlan};
 pub use self::daemon_args::{ApiKey, DaemonPlan};
 pub use self::fields::{largest, CourseFields, CoursePlan, Naming, MAX_FIELD_CHARS};
 pub use self::gpu_args::GpuArgs;
+pub use self::model_places::ModelChoice;
 pub use self::plan::{
     output_format, probe_wanted, BenchPlan, CourseCount, GeneratePlan, OutputPlan, RunPlan,
     NO_PROBE_VAR,
@@ -82,7 +84,10 @@ mod tests {
         let plan = args(&["Marine Biology"]).unwrap();
         assert_eq!(plan.run.strategy, Strategy::Parallel);
         assert_eq!(plan.out.format, Format::Markdown);
-        assert_eq!(plan.run.model, None);
+        assert_eq!(
+            plan.run.model,
+            super::model_places::ModelChoice::Named(crate::models::DEFAULT_MODEL.into())
+        );
         assert!(plan.run.threads >= 1);
     }
 

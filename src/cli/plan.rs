@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::args::{BenchArgs, GenerateArgs, RunArgs, DEFAULT_SEED};
 use super::daemon_args::{backend_enabled, flag_enabled, DaemonPlan};
 use super::fields::{CourseFields, CoursePlan, Naming};
+use super::model_places::ModelChoice;
 use super::usage::{positive, within, UsageError, MAX_MODULES};
 use crate::engine::{BackendKind, Sampling, Strategy};
 use crate::render::Format;
@@ -24,8 +25,8 @@ pub fn probe_wanted() -> bool {
 /// courses; a course's own fields are apart (`CoursePlan`).
 #[derive(Debug, Clone)]
 pub struct RunPlan {
-    /// Model path or alias; `None` is the packed model, else the default alias.
-    pub model: Option<String>,
+    /// The model, settled: named, packed, or the server's first.
+    pub model: ModelChoice,
     /// Sampling settings.
     pub sampling: Sampling,
     /// Tokens a call may propose per step (speculative decoding; 0: none).
@@ -52,8 +53,8 @@ pub struct RunPlan {
     pub probe: bool,
     /// No report on stderr.
     pub quiet: bool,
-    /// No downloads.
-    pub offline: bool,
+    /// Where the model is looked for and whether it may be downloaded.
+    pub models: crate::models::ResolveOptions,
     /// Slow-call warning threshold, seconds.
     pub slow_call_secs: f64,
     /// Backend.
@@ -221,7 +222,7 @@ impl RunArgs {
             1 << 20,
         )?;
         Ok(RunPlan {
-            model: self.model_spec()?.or(fallback.model),
+            model: ModelChoice::settle(self.model_spec()?.or(fallback.model), backend)?,
             sampling: self.sampling()?,
             draft: within("--draft", self.draft, 0, crate::engine::draft::MOST_DRAFT)?,
             seed: self.seed.unwrap_or(fallback.seed),
@@ -245,7 +246,7 @@ impl RunArgs {
                 .is_some_and(|v| v == "separate"),
             probe: probe_wanted(),
             quiet: self.quiet,
-            offline: self.offline,
+            models: super::model_places::resolve_options(self.offline, !self.quiet),
             slow_call_secs: positive("--slow-call-secs", self.slow_call_secs, 86_400.0)?,
             backend,
             daemon: self.daemon.plan()?,

@@ -2,10 +2,10 @@
 
 use serde::Serialize;
 
+use crate::cli::model_places;
 use crate::models::catalog::{catalog, CatalogEntry};
-use crate::models::folders::ModelFolders;
 use crate::models::gguf;
-use crate::models::resolve::{find_local, ResolveOptions, Source};
+use crate::models::resolve::{find_local, Source};
 
 #[derive(Serialize)]
 struct ListRow<'a> {
@@ -22,7 +22,7 @@ fn mb(bytes: u64) -> String {
 
 /// `models list`: every alias and where it is present.
 pub fn list(json: bool) -> anyhow::Result<String> {
-    let places = ModelFolders::from_env();
+    let places = model_places::folders();
     let mut rows = Vec::new();
     for entry in catalog() {
         // A broken Ollama manifest should not hide the rest of the list.
@@ -76,7 +76,8 @@ pub fn list(json: bool) -> anyhow::Result<String> {
 
 /// `models pull`: downloads and reports where the file landed.
 pub fn pull(spec: &str, quiet: bool) -> anyhow::Result<String> {
-    let (path, entry) = crate::models::resolve::pull(spec, !quiet)?;
+    let opts = model_places::resolve_options(false, !quiet);
+    let (path, entry) = crate::models::resolve::pull(spec, &opts)?;
     let info = gguf::read(&path)?;
     Ok(format!(
         "{} ({}, {}) is in {}{}\n",
@@ -110,7 +111,7 @@ struct Info<'a> {
 
 /// `models info`: header facts of a local file, never downloading.
 pub fn info(spec: &str, json: bool) -> anyhow::Result<String> {
-    let m = crate::models::resolve::resolve(spec, ResolveOptions::local())?;
+    let m = crate::models::resolve::resolve(spec, &model_places::local_only())?;
     let i = &m.info;
     let info = Info {
         name: &m.name,

@@ -7,10 +7,9 @@ use crate::launch::stderr;
 use crate::models::{self, packed, ResolveOptions};
 use crate::run::probe;
 
-/// Resolves `model` (downloads allowed unless `offline`), probes it (when `probe`), writes
-/// `output`.
-pub fn run(model: &str, output: &Path, offline: bool, probe: bool) -> anyhow::Result<()> {
-    let resolved = models::resolve(model, ResolveOptions::new(offline, true))?;
+/// Resolves `model` as `models` says, probes it (when `probe`), writes `output`.
+pub fn run(model: &str, models: &ResolveOptions, output: &Path, probe: bool) -> anyhow::Result<()> {
+    let resolved = models::resolve(model, models)?;
     // A packed model is trusted where it runs: it is probed here, once, on the CPU.
     if probe {
         probe::vet(&resolved, &Offload::cpu())?;

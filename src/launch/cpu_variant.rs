@@ -20,7 +20,7 @@ use super::supervise::{self, Ended};
 use super::vulkan::{self, Decision, VULKAN};
 
 /// Forces a variant.
-pub const FORCE: &str = "SYLLABUS_CPU";
+pub use super::start::CPU_FORCE as FORCE;
 
 /// The variant this executable was compiled for.
 pub fn compiled_variant() -> &'static str {
@@ -107,7 +107,7 @@ enum Wanted {
 }
 
 fn wanted() -> anyhow::Result<Wanted> {
-    let raw = std::env::var(FORCE).unwrap_or_default();
+    let raw = &super::start::start().cpu_asked;
     Ok(match raw.trim().to_ascii_lowercase().as_str() {
         "" | "auto" => Wanted::Auto,
         "x86-64-v3" | "v3" | "haswell" | "avx2" => Wanted::V3,
@@ -123,7 +123,7 @@ fn wanted() -> anyhow::Result<Wanted> {
 /// variant when this CPU runs it (or `SYLLABUS_CPU` says so); returns to run this build
 /// otherwise. An error when a forced build cannot run here.
 pub fn choose() -> anyhow::Result<()> {
-    if std::env::var_os(OUTER_EXE).is_some() {
+    if super::start::start().outer.is_some() {
         return Ok(());
     }
     let exe = program_path()?;
@@ -171,7 +171,11 @@ fn extract(variant: &Embedded) -> anyhow::Result<PathBuf> {
 /// Extracts `variant` and replaces this process by it; returns only when it cannot start.
 fn start(variant: &Embedded, outer: &Path) -> anyhow::Result<anyhow::Error> {
     let path = extract(variant)?;
-    let env = [(OUTER_EXE, outer.as_os_str().to_owned())];
+    // The start's note crosses the exec with it.
+    let mut env = vec![(OUTER_EXE, outer.as_os_str().to_owned())];
+    if let Some(note) = gpu::note() {
+        env.push((super::gpu::NOTE, note.into()));
+    }
     Ok(super::program::exec(&path, &env, &[]).context(format!("cannot start {}", path.display())))
 }
 
@@ -255,8 +259,10 @@ pub fn describe() -> String {
             )
         })
         .collect();
-    let started = std::env::var_os(OUTER_EXE)
-        .map(|o| format!(", the variant carried in {}", PathBuf::from(o).display()))
+    let started = super::start::start()
+        .outer
+        .as_ref()
+        .map(|o| format!(", the variant carried in {}", o.display()))
         .unwrap_or_default();
     format!(
         "cpu variant: {}{started} (this CPU: {}){carried}\n",

@@ -8,10 +8,8 @@
 
 use anyhow::bail;
 
-/// Forces the GPU build on or off.
-pub const FORCE: &str = "SYLLABUS_GPU";
-/// Carries the start's decision (one line) into the build that runs.
-pub const NOTE: &str = "SYLLABUS_GPU_NOTE";
+/// Forces the GPU build on or off; the start's decision (one line) into the build that runs.
+pub use super::start::{GPU_FORCE as FORCE, NOTE};
 
 /// What `SYLLABUS_GPU` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,9 +23,9 @@ pub enum Wanted {
     Vulkan,
 }
 
-/// Reads `SYLLABUS_GPU`.
+/// What `SYLLABUS_GPU` asks for (read at start).
 pub fn wanted() -> anyhow::Result<Wanted> {
-    let raw = std::env::var(FORCE).unwrap_or_default();
+    let raw = &super::start::start().gpu_asked;
     Ok(match raw.trim().to_ascii_lowercase().as_str() {
         "" | "auto" => Wanted::Auto,
         "off" | "0" | "no" | "cpu" => Wanted::Off,
@@ -49,7 +47,7 @@ pub fn compiled_backend() -> &'static str {
 
 /// Why this build runs (the start's one line), when the start decided anything.
 pub fn note() -> Option<String> {
-    std::env::var(NOTE).ok().filter(|n| !n.is_empty())
+    super::start::start().note()
 }
 
 /// A GPU that failed where the CPU would not have: the caller falls back to the CPU.

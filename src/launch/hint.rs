@@ -3,7 +3,6 @@
 //! with a usable GPU; it names the command that builds the faster file. Remembered in the
 //! private cache, so it is said once, not on every run.
 
-use super::program::OUTER_EXE;
 use super::{cache, cpu_variant};
 use super::{devices, gpu, vulkan};
 
@@ -12,7 +11,7 @@ const GIVEN: &str = "faster-build-hint";
 
 /// What would be faster here, if anything.
 fn advice() -> Option<String> {
-    if std::env::var_os(OUTER_EXE).is_some() {
+    if super::start::start().outer.is_some() {
         return None;
     }
     let exe = super::program::program_path().ok()?;

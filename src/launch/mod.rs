@@ -1,5 +1,6 @@
 //! The start of the process and its ground floor: which build runs (the CPU variant or the
-//! Vulkan build carried inside, `cpu_variant`, `vulkan`, `gpu`, `devices`, `supervise`),
+//! Vulkan build carried inside, `cpu_variant`, `vulkan`, `gpu`, `devices`, `supervise`,
+//! decided once into `start`),
 //! the program's own file and its payloads (`program`, `payload`), and what every layer
 //! above uses: stderr, signals, the private cache, atomic writes, digests, build facts.
 
@@ -14,6 +15,7 @@ pub mod interrupt;
 pub mod output;
 pub mod payload;
 pub mod program;
+pub mod start;
 pub mod stderr;
 pub mod supervise;
 pub mod vulkan;

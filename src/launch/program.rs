@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 /// Set in a CPU variant's environment (see `cpu_variant`): the program it was started from.
-pub const OUTER_EXE: &str = "SYLLABUS_OUTER_EXE";
+pub use super::start::OUTER_EXE;
 
 /// The program file: the outer executable when this process is its CPU variant.
 pub fn program_path() -> anyhow::Result<PathBuf> {
-    if let Some(outer) = std::env::var_os(OUTER_EXE).filter(|o| !o.is_empty()) {
-        return Ok(PathBuf::from(outer));
+    if let Some(outer) = &super::start::start().outer {
+        return Ok(outer.clone());
     }
     std::env::current_exe().context("cannot find the running executable")
 }

@@ -32,13 +32,9 @@ pub enum Decision {
     Cpu { note: String },
 }
 
-/// `SYLLABUS_GPU_CPU_DEVICES=1`: `auto` counts CPU implementations of Vulkan as GPUs, so
-/// the GPU path and its fallbacks can be tested on a machine without a GPU.
-pub const CPU_DEVICES: &str = "SYLLABUS_GPU_CPU_DEVICES";
-
 /// The device `auto` runs on: a discrete GPU first, then the one with most memory.
 fn best(devices: &[Device]) -> Option<&Device> {
-    let cpu_ok = std::env::var(CPU_DEVICES).is_ok_and(|v| v == "1");
+    let cpu_ok = super::start::start().cpu_devices;
     devices
         .iter()
         .filter(|d| d.usable(cpu_ok))
@@ -130,11 +126,14 @@ pub fn decision_env(
     env
 }
 
-/// Starts the decision in this process's environment (this build runs it); before any
-/// thread starts.
+/// Starts the decision in this process (this build runs it): its note in `start`, and
+/// the settings llama.cpp's libraries read in the environment, before any thread starts.
 pub fn set_env(visible: Option<usize>, note: &str, gpu: bool) {
+    super::start::start().decided(note);
     for (name, value) in decision_env(visible, note, gpu) {
-        std::env::set_var(name, value);
+        if name != NOTE {
+            std::env::set_var(name, value);
+        }
     }
 }
 
@@ -156,12 +155,13 @@ pub fn fall_back(why: &str) -> anyhow::Result<()> {
         bail!("{FORCE}=vulkan: {why}");
     }
     super::stderr::say(&format!("syllabus: {why}; running the CPU build"));
-    std::env::set_var(NOTE, format!("CPU build: {why}"));
-    if let Some(outer) = std::env::var_os(OUTER_EXE) {
+    let start = super::start::start();
+    start.decided(&format!("CPU build: {why}"));
+    if let Some(outer) = &start.outer {
         // The line must be out before the process is replaced.
         super::stderr::flush(std::time::Duration::from_secs(2));
-        let err = restart_outer(std::path::Path::new(&outer), why);
-        tracing::warn!("cannot restart {}: {err:#}", outer.to_string_lossy());
+        let err = restart_outer(outer, why);
+        tracing::warn!("cannot restart {}: {err:#}", outer.display());
     }
     Ok(())
 }

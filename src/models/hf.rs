@@ -7,30 +7,12 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::folders::hf_cache_dir;
+use super::hub::{Hub, Proxies};
 use hf_hub::api::tokio::ApiBuilder;
 use hf_hub::Cache;
 
-/// Default endpoint when `HF_ENDPOINT` is not set.
-pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 /// How long to wait for the endpoint to accept a connection before giving up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// A download that receives nothing for this long is stopped (hf-hub sets no read
-/// timeout); `SYLLABUS_STALL_SECS` changes it.
-fn stall() -> Duration {
-    let secs = std::env::var("SYLLABUS_STALL_SECS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .filter(|s| *s > 0)
-        .unwrap_or(60);
-    Duration::from_secs(secs)
-}
-
-/// `HF_HUB_OFFLINE` as huggingface_hub reads it: 1, ON, YES or TRUE in any case.
-pub fn offline_from_env() -> bool {
-    std::env::var("HF_HUB_OFFLINE")
-        .is_ok_and(|v| ["1", "ON", "YES", "TRUE"].contains(&v.trim().to_ascii_uppercase().as_str()))
-}
 
 /// A file in a Hugging Face repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,25 +111,16 @@ pub enum DownloadError {
     },
 }
 
-/// The endpoint downloads go to (`HF_ENDPOINT` names mirrors).
-pub fn endpoint() -> String {
-    std::env::var("HF_ENDPOINT")
-        .ok()
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| e.trim().trim_end_matches('/').to_string())
-        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())
-}
-
 /// Fails within seconds when the endpoint does not accept connections, rather than
 /// leaving a download hanging on a machine without network.
-fn check_reachable(endpoint: &str) -> Result<(), DownloadError> {
+fn check_reachable(endpoint: &str, proxies: &Proxies) -> Result<(), DownloadError> {
     let unreachable = |reason: String| DownloadError::Unreachable {
         endpoint: endpoint.to_string(),
         reason,
     };
     let url = url::Url::parse(endpoint).map_err(|e| unreachable(format!("bad URL: {e}")))?;
     // Through a proxy, the proxy is what must answer.
-    let url = match proxy_for(&url) {
+    let url = match proxies.for_url(&url) {
         Some(proxy) => url::Url::parse(&proxy)
             .map_err(|e| unreachable(format!("bad proxy URL {proxy}: {e}")))?,
         None => url,
@@ -172,45 +145,10 @@ fn check_reachable(endpoint: &str) -> Result<(), DownloadError> {
     Err(unreachable(last))
 }
 
-/// The proxy the environment names for `url` (as reqwest and curl read it), unless
-/// `NO_PROXY` exempts its host.
-fn proxy_for(url: &url::Url) -> Option<String> {
-    let var = |k: &str| {
-        std::env::var(k)
-            .or_else(|_| std::env::var(k.to_lowercase()))
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-    };
-    let host = url.host_str()?;
-    let exempt = var("NO_PROXY").is_some_and(|list| {
-        list.split(',').map(str::trim).any(|n| {
-            n == "*"
-                || (!n.is_empty()
-                    && (host == n.trim_start_matches('.')
-                        || host.ends_with(&format!(".{}", n.trim_start_matches('.')))))
-        })
-    });
-    if exempt {
-        return None;
-    }
-    let scheme_var = if url.scheme() == "https" {
-        "HTTPS_PROXY"
-    } else {
-        "HTTP_PROXY"
-    };
-    var(scheme_var).or_else(|| var("ALL_PROXY")).map(|p| {
-        if p.contains("://") {
-            p
-        } else {
-            format!("http://{p}")
-        }
-    })
-}
-
 /// Asks the endpoint about `url` as hf-hub will (a one-byte range, relative redirects
 /// followed) and checks the commit and etag it names before hf-hub turns them into cache
 /// paths: a hostile or broken mirror could name `../..` folders.
-async fn check_mirror(url: &str, token: Option<&str>) -> Result<(), String> {
+async fn check_mirror(url: &str, token: Option<&str>, stall: Duration) -> Result<(), String> {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         let relative = attempt
             .previous()
@@ -225,7 +163,7 @@ async fn check_mirror(url: &str, token: Option<&str>) -> Result<(), String> {
     let client = reqwest::Client::builder()
         .redirect(policy)
         .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(stall())
+        .timeout(stall)
         .build()
         .map_err(|e| e.to_string())?;
     let mut request = client.get(url).header(reqwest::header::RANGE, "bytes=0-0");
@@ -286,27 +224,30 @@ impl hf_hub::api::tokio::Progress for Watched {
     }
 }
 
-/// Downloads `file` into the cache with a progress bar (hidden when `progress` is
-/// hidden), checks `sha256` when given, and returns the snapshot path.
+/// Downloads `file` into the `cache` (none: `NoCache`) as `hub` says, with a progress bar
+/// (hidden when `progress` is hidden), checks `sha256` when given, and returns the
+/// snapshot path.
 pub fn download(
     file: &HfFile,
     sha256: Option<&str>,
     progress: indicatif::ProgressBar,
+    hub: &Hub,
+    cache: Option<&Path>,
 ) -> Result<PathBuf, DownloadError> {
-    if offline_from_env() {
-        return Err(DownloadError::Offline("HF_HUB_OFFLINE is set"));
+    if let Some(why) = hub.offline {
+        return Err(DownloadError::Offline(why));
     }
-    let cache = hf_cache_dir().ok_or(DownloadError::NoCache)?;
-    let endpoint = endpoint();
-    check_reachable(&endpoint)?;
+    let cache = cache.ok_or(DownloadError::NoCache)?.to_path_buf();
+    let endpoint = hub.endpoint.clone();
+    check_reachable(&endpoint, &hub.proxies)?;
     let failed = |reason: String| DownloadError::Failed {
         repo: file.repo.clone(),
         file: file.file.clone(),
         reason,
     };
-    let token = std::env::var("HF_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
+    let token = hub
+        .token
+        .clone()
         .or_else(|| Cache::new(cache.clone()).token());
     let api = ApiBuilder::from_cache(Cache::new(cache))
         .with_endpoint(endpoint)
@@ -321,10 +262,10 @@ pub fn download(
     let repo = api.model(file.repo.clone());
     let url = repo.url(&file.file);
     runtime
-        .block_on(check_mirror(&url, token.as_deref()))
+        .block_on(check_mirror(&url, token.as_deref(), hub.stall))
         .map_err(|e| failed(format!("{e}; refusing to write it into the cache")))?;
     let last = std::sync::Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
-    let limit = stall();
+    let limit = hub.stall;
     let watched = Watched {
         bar: progress,
         last: last.clone(),
@@ -416,7 +357,8 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         drop(listener);
         let start = std::time::Instant::now();
-        let err = check_reachable(&format!("http://127.0.0.1:{port}")).unwrap_err();
+        let err =
+            check_reachable(&format!("http://127.0.0.1:{port}"), &Proxies::default()).unwrap_err();
         assert!(matches!(err, DownloadError::Unreachable { .. }), "{err}");
         assert!(start.elapsed() < CONNECT_TIMEOUT, "{:?}", start.elapsed());
     }

@@ -7,6 +7,7 @@ pub mod folders;
 pub mod ggml;
 pub mod gguf;
 pub mod hf;
+pub mod hub;
 mod model_error;
 pub mod ollama_store;
 pub mod packed;
@@ -15,10 +16,10 @@ pub mod shape;
 pub mod vocab;
 
 pub use catalog::{catalog, find_alias, CatalogEntry, BETTER_MODEL, DEFAULT_MODEL};
-pub use folders::{search_dirs, ModelFolders};
+pub use folders::ModelFolders;
 pub use gguf::{GgufError, GgufInfo};
 pub use resolve::{
-    find_local, pull, resolve, resolve_in, Found, ModelError, ResolveOptions, ResolvedModel, Source,
+    find_local, pull, resolve, Found, ModelError, ResolveOptions, ResolvedModel, Source,
 };
 
 /// Why a model's header shows it cannot be used (vocabulary, hyperparameters against its

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::catalog::{find_alias, find_hf_file, known_aliases, CatalogEntry, DEFAULT_MODEL};
 use super::folders::ModelFolders;
 use super::gguf::{self, GgufInfo};
+use super::hub::Hub;
 pub use super::model_error::ModelError;
 use super::{hf, ollama_store};
 
@@ -56,31 +57,16 @@ pub struct ResolvedModel {
     pub info: GgufInfo,
 }
 
-/// Whether resolution may download.
-#[derive(Debug, Clone, Copy)]
+/// Where to look for a model and whether and how to download it, decided when the
+/// command line is checked (`cli::model_places`).
+#[derive(Debug, Clone)]
 pub struct ResolveOptions {
-    /// Never touch the network.
-    pub offline: bool,
     /// Show a download progress bar.
     pub progress: bool,
-}
-
-impl ResolveOptions {
-    /// Offline when asked or when `HF_HUB_OFFLINE` says so.
-    pub fn new(offline_flag: bool, progress: bool) -> Self {
-        Self {
-            offline: offline_flag || hf::offline_from_env(),
-            progress,
-        }
-    }
-
-    /// Local files only.
-    pub fn local() -> Self {
-        Self {
-            offline: true,
-            progress: false,
-        }
-    }
+    /// The local places, in order.
+    pub folders: ModelFolders,
+    /// How downloads go (or why they do not).
+    pub hub: Hub,
 }
 
 /// What `--model` names.
@@ -183,7 +169,7 @@ fn progress_bar(show: bool) -> indicatif::ProgressBar {
 /// Downloads a catalog entry or repository file into the Hugging Face cache.
 pub fn pull(
     spec: &str,
-    progress: bool,
+    opts: &ResolveOptions,
 ) -> Result<(PathBuf, Option<&'static CatalogEntry>), ModelError> {
     let (file, sha) = match (find_alias(spec), hf::HfFile::parse(spec)) {
         (Some(e), _) => (e.hf_file(), Some(e)),
@@ -202,23 +188,17 @@ pub fn pull(
     let path = hf::download(
         &file,
         sha.and_then(|e| e.sha256.as_deref()),
-        progress_bar(progress),
+        progress_bar(opts.progress),
+        &opts.hub,
+        opts.folders.hf_cache.as_deref(),
     )?;
     Ok((path, sha))
 }
 
 /// Resolves `--model` to a checked GGUF file: a path, then an alias in the models
 /// folders, the Hugging Face cache, the Ollama store, and last a download.
-pub fn resolve(spec: &str, opts: ResolveOptions) -> Result<ResolvedModel, ModelError> {
-    resolve_in(spec, opts, &ModelFolders::from_env())
-}
-
-/// `resolve` over the given places.
-pub fn resolve_in(
-    spec: &str,
-    opts: ResolveOptions,
-    places: &ModelFolders,
-) -> Result<ResolvedModel, ModelError> {
+pub fn resolve(spec: &str, opts: &ResolveOptions) -> Result<ResolvedModel, ModelError> {
+    let places = &opts.folders;
     let (name, found) = match parse_spec(spec) {
         Spec::Path(path) => from_path(spec, path)?,
         Spec::Alias(entry) => (entry.alias.clone(), from_alias(entry, opts, places)?),
@@ -256,7 +236,7 @@ fn from_path(spec: &str, path: PathBuf) -> Result<(String, Found), ModelError> {
 /// A catalog alias: the local places in order, then a download.
 fn from_alias(
     entry: &CatalogEntry,
-    opts: ResolveOptions,
+    opts: &ResolveOptions,
     places: &ModelFolders,
 ) -> Result<Found, ModelError> {
     let (found, mut tried) = find_local(entry, places)?;
@@ -295,7 +275,7 @@ fn from_alias(
 fn from_hf(
     spec: &str,
     file: &hf::HfFile,
-    opts: ResolveOptions,
+    opts: &ResolveOptions,
     places: &ModelFolders,
 ) -> Result<Found, ModelError> {
     if let Some(path) = places.hf_cache.as_deref().and_then(|c| hf::cached(c, file)) {
@@ -342,7 +322,7 @@ fn download_or_explain(
     name: &str,
     file: &hf::HfFile,
     sha256: Option<&str>,
-    opts: ResolveOptions,
+    opts: &ResolveOptions,
     tried: &mut Vec<String>,
 ) -> Result<Found, ModelError> {
     let not_found = |tried: &[String], how: String| ModelError::NotFound {
@@ -363,12 +343,18 @@ fn download_or_explain(
             file.url()
         )
     };
-    if opts.offline {
+    if opts.hub.offline.is_some() {
         tried.push("no download (offline)".into());
         return Err(not_found(tried, by_hand));
     }
     tracing::info!(repo = %file.repo, file = %file.file, "downloading");
-    match hf::download(file, sha256, progress_bar(opts.progress)) {
+    match hf::download(
+        file,
+        sha256,
+        progress_bar(opts.progress),
+        &opts.hub,
+        opts.folders.hf_cache.as_deref(),
+    ) {
         Ok(path) => Ok(Found {
             path,
             source: Source::Download,
@@ -390,6 +376,15 @@ mod tests {
             dirs: dirs.iter().map(|d| d.to_path_buf()).collect(),
             hf_cache: hf.map(Path::to_path_buf),
             ollama_store: ollama.map(Path::to_path_buf),
+        }
+    }
+
+    /// Local files in `places` only.
+    fn local(places: ModelFolders) -> ResolveOptions {
+        ResolveOptions {
+            progress: false,
+            folders: places,
+            hub: Hub::off("offline"),
         }
     }
 
@@ -419,7 +414,7 @@ mod tests {
         )
         .unwrap();
         let p = places(&[dir.path()], None, None);
-        let err = resolve_in("smollm2:135m", ResolveOptions::local(), &p).unwrap_err();
+        let err = resolve("smollm2:135m", &local(p.clone())).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, ModelError::NotTheCatalogs { .. }), "{msg}");
         assert!(msg.contains("is not the catalog's `smollm2:135m`"), "{msg}");
@@ -429,7 +424,7 @@ mod tests {
     fn missing_alias_names_every_place_and_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let p = places(&[dir.path()], Some(dir.path()), Some(dir.path()));
-        let msg = resolve_in("llama3.2:1b", ResolveOptions::local(), &p)
+        let msg = resolve("llama3.2:1b", &local(p.clone()))
             .unwrap_err()
             .to_string();
         let file = &find_alias("llama3.2:1b").unwrap().file;
@@ -449,7 +444,7 @@ mod tests {
     fn unknown_name_lists_known_aliases() {
         let dir = tempfile::tempdir().unwrap();
         let p = places(&[], None, Some(dir.path()));
-        let msg = resolve_in("gpt5:huge", ResolveOptions::local(), &p)
+        let msg = resolve("gpt5:huge", &local(p.clone()))
             .unwrap_err()
             .to_string();
         assert!(
@@ -472,13 +467,13 @@ mod tests {
     fn missing_path_and_directory_are_refused() {
         let p = places(&[], None, None);
         assert!(matches!(
-            resolve_in("/nonexistent/x.gguf", ResolveOptions::local(), &p),
+            resolve("/nonexistent/x.gguf", &local(p.clone())),
             Err(ModelError::MissingFile(_))
         ));
         let dir = tempfile::tempdir().unwrap();
         let spec = format!("{}/", dir.path().display());
         assert!(matches!(
-            resolve_in(&spec, ResolveOptions::local(), &p),
+            resolve(&spec, &local(p.clone())),
             Err(ModelError::NotAFile(_))
         ));
     }

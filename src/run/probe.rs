@@ -193,7 +193,12 @@ fn killed(signal: i32, shown: &str, cause: Option<String>, on_gpu: bool) -> Outc
 /// Loads `path` in a child process of this program and says how it went.
 fn run_child(path: &Path, offload: &Offload) -> anyhow::Result<Outcome> {
     let exe = std::env::current_exe().context("cannot find this program to probe the model")?;
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    // The start's note goes with the child, as it would across an exec.
+    if let Some(note) = crate::launch::gpu::note() {
+        command.env(crate::launch::gpu::NOTE, note);
+    }
+    let mut child = command
         .arg(COMMAND)
         .arg(path)
         .args(offload::child_args(offload))

@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 
-use crate::cli::RunPlan;
+use crate::cli::{ModelChoice, RunPlan};
 use crate::course::ModelId;
 use crate::engine::llama::offload::Offload;
 use crate::engine::llama::{LlamaEngine, LlamaOptions, LoadedModel};
@@ -12,7 +12,6 @@ use crate::engine::ollama::{self, OllamaEngine, OllamaOptions};
 use crate::engine::openai::{OpenAiEngine, OpenAiOptions};
 use crate::engine::{BackendKind, Engine, Progress};
 use crate::launch::gpu::GpuFailed;
-use crate::launch::payload;
 use crate::launch::vulkan;
 use crate::models::{self, packed};
 
@@ -38,13 +37,10 @@ impl Session {
         match plan.backend {
             BackendKind::Llama => Ok(Self::Llama(Box::new(load_model(plan, progress)?))),
             BackendKind::Ollama => Ok(Self::Ollama {
-                model: plan
-                    .model
-                    .clone()
-                    .unwrap_or_else(|| crate::engine::DEFAULT_OLLAMA_MODEL.to_string()),
+                model: plan.model.name().unwrap_or_default().to_string(),
             }),
             BackendKind::OpenAi => Ok(Self::OpenAi {
-                model: plan.model.clone(),
+                model: plan.model.name().map(str::to_string),
             }),
         }
     }
@@ -141,19 +137,16 @@ impl Session {
     }
 }
 
-/// Resolves and loads the plan's model: `--model`, else the packed one, else the default.
+/// Resolves and loads the plan's model: named, or the packed one.
 fn load_model(plan: &RunPlan, progress: &dyn Progress) -> anyhow::Result<LoadedModel> {
     progress.stage("finding the model");
-    let opts = models::ResolveOptions::new(plan.offline, !plan.quiet);
     let resolved = match &plan.model {
-        Some(spec) => models::resolve(spec, opts)?,
-        None => match payload::embedded()? {
-            Some(e) => {
-                progress.stage("checking the packed model");
-                packed::resolve_embedded(&e)?
-            }
-            None => models::resolve(models::DEFAULT_MODEL, opts)?,
-        },
+        ModelChoice::Named(spec) => models::resolve(spec, &plan.models)?,
+        ModelChoice::Packed(e) => {
+            progress.stage("checking the packed model");
+            packed::resolve_embedded(e)?
+        }
+        ModelChoice::ServersFirst => anyhow::bail!("a server's model cannot be loaded in process"),
     };
     let place = |offload: &Offload| -> anyhow::Result<LoadedModel> {
         progress.stage("checking the model");

@@ -10,7 +10,7 @@ pub mod results;
 use anyhow::Context;
 
 use self::results::{summarize, svg, table, BenchResult};
-use crate::cli::BenchPlan;
+use crate::cli::{BenchPlan, ModelChoice};
 use crate::engine::measures::Clock;
 use crate::engine::{BackendKind as Backend, Progress, Strategy};
 use crate::launch::output::{self, Target};
@@ -92,8 +92,13 @@ pub fn run(plan: &BenchPlan) -> anyhow::Result<()> {
         let mut run = plan.run.clone();
         run.backend = backend;
         match backend {
-            Backend::Ollama => run.model = Some(plan.ollama_model.clone()),
-            Backend::OpenAi => run.model = plan.openai_model.clone(),
+            Backend::Ollama => run.model = ModelChoice::Named(plan.ollama_model.clone()),
+            Backend::OpenAi => {
+                run.model = plan
+                    .openai_model
+                    .clone()
+                    .map_or(ModelChoice::ServersFirst, ModelChoice::Named);
+            }
             Backend::Llama => {}
         }
         let load = Clock::new();

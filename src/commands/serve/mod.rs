@@ -72,7 +72,7 @@ pub fn run(plan: &ServePlan) -> anyhow::Result<()> {
     let runner = Runner::new(&session, run)?;
     let card = card::Card::new(
         &session,
-        run.model.as_deref(),
+        run.model.name(),
         runner.model().and_then(|m| m.sha256.as_deref()),
         &info,
     );
