@@ -2,8 +2,9 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::OnceLock;
 
 use common::cli::{assert_fails, assert_ok, syllabus, MARINE};
 use serde_json::Value;
@@ -51,31 +52,55 @@ fn check_syllabus(text: &str, modules: usize) -> Value {
     v
 }
 
+/// The MARINE course generated twice, as the tests below read it: as JSON with its timing
+/// record, and as Markdown on stdout. Shared: each run of the test model costs seconds.
+struct Marine {
+    dir: PathBuf,
+    json: Output,
+    markdown: Output,
+}
+
+fn marine() -> &'static Marine {
+    static RUNS: OnceLock<Marine> = OnceLock::new();
+    RUNS.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-marine");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let json = [&MARINE[..], &["-o", "a.json", "--timings", "t.json"]].concat();
+        Marine {
+            json: generate(&dir, &json),
+            markdown: generate(&dir, &MARINE),
+            dir,
+        }
+    })
+}
+
 #[test]
 fn json_syllabus_is_complete_and_reproducible() {
-    let dir = tempfile::tempdir().unwrap();
-    let args = [&MARINE[..], &["--format", "json"]].concat();
-    let a = generate(dir.path(), &[&args[..], &["-o", "a.json"]].concat());
-    assert_ok(&a);
-    let text = std::fs::read_to_string(dir.path().join("a.json")).unwrap();
+    let runs = marine();
+    assert_ok(&runs.json);
+    let text = std::fs::read_to_string(runs.dir.join("a.json")).unwrap();
     let v = check_syllabus(&text, 2);
     assert_eq!(v["topic"], "Introduction to Marine Biology");
-    let b = generate(dir.path(), &[&args[..], &["-o", "b.json"]].concat());
-    assert_ok(&b);
+    // The Markdown run had the same request and seed: the same syllabus, only rendered.
+    assert_ok(&runs.markdown);
+    let rendered = syllabus(&runs.dir)
+        .args(["render", "a.json"])
+        .output()
+        .unwrap();
+    assert_ok(&rendered);
     assert_eq!(
-        text,
-        std::fs::read_to_string(dir.path().join("b.json")).unwrap(),
+        String::from_utf8_lossy(&rendered.stdout),
+        String::from_utf8_lossy(&runs.markdown.stdout),
         "same seed, same syllabus"
     );
 }
 
 #[test]
 fn markdown_goes_to_stdout_and_reads_like_a_syllabus() {
-    let dir = tempfile::tempdir().unwrap();
-    // Same request and seed as the JSON test: only the rendering differs.
-    let out = generate(dir.path(), &MARINE);
-    assert_ok(&out);
-    let md = String::from_utf8(out.stdout).unwrap();
+    let out = &marine().markdown;
+    assert_ok(out);
+    let md = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(md.starts_with("# "), "{md}");
     for needle in [
         "## Learning outcomes",
@@ -91,14 +116,10 @@ fn markdown_goes_to_stdout_and_reads_like_a_syllabus() {
 
 #[test]
 fn timing_record_has_phases_that_add_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = generate(
-        dir.path(),
-        &[&MARINE[..], &["-o", "s.md", "--timings", "t.json"]].concat(),
-    );
-    assert_ok(&out);
+    let runs = marine();
+    assert_ok(&runs.json);
     let t: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("t.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(runs.dir.join("t.json")).unwrap()).unwrap();
     let p = &t["phases"];
     let sum: f64 = ["load_ms", "outline_ms", "modules_ms", "finalize_ms"]
         .iter()

@@ -186,9 +186,11 @@ fn a_packed_file_with_a_variant_runs_alone_in_an_empty_folder() {
     );
     let args = [
         "generate",
-        "Urban Gardening",
+        "Introduction to Marine Biology",
         "--modules",
         "1",
+        "--seed",
+        "7",
         "--quiet",
         "-o",
         "out.md",

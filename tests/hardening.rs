@@ -105,15 +105,9 @@ fn a_file_that_aborts_llama_cpp_is_refused_by_the_probe_and_remembered() {
     g.set("llama.expert_used_count", Raw::u32(0));
     g.write(&experts);
     let out = syllabus(dir.path())
-        .args([
-            "generate",
-            "Geology",
-            "--modules",
-            "1",
-            "-o",
-            "g.md",
-            "--model",
-        ])
+        .arg("generate")
+        .args(common::cli::SHORT)
+        .args(["-o", "g.md", "--model"])
         .arg(&experts)
         .output()
         .unwrap();
@@ -235,7 +229,9 @@ fn closed_pipe_after(keep: usize) {
     let dir = tempfile::tempdir().unwrap();
     let (mut reader, writer) = std::io::pipe().unwrap();
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("syllabus"))
-        .args(["generate", "Geology", "--modules", "1", "-o", "s.md", "-v"])
+        .arg("generate")
+        .args(common::cli::SHORT)
+        .args(["-o", "s.md", "-v"])
         .arg("--model")
         .arg(common::model_path())
         .env(common::ATTEMPTS.0, common::ATTEMPTS.1)
@@ -278,7 +274,9 @@ fn a_full_stderr_never_stalls_a_run() {
     };
     assert!(sized > 0);
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("syllabus"))
-        .args(["generate", "Geology", "--modules", "1", "-o", "s.md", "-vv"])
+        .arg("generate")
+        .args(common::cli::SHORT)
+        .args(["-o", "s.md", "-vv"])
         .arg("--model")
         .arg(common::model_path())
         .env(common::ATTEMPTS.0, common::ATTEMPTS.1)
@@ -344,7 +342,7 @@ fn a_model_trained_on_2048_tokens_runs() {
             "generate",
             "Introduction to Marine Biology",
             "--modules",
-            "2",
+            "1",
         ])
         .args(["--seed", "3", "-o", "s.json", "--model"])
         .arg(&short)
@@ -357,7 +355,7 @@ fn a_model_trained_on_2048_tokens_runs() {
         Some(0) => {
             let s: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
-            assert_eq!(s["modules"].as_array().unwrap().len(), 2);
+            assert_eq!(s["modules"].as_array().unwrap().len(), 1);
         }
         // Nothing usable from the tiny model, after its calls ran.
         Some(1) => assert!(err.contains("gave nothing usable"), "{err}"),

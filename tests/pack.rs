@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::cli::{assert_fails, assert_ok, stderr, syllabus, MARINE, SHORT};
+use common::cli::{assert_fails, assert_ok, stderr, syllabus, SHORT};
 use serde_json::Value;
 
 /// Packs the test model into `dir/classroom`.
@@ -56,7 +56,7 @@ fn packed_executable_runs_alone_and_reuses_its_extracted_model() {
     let (dir, exe) = alone(&packed);
     let args = [
         &["generate"][..],
-        &MARINE[..],
+        &SHORT[..],
         &["--format", "json", "-o", "s.json", "-v"],
     ]
     .concat();
@@ -65,7 +65,7 @@ fn packed_executable_runs_alone_and_reuses_its_extracted_model() {
     assert!(String::from_utf8_lossy(&first.stderr).contains("extracted and verified"));
     let v: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
-    assert_eq!(v["modules"].as_array().unwrap().len(), 2);
+    assert_eq!(v["modules"].as_array().unwrap().len(), 1);
 
     let again = run(dir.path(), &exe, &args);
     assert_ok(&again);
@@ -179,6 +179,17 @@ fn the_model_cache_is_private_verified_on_reuse_and_refused_when_not_ours() {
     ]
     .concat();
     assert_ok(&run(dir.path(), &exe, &gen));
+    // Later, a run that stops once the model is loaded (its prompt does not fit --ctx):
+    // the extraction is what is checked.
+    let load = [
+        "generate",
+        "Geology",
+        "--modules",
+        "3",
+        "--ctx",
+        "512",
+        "-v",
+    ];
     let cache = dir.path().join("home/.cache/syllabus");
     let models = cache.join("models");
     for folder in [&cache, &models] {
@@ -198,12 +209,12 @@ fn the_model_cache_is_private_verified_on_reuse_and_refused_when_not_ours() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xFF;
     std::fs::write(&file, &bytes).unwrap();
-    extracted_anew(&run(dir.path(), &exe, &gen));
+    extracted_anew(&run(dir.path(), &exe, &load));
     assert_eq!(syllabus::launch::digest::sha256_file(&file).unwrap(), sha);
 
     // A copy others could have written is not trusted on its stamp: made anew.
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o620)).unwrap();
-    extracted_anew(&run(dir.path(), &exe, &gen));
+    extracted_anew(&run(dir.path(), &exe, &load));
     assert_eq!(
         std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
         0o600
@@ -211,14 +222,14 @@ fn the_model_cache_is_private_verified_on_reuse_and_refused_when_not_ours() {
     // Nor is a copy someone else owns (needs root to set up).
     if effective_uid() == 0 {
         std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
-        extracted_anew(&run(dir.path(), &exe, &gen));
+        extracted_anew(&run(dir.path(), &exe, &load));
         assert_eq!(std::fs::metadata(&file).unwrap().uid(), 0);
     }
 
     // A cache folder that belongs to someone else is refused (needs root to set up).
     if effective_uid() == 0 {
         std::os::unix::fs::chown(&models, Some(65534), Some(65534)).unwrap();
-        let refused = run(dir.path(), &exe, &gen);
+        let refused = run(dir.path(), &exe, &load);
         assert_fails(&refused, 1, "not a folder of this user's");
         assert_eq!(std::fs::metadata(&models).unwrap().uid(), 65534);
     } else {
@@ -226,9 +237,10 @@ fn the_model_cache_is_private_verified_on_reuse_and_refused_when_not_ours() {
     }
 }
 
-/// A run that succeeded after extracting the packed model again.
+/// A run that extracted the packed model again, loaded it and then stopped: its prompt
+/// does not fit the context it was given.
 fn extracted_anew(out: &Output) {
-    assert_ok(out);
+    assert_fails(out, 1, "raise --ctx");
     assert!(
         stderr(out).contains("extracted and verified"),
         "{}",

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::Output;
 
-use common::cli::{assert_fails, assert_ok, syllabus, MARINE};
+use common::cli::{assert_fails, assert_ok, syllabus, SHORT};
 use serde_json::Value;
 
 fn run(dir: &Path, args: &[&str]) -> Output {
@@ -19,7 +19,7 @@ fn run(dir: &Path, args: &[&str]) -> Output {
 
 fn generate(dir: &Path, out: &str) {
     let model = common::model_path();
-    let args = [&MARINE[..], &["--quiet", "-o", out, "--model"]].concat();
+    let args = [&SHORT[..], &["--quiet", "-o", out, "--model"]].concat();
     let out = syllabus(dir)
         .arg("generate")
         .args(args)
@@ -296,7 +296,7 @@ fn control_characters_never_reach_a_file_or_the_terminal() {
     // The same through the command line: an audience with an escape sequence in it.
     let model = common::model_path();
     let args = [
-        &MARINE[..],
+        &SHORT[..],
         &[
             "--quiet",
             "--audience",

@@ -220,7 +220,13 @@ fn a_web_page_and_a_word_document_a_teacher_can_open() {
         "3",
     ];
     std::fs::write(dir.path().join("o.txt"), TITLES.join("\n")).unwrap();
-    assert_ok(&run(dir.path(), &[&args[..], &["-o", "s.html"]].concat()));
+    // One course, written as the page and the document (render writes what generate would).
+    assert_ok(&run(dir.path(), &[&args[..], &["-o", "s.json"]].concat()));
+    let rendered = syllabus(dir.path())
+        .args(["render", "s.json", "-o", "s.html"])
+        .output()
+        .unwrap();
+    assert_ok(&rendered);
     let page = dir.path().join("s.html");
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(
@@ -238,7 +244,11 @@ fn a_web_page_and_a_word_document_a_teacher_can_open() {
         common::browser::screenshot(&page, (1000, 1400));
     }
 
-    assert_ok(&run(dir.path(), &[&args[..], &["-o", "s.docx"]].concat()));
+    let rendered = syllabus(dir.path())
+        .args(["render", "s.json", "-o", "s.docx"])
+        .output()
+        .unwrap();
+    assert_ok(&rendered);
     let bytes = std::fs::read(dir.path().join("s.docx")).unwrap();
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
     let mut body = String::new();

@@ -70,12 +70,13 @@ pub const MARINE: [&str; 5] = [
 /// files, caches, devices), where the course itself is not what is checked.
 pub const SHORT: [&str; 5] = [MARINE[0], "--modules", "1", "--seed", "7"];
 
-/// `syllabus bench` on the MARINE request, one timed run per combination.
+/// `syllabus bench` on the SHORT request, one timed run per combination: the bench's
+/// machinery, not the strategies' figures, is what the tests check.
 pub const MARINE_BENCH: [&str; 8] = [
     "bench",
     MARINE[0],
     "--modules",
-    "2",
+    "1",
     "--seed",
     "7",
     "--runs",
