@@ -83,7 +83,7 @@ fn bench_times_courses_one_after_another_against_together() {
     let dir = tempfile::tempdir().unwrap();
     let out = syllabus(dir.path())
         .args(["bench", "Marine Biology", "--modules", "1", "--runs", "1"])
-        .args(["--courses", "2", "--at-once", "2", "--json", "c.json"])
+        .args(["--courses", "2", "--at-once", "1,2", "--json", "c.json"])
         .args(["--model", &model()])
         .output()
         .unwrap();
@@ -99,11 +99,14 @@ fn bench_times_courses_one_after_another_against_together() {
         lines[2].contains("one after another") && lines[2].contains("1.00x"),
         "{table}"
     );
-    assert!(lines[3].contains("2 at once"), "{table}");
+    assert!(
+        lines[3].contains("1 at once") && lines[4].contains("2 at once"),
+        "{table}"
+    );
     let c: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("c.json")).unwrap()).unwrap();
     let results = c["results"].as_array().unwrap();
-    assert_eq!(results.len(), 2, "one run of each configuration");
+    assert_eq!(results.len(), 3, "one run of each configuration");
     for r in results {
         assert_eq!(r["courses"], 2);
         assert_eq!(r["ok_courses"], 2, "{r}");

@@ -134,7 +134,9 @@ pub fn choose() -> anyhow::Result<()> {
             visible,
             note,
         } => {
-            let mut env = vulkan::decision_env(visible, &note, true);
+            // The decision crosses into the Vulkan build: its note, llama.cpp's settings.
+            let mut env = vulkan::library_env(visible, true);
+            env.push((gpu::NOTE, note.into()));
             env.push((OUTER_EXE, exe.as_os_str().to_owned()));
             let ended = extract(&variant).and_then(|path| supervise::run(&path, &env));
             match ended {

@@ -108,14 +108,10 @@ const OMP_WAIT: &str = "OMP_WAIT_POLICY";
 /// implementation takes a core from the work it waits for; serialized, it sleeps instead.
 const SERIALIZE: &str = "GGML_VK_SERIALIZE_SUBMISSIONS";
 
-/// The environment that carries the decision into the build that runs; `gpu` when that
-/// build is the Vulkan one.
-pub fn decision_env(
-    visible: Option<usize>,
-    note: &str,
-    gpu: bool,
-) -> Vec<(&'static str, OsString)> {
-    let mut env = vec![(NOTE, note.into())];
+/// The settings llama.cpp's libraries read from the environment for the build that runs;
+/// `gpu` when that build is the Vulkan one.
+pub fn library_env(visible: Option<usize>, gpu: bool) -> Vec<(&'static str, OsString)> {
+    let mut env = Vec::new();
     if let Some(i) = visible {
         env.push((VISIBLE, i.to_string().into()));
         env.push((SERIALIZE, "1".into()));
@@ -130,10 +126,8 @@ pub fn decision_env(
 /// the settings llama.cpp's libraries read in the environment, before any thread starts.
 pub fn set_env(visible: Option<usize>, note: &str, gpu: bool) {
     super::start::start().decided(note);
-    for (name, value) in decision_env(visible, note, gpu) {
-        if name != NOTE {
-            std::env::set_var(name, value);
-        }
+    for (name, value) in library_env(visible, gpu) {
+        std::env::set_var(name, value);
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 /// The local places a model is looked for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ModelFolders {
     /// Folders holding files by name.
     pub dirs: Vec<PathBuf>,

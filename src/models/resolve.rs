@@ -166,6 +166,21 @@ fn progress_bar(show: bool) -> indicatif::ProgressBar {
     }
 }
 
+/// Downloads `file` into the Hugging Face cache as `opts` say, checking `sha256` when given.
+fn fetch(
+    file: &hf::HfFile,
+    sha256: Option<&str>,
+    opts: &ResolveOptions,
+) -> Result<PathBuf, hf::DownloadError> {
+    hf::download(
+        file,
+        sha256,
+        progress_bar(opts.progress),
+        &opts.hub,
+        opts.folders.hf_cache.as_deref(),
+    )
+}
+
 /// Downloads a catalog entry or repository file into the Hugging Face cache.
 pub fn pull(
     spec: &str,
@@ -185,13 +200,7 @@ pub fn pull(
             })
         }
     };
-    let path = hf::download(
-        &file,
-        sha.and_then(|e| e.sha256.as_deref()),
-        progress_bar(opts.progress),
-        &opts.hub,
-        opts.folders.hf_cache.as_deref(),
-    )?;
+    let path = fetch(&file, sha.and_then(|e| e.sha256.as_deref()), opts)?;
     Ok((path, sha))
 }
 
@@ -348,13 +357,7 @@ fn download_or_explain(
         return Err(not_found(tried, by_hand));
     }
     tracing::info!(repo = %file.repo, file = %file.file, "downloading");
-    match hf::download(
-        file,
-        sha256,
-        progress_bar(opts.progress),
-        &opts.hub,
-        opts.folders.hf_cache.as_deref(),
-    ) {
+    match fetch(file, sha256, opts) {
         Ok(path) => Ok(Found {
             path,
             source: Source::Download,
