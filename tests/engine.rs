@@ -523,7 +523,11 @@ fn a_template_that_rewrites_earlier_replies_is_detected() {
     let why = engine
         .continues(&calls.conversation(&outs[0].text))
         .unwrap_err();
-    assert!(why.contains("does not render an earlier reply"), "{why}");
+    assert!(
+        matches!(why, syllabus::engine::PromptError::Rerendered { .. }),
+        "{why}"
+    );
+    assert!(why.to_string().contains("does not render an earlier reply"));
     // The reference model's ChatML keeps replies as they are.
     let mut chatml = LlamaEngine::new(model(), options(32_768, SAMPLING), Clock::new());
     let (outs, _) = chatml

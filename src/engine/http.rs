@@ -29,6 +29,52 @@ pub enum CallError {
     Fatal(anyhow::Error),
 }
 
+/// What breaks a daemon's reply stream mid-way (not worth another try).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    /// A line ran past `MAX_LINE_BYTES`.
+    #[error("the server sent a line longer than {} MiB", MAX_LINE_BYTES >> 20)]
+    LineTooLong,
+    /// A line or event that is not JSON; `sent` says who sent what ("Ollama sent a line").
+    #[error("{sent} that is not JSON ({error}): {start}")]
+    NotJson {
+        /// Who sent what.
+        sent: &'static str,
+        /// The parser's complaint.
+        error: String,
+        /// The line's first 200 characters.
+        start: String,
+    },
+    /// The server's own error, sent mid-reply by `who`.
+    #[error("{who} failed mid-reply: {message}")]
+    Failed {
+        /// The server as the message names it.
+        who: &'static str,
+        /// Its message.
+        message: String,
+    },
+    /// Ollama's last line came without any text before it.
+    #[error(
+        "the daemon finished its reply without any text (neither `message.content` nor \
+         `response`): it does not speak Ollama's /api/chat as expected"
+    )]
+    NoText,
+    /// The OpenAI stream's `[DONE]` came without a finish reason.
+    #[error("the server ended the stream without a finish reason")]
+    NoFinish,
+}
+
+impl StreamError {
+    /// A line that is not JSON: its first 200 characters.
+    pub fn not_json(sent: &'static str, error: &serde_json::Error, line: &str) -> Self {
+        Self::NotJson {
+            sent,
+            error: error.to_string(),
+            start: line.chars().take(200).collect(),
+        }
+    }
+}
+
 /// The pause before try `tries + 1`: 0.5 s, 1 s, 2 s...
 pub fn backoff(tries: u32) -> Duration {
     Duration::from_millis(250 << tries.min(6))
@@ -209,7 +255,7 @@ pub struct Lines {
 
 impl Lines {
     /// Adds received bytes; an error once a line runs past the bound.
-    pub fn push(&mut self, bytes: &[u8]) -> Result<(), String> {
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), StreamError> {
         self.buf.extend_from_slice(bytes);
         // `scanned` bytes hold no newline: the open line starts after the last one beyond.
         let open_from = self.buf[self.scanned..]
@@ -217,10 +263,7 @@ impl Lines {
             .rposition(|&b| b == b'\n')
             .map_or(0, |i| self.scanned + i + 1);
         if self.buf.len() - open_from > MAX_LINE_BYTES {
-            return Err(format!(
-                "the server sent a line longer than {} MiB",
-                MAX_LINE_BYTES >> 20
-            ));
+            return Err(StreamError::LineTooLong);
         }
         Ok(())
     }
@@ -259,7 +302,8 @@ mod tests {
         let mut endless = Lines::default();
         let chunk = vec![b'x'; 64 << 10];
         let err = (0..40).find_map(|_| endless.push(&chunk).err()).unwrap();
-        assert!(err.contains("longer than 1 MiB"), "{err}");
+        assert_eq!(err, StreamError::LineTooLong);
+        assert!(err.to_string().contains("longer than 1 MiB"), "{err}");
     }
 
     #[test]

@@ -59,6 +59,27 @@ impl EngineError {
 }
 pub use self::measures::{BatchStats, EngineInfo, Finish, Phase};
 
+/// Why the engine cannot answer a question about a prompt before running it: whether it
+/// continues a reply exactly (`Engine::continues`), or how it fits (`Ask::measure`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PromptError {
+    /// The conversation does not end with a reply this run wrote.
+    #[error("the conversation does not end with a reply of this run")]
+    NotThisRun,
+    /// The chat template renders an earlier reply otherwise than the model wrote it.
+    #[error("the chat template ({template}) does not render an earlier reply exactly as the model wrote it")]
+    Rerendered {
+        /// The template's name.
+        template: String,
+    },
+    /// The chat template or the tokenizer failed on the prompt.
+    #[error("{0}")]
+    Template(String),
+    /// The shared engine's thread has stopped.
+    #[error("the shared engine has stopped")]
+    Stopped,
+}
+
 /// Model asked of a daemon when `--model` is not given (the old set-up's model).
 pub const DEFAULT_OLLAMA_MODEL: &str = "qwen:latest";
 
@@ -278,7 +299,7 @@ pub trait Engine {
     /// Whether prompts that continue `conversation` (ending with a reply this engine wrote)
     /// can reuse that reply exactly as it was generated; `Err` says why not. Daemons are
     /// sent the messages as they are, so for them it always can.
-    fn continues(&mut self, _conversation: &[ChatMessage]) -> Result<(), String> {
+    fn continues(&mut self, _conversation: &[ChatMessage]) -> Result<(), PromptError> {
         Ok(())
     }
 
@@ -354,9 +375,9 @@ pub struct Ask<'a> {
     pub idle: bool,
     /// Whether the engine can continue a conversation (`Engine::continues`), for sources
     /// that need to know while the engine is busy.
-    pub continues: &'a dyn Fn(&[ChatMessage]) -> Result<(), String>,
+    pub continues: &'a dyn Fn(&[ChatMessage]) -> Result<(), PromptError>,
     /// How a call of these messages would fit (`Engine` in process; unknown for a daemon).
-    pub measure: &'a dyn Fn(&[ChatMessage]) -> Result<Fit, String>,
+    pub measure: &'a dyn Fn(&[ChatMessage]) -> Result<Fit, PromptError>,
     /// Groups whose calls the source withdraws (their course was cancelled): the engine
     /// cuts their running calls and drops their waiting ones.
     pub withdrawn: &'a mut Vec<usize>,

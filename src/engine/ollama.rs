@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, Context as _};
 use serde_json::{json, Value};
 
 use super::device::DeviceUse;
-use super::http::{self, CallError};
+use super::http::{self, CallError, StreamError};
 use super::measures::{CallMarks, CallTokens, Clock, ServerTiming};
 use super::remote::{self, Protocol, Remote, Reply, Step};
 use super::{
@@ -243,16 +243,17 @@ impl Protocol for OllamaEngine {
 
     /// NDJSON: `message.content` pieces (or `/api/generate`'s `response`, as some
     /// proxies send), to a line with `done` and the server's figures.
-    fn read(&self, line: &str, reply: &mut Reply) -> Result<Step, String> {
+    fn read(&self, line: &str, reply: &mut Reply) -> Result<Step, StreamError> {
         if line.is_empty() {
             return Ok(Step::More);
         }
-        let v: Value = serde_json::from_str(line).map_err(|e| {
-            let start: String = line.chars().take(200).collect();
-            format!("Ollama sent a line that is not JSON ({e}): {start}")
-        })?;
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| StreamError::not_json("Ollama sent a line", &e, line))?;
         if let Some(err) = v["error"].as_str() {
-            return Err(format!("Ollama failed mid-reply: {err}"));
+            return Err(StreamError::Failed {
+                who: "Ollama",
+                message: err.into(),
+            });
         }
         reply.push(
             v["message"]["content"]
@@ -264,10 +265,7 @@ impl Protocol for OllamaEngine {
             return Ok(Step::More);
         }
         if reply.pieces == 0 {
-            return Err("the daemon finished its reply without any text (neither \
-                        `message.content` nor `response`): it does not speak Ollama's \
-                        /api/chat as expected"
-                .into());
+            return Err(StreamError::NoText);
         }
         reply.finish = match v["done_reason"].as_str() {
             Some("length") => Finish::Length,

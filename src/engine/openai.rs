@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
 
-use super::http::{self, CallError};
+use super::http::{self, CallError, StreamError};
 use super::measures::{CallMarks, CallTokens, Clock, ServerTiming};
 use super::remote::{self, Protocol, Remote, Reply, Step};
 use super::{BatchStats, CallOutput, ChatCall, Engine, EngineInfo, Finish, FollowUp, Progress};
@@ -186,24 +186,23 @@ impl Protocol for OpenAiEngine {
 
     /// Server-sent events: `data: {...}` chunks with `choices[0].delta.content`, the finish
     /// reason, `usage` and llama.cpp's `timings`, then `data: [DONE]`.
-    fn read(&self, line: &str, reply: &mut Reply) -> Result<Step, String> {
+    fn read(&self, line: &str, reply: &mut Reply) -> Result<Step, StreamError> {
         let Some(data) = line.strip_prefix("data:").map(str::trim) else {
             return Ok(Step::More);
         };
         if data == "[DONE]" {
             if reply.finish == Finish::Error {
-                return Err("the server ended the stream without a finish reason".into());
+                return Err(StreamError::NoFinish);
             }
             return Ok(Step::Done);
         }
-        let v: Value = serde_json::from_str(data).map_err(|e| {
-            format!(
-                "the server sent an event that is not JSON ({e}): {}",
-                data.chars().take(200).collect::<String>()
-            )
-        })?;
+        let v: Value = serde_json::from_str(data)
+            .map_err(|e| StreamError::not_json("the server sent an event", &e, data))?;
         if let Some(err) = v["error"]["message"].as_str().or(v["error"].as_str()) {
-            return Err(format!("the server failed mid-reply: {err}"));
+            return Err(StreamError::Failed {
+                who: "the server",
+                message: err.into(),
+            });
         }
         let choice = &v["choices"][0];
         reply.push(choice["delta"]["content"].as_str().unwrap_or(""));

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
 
-use super::http::{self, CallError, TRIES};
+use super::http::{self, CallError, StreamError, TRIES};
 use super::measures::call_label;
 use super::measures::{CallMarks, CallRecord, CallTokens, Clock, ServerTiming};
 use super::{BatchStats, CallOutput, ChatCall, Finish, FollowUp, Progress};
@@ -128,7 +128,7 @@ pub trait Protocol {
     /// What a refusal with `status` and error `body` means.
     fn refusal(&self, status: reqwest::StatusCode, body: &str) -> CallError;
     /// Reads one line of the stream into `reply`; an error is the server's failure.
-    fn read(&self, line: &str, reply: &mut Reply) -> Result<Step, String>;
+    fn read(&self, line: &str, reply: &mut Reply) -> Result<Step, StreamError>;
     /// The tokens and the server's own figures a finished `reply` reports.
     fn figures(&self, reply: &Reply, marks: &CallMarks) -> (CallTokens, ServerTiming);
 }
@@ -267,10 +267,12 @@ async fn read_stream<P: Protocol>(
                 )));
             }
         };
-        lines.push(&bytes).map_err(fatal)?;
+        lines.push(&bytes).map_err(|e| fatal(e.to_string()))?;
         while let Some(line) = lines.next_line() {
             let before = reply.pieces;
-            let step = p.read(line.trim(), &mut reply).map_err(fatal)?;
+            let step = p
+                .read(line.trim(), &mut reply)
+                .map_err(|e| fatal(e.to_string()))?;
             if reply.pieces > before {
                 if reply.text.len() > http::MAX_REPLY_BYTES {
                     return Err(fatal(format!("{name}: {}", http::too_long_reply())));

@@ -3,12 +3,13 @@
 use super::*;
 use crate::engine::measures::{CallMarks, CallTokens};
 use crate::engine::{
-    CallOutput, ChatCall, ChatMessage, EngineError, EngineInfo, Finish, FollowUp, NoProgress, Phase,
+    CallOutput, ChatCall, ChatMessage, EngineError, EngineInfo, Finish, FollowUp, NoProgress,
+    Phase, PromptError,
 };
 
 /// Answers every call with a valid reply and keeps the calls it was given.
 struct Fake {
-    continues: Result<(), String>,
+    continues: Result<(), PromptError>,
     seen: Vec<ChatCall>,
     /// Module titles all "Unit 1", renames answering the same.
     repeat: bool,
@@ -59,7 +60,7 @@ impl Engine for Fake {
         EngineInfo::fake("fake")
     }
 
-    fn continues(&mut self, conversation: &[ChatMessage]) -> Result<(), String> {
+    fn continues(&mut self, conversation: &[ChatMessage]) -> Result<(), PromptError> {
         assert_eq!(conversation.last().unwrap().role, "assistant");
         self.continues.clone()
     }
@@ -114,12 +115,12 @@ fn tides() -> CourseRequest {
     }
 }
 
-fn run_fake(continues: Result<(), String>, strategy: Strategy) -> (Fake, PipelineOutput) {
+fn run_fake(continues: Result<(), PromptError>, strategy: Strategy) -> (Fake, PipelineOutput) {
     run_fake_with(continues, strategy, false)
 }
 
 fn run_fake_with(
-    continues: Result<(), String>,
+    continues: Result<(), PromptError>,
     strategy: Strategy,
     repeat: bool,
 ) -> (Fake, PipelineOutput) {
@@ -131,7 +132,7 @@ fn run_fake_with(
 fn run_modules_answering(
     module_text: Option<&'static str>,
     settings: RunSettings,
-    continues: Result<(), String>,
+    continues: Result<(), PromptError>,
     repeat: bool,
 ) -> (Fake, anyhow::Result<PipelineOutput>) {
     let request = tides();
@@ -181,13 +182,19 @@ fn an_entry_cut_at_its_limit_is_rewritten_alone_not_the_whole_outline() {
 
 #[test]
 fn a_template_that_rewrites_replies_gets_separate_prompts_and_says_why() {
-    let why = "the chat template does not render an earlier reply exactly".to_string();
+    let why = PromptError::Rerendered {
+        template: "chatml".into(),
+    };
     let (fake, out) = run_fake(Err(why.clone()), Strategy::Parallel);
     let module = fake.seen.iter().find(|c| c.phase == Phase::Module).unwrap();
     assert!(module.messages.iter().all(|m| m.role != "assistant"));
     assert_eq!(
         out.module_batches[0].prompt_layout,
-        Some(format!("separate: {why}"))
+        Some(
+            "separate: the chat template (chatml) does not render an earlier reply exactly as \
+             the model wrote it"
+                .into()
+        )
     );
     let (_, out) = run_fake(Ok(()), Strategy::Sequential);
     assert!(out.module_batches[0]

@@ -132,7 +132,7 @@ pub async fn start(s: &Arc<Shared>, asked: Asked, arrived: Instant) -> Result<An
     let fit = tokio::task::spawn_blocking(move || engines.measure(&messages))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e))?;
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let max_tokens = budget(&asked, fit).map_err(bad)?;
     let (tx, rx) = unbounded_channel();
     let pieces = tx.clone();

@@ -16,7 +16,8 @@ use crate::engine::measures::{Clock, Finish};
 use crate::engine::schedule::{Entry, Ledger};
 use crate::engine::stream::{common_len, BatchEntry, Stream};
 use crate::engine::{
-    Ask, BatchStats, CallOutput, ChatCall, Fit, FollowUp, More, Phase, Progress, Sampling, Strategy,
+    Ask, BatchStats, CallOutput, ChatCall, Fit, FollowUp, More, Phase, Progress, PromptError,
+    Sampling, Strategy,
 };
 
 /// What stays fixed while a batch decodes.
@@ -102,7 +103,7 @@ impl Run<'_, '_> {
                 let prompt = env
                     .model
                     .prompt_ids(m, replies)
-                    .map_err(|e| format!("{e:#}"))?;
+                    .map_err(|e| PromptError::Template(format!("{e:#}")))?;
                 Ok(Fit {
                     prompt_tokens: prompt.len(),
                     window,

@@ -40,7 +40,7 @@ use crate::engine::schedule::Ledger;
 use crate::engine::stream::BatchEntry;
 use crate::engine::{
     BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineInfo, FollowUp, More, Progress,
-    Sampling, Strategy,
+    PromptError, Sampling, Strategy,
 };
 
 /// Default cap on KV cells for all sequences together when `--ctx` is not given.
@@ -290,7 +290,7 @@ impl Engine for LlamaEngine<'_> {
             .map(|_| ())
     }
 
-    fn continues(&mut self, conversation: &[ChatMessage]) -> Result<(), String> {
+    fn continues(&mut self, conversation: &[ChatMessage]) -> Result<(), PromptError> {
         self.model.check_continuation(conversation, &self.replies)
     }
 

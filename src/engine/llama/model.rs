@@ -14,7 +14,7 @@ use llguidance::{Matcher, ParserFactory};
 
 use super::offload::{self, Offload};
 use crate::engine::device::DeviceUse;
-use crate::engine::{ChatCall, ChatMessage, Sampling};
+use crate::engine::{ChatCall, ChatMessage, PromptError, Sampling};
 use crate::models::{vocab, ResolvedModel};
 
 /// Reply tokens the DRY sampler looks back over.
@@ -251,7 +251,7 @@ impl LoadedModel {
         &self,
         messages: &[ChatMessage],
         replies: &'r [Reply],
-    ) -> anyhow::Result<Option<Result<Split<'r>, String>>> {
+    ) -> anyhow::Result<Option<Result<Split<'r>, PromptError>>> {
         let Some(k) = messages.iter().rposition(|m| m.role == "assistant") else {
             return Ok(None);
         };
@@ -265,10 +265,9 @@ impl LoadedModel {
             .and_then(|r| r.strip_prefix(reply.text.as_str()));
         Ok(Some(match rest {
             Some(rest) => Ok((head, reply, rest.to_string())),
-            None => Err(format!(
-                "the chat template ({}) does not render an earlier reply exactly as the model wrote it",
-                self.template_name
-            )),
+            None => Err(PromptError::Rerendered {
+                template: self.template_name.clone(),
+            }),
         }))
     }
 
@@ -299,15 +298,15 @@ impl LoadedModel {
         &self,
         conversation: &[ChatMessage],
         replies: &[Reply],
-    ) -> Result<(), String> {
+    ) -> Result<(), PromptError> {
         // A turn after the reply shows how the template renders it within a history.
         let mut probe = conversation.to_vec();
         probe.push(ChatMessage::new("user", "Next."));
         match self.split_at_reply(&probe, replies) {
             Ok(Some(Ok(_))) => Ok(()),
             Ok(Some(Err(why))) => Err(why),
-            Ok(None) => Err("the conversation does not end with a reply of this run".into()),
-            Err(e) => Err(format!("{e:#}")),
+            Ok(None) => Err(PromptError::NotThisRun),
+            Err(e) => Err(PromptError::Template(format!("{e:#}"))),
         }
     }
 

@@ -22,7 +22,7 @@ use anyhow::anyhow;
 
 use crate::engine::{
     Ask, BatchStats, CallOutput, ChatCall, ChatMessage, Engine, EngineError, EngineInfo, Fit,
-    FollowUp, Phase, Progress, Strategy,
+    FollowUp, Phase, Progress, PromptError, Strategy,
 };
 
 /// The owner's side: makes course engines for pipelines and serves their calls.
@@ -61,7 +61,7 @@ impl CourseEngines {
     }
 
     /// How a call of `messages` would fit the engine's memory (asked of its thread).
-    pub fn measure(&self, messages: &[ChatMessage]) -> Result<Fit, String> {
+    pub fn measure(&self, messages: &[ChatMessage]) -> Result<Fit, PromptError> {
         self.ask(|answer| Request::Measure {
             messages: messages.to_vec(),
             answer,
@@ -71,13 +71,13 @@ impl CourseEngines {
     /// Asks the shared engine's thread a question and waits for its answer.
     fn ask<T>(
         &self,
-        request: impl FnOnce(Sender<Result<T, String>>) -> Request,
-    ) -> Result<T, String> {
+        request: impl FnOnce(Sender<Result<T, PromptError>>) -> Request,
+    ) -> Result<T, PromptError> {
         let (answer, reply) = channel();
         self.to_owner
             .send(request(answer))
-            .map_err(|_| stopped().to_string())?;
-        reply.recv().map_err(|_| stopped().to_string())?
+            .map_err(|_| PromptError::Stopped)?;
+        reply.recv().map_err(|_| PromptError::Stopped)?
     }
 
     /// Ends an open shared engine once nothing runs (`SharedEngine::serve` returns).
@@ -160,7 +160,7 @@ impl Engine for CourseEngine {
         self.course_engines.info.clone()
     }
 
-    fn continues(&mut self, conversation: &[ChatMessage]) -> Result<(), String> {
+    fn continues(&mut self, conversation: &[ChatMessage]) -> Result<(), PromptError> {
         self.course_engines.ask(|answer| Request::Continues {
             conversation: conversation.to_vec(),
             answer,

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
 
-use crate::engine::{Ask, CallOutput, ChatCall, ChatMessage, EngineError, Fit};
+use crate::engine::{Ask, CallOutput, ChatCall, ChatMessage, EngineError, Fit, PromptError};
 
 /// What a course engine (or whoever holds `CourseEngines`) asks of the shared engine.
 pub(super) enum Request {
@@ -16,12 +16,12 @@ pub(super) enum Request {
     },
     Continues {
         conversation: Vec<ChatMessage>,
-        answer: Sender<Result<(), String>>,
+        answer: Sender<Result<(), PromptError>>,
     },
     /// How a call of these messages would fit the engine's memory.
     Measure {
         messages: Vec<ChatMessage>,
-        answer: Sender<Result<Fit, String>>,
+        answer: Sender<Result<Fit, PromptError>>,
     },
     Leave {
         group: usize,
