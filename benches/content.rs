@@ -13,7 +13,8 @@
 //! from `../shared/fetch-dev-model.sh`), `CONTENT_MODULES` (default `4,8`),
 //! `CONTENT_TOPICS` (`;`-separated) or `CONTENT_SET=wide` (30 topics and one of 300
 //! characters) or `CONTENT_SET=languages` (Spanish, German, French and Chinese topics),
-//! `CONTENT_SEED` (default 42), `CONTENT_ARGS` (more arguments for every run, e.g. `--dry 0`).
+//! `CONTENT_SEED` (default 42), `CONTENT_ARGS` (more arguments for every run, e.g. `--dry 0`),
+//! `CONTENT_KEEP` (a folder where each run's syllabus is kept).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -356,11 +357,14 @@ const OBJECTIVE_VERBS: &[&str] = &[
     "analyze",
     "apply",
     "appraise",
+    "appreciate",
+    "argue",
     "arrange",
     "assess",
     "build",
     "calculate",
     "care",
+    "categorise",
     "categorize",
     "choose",
     "cite",
@@ -391,6 +395,7 @@ const OBJECTIVE_VERBS: &[&str] = &[
     "develop",
     "diagnose",
     "differentiate",
+    "discover",
     "discuss",
     "distinguish",
     "draw",
@@ -403,6 +408,7 @@ const OBJECTIVE_VERBS: &[&str] = &[
     "explore",
     "express",
     "formulate",
+    "gain",
     "generate",
     "give",
     "grow",
@@ -435,6 +441,7 @@ const OBJECTIVE_VERBS: &[&str] = &[
     "observe",
     "operate",
     "order",
+    "organise",
     "organize",
     "outline",
     "perform",
@@ -455,9 +462,9 @@ const OBJECTIVE_VERBS: &[&str] = &[
     "rate",
     "read",
     "recall",
-    "recognize",
-    "recognise",
     "recite",
+    "recognise",
+    "recognize",
     "reconstruct",
     "record",
     "reflect",
@@ -471,6 +478,7 @@ const OBJECTIVE_VERBS: &[&str] = &[
     "rewrite",
     "select",
     "sequence",
+    "set",
     "show",
     "sign",
     "sketch",
@@ -478,23 +486,19 @@ const OBJECTIVE_VERBS: &[&str] = &[
     "sort",
     "speak",
     "state",
-    "summarize",
     "summarise",
+    "summarize",
     "support",
     "synthesize",
     "test",
     "trace",
+    "track",
     "translate",
     "understand",
     "use",
     "value",
     "verify",
     "write",
-    "appreciate",
-    "discover",
-    "gain",
-    "track",
-    "set",
 ];
 
 /// An English objective whose first word is not a verb of `OBJECTIVE_VERBS` ("Agricultural
@@ -803,6 +807,16 @@ fn run_one(setup: &Setup, topic: &str, modules: usize, tally: &mut Tally) {
     }
     tally.valid += 1;
     tally.wall_s.push(wall);
+    if let Some(keep) = std::env::var_os("CONTENT_KEEP") {
+        let name: String = topic
+            .chars()
+            .map(|c| if c.is_alphanumeric() { c } else { '-' })
+            .collect();
+        let keep = PathBuf::from(keep);
+        std::fs::create_dir_all(&keep).expect("create CONTENT_KEEP");
+        std::fs::copy(&out, keep.join(format!("{name}-x{modules}.json")))
+            .expect("keep the syllabus");
+    }
     let s: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     check(tally, topic, &s, fixed);
     let t: Value = serde_json::from_str(&std::fs::read_to_string(&timings).unwrap()).unwrap();

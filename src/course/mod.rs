@@ -7,6 +7,7 @@ pub mod language;
 pub mod reply;
 pub mod schema;
 pub mod title;
+pub mod verbs;
 
 use serde::{Deserialize, Serialize};
 

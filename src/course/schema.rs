@@ -94,11 +94,16 @@ impl Field {
     }
 
     /// The field's JSON schema.
-    pub fn schema(&self, letters: Letters) -> Value {
+    pub fn schema(&self, writing: Writing) -> Value {
         match self.shape {
-            Shape::Text(max, _) => text(max, letters),
-            Shape::List { item, min, max, .. } => {
-                json!({"type": "array", "items": text(item, letters), "minItems": min, "maxItems": max})
+            Shape::Text(max, kind) => writing.text(max, kind),
+            Shape::List {
+                item,
+                kind,
+                min,
+                max,
+            } => {
+                json!({"type": "array", "items": writing.text(item, kind), "minItems": min, "maxItems": max})
             }
         }
     }
@@ -135,20 +140,75 @@ impl Letters {
     }
 }
 
+/// How a syllabus's texts are written, from its language: the letters they may use and the
+/// verbs an objective opens with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Writing {
+    /// The scripts a text may use.
+    pub letters: Letters,
+    /// The verbs an objective or outcome must open with (`Kind::Outcome`), if any.
+    pub verbs: Option<&'static [&'static str]>,
+}
+
+impl Writing {
+    /// How a syllabus in `language` is written.
+    pub fn for_language(language: &str) -> Self {
+        Self {
+            letters: Letters::for_language(language),
+            verbs: super::verbs::opening(language),
+        }
+    }
+
+    /// Any letters, any opening.
+    #[cfg(test)]
+    pub const ANY: Self = Self {
+        letters: Letters::Any,
+        verbs: None,
+    };
+
+    /// The schema of a string of at most `max_len` characters, checked as `kind`.
+    fn text(self, max_len: u64, kind: Kind) -> Value {
+        let rest = match self.letters {
+            Letters::Any => TEXT_REST,
+            Letters::NoCjk => TEXT_REST_NO_CJK,
+        };
+        let pattern = match (kind, self.verbs) {
+            (Kind::Outcome, Some(verbs)) => format!("^({}) {rest}+$", verbs.join("|")),
+            _ => match self.letters {
+                Letters::Any => TEXT_PATTERN.to_string(),
+                Letters::NoCjk => TEXT_PATTERN_NO_CJK.to_string(),
+            },
+        };
+        json!({"type": "string", "minLength": 1, "maxLength": max_len, "pattern": pattern})
+    }
+}
+
+macro_rules! rest {
+    () => {
+        r#"[^{}\[\]\\"<>_|#*]"#
+    };
+}
+macro_rules! rest_no_cjk {
+    () => {
+        r#"[^{}\[\]\\"<>_|#*\x{3040}-\x{30FF}\x{3400}-\x{4DBF}\x{4E00}-\x{9FFF}\x{AC00}-\x{D7AF}\x{F900}-\x{FAFF}]"#
+    };
+}
+
+/// What a text may hold after its first character: no JSON or markup characters.
+const TEXT_REST: &str = rest!();
+/// `TEXT_REST` without Chinese, Japanese or Korean characters.
+const TEXT_REST_NO_CJK: &str = rest_no_cjk!();
+
 /// What a text may hold: a letter (or an opening mark) first, and no JSON or markup
 /// characters anywhere. Small models otherwise fill strings with `{`, `]}`, `\\_` and keys;
 /// with the grammar they cannot write them at all.
-pub const TEXT_PATTERN: &str = r#"^[\p{L}¿¡(][^{}\[\]\\"<>_|#*]*$"#;
+pub const TEXT_PATTERN: &str = concat!(r#"^[\p{L}¿¡(]"#, rest!(), "*$");
 /// `TEXT_PATTERN` without Chinese, Japanese or Korean characters.
-pub const TEXT_PATTERN_NO_CJK: &str = r#"^[\p{L}¿¡(&&[^\x{3040}-\x{30FF}\x{3400}-\x{4DBF}\x{4E00}-\x{9FFF}\x{AC00}-\x{D7AF}\x{F900}-\x{FAFF}]][^{}\[\]\\"<>_|#*\x{3040}-\x{30FF}\x{3400}-\x{4DBF}\x{4E00}-\x{9FFF}\x{AC00}-\x{D7AF}\x{F900}-\x{FAFF}]*$"#;
-
-fn text(max_len: u64, letters: Letters) -> Value {
-    let pattern = match letters {
-        Letters::Any => TEXT_PATTERN,
-        Letters::NoCjk => TEXT_PATTERN_NO_CJK,
-    };
-    json!({"type": "string", "minLength": 1, "maxLength": max_len, "pattern": pattern})
-}
+pub const TEXT_PATTERN_NO_CJK: &str = concat!(
+    r#"^[\p{L}¿¡(&&[^\x{3040}-\x{30FF}\x{3400}-\x{4DBF}\x{4E00}-\x{9FFF}\x{AC00}-\x{D7AF}\x{F900}-\x{FAFF}]]"#,
+    rest_no_cjk!(),
+    "*$"
+);
 
 /// An object schema with these properties, all required, no others.
 pub fn object(properties: Map<String, Value>) -> Value {
@@ -162,10 +222,10 @@ pub fn object(properties: Map<String, Value>) -> Value {
 }
 
 /// The properties of `fields`, in order.
-pub fn properties(fields: &[Field], letters: Letters) -> Map<String, Value> {
+pub fn properties(fields: &[Field], writing: Writing) -> Map<String, Value> {
     fields
         .iter()
-        .map(|f| (f.key.to_string(), f.schema(letters)))
+        .map(|f| (f.key.to_string(), f.schema(writing)))
         .collect()
 }
 
@@ -224,7 +284,7 @@ mod tests {
 
     #[test]
     fn table_gives_schema_and_prompt_lines_in_order() {
-        let s = top_level(object(properties(&FIELDS, Letters::Any)));
+        let s = top_level(object(properties(&FIELDS, Writing::ANY)));
         let keys: Vec<_> = s["properties"].as_object().unwrap().keys().collect();
         assert_eq!(keys, ["summary", "topics"]);
         assert_eq!(s["required"], json!(["summary", "topics"]));
@@ -234,9 +294,84 @@ mod tests {
         assert_eq!(FIELDS[1].prompt_line(), "- topics: 2 to 4 topics");
     }
 
+    /// Whether the grammar of `schema` takes `value` whole (one token per byte).
+    fn grammar_takes(schema: &Value, value: &Value) -> bool {
+        use llguidance::api::TopLevelGrammar;
+        use llguidance::toktrie::{ApproximateTokEnv, InferenceCapabilities};
+        use llguidance::{Matcher, ParserFactory};
+        let env = ApproximateTokEnv::single_byte_env();
+        let factory = ParserFactory::new(&env, InferenceCapabilities::default(), &[]).unwrap();
+        let mut matcher =
+            Matcher::new(factory.create_parser(TopLevelGrammar::from_json_schema(schema.clone())));
+        assert!(!matcher.is_error(), "{:?}", matcher.get_error());
+        let bytes: Vec<u32> = serde_json::to_string(value)
+            .unwrap()
+            .bytes()
+            .map(u32::from)
+            .collect();
+        matcher.validate_tokens(&bytes).unwrap() == bytes.len()
+            && matcher.consume_tokens(&bytes).is_ok()
+            && matcher.is_accepting().unwrap()
+    }
+
+    #[test]
+    fn english_objectives_open_with_a_verb_and_other_texts_do_not_have_to() {
+        const OBJECTIVES: [Field; 2] = [
+            Field::outcomes("objectives", 80, 1, 3, "objectives"),
+            Field::list("topics", 80, 1, 3, "topics"),
+        ];
+        let english = object(properties(&OBJECTIVES, Writing::for_language("English")));
+        let reply =
+            |objective: &str, topic: &str| json!({"objectives": [objective], "topics": [topic]});
+        for fine in [
+            "Identify the parts of a beehive",
+            "Explain why tides rise twice a day",
+            "Summarise the causes of the Industrial Revolution",
+        ] {
+            assert!(
+                grammar_takes(&english, &reply(fine, "Hive parts")),
+                "{fine}"
+            );
+        }
+        for thin in [
+            "Beekeeping Basics: Selecting the right tools",
+            "What is climate change?",
+            "Understand the Roman Republic",
+            "identify the parts of a beehive",
+            "Identify",
+            "Identify {the} parts",
+        ] {
+            assert!(
+                !grammar_takes(&english, &reply(thin, "Hive parts")),
+                "{thin}"
+            );
+        }
+        // Topics are labels; and other languages keep their own word order.
+        assert!(grammar_takes(
+            &english,
+            &reply("Name three bees", "Beekeeping Basics: tools")
+        ));
+        let german = object(properties(&OBJECTIVES, Writing::for_language("German")));
+        assert!(grammar_takes(
+            &german,
+            &reply("Die Planeten benennen", "Planeten")
+        ));
+        assert!(!grammar_takes(
+            &german,
+            &reply("Die {Planeten}", "Planeten")
+        ));
+    }
+
+    #[test]
+    fn text_patterns_are_the_letters_rule() {
+        assert_eq!(TEXT_PATTERN, r#"^[\p{L}¿¡(][^{}\[\]\\"<>_|#*]*$"#);
+        assert!(TEXT_PATTERN_NO_CJK.starts_with(r#"^[\p{L}¿¡(&&[^\x{3040}"#));
+        assert!(TEXT_PATTERN_NO_CJK.ends_with(r#"\x{F900}-\x{FAFF}]*$"#));
+    }
+
     #[test]
     fn reply_budget_covers_the_largest_allowed_reply() {
-        let s = object(properties(&FIELDS, Letters::Any));
+        let s = object(properties(&FIELDS, Writing::ANY));
         let big = json!({"summary": "x".repeat(50), "topics": vec!["y".repeat(20); 4]});
         let len = serde_json::to_string(&big).unwrap().len() as u64;
         assert!(max_reply_chars(&s) >= len);

@@ -119,7 +119,7 @@ pub fn reserve(
     let mut like = first.clone();
     like.max_tokens = like
         .max_tokens
-        .max(max_reply_tokens(&ModuleReply::schema(builder.letters())));
+        .max(max_reply_tokens(&ModuleReply::schema(builder.writing())));
     let extra = first.max_tokens as usize + MODULE_PROMPT_EXTRA;
     let at_once = strategy.width(request.modules) * courses;
     engine.reserve(&like, extra, at_once, courses)

@@ -220,6 +220,22 @@ pub fn is_bare_word(text: &str) -> bool {
     words(text).len() < 2 && !text.chars().any(is_cjk)
 }
 
+/// Words after which an objective's "and" cannot be a second verb ("Argue and its
+/// application").
+const DETERMINERS: [&str; 7] = ["a", "an", "the", "its", "their", "his", "her"];
+
+/// Whether `text` is a label behind its first word where an objective belongs: "Analyze of
+/// the Caesar Cipher", "Use of sensors", "Argue and its application" (a model held to open
+/// with a verb that wanted to write a noun).
+pub fn is_label_behind_verb(text: &str) -> bool {
+    let w = words(text);
+    match w.get(1).map(String::as_str) {
+        Some("of") => true,
+        Some("and") => w.get(2).is_some_and(|d| DETERMINERS.contains(&d.as_str())),
+        _ => false,
+    }
+}
+
 /// Whether `text` is a question rather than something a learner can show.
 pub fn is_question(text: &str) -> bool {
     let t = text.trim();
@@ -271,8 +287,11 @@ pub fn hanging_end(text: &str) -> Option<Option<String>> {
     if !dangling && !hanging_clause {
         return None;
     }
-    let kept = head.filter(|h| words(h).len() >= 3);
-    Some(kept.map(str::to_string))
+    // What is kept may hang in turn: "... by forensic evidence and, which" → nothing.
+    match head.filter(|h| words(h).len() >= 3) {
+        Some(h) => Some(hanging_end(h).unwrap_or_else(|| Some(h.to_string()))),
+        None => Some(None),
+    }
 }
 
 #[cfg(test)]
@@ -401,6 +420,25 @@ mod tests {
     }
 
     #[test]
+    fn labels_behind_a_verb_are_found() {
+        for bad in [
+            "Analyze of the Caesar Cipher algorithm",
+            "Argue and its application in forensic science",
+            "Use of sensors in robots",
+        ] {
+            assert!(is_label_behind_verb(bad), "{bad}");
+        }
+        for good in [
+            "Argue and interpret evidence to make informed decisions",
+            "Identify and describe the parts of a hive",
+            "Use sensors to measure distance",
+            "Explain the use of sensors",
+        ] {
+            assert!(!is_label_behind_verb(good), "{good}");
+        }
+    }
+
+    #[test]
     fn items_left_hanging_end_at_their_last_clause() {
         assert_eq!(
             hanging_end("Trace the empire's borders from 1453 until 1923, when it was taken"),
@@ -420,6 +458,15 @@ mod tests {
         assert_eq!(
             hanging_end("The impact of marine pollution on marine's"),
             Some(None)
+        );
+        // What is kept must not hang in turn.
+        assert_eq!(
+            hanging_end("The collection of evidence required by forensic evidence and, which"),
+            Some(None)
+        );
+        assert_eq!(
+            hanging_end("Map the reef zones, then the, which"),
+            Some(Some("Map the reef zones".into()))
         );
         assert!(is_bare_word("Identify") && is_bare_word("explain."));
         assert!(!is_bare_word("Name zones") && !is_bare_word("识别海洋生物"));

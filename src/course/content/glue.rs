@@ -7,8 +7,8 @@ const GLUE_WORDS: [&str; 24] = [
 ];
 
 /// A stray fragment glued to a word, if `text` has one: a digit stuck to a small word
-/// ("and2"), a digit after a comma with no space ("balance,2"), or a word cut after a
-/// hyphen at the end ("the light-h"). Sampling pushed off a repeated phrase writes these.
+/// ("and2"), a digit after a comma with no space ("balance,2"), digits hyphened onto a
+/// word ("real-5-0"), or a word cut after a hyphen at the end ("the light-h"). Sampling pushed off a repeated phrase writes these.
 pub fn glued(text: &str) -> Option<String> {
     let tokens: Vec<&str> = text.split_whitespace().collect();
     for (i, token) in tokens.iter().enumerate() {
@@ -24,6 +24,19 @@ pub fn glued(text: &str) -> Option<String> {
             if after_letter && !tail.is_empty() && tail.chars().all(|c| c.is_ascii_digit()) {
                 return Some(bare.to_string());
             }
+        }
+        // "real-5-0": a lowercase word with two or more groups of digits hyphened on.
+        let mut parts = bare.split('-');
+        let head = parts.next().unwrap_or("");
+        let tail: Vec<&str> = parts.collect();
+        if head.chars().count() >= 3
+            && head.chars().all(|c| c.is_lowercase())
+            && tail.len() >= 2
+            && tail
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Some(bare.to_string());
         }
         // "light-h" ending the text: one letter after a hyphen.
         if i + 1 == tokens.len() {
@@ -53,6 +66,7 @@ mod tests {
             "nutrient balance,2 in soils",
             "how plants use the light-h",
             "Name the5 main stages",
+            "with practical exercises and real-5-0.",
         ] {
             assert!(glued(bad).is_some(), "{bad}");
         }
@@ -64,6 +78,8 @@ mod tests {
             "An e-mail to a co-op",
             "Plan A-B testing",
             "Items 1, 2 and 3",
+            "COVID-19 and covid-19 in 2020-2021",
+            "Students aged 11-14 in grades 6-8",
         ] {
             assert_eq!(glued(good), None, "{good}");
         }

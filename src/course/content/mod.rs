@@ -20,7 +20,8 @@ use self::debris::is_debris;
 pub use self::ends::Kind;
 use self::ends::{at_last_word, close_prose, end_cut, is_sentence_end, last_sentence};
 use self::flaws::{
-    hanging_end, is_bare_word, is_guidance, is_question, machine_name, restates_template, stutter,
+    hanging_end, is_bare_word, is_guidance, is_label_behind_verb, is_question, machine_name,
+    restates_template, stutter,
 };
 pub use self::glue::glued;
 pub use self::near::near_duplicate;
@@ -58,7 +59,8 @@ pub enum TextRefusal {
     Guidance,
     /// The course's frame restated ("This module is designed to ...", "Objective 2").
     Template,
-    /// A learning objective written as a question, or a bare word ("Identify").
+    /// A learning objective written as a question, a bare word ("Identify"), or a label
+    /// behind a verb ("Analyze of the cipher").
     Question,
     /// Written in another language than the syllabus's.
     Language {
@@ -263,7 +265,9 @@ fn small_model_flaws(text: &str, kind: Kind) -> Result<(), TextRefusal> {
     if matches!(kind, Kind::Title | Kind::Item | Kind::Outcome) && restates_template(text) {
         return Err(TextRefusal::Template);
     }
-    if kind == Kind::Outcome && (is_question(text) || is_bare_word(text)) {
+    if kind == Kind::Outcome
+        && (is_question(text) || is_bare_word(text) || is_label_behind_verb(text))
+    {
         return Err(TextRefusal::Question);
     }
     Ok(())

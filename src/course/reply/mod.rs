@@ -11,7 +11,7 @@ pub mod validate;
 
 use crate::course::content::Kind;
 use crate::course::given::{GivenModule, GivenOutline};
-use crate::course::schema::{self, Field, Letters, MIN_ITEMS};
+use crate::course::schema::{self, Field, Writing, MIN_ITEMS};
 
 // Character bounds: the hard stop of the grammar, well above the word counts the prompt
 // asks for (about six characters a word), so that a reply that follows the prompt is never
@@ -84,8 +84,8 @@ impl OutlineEntry {
     ];
 
     /// Schema of a replacement entry (a module title that repeated another).
-    pub fn schema(letters: Letters) -> Value {
-        schema::top_level(schema::object(schema::properties(&Self::FIELDS, letters)))
+    pub fn schema(writing: Writing) -> Value {
+        schema::top_level(schema::object(schema::properties(&Self::FIELDS, writing)))
     }
 }
 
@@ -124,9 +124,9 @@ impl OutlineReply {
 
     /// Schema of the outline reply for exactly `modules` modules; what a teacher's outline
     /// gives is fixed with `const` (the model's tokens for it are forced, not sampled).
-    pub fn schema(modules: usize, letters: Letters, given: Option<&GivenOutline>) -> Value {
+    pub fn schema(modules: usize, writing: Writing, given: Option<&GivenOutline>) -> Value {
         let entry = |g: Option<&GivenModule>| {
-            let mut props = schema::properties(&OutlineEntry::FIELDS, letters);
+            let mut props = schema::properties(&OutlineEntry::FIELDS, writing);
             if let Some(g) = g {
                 props.insert("title".into(), json!({"const": g.title}));
                 if let Some(focus) = &g.focus {
@@ -135,7 +135,7 @@ impl OutlineReply {
             }
             schema::object(props)
         };
-        let mut props = schema::properties(&Self::FIELDS, letters);
+        let mut props = schema::properties(&Self::FIELDS, writing);
         let list = match given {
             Some(g) => {
                 let fixed = [
@@ -210,8 +210,8 @@ impl ModuleReply {
     ];
 
     /// Schema of one module reply.
-    pub fn schema(letters: Letters) -> Value {
-        schema::top_level(schema::object(schema::properties(&Self::FIELDS, letters)))
+    pub fn schema(writing: Writing) -> Value {
+        schema::top_level(schema::object(schema::properties(&Self::FIELDS, writing)))
     }
 
     /// The prompt's list of keys.

@@ -90,9 +90,10 @@ pub enum ReplyRefusal {
         /// The text.
         text: String,
     },
-    /// A learning objective written as a question, or a bare word.
+    /// A learning objective written as a question, a bare word, or a label behind a verb.
     #[error(
-        "`{field}` is a question or a bare word, not something a learner can show (\"{text}\")"
+        "`{field}` is a question, a bare word or a label, not something a learner can show \
+         (\"{text}\")"
     )]
     Question {
         /// Field name.

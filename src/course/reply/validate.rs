@@ -223,7 +223,7 @@ impl ModuleReply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::course::schema::Letters;
+    use crate::course::schema::{Letters, Writing};
     use serde_json::Value;
 
     fn outline_json(titles: &[&str]) -> String {
@@ -401,13 +401,16 @@ mod tests {
 
     #[test]
     fn outline_schema_fixes_the_module_count_and_bounds_everything() {
-        let s = OutlineReply::schema(7, Letters::NoCjk, None);
+        let s = OutlineReply::schema(7, Writing::for_language("German"), None);
         assert_eq!(s["properties"]["modules"]["minItems"], 7);
         assert_eq!(s["properties"]["modules"]["maxItems"], 7);
         for schema in [
-            OutlineReply::schema(4, Letters::Any, None),
-            ModuleReply::schema(Letters::NoCjk),
-            OutlineEntry::schema(Letters::NoCjk),
+            OutlineReply::schema(4, Writing::ANY, None),
+            ModuleReply::schema(Writing::for_language("English")),
+            OutlineEntry::schema(Writing {
+                letters: Letters::NoCjk,
+                verbs: None,
+            }),
         ] {
             walk(&schema, &mut |s| match s["type"].as_str() {
                 Some("string") => {

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::course::content::Kind;
 use crate::course::reply::{ModuleReply, OutlineReply};
-use crate::course::schema::{self, Field, Letters, Shape};
+use crate::course::schema::{self, Field, Shape, Writing};
 
 /// The item call's instruction, after the naming of the repeat.
 pub const ITEM_ASK: &str = "Write one different item for this module's list, at most 15 \
@@ -55,14 +55,16 @@ pub fn turn(outline: &OutlineReply, repeat: &Repeat, language: &str, attempt: u3
 }
 
 /// The reply's schema: one key, `item`, bounded like the list's own items.
-pub fn schema(repeat: &Repeat, letters: Letters) -> Value {
-    let field = Field::text(
-        "item",
-        item_bound(repeat.field).0,
-        Kind::Line,
-        "one new item",
-    );
-    schema::top_level(schema::object(schema::properties(&[field], letters)))
+pub fn schema(repeat: &Repeat, writing: Writing) -> Value {
+    let (max, kind) = item_bound(repeat.field);
+    // An objective written anew opens with a verb like the list's own items.
+    let kind = if kind == Kind::Outcome {
+        kind
+    } else {
+        Kind::Line
+    };
+    let field = Field::text("item", max, kind, "one new item");
+    schema::top_level(schema::object(schema::properties(&[field], writing)))
 }
 
 /// Characters an item of the module list `field` may have, and how it is checked.

@@ -17,7 +17,7 @@ use self::item::{ITEM_AGAIN, ITEM_ASK};
 use serde_json::Value;
 
 use crate::course::reply::{ModuleReply, OutlineEntry, OutlineReply};
-use crate::course::schema::{max_reply_tokens, Letters};
+use crate::course::schema::{max_reply_tokens, Writing};
 use crate::course::title::course_title;
 use crate::course::CourseRequest;
 use crate::engine::{CallOptions, ChatCall, ChatMessage, Phase};
@@ -142,9 +142,9 @@ impl<'a> Calls<'a> {
         }
     }
 
-    /// The scripts replies may use, from the request's language.
-    pub fn letters(&self) -> Letters {
-        Letters::for_language(&self.request.language)
+    /// How replies are written (letters, objective verbs), from the request's language.
+    pub fn writing(&self) -> Writing {
+        Writing::for_language(&self.request.language)
     }
 
     /// The layout of module and rename prompts.
@@ -201,7 +201,7 @@ impl<'a> Calls<'a> {
     /// The outline call.
     pub fn outline(&self, attempt: u32) -> ChatCall {
         let given = self.request.outline.as_ref();
-        let schema = OutlineReply::schema(self.request.modules, self.letters(), given);
+        let schema = OutlineReply::schema(self.request.modules, self.writing(), given);
         self.call(
             Phase::Outline,
             0,
@@ -223,7 +223,7 @@ impl<'a> Calls<'a> {
             index,
             attempt,
             messages,
-            ModuleReply::schema(self.letters()),
+            ModuleReply::schema(self.writing()),
         )
     }
 
@@ -252,7 +252,7 @@ impl<'a> Calls<'a> {
             index,
             attempt,
             messages,
-            OutlineEntry::schema(self.letters()),
+            OutlineEntry::schema(self.writing()),
         )
     }
 }
@@ -268,7 +268,7 @@ impl Calls<'_> {
     ) -> ChatCall {
         let turn = item::turn(outline, repeat, &self.request.language, attempt);
         let messages = self.messages(outline, turn);
-        let schema = item::schema(repeat, self.letters());
+        let schema = item::schema(repeat, self.writing());
         self.call(Phase::Item, n, attempt, messages, schema)
     }
 }

@@ -62,7 +62,10 @@ fn each_call_kind_gets_its_schema_budget_and_phase() {
         (module.phase, module.index, module.attempt),
         (Phase::Module, 2, 2)
     );
-    assert_eq!(module.schema, ModuleReply::schema(Letters::NoCjk));
+    assert_eq!(
+        module.schema,
+        ModuleReply::schema(Writing::for_language("English"))
+    );
     let rename = calls.rename(&o, 2, &Repair::Duplicate { first: 0 }, 1);
     assert_eq!(rename.phase, Phase::Rename);
     assert!(rename.messages[1]
