@@ -346,6 +346,15 @@ mod tests {
                 "{thin}"
             );
         }
+        let french = object(properties(&OBJECTIVES, Writing::for_language("French")));
+        assert!(grammar_takes(
+            &french,
+            &reply("Écrire un court essai", "Essais")
+        ));
+        assert!(!grammar_takes(
+            &french,
+            &reply("Introduction à l'essai", "Essais")
+        ));
         // Topics are labels; and other languages keep their own word order.
         assert!(grammar_takes(
             &english,

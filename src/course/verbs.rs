@@ -1,6 +1,7 @@
 //! Verbs that open a learning objective: something a learner can be seen to do (Bloom's
-//! lists, and the verbs teachers use beside them). In English the grammar lets an objective
-//! or outcome open with one of them and nothing else: small models otherwise write labels
+//! lists, and the verbs teachers use beside them). In the languages that open an objective
+//! with its verb, the grammar lets an objective or outcome open with one of them and
+//! nothing else: small models otherwise write labels
 //! ("Beekeeping Basics: Selecting the right tools") or questions where an objective belongs.
 
 /// English objective verbs, American and British spellings; never "understand", "know" or
@@ -85,10 +86,248 @@ pub const ENGLISH: &[&str] = &[
     "Write",
 ];
 
+/// Spanish objective verbs, infinitives ("Identificar las zonas del océano").
+pub const SPANISH: &[&str] = &[
+    "Analizar",
+    "Aplicar",
+    "Argumentar",
+    "Calcular",
+    "Categorizar",
+    "Clasificar",
+    "Comparar",
+    "Componer",
+    "Construir",
+    "Contrastar",
+    "Crear",
+    "Debatir",
+    "Definir",
+    "Demostrar",
+    "Desarrollar",
+    "Describir",
+    "Determinar",
+    "Diagnosticar",
+    "Dibujar",
+    "Diferenciar",
+    "Diseñar",
+    "Distinguir",
+    "Elaborar",
+    "Enumerar",
+    "Escribir",
+    "Estimar",
+    "Evaluar",
+    "Examinar",
+    "Explicar",
+    "Formular",
+    "Identificar",
+    "Ilustrar",
+    "Implementar",
+    "Interpretar",
+    "Investigar",
+    "Justificar",
+    "Localizar",
+    "Medir",
+    "Nombrar",
+    "Organizar",
+    "Planificar",
+    "Practicar",
+    "Predecir",
+    "Preparar",
+    "Presentar",
+    "Producir",
+    "Programar",
+    "Realizar",
+    "Reconocer",
+    "Redactar",
+    "Registrar",
+    "Relacionar",
+    "Representar",
+    "Resolver",
+    "Resumir",
+    "Seleccionar",
+    "Traducir",
+    "Usar",
+    "Utilizar",
+];
+
+/// French objective verbs, infinitives ("Identifier les zones de l'océan").
+pub const FRENCH: &[&str] = &[
+    "Analyser",
+    "Appliquer",
+    "Argumenter",
+    "Calculer",
+    "Caractériser",
+    "Citer",
+    "Classer",
+    "Commenter",
+    "Comparer",
+    "Concevoir",
+    "Construire",
+    "Créer",
+    "Dessiner",
+    "Différencier",
+    "Discuter",
+    "Distinguer",
+    "Débattre",
+    "Décrire",
+    "Définir",
+    "Démontrer",
+    "Déterminer",
+    "Développer",
+    "Estimer",
+    "Examiner",
+    "Expliquer",
+    "Formuler",
+    "Identifier",
+    "Illustrer",
+    "Interpréter",
+    "Justifier",
+    "Localiser",
+    "Mesurer",
+    "Nommer",
+    "Organiser",
+    "Planifier",
+    "Pratiquer",
+    "Produire",
+    "Programmer",
+    "Prédire",
+    "Préparer",
+    "Présenter",
+    "Reconnaître",
+    "Relier",
+    "Représenter",
+    "Rédiger",
+    "Résoudre",
+    "Résumer",
+    "Situer",
+    "Sélectionner",
+    "Traduire",
+    "Utiliser",
+    "Écrire",
+    "Élaborer",
+    "Énumérer",
+    "Évaluer",
+];
+
+/// Italian objective verbs, infinitives ("Identificare le zone dell'oceano").
+pub const ITALIAN: &[&str] = &[
+    "Analizzare",
+    "Applicare",
+    "Argomentare",
+    "Calcolare",
+    "Classificare",
+    "Collegare",
+    "Confrontare",
+    "Costruire",
+    "Creare",
+    "Definire",
+    "Descrivere",
+    "Determinare",
+    "Dimostrare",
+    "Discutere",
+    "Disegnare",
+    "Distinguere",
+    "Elaborare",
+    "Esaminare",
+    "Esporre",
+    "Formulare",
+    "Identificare",
+    "Illustrare",
+    "Individuare",
+    "Interpretare",
+    "Misurare",
+    "Organizzare",
+    "Pianificare",
+    "Preparare",
+    "Presentare",
+    "Prevedere",
+    "Produrre",
+    "Progettare",
+    "Rappresentare",
+    "Riassumere",
+    "Riconoscere",
+    "Risolvere",
+    "Scrivere",
+    "Selezionare",
+    "Spiegare",
+    "Stimare",
+    "Sviluppare",
+    "Tradurre",
+    "Usare",
+    "Utilizzare",
+    "Valutare",
+];
+
+/// Portuguese objective verbs, infinitives ("Identificar as zonas do oceano").
+pub const PORTUGUESE: &[&str] = &[
+    "Analisar",
+    "Aplicar",
+    "Apresentar",
+    "Argumentar",
+    "Avaliar",
+    "Calcular",
+    "Classificar",
+    "Comparar",
+    "Construir",
+    "Criar",
+    "Debater",
+    "Definir",
+    "Demonstrar",
+    "Descrever",
+    "Desenhar",
+    "Desenvolver",
+    "Determinar",
+    "Diferenciar",
+    "Distinguir",
+    "Elaborar",
+    "Enumerar",
+    "Escrever",
+    "Estimar",
+    "Examinar",
+    "Explicar",
+    "Formular",
+    "Identificar",
+    "Ilustrar",
+    "Implementar",
+    "Interpretar",
+    "Investigar",
+    "Justificar",
+    "Localizar",
+    "Medir",
+    "Nomear",
+    "Organizar",
+    "Planejar",
+    "Praticar",
+    "Preparar",
+    "Prever",
+    "Produzir",
+    "Programar",
+    "Projetar",
+    "Reconhecer",
+    "Redigir",
+    "Registrar",
+    "Relacionar",
+    "Representar",
+    "Resolver",
+    "Resumir",
+    "Selecionar",
+    "Traduzir",
+    "Usar",
+    "Utilizar",
+];
+
 /// The verbs an objective in `language` must open with, where that language puts the verb
-/// first and a list is known; `None` leaves the opening free.
+/// first and a list is known; `None` leaves the opening free (German puts it last,
+/// "Die Planeten benennen"; Chinese, Japanese and Korean are not split into words).
 pub fn opening(language: &str) -> Option<&'static [&'static str]> {
-    language.eq_ignore_ascii_case("English").then_some(ENGLISH)
+    [
+        ("English", ENGLISH),
+        ("Spanish", SPANISH),
+        ("French", FRENCH),
+        ("Italian", ITALIAN),
+        ("Portuguese", PORTUGUESE),
+    ]
+    .into_iter()
+    .find_map(|(name, verbs)| name.eq_ignore_ascii_case(language.trim()).then_some(verbs))
 }
 
 #[cfg(test)]
@@ -98,10 +337,12 @@ mod tests {
     #[test]
     fn english_objectives_open_with_an_observable_verb() {
         assert_eq!(opening("English"), Some(ENGLISH));
+        assert_eq!(opening("spanish"), Some(SPANISH));
         assert_eq!(opening("German"), None);
-        for verb in ENGLISH {
-            assert!(verb.chars().all(|c| c.is_ascii_alphabetic()), "{verb}");
-            assert!(verb.starts_with(|c: char| c.is_ascii_uppercase()), "{verb}");
+        assert_eq!(opening("Chinese"), None);
+        for verb in [ENGLISH, SPANISH, FRENCH, ITALIAN, PORTUGUESE].concat() {
+            assert!(verb.chars().all(char::is_alphabetic), "{verb}");
+            assert!(verb.starts_with(char::is_uppercase), "{verb}");
         }
         for unseen in ["Understand", "Know", "Learn", "Appreciate"] {
             assert!(!ENGLISH.contains(&unseen), "{unseen}");
