@@ -7,8 +7,9 @@ const GLUE_WORDS: [&str; 24] = [
 ];
 
 /// A stray fragment glued to a word, if `text` has one: a digit stuck to a small word
-/// ("and2"), a digit after a comma with no space ("balance,2"), digits hyphened onto a
-/// word ("real-5-0"), or a word cut after a hyphen at the end ("the light-h"). Sampling pushed off a repeated phrase writes these.
+/// ("and2") or to a long word ("Laboratory20"), a digit after a comma with no space
+/// ("balance,2"), digits hyphened onto a word ("real-5-0"), or a word cut after a hyphen at
+/// the end ("the light-h"). Sampling pushed off a repeated phrase writes these.
 pub fn glued(text: &str) -> Option<String> {
     let tokens: Vec<&str> = text.split_whitespace().collect();
     for (i, token) in tokens.iter().enumerate() {
@@ -16,6 +17,13 @@ pub fn glued(text: &str) -> Option<String> {
         let letters = bare.trim_end_matches(|c: char| c.is_ascii_digit());
         let has_digits = letters.len() < bare.len();
         if has_digits && GLUE_WORDS.contains(&letters) {
+            return Some(bare.to_string());
+        }
+        // "Laboratory20": digits stuck to a long word (names such as "Python3" or
+        // "Windows10" are shorter).
+        let lower_after_first = letters.chars().skip(1).all(|c| c.is_lowercase());
+        let long_word = letters.chars().count() >= 8 && letters.chars().all(char::is_alphabetic);
+        if has_digits && long_word && lower_after_first {
             return Some(bare.to_string());
         }
         // "balance,2": a letter, a comma, then only digits.
@@ -67,6 +75,7 @@ mod tests {
             "how plants use the light-h",
             "Name the5 main stages",
             "with practical exercises and real-5-0.",
+            "Laboratory20",
         ] {
             assert!(glued(bad).is_some(), "{bad}");
         }
@@ -80,6 +89,7 @@ mod tests {
             "Items 1, 2 and 3",
             "COVID-19 and covid-19 in 2020-2021",
             "Students aged 11-14 in grades 6-8",
+            "Python3, Windows10 and Office365",
         ] {
             assert_eq!(glued(good), None, "{good}");
         }

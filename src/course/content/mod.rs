@@ -202,9 +202,10 @@ impl Checker {
                 (clean(value), Some(r))
             }
             Err(TextRefusal::Glued(bit)) => {
-                // The fragment taken off: "and2" → "and", "light-h" → "light".
+                // The fragment taken off: "and2" → "and", "real-5-0" → "real", "light-h" →
+                // "light".
                 let mended = bit
-                    .trim_end_matches(|c: char| c.is_ascii_digit())
+                    .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
                     .trim_end_matches(',');
                 let mended = match mended.rsplit_once('-') {
                     Some((word, tail)) if tail.chars().count() == 1 => word,
@@ -471,6 +472,15 @@ mod tests {
         let (text, why) = c.best_effort(bad, Kind::Line, 150);
         assert_eq!(text, "the production and of NADPH");
         assert_eq!(why, Some(TextRefusal::Glued("and2".into())));
+        for (bad, mended) in [
+            (
+                "Practical exercises and real-5-0.",
+                "Practical exercises and real.",
+            ),
+            ("Laboratory20 safety", "Laboratory safety"),
+        ] {
+            assert_eq!(c.best_effort(bad, Kind::Line, 150).0, mended, "{bad}");
+        }
     }
 
     #[test]
