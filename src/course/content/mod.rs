@@ -473,10 +473,7 @@ mod tests {
         assert_eq!(text, "the production and of NADPH");
         assert_eq!(why, Some(TextRefusal::Glued("and2".into())));
         for (bad, mended) in [
-            (
-                "Practical exercises and real-5-0.",
-                "Practical exercises and real.",
-            ),
+            ("Exercises and real-5-0.", "Exercises and real."),
             ("Laboratory20 safety", "Laboratory safety"),
         ] {
             assert_eq!(c.best_effort(bad, Kind::Line, 150).0, mended, "{bad}");
