@@ -56,13 +56,8 @@ pub fn turn(outline: &OutlineReply, repeat: &Repeat, language: &str, attempt: u3
 
 /// The reply's schema: one key, `item`, bounded like the list's own items.
 pub fn schema(repeat: &Repeat, writing: Writing) -> Value {
+    // The list's own bound and kind: an objective written anew opens with a verb too.
     let (max, kind) = item_bound(repeat.field);
-    // An objective written anew opens with a verb like the list's own items.
-    let kind = if kind == Kind::Outcome {
-        kind
-    } else {
-        Kind::Line
-    };
     let field = Field::text("item", max, kind, "one new item");
     schema::top_level(schema::object(schema::properties(&[field], writing)))
 }
