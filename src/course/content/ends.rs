@@ -100,5 +100,12 @@ fn before_last_clause(text: &str, marks: &[char]) -> Option<String> {
         .find(|&i| marks.contains(&chars[i]))
         .filter(|&i| enough(i, chars.len()))?;
     let kept: String = chars[..clause].iter().collect();
-    Some(kept.trim_end().to_string())
+    let kept = kept.trim_end();
+    // A clause that ends on "the" or "and" is no end either ("... pollinate the,").
+    let last = kept
+        .rsplit(char::is_whitespace)
+        .next()
+        .unwrap_or("")
+        .to_lowercase();
+    (!DANGLING.contains(&last.as_str())).then(|| kept.to_string())
 }

@@ -167,24 +167,23 @@ impl Checker {
         let was_cut = value.chars().count() as u64 >= max;
         let ended = match kind {
             _ if was_cut => end_cut(&cleaned, kind).ok_or(TextRefusal::Cut)?,
-            // Prose the model closed mid-sentence ends at its last full one, if any.
             // Prose the model closed mid-sentence ends at its last full one, or is closed
             // with a stop when it ends on a word that can end it.
             Kind::Prose if !cleaned.ends_with(is_sentence_end) => match last_sentence(&cleaned) {
                 Some(s) => s,
                 None => close_prose(&cleaned).ok_or(TextRefusal::Cut)?,
             },
-            Kind::Item | Kind::Outcome => match hanging_end(&cleaned) {
-                Some(kept) => kept.ok_or(TextRefusal::Cut)?,
-                None => cleaned,
-            },
             _ => cleaned,
         };
-        let ended = ended
-            .trim_end_matches(|c: char| {
-                matches!(c, ',' | ';' | ':' | '-' | '–' | '—' | '(') || c.is_whitespace()
-            })
-            .to_string();
+        let ended = trim_separators(&ended);
+        // Checked after the cut and the trim: "... pollinate the," hangs once its comma goes.
+        let ended = match kind {
+            Kind::Item | Kind::Outcome => match hanging_end(&ended) {
+                Some(kept) => trim_separators(&kept.ok_or(TextRefusal::Cut)?),
+                None => ended,
+            },
+            _ => ended,
+        };
         if ended.is_empty() {
             return Err(TextRefusal::Cut);
         }
@@ -284,215 +283,13 @@ pub fn clean(value: &str) -> String {
         .join(" ")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn checker() -> Checker {
-        Checker::new(
-            ["learning_objectives", "topics", "audience", "summary"],
-            ["Reply with a JSON object: 3 to 5 different objectives, each starting with a verb"],
-        )
-    }
-
-    #[test]
-    fn debris_is_refused_after_cleaning() {
-        let c = checker();
-        for item in [" Audience: ", "{\"title\":\"x\"}", "https://example.org/a"] {
-            assert_eq!(
-                c.text(item, Kind::Line, 100),
-                Err(TextRefusal::Debris),
-                "{item}"
-            );
-        }
-    }
-
-    #[test]
-    fn runs_copied_from_the_prompt_are_refused() {
-        let c = checker();
-        let err = c
-            .text(
-                "Name 3 to 5 different objectives each starting with a verb",
-                Kind::Line,
-                100,
-            )
-            .unwrap_err();
-        assert!(
-            matches!(err, TextRefusal::Copied(ref run) if run.contains("different objectives")),
-            "{err:?}"
-        );
-        assert!(c
-            .text(
-                "Describe five objectives of coral reef study",
-                Kind::Line,
-                100
-            )
-            .is_ok());
-    }
-
-    #[test]
-    fn cut_prose_ends_at_its_last_full_sentence() {
-        let c = Checker::default();
-        let text =
-            "Tides rise and fall twice a day. Learners measure them on the shore, which is a";
-        let max = text.chars().count() as u64;
-        assert_eq!(
-            c.text(text, Kind::Prose, max).unwrap(),
-            "Tides rise and fall twice a day."
-        );
-        // Not cut but closed mid-sentence: the same; one clause alone gets its stop.
-        assert_eq!(
-            c.text(text, Kind::Prose, max + 10).unwrap(),
-            "Tides rise and fall twice a day."
-        );
-        assert_eq!(
-            c.text("Weekly quizzes", Kind::Prose, 300).unwrap(),
-            "Weekly quizzes."
-        );
-        // Cut with no sentence to end on: its last clause, with a stop; else regenerate.
-        let one = "Learners measure the tides on the shore, then in a variety o";
-        assert_eq!(
-            c.text(one, Kind::Prose, one.len() as u64).unwrap(),
-            "Learners measure the tides on the shore."
-        );
-        let none = "Learners measure the tides on the shore in a variety o";
-        assert_eq!(
-            c.text(none, Kind::Prose, none.len() as u64),
-            Err(TextRefusal::Cut)
-        );
-    }
-
-    #[test]
-    fn cut_lines_end_at_a_clause_and_titles_are_never_trimmed() {
-        let c = Checker::default();
-        let line = "Measure the height of the tide at three points, then compare them with the tab";
-        let max = line.chars().count() as u64;
-        assert_eq!(
-            c.text(line, Kind::Line, max).unwrap(),
-            "Measure the height of the tide at three points"
-        );
-        let title = "Introduction to Physical Oceanogr";
-        assert_eq!(
-            c.text(title, Kind::Title, title.len() as u64),
-            Err(TextRefusal::Cut)
-        );
-        assert_eq!(
-            c.text("Waves, Tides,", Kind::Title, 60).unwrap(),
-            "Waves, Tides"
-        );
-    }
-
-    #[test]
-    fn short_texts_that_are_mostly_an_instruction_are_copies() {
-        let c = Checker::new([], ["how learning is checked (1 or 2 sentences)"]);
-        let err = c.text("How learning is checked (1 sentence)", Kind::Prose, 300);
-        assert!(matches!(err, Err(TextRefusal::Copied(_))), "{err:?}");
-        assert!(c
-            .text(
-                "A quiz on how learning is checked by peers in class today",
-                Kind::Prose,
-                300
-            )
-            .is_ok());
-    }
-
-    #[test]
-    fn another_script_in_the_text_is_refused_unless_it_is_the_language() {
-        let c = Checker::default();
-        let drift = "Jazz covers pop, rock and电子音乐.";
-        assert_eq!(
-            c.text(drift, Kind::Prose, 300),
-            Err(TextRefusal::Script("电".into()))
-        );
-        let zh = Checker::default().for_language("Chinese");
-        assert!(zh.text("爵士乐的历史", Kind::Title, 70).is_ok());
-    }
-
-    #[test]
-    fn prose_closed_mid_sentence_ends_at_its_last_full_one_and_items_lose_bullets() {
-        let c = Checker::default();
-        let text = "Learners trace jazz from New Orleans to bebop. They compare recordings of";
-        assert_eq!(
-            c.text(text, Kind::Prose, 420).unwrap(),
-            "Learners trace jazz from New Orleans to bebop."
-        );
-        assert_eq!(
-            c.text(". Classroom activity 2: timeline", Kind::Line, 150)
-                .unwrap(),
-            "Classroom activity 2: timeline"
-        );
-        assert_eq!(
-            c.text("'History of Jazz'", Kind::Line, 150).unwrap(),
-            "History of Jazz"
-        );
-        // Closed without a stop: a stop added, or ended at its last clause, or refused.
-        assert_eq!(
-            c.text("A short quiz", Kind::Prose, 300).unwrap(),
-            "A short quiz."
-        );
-        assert_eq!(
-            c.text(
-                "Learners compare the styles of the decade, from swing to the",
-                Kind::Prose,
-                300
-            )
-            .unwrap(),
-            "Learners compare the styles of the decade."
-        );
-        assert_eq!(
-            c.text("An overview of 20", Kind::Prose, 300),
-            Err(TextRefusal::Cut)
-        );
-        // A cut that only lost its trailing space still counts as cut.
-        let cut = format!("{} from ", "Jazz grew in the city. ".repeat(17));
-        let max = cut.chars().count() as u64;
-        assert!(c.text(&cut, Kind::Prose, max).unwrap().ends_with("city."));
-    }
-
-    #[test]
-    fn control_characters_and_whitespace_are_cleaned() {
-        assert_eq!(
-            clean("  Ti\u{0}des\x1b[31m \n and\twaves "),
-            "Tides[31m and waves"
-        );
-        assert_eq!(
-            Checker::default().text("\u{7}\u{0}", Kind::Line, 10),
-            Err(TextRefusal::Empty)
-        );
-    }
-
-    #[test]
-    fn a_glued_fragment_refuses_the_text_and_best_effort_takes_it_off() {
-        let c = checker();
-        let bad = "the production and2 of NADPH";
-        assert_eq!(
-            c.text(bad, Kind::Line, 150),
-            Err(TextRefusal::Glued("and2".into()))
-        );
-        let (text, why) = c.best_effort(bad, Kind::Line, 150);
-        assert_eq!(text, "the production and of NADPH");
-        assert_eq!(why, Some(TextRefusal::Glued("and2".into())));
-        for (bad, mended) in [
-            ("Exercises and real-5-0.", "Exercises and real."),
-            ("Laboratory20 safety", "Laboratory safety"),
-        ] {
-            assert_eq!(c.best_effort(bad, Kind::Line, 150).0, mended, "{bad}");
-        }
-    }
-
-    #[test]
-    fn best_effort_keeps_what_a_reader_can_use() {
-        let c = checker();
-        let cut: String = "Tides rise and fall with the moon and the sun over the open sea floor"
-            .chars()
-            .take(40)
-            .collect();
-        let (text, why) = c.best_effort(&cut, Kind::Title, 40);
-        assert_eq!(why, Some(TextRefusal::Cut));
-        assert_eq!(text, "Tides rise and fall with the moon and…");
-        let (text, why) = c.best_effort("learning_objectives", Kind::Line, 150);
-        assert_eq!((text.as_str(), why), ("", Some(TextRefusal::Debris)));
-        let (text, why) = c.best_effort("Ocean zones", Kind::Line, 150);
-        assert_eq!((text.as_str(), why), ("Ocean zones", None));
-    }
+/// `text` without the separators and spaces a cut or a model leaves at its end.
+fn trim_separators(text: &str) -> String {
+    text.trim_end_matches(|c: char| {
+        matches!(c, ',' | ';' | ':' | '-' | '–' | '—' | '(') || c.is_whitespace()
+    })
+    .to_string()
 }
+
+#[cfg(test)]
+mod tests;
