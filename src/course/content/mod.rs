@@ -11,7 +11,6 @@ mod ends;
 mod flaws;
 mod glue;
 mod near;
-mod template;
 mod tokens;
 
 use std::collections::HashSet;
@@ -22,11 +21,10 @@ pub use self::ends::Kind;
 use self::ends::{at_last_word, close_prose, end_cut, is_sentence_end, last_sentence};
 use self::flaws::{
     hanging_end, is_bare_word, is_guidance, is_label_behind_verb, is_question, machine_name,
-    stutter,
+    restates_template, stutter,
 };
 pub use self::glue::glued;
 pub use self::near::near_duplicate;
-use self::template::restates_template;
 use self::tokens::is_cjk;
 pub use self::tokens::words;
 
