@@ -87,7 +87,9 @@ def langchain_checks(url, model):
         color: str
         count: int
 
-    structured = ChatOllama(model=model, base_url=url, num_predict=64).with_structured_output(Color)
+    # Room for the whole object: cut at 64 tokens, the test model's long "color" left
+    # "count" out and LangChain read the partial JSON (seen once in six runs).
+    structured = ChatOllama(model=model, base_url=url, num_predict=256).with_structured_output(Color)
     got = structured.invoke("Name a color and a number.")
     assert isinstance(got, Color) and got.color.strip(), got
     return {"invoke_chars": len(text)}
