@@ -79,12 +79,7 @@ const DANGLING: [&str; 16] = [
 /// enough; `None` when neither reads as whole.
 pub(super) fn close_prose(text: &str) -> Option<String> {
     let text = text.trim_end_matches(|c: char| !c.is_alphanumeric() && c != ')');
-    let last = text
-        .rsplit(|c: char| c.is_whitespace())
-        .next()
-        .unwrap_or("")
-        .to_lowercase();
-    let ends_badly = DANGLING.contains(&last.as_str()) || last.chars().all(|c| c.is_ascii_digit());
+    let ends_badly = ends_on_dangling(text) || last_word(text).chars().all(|c| c.is_ascii_digit());
     if !ends_badly && !text.is_empty() {
         return Some(format!("{text}."));
     }
@@ -102,10 +97,18 @@ fn before_last_clause(text: &str, marks: &[char]) -> Option<String> {
     let kept: String = chars[..clause].iter().collect();
     let kept = kept.trim_end();
     // A clause that ends on "the" or "and" is no end either ("... pollinate the,").
-    let last = kept
-        .rsplit(char::is_whitespace)
+    (!ends_on_dangling(kept)).then(|| kept.to_string())
+}
+
+/// The last whitespace-separated word of `text`, lowercased.
+fn last_word(text: &str) -> String {
+    text.rsplit(char::is_whitespace)
         .next()
         .unwrap_or("")
-        .to_lowercase();
-    (!DANGLING.contains(&last.as_str())).then(|| kept.to_string())
+        .to_lowercase()
+}
+
+/// Whether `text` ends on a word a sentence does not end on ("the", "and").
+fn ends_on_dangling(text: &str) -> bool {
+    DANGLING.contains(&last_word(text).as_str())
 }
