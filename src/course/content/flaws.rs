@@ -1,6 +1,6 @@
 //! What small models write in place of course text: a word or phrase stuttered, a file
-//! name or identifier, the prompt's own length guidance, the module template restated, a
-//! learning objective written as a question, an item cut off by a dangling clause.
+//! name or identifier, the prompt's own length guidance, a learning objective written as
+//! a question, an item cut off by a dangling clause.
 
 use super::tokens::{is_cjk, words};
 
@@ -146,66 +146,6 @@ pub fn is_guidance(text: &str) -> bool {
         .skip(1)
         .filter_map(|rest| rest.split_once(')').map(|(inside, _)| inside))
         .any(measure_only)
-}
-
-/// How a title or list item restates the course's own frame instead of saying something:
-/// "This module is designed to ...", "The course is designed to ...", "Objective 2".
-pub fn restates_template(text: &str) -> bool {
-    let w = words(text);
-    let first: Vec<&str> = w.iter().take(4).map(String::as_str).collect();
-    let frame = ["module", "course", "unit", "lesson", "class"];
-    let opens_with_frame = match first.as_slice() {
-        ["this" | "the", noun, ..] if frame.contains(noun) => {
-            // "The course of the river" is content; "the course is/will/aims" is the frame.
-            matches!(
-                first.get(2),
-                Some(&("is" | "will" | "aims" | "covers" | "provides" | "introduces" | "designed"))
-            ) || first[0] == "this"
-        }
-        ["in", "this", noun, ..] => frame.contains(noun),
-        _ => false,
-    };
-    let designed = text.to_lowercase().contains("is designed to provide");
-    // A label that names the frame: "Learning Outcomes of Module 4: ...".
-    let labelled = text.split_once(':').is_some_and(|(label, _)| {
-        let l = words(label);
-        let numbered_module = l
-            .windows(2)
-            .any(|p| frame.contains(&p[0].as_str()) && p[1].chars().all(|c| c.is_ascii_digit()));
-        let names_outcomes = l.windows(2).any(|p| {
-            p[0] == "learning"
-                && matches!(
-                    p[1].as_str(),
-                    "outcomes" | "objectives" | "outcome" | "objective"
-                )
-        });
-        numbered_module || names_outcomes
-    });
-    let mut w: Vec<&str> = w.iter().map(String::as_str).collect();
-    if w.first() == Some(&"learning") {
-        w.remove(0);
-    }
-    let placeholder = match w.as_slice() {
-        [one] | [one, _] => {
-            let placeholders = [
-                "objective",
-                "objectives",
-                "outcome",
-                "outcomes",
-                "topic",
-                "activity",
-                "prerequisite",
-                "module",
-                "item",
-            ];
-            placeholders.contains(one)
-                && w.last().is_some_and(|l| {
-                    l == one || l.chars().all(|c| c.is_ascii_digit()) || placeholders.contains(l)
-                })
-        }
-        _ => false,
-    };
-    opens_with_frame || designed || labelled || placeholder
 }
 
 /// Words that open a question in English ("What is climate change?").
@@ -368,33 +308,6 @@ mod tests {
             "Lines",
         ] {
             assert!(!is_guidance(good), "{good}");
-        }
-    }
-
-    #[test]
-    fn restating_the_template_is_found() {
-        for bad in [
-            "The course is designed to Provide a Comprehensive Course",
-            "This module is designed to provide an overview",
-            "This module covers the tides",
-            "In this module, learners study reefs",
-            "Learning objective 2",
-            "Topic 3",
-            "Objectives",
-            "Learning Outcomes of Module 4: Exploring the implications of pollution",
-            "Module 2: Tides",
-        ] {
-            assert!(restates_template(bad), "{bad}");
-        }
-        for good in [
-            "The course of the Nile",
-            "Explain how a module of a space station docks",
-            "Objective lenses in microscopes",
-            "Topics in number theory",
-            "Design a course for a ship",
-            "Activity: map the reef",
-        ] {
-            assert!(!restates_template(good), "{good}");
         }
     }
 

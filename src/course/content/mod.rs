@@ -11,6 +11,7 @@ mod ends;
 mod flaws;
 mod glue;
 mod near;
+mod template;
 mod tokens;
 
 use std::collections::HashSet;
@@ -21,10 +22,11 @@ pub use self::ends::Kind;
 use self::ends::{at_last_word, close_prose, end_cut, is_sentence_end, last_sentence};
 use self::flaws::{
     hanging_end, is_bare_word, is_guidance, is_label_behind_verb, is_question, machine_name,
-    restates_template, stutter,
+    stutter,
 };
 pub use self::glue::glued;
 pub use self::near::near_duplicate;
+use self::template::restates_template;
 use self::tokens::is_cjk;
 pub use self::tokens::words;
 
