@@ -48,6 +48,27 @@ pub(super) fn last_sentence(text: &str) -> Option<String> {
     enough(i + 1, chars.len()).then(|| chars[..=i].iter().collect())
 }
 
+/// Words that open a sentence as its subject ("This module covers ...").
+const SUBJECTS: [&str; 11] = [
+    "this", "these", "that", "those", "it", "they", "we", "you", "he", "she", "there",
+];
+
+/// A line or item that goes on past its last full sentence with a sentence of its own left
+/// without an end ("Describe the biology of marine ecosystems. This module cover"): its full
+/// sentences, when they keep enough. `None` otherwise: "Quiz. Ten questions" is a label.
+pub(super) fn unfinished_tail(text: &str) -> Option<String> {
+    if text.ends_with(is_sentence_end) {
+        return None;
+    }
+    let kept = last_sentence(text)?;
+    let tail = text[kept.len()..].trim_start();
+    let first = tail
+        .split(|c: char| !c.is_alphanumeric())
+        .next()?
+        .to_lowercase();
+    SUBJECTS.contains(&first.as_str()).then_some(kept)
+}
+
 /// A text cut at its bound, ended at its last full sentence (or, for a line, clause);
 /// `None` when too little would be left.
 pub(super) fn end_cut(text: &str, kind: Kind) -> Option<String> {

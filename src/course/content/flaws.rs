@@ -9,22 +9,33 @@ const STUTTER_RUN: usize = 3;
 /// Longest phrase (in words) looked at for a stutter.
 const STUTTER_WORDS: usize = 3;
 
-/// The first word or phrase of up to three words written three or more times in a row
-/// ("educational educational educational"), if any.
+/// Words that join the last items of a list: "wavelets, wavelets, and wavelets" is a stutter
+/// all the same.
+const JOINERS: [&str; 12] = [
+    "and", "or", "und", "oder", "et", "ou", "y", "o", "e", "en", "og", "och",
+];
+
+/// The first word or phrase of up to three words written three or more times in a row, a
+/// joining word allowed before each repeat ("educational educational educational",
+/// "wavelets, wavelets, and wavelets"), if any.
 pub fn stutter(text: &str) -> Option<String> {
     let w = words(text);
     for n in 1..=STUTTER_WORDS {
-        for start in 0..w.len() {
-            let end = start + n * STUTTER_RUN;
-            if end > w.len() {
-                break;
-            }
+        for start in 0..w.len().saturating_sub(n) {
             let gram = &w[start..start + n];
             // Numbers repeat in lists of figures ("1 1 1" is rare but not a stutter of words).
             if gram.iter().all(|x| x.chars().all(|c| c.is_ascii_digit())) {
                 continue;
             }
-            if (1..STUTTER_RUN).all(|k| &w[start + k * n..start + (k + 1) * n] == gram) {
+            let (mut copies, mut at) = (1, start + n);
+            loop {
+                let skip = usize::from(w.get(at).is_some_and(|x| JOINERS.contains(&x.as_str())));
+                match w.get(at + skip..at + skip + n) {
+                    Some(next) if next == gram => (copies, at) = (copies + 1, at + skip + n),
+                    _ => break,
+                }
+            }
+            if copies >= STUTTER_RUN {
                 return Some(gram.join(" "));
             }
         }
@@ -247,11 +258,17 @@ mod tests {
             stutter("learn the tides learn the tides learn the tides today").as_deref(),
             Some("learn the tides")
         );
+        // The default model, "Introduction to Marine Biology", the README's first command.
+        let listed = "Implement the theory of marine ecosystems in oceanography using \
+                      computational modeling, including the use of wavelets, wavelets, and wavelets";
+        assert_eq!(stutter(listed).as_deref(), Some("wavelets"));
         for good in [
             "Tides rise and fall, rise and fall again",
             "Very, very cold water",
             "Years 1 1 1 are counted",
             "Bora Bora",
+            "Salt and pepper and salt water",
+            "Fish, crabs and fish eggs",
         ] {
             assert_eq!(stutter(good), None, "{good}");
         }

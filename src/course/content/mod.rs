@@ -19,7 +19,9 @@ use std::collections::HashSet;
 pub use self::controls::without_controls;
 use self::debris::is_debris;
 pub use self::ends::Kind;
-use self::ends::{at_last_word, close_prose, end_cut, is_sentence_end, last_sentence};
+use self::ends::{
+    at_last_word, close_prose, end_cut, is_sentence_end, last_sentence, unfinished_tail,
+};
 use self::flaws::{
     hanging_end, is_bare_word, is_guidance, is_label_behind_verb, is_question, machine_name,
     stutter,
@@ -175,7 +177,8 @@ impl Checker {
                 Some(s) => s,
                 None => close_prose(&cleaned).ok_or(TextRefusal::Cut)?,
             },
-            _ => cleaned,
+            Kind::Line | Kind::Item | Kind::Outcome => unfinished_tail(&cleaned).unwrap_or(cleaned),
+            Kind::Title | Kind::Prose => cleaned,
         };
         let ended = trim_separators(&ended);
         // Checked after the cut and the trim: "... pollinate the," hangs once its comma goes.

@@ -233,3 +233,28 @@ fn an_item_cut_at_its_bound_on_a_comma_does_not_hang_once_the_comma_goes() {
         Ok("Bees play a vital role in the ecosystem, which is a very important")
     );
 }
+
+#[test]
+fn a_line_or_item_that_starts_a_sentence_it_does_not_end_keeps_its_full_ones() {
+    let c = checker();
+    // The default model, "Introduction to Marine Biology" (the README's first command): a
+    // module's focus and, copied from it, an objective.
+    let focus = "Describe the biology of marine ecosystems. This module cover";
+    assert_eq!(
+        c.text(focus, Kind::Line, 100).as_deref(),
+        Ok("Describe the biology of marine ecosystems.")
+    );
+    let objective = "Describe the ecology of marine biodiversity. This module cover";
+    assert_eq!(
+        c.text(objective, Kind::Outcome, 150).as_deref(),
+        Ok("Describe the ecology of marine biodiversity.")
+    );
+    // A label after a sentence, a tail too long to drop, a finished second sentence: kept.
+    for kept in [
+        "Field trip to the harbour. Optional",
+        "Quiz. They answer ten questions on the zones",
+        "Compare the zones of the sea. They differ in light.",
+    ] {
+        assert_eq!(c.text(kept, Kind::Item, 150).as_deref(), Ok(kept), "{kept}");
+    }
+}

@@ -356,7 +356,8 @@ mod tests {
             err.to_string().contains("copies the prompt's instructions"),
             "{err}"
         );
-        let cut = format!("{} which is a", "Tides rise and fall. ".repeat(25));
+        let sentences: String = (1..=30).map(|i| format!("Tide {i} rises. ")).collect();
+        let cut = format!("{sentences} which is a");
         let err = with(
             "summary",
             serde_json::json!(cut.chars().take(420).collect::<String>()),
