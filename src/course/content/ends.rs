@@ -69,6 +69,18 @@ pub(super) fn unfinished_tail(text: &str) -> Option<String> {
     SUBJECTS.contains(&first.as_str()).then_some(kept)
 }
 
+/// An item that runs several into one, each after a comma with the same first word
+/// ("Explain the biology of marine ecosystems, Explain the biology of marine organisms"):
+/// the first of them.
+pub(super) fn first_of_run_on(text: &str) -> Option<String> {
+    let first = text.split_whitespace().next()?;
+    if !first.starts_with(char::is_uppercase) || first.len() < 3 {
+        return None;
+    }
+    let at = text.find(&format!(", {first} "))?;
+    Some(text[..at].to_string())
+}
+
 /// A text cut at its bound, ended at its last full sentence (or, for a line, clause);
 /// `None` when too little would be left.
 pub(super) fn end_cut(text: &str, kind: Kind) -> Option<String> {

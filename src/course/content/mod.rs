@@ -20,7 +20,8 @@ pub use self::controls::without_controls;
 use self::debris::is_debris;
 pub use self::ends::Kind;
 use self::ends::{
-    at_last_word, close_prose, end_cut, is_sentence_end, last_sentence, unfinished_tail,
+    at_last_word, close_prose, end_cut, first_of_run_on, is_sentence_end, last_sentence,
+    unfinished_tail,
 };
 use self::flaws::{
     hanging_end, is_bare_word, is_guidance, is_label_behind_verb, is_question, machine_name,
@@ -177,7 +178,10 @@ impl Checker {
                 Some(s) => s,
                 None => close_prose(&cleaned).ok_or(TextRefusal::Cut)?,
             },
-            Kind::Line | Kind::Item | Kind::Outcome => unfinished_tail(&cleaned).unwrap_or(cleaned),
+            Kind::Item | Kind::Outcome => first_of_run_on(&cleaned)
+                .or_else(|| unfinished_tail(&cleaned))
+                .unwrap_or(cleaned),
+            Kind::Line => unfinished_tail(&cleaned).unwrap_or(cleaned),
             Kind::Title | Kind::Prose => cleaned,
         };
         let ended = trim_separators(&ended);

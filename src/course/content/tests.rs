@@ -258,3 +258,22 @@ fn a_line_or_item_that_starts_a_sentence_it_does_not_end_keeps_its_full_ones() {
         assert_eq!(c.text(kept, Kind::Item, 150).as_deref(), Ok(kept), "{kept}");
     }
 }
+
+#[test]
+fn an_item_that_runs_several_into_one_keeps_the_first() {
+    let c = checker();
+    // The default model, "Introduction to Marine Biology" (the README's first command).
+    let run_on = "Explain the biology of marine ecosystems, Explain the biology of marine \
+                  organisms, Explain the biology of marine animals";
+    assert_eq!(
+        c.text(run_on, Kind::Outcome, 150).as_deref(),
+        Ok("Explain the biology of marine ecosystems")
+    );
+    for kept in [
+        "Explain tides, currents and waves",
+        "Read the chart, then read it again",
+        "A quiz, A short essay",
+    ] {
+        assert_eq!(c.text(kept, Kind::Item, 150).as_deref(), Ok(kept), "{kept}");
+    }
+}
