@@ -178,14 +178,16 @@ impl Checker {
                 Some(s) => s,
                 None => close_prose(&cleaned).ok_or(TextRefusal::Cut)?,
             },
-            Kind::Item | Kind::Outcome => first_of_run_on(&cleaned)
-                .or_else(|| unfinished_tail(&cleaned))
-                .unwrap_or(cleaned),
-            Kind::Line => unfinished_tail(&cleaned).unwrap_or(cleaned),
+            Kind::Line | Kind::Item | Kind::Outcome => unfinished_tail(&cleaned).unwrap_or(cleaned),
             Kind::Title | Kind::Prose => cleaned,
         };
         let ended = trim_separators(&ended);
-        // Checked after the cut and the trim: "... pollinate the," hangs once its comma goes.
+        // Checked after the cut and the trim: a run-on item is often cut at its bound, and
+        // "... pollinate the," hangs once its comma goes.
+        let ended = match kind {
+            Kind::Item | Kind::Outcome => first_of_run_on(&ended).unwrap_or(ended),
+            _ => ended,
+        };
         let ended = match kind {
             Kind::Item | Kind::Outcome => match hanging_end(&ended) {
                 Some(kept) => trim_separators(&kept.ok_or(TextRefusal::Cut)?),

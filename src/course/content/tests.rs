@@ -269,6 +269,15 @@ fn an_item_that_runs_several_into_one_keeps_the_first() {
         c.text(run_on, Kind::Outcome, 150).as_deref(),
         Ok("Explain the biology of marine ecosystems")
     );
+    // As the item call wrote it: cut at its bound, the cut ended at its last clause.
+    let cut: String = format!("{run_on}, Explain the biology of marine plants and algae")
+        .chars()
+        .take(150)
+        .collect();
+    assert_eq!(
+        c.text(&cut, Kind::Outcome, 150).as_deref(),
+        Ok("Explain the biology of marine ecosystems")
+    );
     for kept in [
         "Explain tides, currents and waves",
         "Read the chart, then read it again",
