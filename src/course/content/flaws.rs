@@ -2,7 +2,7 @@
 //! name or identifier, the prompt's own length guidance, a learning objective written as
 //! a question, an item cut off by a dangling clause.
 
-use super::tokens::{is_cjk, words};
+use super::tokens::{is_cjk, is_number, words};
 
 /// Times in a row a word or short phrase may appear before it is a stutter.
 const STUTTER_RUN: usize = 3;
@@ -24,7 +24,7 @@ pub fn stutter(text: &str) -> Option<String> {
         for start in 0..w.len().saturating_sub(n) {
             let gram = &w[start..start + n];
             // Numbers repeat in lists of figures ("1 1 1" is rare but not a stutter of words).
-            if gram.iter().all(|x| x.chars().all(|c| c.is_ascii_digit())) {
+            if gram.iter().all(|x| is_number(x)) {
                 continue;
             }
             let (mut copies, mut at) = (1, start + n);
@@ -145,9 +145,7 @@ pub fn is_guidance(text: &str) -> bool {
         w.len() >= 2
             && w.iter().any(|x| MEASURES.contains(&x.as_str()))
             && w.iter().all(|x| {
-                MEASURES.contains(&x.as_str())
-                    || COUNTS.contains(&x.as_str())
-                    || x.chars().all(|c| c.is_ascii_digit())
+                MEASURES.contains(&x.as_str()) || COUNTS.contains(&x.as_str()) || is_number(x)
             })
     };
     if measure_only(text) {

@@ -1,5 +1,7 @@
 //! Stray fragments glued to words: what sampling pushed off a repeated phrase writes.
 
+use super::tokens::is_number;
+
 /// Small words a model never writes with a digit stuck to them.
 const GLUE_WORDS: [&str; 24] = [
     "a", "an", "and", "are", "as", "at", "by", "for", "from", "in", "is", "its", "of", "on", "or",
@@ -29,7 +31,7 @@ pub fn glued(text: &str) -> Option<String> {
         // "balance,2": a letter, a comma, then only digits.
         if let Some((word, tail)) = bare.rsplit_once(',') {
             let after_letter = word.chars().last().is_some_and(char::is_alphabetic);
-            if after_letter && !tail.is_empty() && tail.chars().all(|c| c.is_ascii_digit()) {
+            if after_letter && is_number(tail) {
                 return Some(bare.to_string());
             }
         }
@@ -40,9 +42,7 @@ pub fn glued(text: &str) -> Option<String> {
         if head.chars().count() >= 3
             && head.chars().all(|c| c.is_lowercase())
             && tail.len() >= 2
-            && tail
-                .iter()
-                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+            && tail.iter().all(|p| is_number(p))
         {
             return Some(bare.to_string());
         }

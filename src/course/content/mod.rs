@@ -185,14 +185,13 @@ impl Checker {
         // Checked after the cut and the trim: a run-on item is often cut at its bound, and
         // "... pollinate the," hangs once its comma goes.
         let ended = match kind {
-            Kind::Item | Kind::Outcome => first_of_run_on(&ended).unwrap_or(ended),
-            _ => ended,
-        };
-        let ended = match kind {
-            Kind::Item | Kind::Outcome => match hanging_end(&ended) {
-                Some(kept) => trim_separators(&kept.ok_or(TextRefusal::Cut)?),
-                None => ended,
-            },
+            Kind::Item | Kind::Outcome => {
+                let ended = first_of_run_on(&ended).unwrap_or(ended);
+                match hanging_end(&ended) {
+                    Some(kept) => trim_separators(&kept.ok_or(TextRefusal::Cut)?),
+                    None => ended,
+                }
+            }
             _ => ended,
         };
         if ended.is_empty() {

@@ -1,7 +1,7 @@
 //! Items that restate the course's own frame instead of saying something: "This module is
 //! designed to ...", "Objective 2", "item1", "A-1,A-3,A-5".
 
-use super::tokens::words;
+use super::tokens::{is_number, words};
 
 /// How a title or list item restates the course's own frame instead of saying something:
 /// "This module is designed to ...", "The course is designed to ...", "Objective 2".
@@ -26,7 +26,7 @@ pub fn restates_template(text: &str) -> bool {
         let l = words(label);
         let numbered_module = l
             .windows(2)
-            .any(|p| frame.contains(&p[0].as_str()) && p[1].chars().all(|c| c.is_ascii_digit()));
+            .any(|p| frame.contains(&p[0].as_str()) && is_number(&p[1]));
         let names_outcomes = l.windows(2).any(|p| {
             p[0] == "learning"
                 && matches!(
@@ -37,12 +37,11 @@ pub fn restates_template(text: &str) -> bool {
         numbered_module || names_outcomes
     });
     // "item1": a placeholder with its number glued on reads as "item 1".
-    let w: Vec<&str> = w.iter().flat_map(|x| split_number(x)).collect();
+    let mut w: Vec<&str> = w.iter().flat_map(|x| split_number(x)).collect();
     // "A-1,A-3,A-5": codes, letters and numbers with nothing said.
     let codes = w.len() >= 2
         && w.iter().all(|x| x.chars().count() == 1 || is_number(x))
         && w.iter().any(|x| is_number(x));
-    let mut w = w;
     if w.first() == Some(&"learning") {
         w.remove(0);
     }
@@ -70,10 +69,6 @@ pub fn restates_template(text: &str) -> bool {
         _ => false,
     };
     opens_with_frame || designed || labelled || placeholder || codes
-}
-
-fn is_number(word: &str) -> bool {
-    !word.is_empty() && word.chars().all(|c| c.is_ascii_digit())
 }
 
 /// A word of letters then digits ("item1") as its two parts; any other word as it is.

@@ -8,6 +8,11 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether `word` is digits only ("1923"), not empty.
+pub fn is_number(word: &str) -> bool {
+    !word.is_empty() && word.chars().all(|c| c.is_ascii_digit())
+}
+
 /// Whether `c` belongs to a Chinese, Japanese or Korean script.
 pub(crate) fn is_cjk(c: char) -> bool {
     matches!(c as u32,
