@@ -144,8 +144,9 @@ def concurrent_checks(url, model):
             model=model,
             messages=[{"role": "user", "content": f"Name color number {i} and a number, as JSON."}],
             format=SCHEMA,
-            # Room for the longest reply the schema allows (a digit a token), so no reply is
-            # cut: batched and serial logits differ in the last bits, and so may the replies.
+            # Room for the longest reply the schema allows (about 36 tokens at a character a
+            # token) and some whitespace, which JSON leaves unbounded: batched and serial
+            # logits differ in the last bits, and so may the replies.
             options={"seed": 100 + i, "num_predict": 64, "temperature": 0.7},
         )
         check_reply(r.message.content)
