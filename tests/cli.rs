@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use common::cli::{assert_fails, assert_ok, syllabus, MARINE};
+use common::cli::{assert_fails, assert_ok, syllabus, TWO_MODULES};
 use serde_json::Value;
 
 fn generate(dir: &Path, args: &[&str]) -> Output {
@@ -52,24 +52,24 @@ fn check_syllabus(text: &str, modules: usize) -> Value {
     v
 }
 
-/// The MARINE course generated twice, as the tests below read it: as JSON with its timing
+/// The TWO_MODULES course generated twice, as the tests below read it: as JSON with its timing
 /// record, and as Markdown on stdout. Shared: each run of the test model costs seconds.
-struct Marine {
+struct TwoModules {
     dir: PathBuf,
     json: Output,
     markdown: Output,
 }
 
-fn marine() -> &'static Marine {
-    static RUNS: OnceLock<Marine> = OnceLock::new();
+fn two_modules() -> &'static TwoModules {
+    static RUNS: OnceLock<TwoModules> = OnceLock::new();
     RUNS.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-marine");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-two-modules");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let json = [&MARINE[..], &["-o", "a.json", "--timings", "t.json"]].concat();
-        Marine {
+        let json = [&TWO_MODULES[..], &["-o", "a.json", "--timings", "t.json"]].concat();
+        TwoModules {
             json: generate(&dir, &json),
-            markdown: generate(&dir, &MARINE),
+            markdown: generate(&dir, &TWO_MODULES),
             dir,
         }
     })
@@ -77,11 +77,11 @@ fn marine() -> &'static Marine {
 
 #[test]
 fn json_syllabus_is_complete_and_reproducible() {
-    let runs = marine();
+    let runs = two_modules();
     assert_ok(&runs.json);
     let text = std::fs::read_to_string(runs.dir.join("a.json")).unwrap();
     let v = check_syllabus(&text, 2);
-    assert_eq!(v["topic"], "Introduction to Marine Biology");
+    assert_eq!(v["topic"], TWO_MODULES[0]);
     // The Markdown run had the same request and seed: the same syllabus, only rendered.
     assert_ok(&runs.markdown);
     let rendered = syllabus(&runs.dir)
@@ -98,7 +98,7 @@ fn json_syllabus_is_complete_and_reproducible() {
 
 #[test]
 fn markdown_goes_to_stdout_and_reads_like_a_syllabus() {
-    let out = &marine().markdown;
+    let out = &two_modules().markdown;
     assert_ok(out);
     let md = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(md.starts_with("# "), "{md}");
@@ -116,7 +116,7 @@ fn markdown_goes_to_stdout_and_reads_like_a_syllabus() {
 
 #[test]
 fn timing_record_has_phases_that_add_up() {
-    let runs = marine();
+    let runs = two_modules();
     assert_ok(&runs.json);
     let t: Value =
         serde_json::from_str(&std::fs::read_to_string(runs.dir.join("t.json")).unwrap()).unwrap();

@@ -216,7 +216,13 @@ fn grammar_holds_under_hot_sampling_without_aborting() {
         top_k: 49_152,
         dry: 0.0,
     };
-    let (outs, _) = run(&module_calls(2), Strategy::Parallel, options(32_768, hot));
+    // At temperature 2 the replies run long: 256 hot-sampled tokens a call give the
+    // grammar the same mischief as the module budget's 881, in a third of the time.
+    let mut calls = module_calls(2);
+    for call in &mut calls {
+        call.max_tokens = 256;
+    }
+    let (outs, _) = run(&calls, Strategy::Parallel, options(32_768, hot));
     for o in &outs {
         // Every token was allowed by the schema: a complete reply is valid JSON.
         if o.record.finish == Finish::Stop {
@@ -473,6 +479,10 @@ fn regenerations_reuse_the_continued_prefix() {
     let _guard = serial();
     let mut engine = LlamaEngine::new(model(), options(32_768, SAMPLING), Clock::new());
     let (_, _, mut modules) = continued_run(&mut engine, 3);
+    // What the cells hold is checked, not the replies: 64 tokens each, 8 for the first.
+    for m in &mut modules {
+        m.max_tokens = 64;
+    }
     modules[0].max_tokens = 8;
     let full = modules[1].max_tokens;
     let (outs, stats) = engine

@@ -52,6 +52,9 @@ fn command(exe: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> std::
         .env("HF_HUB_OFFLINE", "1")
         .env(common::ATTEMPTS.0, common::ATTEMPTS.1)
         .env("MESA_SHADER_CACHE_DIR", shader_cache())
+        // Lavapipe's LLVM without its optimisation passes: the forced test's cold shader
+        // compile took 180 s instead of 212 here, and its shaders run a model layer or two.
+        .env("GALLIVM_PERF", "nopt")
         .args(args);
     for var in [
         "SYLLABUS_CACHE",
@@ -179,7 +182,7 @@ fn forced_onto_lavapipe_the_vulkan_build_writes_the_syllabus_with_its_layers_the
     // every layer there, over 20 minutes for one module on a fresh CI machine; with four
     // and the model's own outline, 10. One layer takes the same way (weights on the
     // device, its shaders run each step), and a one-line outline of the teacher's leaves
-    // the model less to write: 186 s here on a cold shader cache, 27 s on a warm one.
+    // the model less to write: 180 s here on a cold shader cache, 27 s on a warm one.
     // llama.cpp's own threads wait passively so lavapipe's have the cores.
     std::fs::write(
         dir.path().join("outline.txt"),

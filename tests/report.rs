@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::cli::{assert_ok, stderr, syllabus, MARINE, MARINE_BENCH, SHORT};
+use common::cli::{assert_ok, stderr, syllabus, MARINE_BENCH, SHORT};
 use serde_json::Value;
 
 fn model() -> String {
@@ -175,7 +175,7 @@ fn progress_bars_are_drawn_on_a_terminal() {
     let cmd = format!(
         "{} generate '{}' --modules 1 --seed 7 --model {} -o s.md",
         bin.display(),
-        MARINE[0],
+        SHORT[0],
         model()
     );
     // `script` runs the command on a pseudo-terminal and copies what it drew.
