@@ -44,7 +44,8 @@ fn courses_share_the_engine_then_resume_and_force() {
     )
     .unwrap();
     // Seed 8: these two courses in about 17 s here, where seed 3 took 22 s.
-    let out = batch(d, &["--seed", "8", "--format", "markdown"]);
+    let args = ["--seed", "8", "--format", "markdown"];
+    let out = batch(d, &args);
     assert_ok(&out);
     let s = summary(d);
     assert_eq!(statuses(&s), ["written", "written"], "{s:#}");
@@ -74,7 +75,7 @@ fn courses_share_the_engine_then_resume_and_force() {
 
     let before = std::fs::read(d.join("out/urban-gardening.json")).unwrap();
     let t = Instant::now();
-    let again = batch(d, &["--seed", "8", "--format", "markdown"]);
+    let again = batch(d, &args);
     assert_ok(&again);
     assert!(t.elapsed().as_secs_f64() < 2.0, "{:?}", t.elapsed());
     assert_eq!(statuses(&summary(d)), ["skipped", "skipped"]);
@@ -85,7 +86,7 @@ fn courses_share_the_engine_then_resume_and_force() {
 
     // A damaged output is written again; the other stays.
     std::fs::write(d.join("out/urban-gardening.json"), "{").unwrap();
-    let out = batch(d, &["--seed", "8", "--format", "markdown"]);
+    let out = batch(d, &args);
     assert_ok(&out);
     assert_eq!(statuses(&summary(d)), ["skipped", "written"]);
 
@@ -95,7 +96,7 @@ fn courses_share_the_engine_then_resume_and_force() {
         "# edited\n",
     )
     .unwrap();
-    let out = batch(d, &["--seed", "8", "--format", "markdown"]);
+    let out = batch(d, &args);
     assert_ok(&out);
     let s = summary(d);
     assert_eq!(statuses(&s), ["skipped", "skipped"]);
@@ -107,7 +108,7 @@ fn courses_share_the_engine_then_resume_and_force() {
     // A missing other file is made from the JSON, without the model.
     std::fs::remove_file(d.join("out/urban-gardening.md")).unwrap();
     let t = Instant::now();
-    let out = batch(d, &["--seed", "8", "--format", "markdown"]);
+    let out = batch(d, &args);
     assert_ok(&out);
     assert!(t.elapsed().as_secs_f64() < 2.0, "{:?}", t.elapsed());
     assert_eq!(statuses(&summary(d)), ["skipped", "rebuilt"]);
@@ -122,7 +123,7 @@ fn courses_share_the_engine_then_resume_and_force() {
     );
 
     // --force writes again, and the teacher's edit is kept beside the new file.
-    let out = batch(d, &["--seed", "8", "--format", "markdown", "--force"]);
+    let out = batch(d, &[&args[..], &["--force"]].concat());
     assert_ok(&out);
     assert_eq!(statuses(&summary(d)), ["written", "written"]);
     assert_eq!(
@@ -143,7 +144,8 @@ fn a_course_keeps_its_files_when_rows_move_and_another_courses_json_is_not_repla
     ];
     std::fs::write(d.join("courses.jsonl"), rows.concat()).unwrap();
     // Seed 1: these three courses in about 23 s here, where seed 3 took 52 s.
-    assert_ok(&batch(d, &["--seed", "1"]));
+    let seed = ["--seed", "1"];
+    assert_ok(&batch(d, &seed));
     let s = summary(d);
     assert_eq!(statuses(&s), ["written", "written", "written"], "{s:#}");
     let files: Vec<String> = s["courses"]
@@ -161,7 +163,7 @@ fn a_course_keeps_its_files_when_rows_move_and_another_courses_json_is_not_repla
 
     // The first row removed, the others reordered: each course still has its own files.
     std::fs::write(d.join("courses.jsonl"), [rows[2], rows[1]].concat()).unwrap();
-    assert_ok(&batch(d, &["--seed", "1"]));
+    assert_ok(&batch(d, &seed));
     let s = summary(d);
     assert_eq!(statuses(&s), ["skipped", "skipped"], "{s:#}");
     assert_eq!(s["courses"][1]["outputs"][0], files[1].as_str());
@@ -172,14 +174,14 @@ fn a_course_keeps_its_files_when_rows_move_and_another_courses_json_is_not_repla
     let tides = d.join(&files[2]);
     let theirs = std::fs::read_to_string(d.join(&files[0])).unwrap();
     std::fs::write(&tides, &theirs).unwrap();
-    let out = batch(d, &["--seed", "1"]);
+    let out = batch(d, &seed);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("holds another course"), "{err}");
     assert_eq!(std::fs::read_to_string(&tides).unwrap(), theirs);
     assert_eq!(statuses(&summary(d)), ["failed", "skipped"]);
     // With --force it is, and the file it held is kept beside.
-    assert_ok(&batch(d, &["--seed", "1", "--force"]));
+    assert_ok(&batch(d, &[&seed[..], &["--force"]].concat()));
     let kept = tides.with_file_name("tides.previous-1.json");
     assert_eq!(std::fs::read_to_string(kept).unwrap(), theirs);
 }

@@ -216,8 +216,8 @@ fn grammar_holds_under_hot_sampling_without_aborting() {
         top_k: 49_152,
         dry: 0.0,
     };
-    // At temperature 2 the replies run long: 256 hot-sampled tokens a call give the
-    // grammar the same mischief as the module budget's 881, in a third of the time.
+    // At temperature 2 the replies run long: 256 hot-sampled tokens a call still put the
+    // grammar through hostile draws, in a third of the module budget's 881.
     let mut calls = module_calls(2);
     for call in &mut calls {
         call.max_tokens = 256;

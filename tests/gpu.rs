@@ -52,8 +52,8 @@ fn command(exe: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> std::
         .env("HF_HUB_OFFLINE", "1")
         .env(common::ATTEMPTS.0, common::ATTEMPTS.1)
         .env("MESA_SHADER_CACHE_DIR", shader_cache())
-        // Lavapipe's LLVM without its optimisation passes: the forced test's cold shader
-        // compile took 180 s instead of 212 here, and its shaders run a model layer or two.
+        // Lavapipe's LLVM without its optimisation passes: the forced test took 180 s
+        // instead of 212 here on a cold shader cache; the slower shaders run one layer.
         .env("GALLIVM_PERF", "nopt")
         .args(args);
     for var in [

@@ -173,9 +173,10 @@ fn progress_bars_are_drawn_on_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let bin = assert_cmd::cargo::cargo_bin("syllabus");
     let cmd = format!(
-        "{} generate '{}' --modules 1 --seed 7 --model {} -o s.md",
+        "{} generate '{}' {} --model {} -o s.md",
         bin.display(),
         SHORT[0],
+        SHORT[1..].join(" "),
         model()
     );
     // `script` runs the command on a pseudo-terminal and copies what it drew.

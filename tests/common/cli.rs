@@ -58,8 +58,9 @@ pub fn assert_fails(out: &Output, code: i32, needle: &str) -> String {
 }
 
 /// A two-module request the test model answers in full under one try (every field the cli
-/// tests check filled) with this seed, in about 12 s here: the slowest such request of seeds
-/// 1-8 of four topics took 36 s, its module replies running to their bound.
+/// tests check filled), in about 12 s here: the fastest of the six such requests among 24
+/// tried (four topics, seeds 1-5 and 8). Marine Biology with seed 7, used before, took 36 s,
+/// its module replies running to their bound.
 pub const TWO_MODULES: [&str; 5] = ["Ocean Tides", "--modules", "2", "--seed", "1"];
 
 /// A one-module request (about 6 s here): for tests of what happens around a run (model
