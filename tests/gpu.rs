@@ -182,7 +182,8 @@ fn forced_onto_lavapipe_the_vulkan_build_writes_the_syllabus_with_its_layers_the
     // every layer there, over 20 minutes for one module on a fresh CI machine; with four
     // and the model's own outline, 10. One layer takes the same way (weights on the
     // device, its shaders run each step), and a one-line outline of the teacher's leaves
-    // the model less to write: 180 s here on a cold shader cache, 27 s on a warm one.
+    // the model less to write: 57 s here on a cold shader cache, 54 s on a warm one (180 s
+    // cold while prompts still went to lavapipe: see `launch::vulkan`).
     // llama.cpp's own threads wait passively so lavapipe's have the cores.
     std::fs::write(
         dir.path().join("outline.txt"),
