@@ -195,7 +195,9 @@ fn topics_named_like_the_summary_keep_their_syllabi() {
         "{\"topic\":\"Summary\",\"modules\":1}\n{\"topic\":\"summary\",\"modules\":1}\n",
     )
     .unwrap();
-    assert_ok(&batch(d, &["--seed", "3"]));
+    // Seed 2: these two courses write 540 tokens, about 11 s here, where seed 3 wrote 1,787
+    // (19-27 s): the fewest of seeds 1-8.
+    assert_ok(&batch(d, &["--seed", "2"]));
     let s = summary(d);
     assert_eq!(statuses(&s), ["written", "written"], "{s:#}");
     for c in s["courses"].as_array().unwrap() {
