@@ -193,6 +193,19 @@ mod tests {
     }
 
     #[test]
+    fn on_a_cpu_implementation_the_host_layers_keep_their_work() {
+        let has = |env: &[(&str, OsString)]| {
+            env.iter()
+                .any(|(k, v)| *k == OP_OFFLOAD_MIN_BATCH && *v == *i32::MAX.to_string())
+        };
+        assert!(has(&library_env(Some(0), true)));
+        assert!(
+            !has(&library_env(None, true)),
+            "a real GPU takes the prompt's work"
+        );
+    }
+
+    #[test]
     fn auto_takes_a_discrete_gpu_over_a_larger_integrated_one() {
         let all = [
             device(0, "cpu", 32),
