@@ -52,9 +52,6 @@ fn command(exe: &Path, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> std::
         .env("HF_HUB_OFFLINE", "1")
         .env(common::ATTEMPTS.0, common::ATTEMPTS.1)
         .env("MESA_SHADER_CACHE_DIR", shader_cache())
-        // Lavapipe's LLVM without its optimisation passes: the forced test took 180 s
-        // instead of 212 here on a cold shader cache; the slower shaders run one layer.
-        .env("GALLIVM_PERF", "nopt")
         .args(args);
     for var in [
         "SYLLABUS_CACHE",
@@ -182,8 +179,9 @@ fn forced_onto_lavapipe_the_vulkan_build_writes_the_syllabus_with_its_layers_the
     // every layer there, over 20 minutes for one module on a fresh CI machine; with four
     // and the model's own outline, 10. One layer takes the same way (weights on the
     // device, its shaders run each step), and a one-line outline of the teacher's leaves
-    // the model less to write: 57 s here on a cold shader cache, 54 s on a warm one (180 s
-    // cold while prompts still went to lavapipe: see `launch::vulkan`).
+    // the model less to write: 23 s here on a cold shader cache (180 s while prompts still
+    // went to lavapipe, see `launch::vulkan`, and LLVM ran without its optimisation passes
+    // to compile their shaders sooner: now the decoding is most of it, 61 s that way).
     // llama.cpp's own threads wait passively so lavapipe's have the cores.
     std::fs::write(
         dir.path().join("outline.txt"),
