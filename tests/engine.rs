@@ -65,6 +65,15 @@ fn module_calls(n: usize) -> Vec<ChatCall> {
     common::jazz_module_calls(n, 100)
 }
 
+/// `calls` with replies cut at `max_tokens`: for tests that check what happens while
+/// tokens are decoded, not whole replies.
+fn capped(mut calls: Vec<ChatCall>, max_tokens: u32) -> Vec<ChatCall> {
+    for call in &mut calls {
+        call.max_tokens = max_tokens;
+    }
+    calls
+}
+
 /// Calls with a shared prefix and replies of a few tokens: for what batching, caching and
 /// scheduling do, which needs no long replies (a module reply of the test model is 300-450
 /// tokens).
@@ -161,10 +170,7 @@ fn sequential_recomputes_every_prompt() {
 fn each_strategy_is_reproducible_run_to_run() {
     let _guard = serial();
     // The first 48 tokens of each module reply: enough to tell runs apart.
-    let mut calls = module_calls(3);
-    for c in &mut calls {
-        c.max_tokens = 48;
-    }
+    let calls = capped(module_calls(3), 48);
     for strategy in [Strategy::Sequential, Strategy::Prefix, Strategy::Parallel] {
         let (a, _) = run(&calls, strategy, options(32_768, SAMPLING));
         let (b, _) = run(&calls, strategy, options(32_768, SAMPLING));
@@ -218,10 +224,7 @@ fn grammar_holds_under_hot_sampling_without_aborting() {
     };
     // At temperature 2 the replies run long: 256 hot-sampled tokens a call still put the
     // grammar through hostile draws, in a third of the module budget's 881.
-    let mut calls = module_calls(2);
-    for call in &mut calls {
-        call.max_tokens = 256;
-    }
+    let calls = capped(module_calls(2), 256);
     let (outs, _) = run(&calls, Strategy::Parallel, options(32_768, hot));
     for o in &outs {
         // Every token was allowed by the schema: a complete reply is valid JSON.
@@ -344,10 +347,7 @@ fn drafts_change_the_decodes_not_the_replies() {
     // Decoded together and sampled, with drafts taken and dropped between the others'
     // tokens: every reply still follows its grammar. 256 tokens each: that needs drafts
     // among the others' tokens, not whole replies (one ran to 864 tokens: 17 s, now 7).
-    let mut calls = module_calls(2);
-    for call in &mut calls {
-        call.max_tokens = 256;
-    }
+    let calls = capped(module_calls(2), 256);
     let (outs, stats) = run(&calls, Strategy::Parallel, drafting(SAMPLING));
     assert_replies_follow_the_grammar(&outs, calls[0].max_tokens);
     assert!(stats.drafted_tokens > 0, "{stats:?}");
@@ -482,11 +482,9 @@ fn modules_continue_the_outline_sequence_token_for_token() {
 fn regenerations_reuse_the_continued_prefix() {
     let _guard = serial();
     let mut engine = LlamaEngine::new(model(), options(32_768, SAMPLING), Clock::new());
-    let (_, _, mut modules) = continued_run(&mut engine, 3);
+    let (_, _, modules) = continued_run(&mut engine, 3);
     // What the cells hold is checked, not the replies: 64 tokens each, 8 for the first.
-    for m in &mut modules {
-        m.max_tokens = 64;
-    }
+    let mut modules = capped(modules, 64);
     modules[0].max_tokens = 8;
     let full = modules[1].max_tokens;
     let (outs, stats) = engine
