@@ -83,9 +83,22 @@ impl OutlineEntry {
         ),
     ];
 
-    /// Schema of a replacement entry (a module title that repeated another).
-    pub fn schema(writing: Writing) -> Value {
-        schema::top_level(schema::object(schema::properties(&Self::FIELDS, writing)))
+    /// Schema of a replacement entry (a module title that repeated another, or an entry
+    /// that failed its checks); what a teacher gave for it is fixed with `const`.
+    pub fn schema(writing: Writing, given: Option<&GivenModule>) -> Value {
+        schema::top_level(Self::object(writing, given))
+    }
+
+    /// The entry's object schema, with what `given` holds fixed.
+    fn object(writing: Writing, given: Option<&GivenModule>) -> Value {
+        let mut props = schema::properties(&Self::FIELDS, writing);
+        if let Some(g) = given {
+            props.insert("title".into(), json!({"const": g.title}));
+            if let Some(focus) = &g.focus {
+                props.insert("focus".into(), json!({"const": focus}));
+            }
+        }
+        schema::object(props)
     }
 }
 
@@ -125,16 +138,7 @@ impl OutlineReply {
     /// Schema of the outline reply for exactly `modules` modules; what a teacher's outline
     /// gives is fixed with `const` (the model's tokens for it are forced, not sampled).
     pub fn schema(modules: usize, writing: Writing, given: Option<&GivenOutline>) -> Value {
-        let entry = |g: Option<&GivenModule>| {
-            let mut props = schema::properties(&OutlineEntry::FIELDS, writing);
-            if let Some(g) = g {
-                props.insert("title".into(), json!({"const": g.title}));
-                if let Some(focus) = &g.focus {
-                    props.insert("focus".into(), json!({"const": focus}));
-                }
-            }
-            schema::object(props)
-        };
+        let entry = |g: Option<&GivenModule>| OutlineEntry::object(writing, g);
         let mut props = schema::properties(&Self::FIELDS, writing);
         let list = match given {
             Some(g) => {

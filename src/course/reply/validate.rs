@@ -408,10 +408,13 @@ mod tests {
         for schema in [
             OutlineReply::schema(4, Writing::ANY, None),
             ModuleReply::schema(Writing::for_language("English")),
-            OutlineEntry::schema(Writing {
-                letters: Letters::NoCjk,
-                verbs: None,
-            }),
+            OutlineEntry::schema(
+                Writing {
+                    letters: Letters::NoCjk,
+                    verbs: None,
+                },
+                None,
+            ),
         ] {
             walk(&schema, &mut |s| match s["type"].as_str() {
                 Some("string") => {

@@ -31,6 +31,8 @@ const GIVEN_MODULES: &str = "The teacher has chosen these modules, in this order
 const NOTE: &str = "The teacher's note for this module:";
 const RENAME_ASK: &str = "Give it a new short title that differs from every title above, and \
 a focus of at most 12 words that fits its place in the course. JSON keys: title, focus.";
+const REFOCUS_ASK: &str = "Keep its title, which the teacher chose, and give it a focus of at \
+most 12 words that fits its place in the course. JSON keys: title, focus.";
 
 /// The prompts' own words (not the user's, not the model's): a reply that repeats a run of
 /// them copied the instructions instead of writing content.
@@ -40,6 +42,7 @@ pub fn fixed_texts() -> Vec<String> {
         OUTLINE_ASK,
         MODULE_ASK,
         RENAME_ASK,
+        REFOCUS_ASK,
         GIVEN_MODULES,
         NOTE,
         ITEM_ASK,
@@ -235,14 +238,25 @@ impl<'a> Calls<'a> {
         why: &Repair,
         attempt: u32,
     ) -> ChatCall {
+        // A teacher's title stays: only the focus is written again.
+        let given = self
+            .request
+            .outline
+            .as_ref()
+            .and_then(|g| g.modules.get(index));
+        let ask = if given.is_some() {
+            REFOCUS_ASK
+        } else {
+            RENAME_ASK
+        };
         let turn = match why {
             Repair::Duplicate { first } => format!(
-                "Module {} has the same title as module {}. {RENAME_ASK}",
+                "Module {} has the same title as module {}. {ask}",
                 index + 1,
                 first + 1
             ),
             Repair::Unusable(reason) => format!(
-                "The title or focus of module {} cannot be used ({reason}). {RENAME_ASK}",
+                "The title or focus of module {} cannot be used ({reason}). {ask}",
                 index + 1
             ),
         };
@@ -252,7 +266,7 @@ impl<'a> Calls<'a> {
             index,
             attempt,
             messages,
-            OutlineEntry::schema(self.writing()),
+            OutlineEntry::schema(self.writing(), given),
         )
     }
 }

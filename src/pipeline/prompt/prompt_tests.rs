@@ -1,6 +1,7 @@
 //! Tests of the prompts: seeds, schemas, budgets, what each call kind asks.
 
 use super::*;
+use crate::course::given::{GivenModule, GivenOutline};
 
 fn request() -> CourseRequest {
     CourseRequest {
@@ -153,4 +154,35 @@ fn outline_prompt_carries_the_request() {
     ] {
         assert!(text.contains(needle), "missing {needle}");
     }
+}
+
+#[test]
+fn a_teachers_title_is_kept_when_its_entry_is_written_again() {
+    let mut r = request();
+    r.outline = Some(GivenOutline {
+        modules: ["Roots", "Swing", "Bebop"]
+            .iter()
+            .map(|t| GivenModule {
+                title: t.to_string(),
+                focus: None,
+            })
+            .collect(),
+        ..GivenOutline::default()
+    });
+    let o = outline();
+    let why = Repair::Unusable("`focus` is a label".into());
+    let rename = Calls::new(&r, 7).rename(&o, 2, &why, 1);
+    let props = &rename.schema["properties"];
+    assert_eq!(props["title"], serde_json::json!({"const": "Bebop"}));
+    assert_eq!(props["focus"]["type"], "string");
+    assert!(rename
+        .messages
+        .last()
+        .unwrap()
+        .content
+        .contains(REFOCUS_ASK));
+    // Without a teacher's outline the title is the model's to write.
+    let free = Calls::new(&request(), 7).rename(&o, 2, &why, 1);
+    assert_eq!(free.schema["properties"]["title"]["type"], "string");
+    assert!(free.messages.last().unwrap().content.contains(RENAME_ASK));
 }
