@@ -302,7 +302,7 @@ fn alias_resolves_from_syllabus_models() {
             "--modules",
             "1",
             "--seed",
-            "7",
+            "12",
             "--quiet",
             "--model",
             "smollm2:135m",

@@ -23,6 +23,7 @@ fn run(exe: &Path, dir: &Path, cpu: Option<&str>, args: &[&str]) -> Output {
         .env("HOME", dir)
         .env("HF_HUB_OFFLINE", "1")
         .env(common::ATTEMPTS.0, common::ATTEMPTS.1)
+        .env(common::THREADS.0, common::THREADS.1)
         .env_remove("SYLLABUS_CACHE")
         .env_remove("XDG_CACHE_HOME")
         .env_remove("SYLLABUS_OUTER_EXE")
@@ -190,7 +191,7 @@ fn a_packed_file_with_a_variant_runs_alone_in_an_empty_folder() {
         "--modules",
         "1",
         "--seed",
-        "7",
+        "12",
         "--quiet",
         "-o",
         "out.md",

@@ -52,7 +52,7 @@ const GREEDY: Sampling = Sampling {
 
 fn options(max_ctx: usize, sampling: Sampling) -> LlamaOptions {
     LlamaOptions {
-        threads: 2,
+        threads: common::THREADS.1.parse().unwrap(),
         max_ctx,
         sampling,
         grammar: true,
@@ -122,6 +122,12 @@ fn assert_json_replies(outs: &[CallOutput]) {
 /// Replies that ended are valid JSON; one cut by its budget used all of it (the pipeline
 /// regenerates those: a tiny model at temperature 0.7 sometimes runs into digits).
 fn assert_replies_follow_the_grammar(outs: &[CallOutput], max_tokens: u32) {
+    assert_cut_or_valid(outs, max_tokens);
+    assert!(outs.iter().any(|o| o.record.finish == Finish::Stop));
+}
+
+/// Replies that ended are valid JSON, and the others used all of `max_tokens`.
+fn assert_cut_or_valid(outs: &[CallOutput], max_tokens: u32) {
     for o in outs {
         match o.record.finish {
             Finish::Stop => assert_json_replies(std::slice::from_ref(o)),
@@ -129,7 +135,6 @@ fn assert_replies_follow_the_grammar(outs: &[CallOutput], max_tokens: u32) {
             Finish::Error => panic!("the engine reported an error: {}", o.text),
         }
     }
-    assert!(outs.iter().any(|o| o.record.finish == Finish::Stop));
 }
 
 #[test]
@@ -331,14 +336,15 @@ fn drafts_change_the_decodes_not_the_replies() {
     // where plain decoding would have sampled it: the same reply, token for token. (With a
     // seeded draw, the rounding of a batch of several rows can tip a draw near a boundary:
     // docs/generate.md.)
-    let calls = module_calls(2);
+    // The first 192 tokens of each: the titles repeat within them, so drafts are taken.
+    let calls = capped(module_calls(2), 192);
     let (plain, sp) = run(&calls, Strategy::Sequential, options(32_768, GREEDY));
     let (drafted, sd) = run(&calls, Strategy::Sequential, drafting(GREEDY));
     for (i, (a, b)) in plain.iter().zip(&drafted).enumerate() {
         assert_eq!(a.tokens, b.tokens, "call {i}: the same reply");
         assert_eq!(a.text, b.text);
     }
-    assert_json_replies(&drafted);
+    assert_cut_or_valid(&drafted, calls[0].max_tokens);
     assert_eq!(sp.drafted_tokens, 0);
     // Module replies repeat their prompt's titles and their own phrasing.
     assert!(sd.accepted_draft_tokens > 0, "{sd:?}");
@@ -441,6 +447,9 @@ fn modules_continue_the_outline_sequence_token_for_token() {
     let _guard = serial();
     let mut engine = LlamaEngine::new(model(), options(32_768, SAMPLING), Clock::new());
     let (outline_prompt, reply, modules) = continued_run(&mut engine, 4);
+    // What is checked is where the modules' prompts start; 96 tokens of each reply show they
+    // decode from there.
+    let modules = capped(modules, 96);
     assert!(!reply.tokens.is_empty());
     let prompt = engine.prompt_tokens(&modules[2].messages).unwrap();
     let n = outline_prompt.len();
@@ -475,7 +484,7 @@ fn modules_continue_the_outline_sequence_token_for_token() {
             "module turn of {own} tokens beyond the shared prefix"
         );
     }
-    assert_replies_follow_the_grammar(&outs, modules[0].max_tokens);
+    assert_cut_or_valid(&outs, modules[0].max_tokens);
 }
 
 #[test]

@@ -38,6 +38,7 @@ fn run(dir: &Path, exe: &Path, args: &[&str]) -> Output {
         .env_clear()
         .env("HOME", dir.join("home"))
         .env(common::ATTEMPTS.0, common::ATTEMPTS.1)
+        .env(common::THREADS.0, common::THREADS.1)
         .output()
         .unwrap()
 }

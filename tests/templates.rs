@@ -83,7 +83,7 @@ fn a_template_llama_cpp_cannot_apply_falls_back_and_the_run_succeeds() {
             "--modules",
             "1",
             "--seed",
-            "7",
+            "12",
         ])
         .args([
             "--format",

@@ -40,6 +40,7 @@ fn own_outline_then_one_module_again_with_a_note() {
         ),
     )
     .unwrap();
+    // Seed 5: this course in about 19 s here on one thread, where seeds 1-4 took 29-41 s.
     let out = run(
         dir.path(),
         &[
@@ -48,7 +49,7 @@ fn own_outline_then_one_module_again_with_a_note() {
             "--outline",
             "o.txt",
             "--seed",
-            "3",
+            "5",
             "-o",
             "s.json",
         ],

@@ -117,8 +117,8 @@ pub struct BenchArgs {
     /// 0 is off.
     #[arg(long, value_name = "N", default_value_t = crate::engine::draft::DEFAULT_DRAFT)]
     pub draft: usize,
-    /// Threads (default: the machine's physical cores).
-    #[arg(long)]
+    /// Threads [default: $SYLLABUS_THREADS, else the machine's physical cores].
+    #[arg(long, env = "SYLLABUS_THREADS", hide_env = true)]
     pub threads: Option<usize>,
     #[command(flatten)]
     pub gpu: GpuArgs,
@@ -271,8 +271,8 @@ pub struct RunArgs {
     /// distribution; 8 is a good start); 0 is off.
     #[arg(long, value_name = "N", default_value_t = crate::engine::draft::DEFAULT_DRAFT)]
     pub draft: usize,
-    /// Threads (default: the machine's physical cores).
-    #[arg(long)]
+    /// Threads [default: $SYLLABUS_THREADS, else the machine's physical cores].
+    #[arg(long, env = "SYLLABUS_THREADS", hide_env = true)]
     pub threads: Option<usize>,
     /// KV-cache tokens for all sequences together (default: sized from the prompts, at most 32768).
     #[arg(long)]

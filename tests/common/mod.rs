@@ -23,6 +23,11 @@ use syllabus::pipeline::prompt::Calls;
 /// times longer without testing more. Tests of the tries themselves set their own.
 pub const ATTEMPTS: (&str, &str) = ("SYLLABUS_ATTEMPTS", "1");
 
+/// llama.cpp threads of every model run in tests (`SYLLABUS_THREADS`): `scripts/test.sh` runs
+/// two test files at once on 2 cores, and the text a seed gives depends on the thread count,
+/// so it is the same on every machine whatever its cores.
+pub const THREADS: (&str, &str) = ("SYLLABUS_THREADS", "1");
+
 /// The test model, fetched by scripts/fetch-test-model.sh (CI runs it before the tests).
 pub fn model_path() -> PathBuf {
     let path =

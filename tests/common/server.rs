@@ -27,6 +27,7 @@ impl Server {
             .env("HOME", home.path())
             .env("HF_HUB_OFFLINE", "1")
             .env(super::ATTEMPTS.0, super::ATTEMPTS.1)
+            .env(super::THREADS.0, super::THREADS.1)
             .env_remove("SYLLABUS_TOKEN")
             .env_remove("RUST_LOG")
             .args(["serve", "--listen", "127.0.0.1:0", "--model"])
