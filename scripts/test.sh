@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite (the README's test command runs it after scripts/setup.sh): builds the
-# tests like `cargo test --release`, then runs the test files side by side, one a physical
-# core (at most 4), the longest first; every model run in them uses one llama.cpp thread
+# tests like `cargo test --release`, then runs the test files side by side, one a CPU (at
+# most 4), the longest first; every model run in them uses one llama.cpp thread
 # (tests/common/mod.rs, THREADS), so two files on 2 cores do not slow each other. The GPU
 # tests run last, alone: lavapipe, the Vulkan device in software, takes every core.
 # Arguments go to every test file (a test name to filter on, --nocapture, ...).
@@ -25,9 +25,8 @@ for line in open(sys.argv[1]):
         print(label.replace(" ", "_"), m["executable"])
 EOF
 
-cores=$(lscpu -p=Core,Socket 2>/dev/null | grep -v '^#' | sort -u | wc -l || true)
-[ "${cores:-0}" -ge 1 ] || cores=$(nproc)
-jobs=$((cores < 4 ? cores : 4))
+cpus=$(nproc)
+jobs=$((cpus < 4 ? cpus : 4))
 
 # The longest first (seconds here, at one file a core): the others fill in around them.
 longest=(engine serve report batch hardening workflow cli pack render ollama models cpu clients templates)
