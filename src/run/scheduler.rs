@@ -135,9 +135,12 @@ impl<W: Worker> Scheduler<W> {
             let id = job.id;
             state.running.insert(id, group);
             let places = Arc::clone(self);
+            // Made here, in the order the jobs start: the shared engine waits for the first
+            // calls of every course started before its next step.
+            let course_engine = self.course_engines.course_engine(group);
             let spawned = std::thread::Builder::new()
                 .name(format!("course-{id}"))
-                .spawn(move || places.run(job, group));
+                .spawn(move || places.run(job, group, course_engine));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a thread for a course");
                 state.running.remove(&id);
@@ -154,9 +157,8 @@ impl<W: Worker> Scheduler<W> {
     }
 
     /// Runs one job on a course engine of `group` (its own thread); its place goes to the next.
-    fn run(self: Arc<Self>, job: Waiting<W::Job>, group: usize) {
+    fn run(self: Arc<Self>, job: Waiting<W::Job>, group: usize, mut course_engine: CourseEngine) {
         let waited_ms = job.since.now_ms();
-        let mut course_engine = self.course_engines.course_engine(group);
         let id = job.id;
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.worker.run(id, job.job, &mut course_engine, waited_ms)

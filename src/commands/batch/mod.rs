@@ -216,13 +216,16 @@ impl Writer {
         }
         let start = CourseClock::now(self.clock, 0.0);
         let seed = self.runner.run().seed;
-        let mut draft = self.runner.write(
+        let written = self.runner.write(
             course_engine,
             &job.course.course,
             seed,
             start,
             &Modules(&self.bar),
-        )?;
+        );
+        // Its files are made without the model: the other courses decode meanwhile.
+        course_engine.rest();
+        let mut draft = written?;
         let other = self
             .also
             .map(|f| render::render(&draft.syllabus, f))

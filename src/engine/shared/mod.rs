@@ -46,8 +46,11 @@ pub struct CourseEngine {
 }
 
 impl CourseEngines {
-    /// A course engine for a pipeline whose calls form group `group` (unique among joined pipelines).
+    /// A course engine for a pipeline whose calls form group `group` (unique among joined
+    /// pipelines). The shared engine waits for its first calls (or its leaving) before its
+    /// next step: make it when the course starts, not before.
     pub fn course_engine(&self, group: usize) -> CourseEngine {
+        let _ = self.to_owner.send(Request::Join { group });
         CourseEngine {
             group,
             course_engines: self.clone(),
@@ -83,6 +86,17 @@ impl CourseEngines {
     /// Ends an open shared engine once nothing runs (`SharedEngine::serve` returns).
     pub fn close(&self) {
         let _ = self.to_owner.send(Request::Close);
+    }
+}
+
+impl CourseEngine {
+    /// This course sends no calls for now (it writes its files): the others' calls go on
+    /// without waiting for it.
+    pub fn rest(&self) {
+        let _ = self
+            .course_engines
+            .to_owner
+            .send(Request::Rest { group: self.group });
     }
 }
 
@@ -320,6 +334,8 @@ pub(crate) mod tests {
             course_engines.cancel(0, EngineError::Stopping);
             let cancelled = run(&mut a).unwrap_err();
             let other = run(&mut b).unwrap();
+            // It makes no more calls for now: the engine does not wait for it.
+            b.rest();
             drop(a);
             // The group is free again once its course engine left.
             let again = run(&mut course_engines.course_engine(0)).unwrap();

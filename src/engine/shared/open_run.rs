@@ -2,13 +2,21 @@
 //! does with them (calls joined to the run, finished calls routed to their pipelines,
 //! cancelled courses withdrawn).
 
-use std::collections::HashMap;
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 
 use crate::engine::{Ask, CallOutput, ChatCall, ChatMessage, EngineError, Fit, PromptError};
 
+/// Longest the engine waits for a course between its calls (a pipeline moves on in
+/// milliseconds; one that does not, say a course engine held idle, must not stop the rest).
+const BETWEEN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What a course engine (or whoever holds `CourseEngines`) asks of the shared engine.
 pub(super) enum Request {
+    /// A course engine for `group` was made: its first calls are waited for.
+    Join {
+        group: usize,
+    },
     Run {
         group: usize,
         calls: Vec<ChatCall>,
@@ -24,6 +32,10 @@ pub(super) enum Request {
         answer: Sender<Result<Fit, PromptError>>,
     },
     Leave {
+        group: usize,
+    },
+    /// The course of `group` sends no calls for now (it writes its files): not waited for.
+    Rest {
         group: usize,
     },
     /// The course of `group` is abandoned: its calls are cut, its pipeline told `why`.
@@ -61,6 +73,11 @@ pub(super) struct OpenRun<'a> {
     course_engines: HashMap<usize, SeatCalls>,
     /// Groups cancelled and not yet left, with why: their calls are refused.
     cancelled: HashMap<usize, EngineError>,
+    /// Groups the engine waits for before its next step: joined and not yet sent their first
+    /// calls, or done with their calls and not yet sent the next ones, rested or left. So a
+    /// course's calls join the batch at the same step in every run, and the batch, rounded
+    /// as one, gives the same text run to run.
+    between: HashSet<usize>,
 }
 
 impl<'a> OpenRun<'a> {
@@ -71,6 +88,7 @@ impl<'a> OpenRun<'a> {
             open: true,
             course_engines: HashMap::new(),
             cancelled: HashMap::new(),
+            between: HashSet::new(),
         }
     }
 
@@ -101,6 +119,7 @@ impl<'a> OpenRun<'a> {
                         .remove(&call.group)
                         .expect("found above");
                     let _ = course_engine.answer.send(Answer::Done(Ok(())));
+                    self.between.insert(call.group);
                 }
                 None
             }
@@ -110,6 +129,7 @@ impl<'a> OpenRun<'a> {
     /// A pipeline left group `group`: calls it left running are withdrawn; the group is
     /// free for another.
     fn leave(&mut self, group: usize, withdrawn: &mut Vec<usize>) {
+        self.between.remove(&group);
         if self.course_engines.remove(&group).is_some() {
             withdrawn.push(group);
         }
@@ -118,6 +138,7 @@ impl<'a> OpenRun<'a> {
 
     /// The course of `group` is abandoned: its pipeline hears why, its calls are withdrawn.
     fn cancel(&mut self, group: usize, why: EngineError, withdrawn: &mut Vec<usize>) {
+        self.between.remove(&group);
         if let Some(course_engine) = self.course_engines.remove(&group) {
             let _ = course_engine.answer.send(Answer::Done(Err(why.clone())));
             withdrawn.push(group);
@@ -126,20 +147,32 @@ impl<'a> OpenRun<'a> {
     }
 
     /// New calls from the course engines; waits for some when the engine is idle, until the shared engine
-    /// closes. Answers other requests meanwhile.
+    /// closes, and for every course it waits for (`between`). Answers other requests meanwhile.
     pub fn more(&mut self, ask: Ask<'_>) -> Vec<ChatCall> {
         let mut new = Vec::new();
+        let patience = std::time::Instant::now() + BETWEEN_PATIENCE;
         loop {
-            let wait = ask.idle && new.is_empty() && self.open;
-            let request = if wait {
+            let idle = ask.idle && new.is_empty() && self.open;
+            let request = if idle {
                 match self.requests.recv() {
                     Ok(r) => r,
-                    Err(_) => return new,
+                    Err(_) => return in_group_order(new),
+                }
+            } else if !self.between.is_empty() {
+                let left = patience.saturating_duration_since(std::time::Instant::now());
+                match self.requests.recv_timeout(left) {
+                    Ok(r) => r,
+                    Err(RecvTimeoutError::Timeout) => {
+                        tracing::debug!(courses = ?self.between, "not waiting longer for courses between calls");
+                        self.between.clear();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return in_group_order(new),
                 }
             } else {
                 match self.requests.try_recv() {
                     Ok(r) => r,
-                    Err(_) => return new,
+                    Err(_) => return in_group_order(new),
                 }
             };
             match request {
@@ -152,17 +185,26 @@ impl<'a> OpenRun<'a> {
                 Request::Measure { messages, answer } => {
                     let _ = answer.send((ask.measure)(&messages));
                 }
+                Request::Join { group } => {
+                    self.between.insert(group);
+                }
+                Request::Rest { group } => {
+                    self.between.remove(&group);
+                }
                 Request::Run {
                     group,
                     calls,
                     answer,
                 } => {
+                    self.between.remove(&group);
                     if let Some(why) = self.cancelled.get(&group) {
                         let _ = answer.send(Answer::Done(Err(why.clone())));
                         continue;
                     }
                     if calls.is_empty() {
                         let _ = answer.send(Answer::Done(Ok(())));
+                        // Done at once: its next calls are as near as after a run.
+                        self.between.insert(group);
                         continue;
                     }
                     let outstanding = calls.len();
@@ -194,4 +236,11 @@ impl<'a> OpenRun<'a> {
                 .send(Answer::Done(Err(EngineError::Failed(why.to_string()))));
         }
     }
+}
+
+/// `calls` by group, each group's in the order it sent them: the order the courses' threads
+/// happened to send them in must not change the batch's rows.
+fn in_group_order(mut calls: Vec<ChatCall>) -> Vec<ChatCall> {
+    calls.sort_by_key(|c| c.group);
+    calls
 }
