@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use common::cli::{assert_fails, assert_ok, syllabus, TWO_MODULES};
+use common::cli::{assert_fails, assert_ok, syllabus, SHORT, TWO_MODULES};
 use serde_json::Value;
 
 fn generate(dir: &Path, args: &[&str]) -> Output {
@@ -296,17 +296,9 @@ fn alias_resolves_from_syllabus_models() {
     let dir = tempfile::tempdir().unwrap();
     let models = common::model_path().parent().unwrap().to_path_buf();
     let out = syllabus(dir.path())
-        .args([
-            "generate",
-            "Introduction to Marine Biology",
-            "--modules",
-            "1",
-            "--seed",
-            "12",
-            "--quiet",
-            "--model",
-            "smollm2:135m",
-        ])
+        .arg("generate")
+        .args(SHORT)
+        .args(["--quiet", "--model", "smollm2:135m"])
         .env("SYLLABUS_MODELS", &models)
         .output()
         .unwrap();

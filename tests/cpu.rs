@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::cli::{assert_fails, assert_ok, stderr, syllabus};
+use common::cli::{assert_fails, assert_ok, stderr, syllabus, SHORT};
 
 /// Whether this CPU runs x86-64-v4 code (the carried variant's level).
 fn cpu_runs_v4() -> bool {
@@ -185,17 +185,7 @@ fn a_packed_file_with_a_variant_runs_alone_in_an_empty_folder() {
         "{}",
         stdout(&version)
     );
-    let args = [
-        "generate",
-        "Introduction to Marine Biology",
-        "--modules",
-        "1",
-        "--seed",
-        "12",
-        "--quiet",
-        "-o",
-        "out.md",
-    ];
+    let args = [&["generate"][..], &SHORT, &["--quiet", "-o", "out.md"]].concat();
     let first = run(&file, a, None, &args);
     assert_ok(&first);
     let md = std::fs::read_to_string(a.join("out.md")).unwrap();

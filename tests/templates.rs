@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::cli::{assert_ok, stderr, syllabus};
+use common::cli::{assert_ok, stderr, syllabus, SHORT};
 use common::gguf::{Gguf, Raw};
 use syllabus::engine::llama::LoadedModel;
 use syllabus::engine::ChatMessage;
@@ -77,14 +77,8 @@ fn a_template_llama_cpp_cannot_apply_falls_back_and_the_run_succeeds() {
     );
     drop(model);
     let out = syllabus(dir.path())
-        .args([
-            "generate",
-            "Introduction to Marine Biology",
-            "--modules",
-            "1",
-            "--seed",
-            "12",
-        ])
+        .arg("generate")
+        .args(SHORT)
         .args([
             "--format",
             "json",

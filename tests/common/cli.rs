@@ -77,12 +77,5 @@ pub const SHORT: [&str; 5] = [
 /// `syllabus bench` on the SHORT request, one timed run per combination: the bench's
 /// machinery, not the strategies' figures, is what the tests check.
 pub const MARINE_BENCH: [&str; 8] = [
-    "bench",
-    SHORT[0],
-    "--modules",
-    "1",
-    "--seed",
-    "12",
-    "--runs",
-    "1",
+    "bench", SHORT[0], SHORT[1], SHORT[2], SHORT[3], SHORT[4], "--runs", "1",
 ];
