@@ -244,3 +244,80 @@ fn in_group_order(mut calls: Vec<ChatCall>) -> Vec<ChatCall> {
     calls.sort_by_key(|c| c.group);
     calls
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// The calls `more` gathers while the engine is busy, and how long it took.
+    fn gather(open: &mut OpenRun<'_>) -> (Vec<(usize, usize)>, Duration) {
+        let mut withdrawn = Vec::new();
+        let ask = Ask {
+            idle: false,
+            continues: &|_| Ok(()),
+            measure: &|_| {
+                Ok(Fit {
+                    prompt_tokens: 0,
+                    window: usize::MAX,
+                })
+            },
+            withdrawn: &mut withdrawn,
+        };
+        let t = Instant::now();
+        let calls = open.more(ask);
+        (
+            calls.iter().map(|c| (c.group, c.index)).collect(),
+            t.elapsed(),
+        )
+    }
+
+    fn run(group: usize, index: usize) -> Request {
+        Request::Run {
+            group,
+            calls: vec![ChatCall::bare(index)],
+            answer: channel().0,
+        }
+    }
+
+    #[test]
+    fn the_step_waits_for_a_joined_course_and_takes_calls_in_group_order() {
+        let (tx, rx) = channel();
+        let mut open = OpenRun::new(&rx);
+        tx.send(Request::Join { group: 0 }).unwrap();
+        tx.send(Request::Join { group: 1 }).unwrap();
+        tx.send(run(1, 7)).unwrap();
+        // Course 0 sends its calls later than course 1: they still come in this step, first.
+        let late = tx.clone();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            late.send(run(0, 3)).unwrap();
+        });
+        let (calls, _) = gather(&mut open);
+        sender.join().unwrap();
+        assert_eq!(calls, [(0, 3), (1, 7)]);
+    }
+
+    #[test]
+    fn a_resting_course_is_not_waited_for_and_a_silent_one_only_for_a_while() {
+        let (tx, rx) = channel();
+        let mut open = OpenRun::new(&rx);
+        tx.send(Request::Join { group: 1 }).unwrap();
+        tx.send(Request::Rest { group: 1 }).unwrap();
+        tx.send(run(0, 2)).unwrap();
+        let (calls, took) = gather(&mut open);
+        assert_eq!(calls, [(0, 2)]);
+        assert!(took < BETWEEN_PATIENCE, "{took:?}");
+
+        tx.send(Request::Join { group: 2 }).unwrap();
+        tx.send(run(3, 4)).unwrap();
+        let (calls, took) = gather(&mut open);
+        assert_eq!(calls, [(3, 4)]);
+        assert!(took >= BETWEEN_PATIENCE, "{took:?}");
+        // Given up on, it is not waited for again until it has run.
+        tx.send(run(4, 5)).unwrap();
+        let (calls, took) = gather(&mut open);
+        assert_eq!(calls, [(4, 5)]);
+        assert!(took < BETWEEN_PATIENCE, "{took:?}");
+    }
+}
