@@ -346,12 +346,7 @@ pub trait Engine {
                 next = more(Ask {
                     idle: true,
                     continues: &|_| Ok(()),
-                    measure: &|_| {
-                        Ok(Fit {
-                            prompt_tokens: 0,
-                            window: usize::MAX,
-                        })
-                    },
+                    measure: &|_| Ok(Fit::UNKNOWN),
                     withdrawn: &mut withdrawn,
                 });
                 if next.is_empty() {
@@ -391,6 +386,14 @@ pub struct Fit {
     pub prompt_tokens: usize,
     /// Prompt and reply tokens one call may take; `usize::MAX` when unknown.
     pub window: usize,
+}
+
+impl Fit {
+    /// What an engine that cannot measure prompts (a daemon) says of any prompt.
+    pub const UNKNOWN: Self = Self {
+        prompt_tokens: 0,
+        window: usize::MAX,
+    };
 }
 
 /// Gives an open run its further calls (any group): asked after every step.

@@ -256,12 +256,7 @@ mod tests {
         let ask = Ask {
             idle: false,
             continues: &|_| Ok(()),
-            measure: &|_| {
-                Ok(Fit {
-                    prompt_tokens: 0,
-                    window: usize::MAX,
-                })
-            },
+            measure: &|_| Ok(Fit::UNKNOWN),
             withdrawn: &mut withdrawn,
         };
         let t = Instant::now();
