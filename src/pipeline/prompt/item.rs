@@ -7,12 +7,13 @@ use crate::course::content::Kind;
 use crate::course::reply::{ModuleReply, OutlineReply};
 use crate::course::schema::{self, Field, Shape, Writing};
 
-/// The item call's instruction, after the naming of the repeat.
-pub const ITEM_ASK: &str = "Write one different item for this module's list, at most 15 \
+/// The item call's instruction, first: every item call of a run starts with the same words,
+/// so the engine computes them once for all (an item's own words cost a prompt pass each).
+pub const ITEM_ASK: &str = "Write one different item for a module's list, at most 15 \
 words. JSON key: item.";
 
-/// The later attempts' ask, before the module's title: the repeated text left out.
-pub const ITEM_AGAIN: &str = "that no other module covers";
+/// The ask's words after the module's title.
+pub const ITEM_ELSEWHERE: &str = "that no other module covers";
 
 /// An item to write anew: where it is and what it repeats.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,29 +30,20 @@ pub struct Repeat {
     pub first: String,
 }
 
-/// The turn asking for `repeat` anew, in `language`. After a first attempt the repeated
-/// text is left out (a small model asked again tends to copy what it is shown): a later
-/// turn is the first one's end, so it never needs more room than the first planned.
-pub fn turn(outline: &OutlineReply, repeat: &Repeat, language: &str, attempt: u32) -> String {
+/// The turn asking for `repeat` anew, in `language`: what every item call says first, then
+/// its module and list. The repeated text is not shown: a small model shown it tends to copy
+/// it, and asked without it took fewer attempts (docs/generate.md).
+pub fn turn(outline: &OutlineReply, repeat: &Repeat, language: &str) -> String {
     let entry = &outline.modules[repeat.module];
-    let list = repeat.field.replace('_', " ");
-    let ask = format!(
-        "Name one more of the {list} of module {} ({}: {}), on a part of \"{}\" {ITEM_AGAIN}. Write in {language}. {ITEM_ASK}",
+    format!(
+        "{ITEM_ASK} Write in {language}. Module {} ({}: {}): name one more of its {}, on a \
+         part of \"{}\" {ITEM_ELSEWHERE}.",
         repeat.module + 1,
         entry.title,
         entry.focus,
+        repeat.field.replace('_', " "),
         entry.title,
-    );
-    if attempt <= 1 {
-        format!(
-            "The {list} item \"{}\" of module {} repeats {} word for word. {ask}",
-            repeat.item,
-            repeat.module + 1,
-            repeat.first,
-        )
-    } else {
-        ask
-    }
+    )
 }
 
 /// The reply's schema: one key, `item`, bounded like the list's own items.
@@ -79,7 +71,7 @@ mod tests {
     use crate::course::reply::OutlineEntry;
 
     #[test]
-    fn an_item_asked_again_does_not_show_the_repeated_text() {
+    fn an_item_ask_starts_like_every_other_and_does_not_show_the_repeated_text() {
         let outline = OutlineReply {
             title: "Jazz".into(),
             description: "From New Orleans to now.".into(),
@@ -93,24 +85,32 @@ mod tests {
                 })
                 .into(),
         };
-        let repeat = Repeat {
-            module: 1,
-            field: "topics",
+        let repeat = |module, field| Repeat {
+            module,
+            field,
             position: 0,
             item: "The evolution of swing".into(),
             first: "module 1".into(),
         };
-        let first = turn(&outline, &repeat, "English", 1);
-        assert!(
-            first.contains("\"The evolution of swing\" of module 2 repeats module 1"),
-            "{first}"
+        let ask = turn(&outline, &repeat(1, "learning_objectives"), "English");
+        assert_eq!(
+            ask,
+            format!(
+                "{ITEM_ASK} Write in English. Module 2 (Swing: Swing era): name one more of its \
+                 learning objectives, on a part of \"Swing\" {ITEM_ELSEWHERE}."
+            )
         );
-        let again = turn(&outline, &repeat, "English", 2);
-        assert!(!again.contains("evolution"), "{again}");
-        assert!(
-            first.ends_with(&again),
-            "a later turn is the first one's end"
+        assert!(!ask.contains("evolution"), "{ask}");
+        // Every item call of a run starts alike (the engine computes that start once).
+        let other = turn(&outline, &repeat(0, "topics"), "English");
+        let common = ask
+            .chars()
+            .zip(other.chars())
+            .take_while(|(a, b)| a == b)
+            .count();
+        assert_eq!(
+            &ask[..common],
+            format!("{ITEM_ASK} Write in English. Module ")
         );
-        assert!(again.contains("module 2 (Swing: Swing era)") && again.contains(ITEM_AGAIN));
     }
 }

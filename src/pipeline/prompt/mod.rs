@@ -12,7 +12,7 @@
 mod item;
 
 pub use self::item::{item_bound, Repeat};
-use self::item::{ITEM_AGAIN, ITEM_ASK};
+use self::item::{ITEM_ASK, ITEM_ELSEWHERE};
 
 use serde_json::Value;
 
@@ -46,7 +46,7 @@ pub fn fixed_texts() -> Vec<String> {
         GIVEN_MODULES,
         NOTE,
         ITEM_ASK,
-        ITEM_AGAIN,
+        ITEM_ELSEWHERE,
     ]
     .map(str::to_string)
     .to_vec();
@@ -280,7 +280,7 @@ impl Calls<'_> {
         n: usize,
         attempt: u32,
     ) -> ChatCall {
-        let turn = item::turn(outline, repeat, &self.request.language, attempt);
+        let turn = item::turn(outline, repeat, &self.request.language);
         let messages = self.messages(outline, turn);
         let schema = item::schema(repeat, self.writing());
         self.call(Phase::Item, n, attempt, messages, schema)
